@@ -1,0 +1,78 @@
+"""From op records to per-module and per-phase totals."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from torch import nn
+
+from memflops.capture.records import OpRecord, Phase
+from memflops.capture.run import Capture
+from memflops.flops.registry import OpCost
+from memflops.params import ParamCounts
+from memflops.report.model import ModuleRow, PhaseCosts, UncountedOp
+
+MAX_LISTED_MODULES = 8
+
+
+def ancestors(path: str) -> list[str]:
+    """`a.b.c` -> [`a.b.c`, `a.b`, `a`, ``] (the root is "")."""
+    if not path:
+        return [""]
+    parts = path.split(".")
+    return [".".join(parts[:i]) for i in range(len(parts), 0, -1)] + [""]
+
+
+def phase_costs(records: Iterable[OpRecord]) -> PhaseCosts:
+    totals = {phase: OpCost() for phase in Phase}
+    for rec in records:
+        if rec.cost is not None:
+            totals[rec.phase] += rec.cost
+    return PhaseCosts(totals[Phase.FORWARD], totals[Phase.LOSS], totals[Phase.BACKWARD])
+
+
+def module_rows(model: nn.Module, cap: Capture, params: ParamCounts) -> tuple[ModuleRow, ...]:
+    """One row per module, each counting itself and its submodules."""
+    inclusive: dict[tuple[str, Phase], OpCost] = defaultdict(OpCost)
+    chains: dict[str, list[str]] = {}
+    for rec in cap.records:
+        if rec.cost is None or rec.phase is Phase.LOSS:
+            continue
+        chain = chains.get(rec.module)
+        if chain is None:
+            chain = chains[rec.module] = ancestors(rec.module)
+        for path in chain:
+            inclusive[path, rec.phase] += rec.cost
+    rows = []
+    for path, module in model.named_modules():
+        rows.append(
+            ModuleRow(
+                path=path,
+                type=type(module).__name__,
+                depth=0 if not path else path.count(".") + 1,
+                params=params.per_module[path],
+                forward=inclusive.get((path, Phase.FORWARD), OpCost()),
+                backward=inclusive.get((path, Phase.BACKWARD), OpCost()),
+                output_shape=tuple(cap.output_shapes.get(path, ())),
+                calls=cap.calls.get(path, 0),
+            )
+        )
+    return tuple(rows)
+
+
+def uncounted(cap: Capture) -> tuple[UncountedOp, ...]:
+    counts: dict[str, int] = defaultdict(int)
+    modules: dict[str, set[str]] = defaultdict(set)
+    for rec in cap.records:
+        if rec.cost is None:
+            counts[rec.op] += 1
+            modules[rec.op].add(rec.module or "<root>")
+    result = []
+    for op in sorted(counts, key=lambda o: (-counts[o], o)):
+        failure = cap.rule_failures.get(op)
+        listed = tuple(sorted(modules[op])[:MAX_LISTED_MODULES])
+        result.append(
+            UncountedOp(op, counts[op], listed, f"rule failed: {failure}" if failure else "no rule")
+        )
+    return tuple(result)

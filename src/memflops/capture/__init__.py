@@ -1,0 +1,1 @@
+"""Capture: run a model once on fake tensors and record every ATen op."""

@@ -1,0 +1,161 @@
+"""What the user says the model takes, turned into `TensorSpec`s.
+
+Accepted forms (Python API): a shape tuple `(8, 3, 224, 224)`; a list of
+shapes; a tensor or a tuple/list of tensors (only their shape and dtype are
+used, never their values); a dict of keyword inputs whose values are any of
+those, e.g. `{"input_ids": (2, 128)}`. Keyword inputs whose name says they
+hold indices (`input_ids`, `attention_mask`, ...) default to int64. On the
+command line a shape is `8x3x224x224`, optionally with a dtype: `2x128:int64`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from memflops.errors import SpecError
+
+INTEGER_INPUT_NAMES = frozenset(
+    {
+        "input_ids",
+        "attention_mask",
+        "token_type_ids",
+        "position_ids",
+        "labels",
+        "decoder_input_ids",
+        "decoder_attention_mask",
+        "cache_position",
+    }
+)
+
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
+    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+    "float64": torch.float64, "fp64": torch.float64, "double": torch.float64,
+    "int64": torch.int64, "long": torch.int64, "int32": torch.int32, "int": torch.int32,
+    "int16": torch.int16, "int8": torch.int8, "uint8": torch.uint8, "bool": torch.bool,
+}
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input tensor: its shape and dtype (None: the analysis dtype)."""
+
+    shape: tuple[int, ...]
+    dtype: torch.dtype | None = None
+
+    def describe(self) -> str:
+        dims = "x".join(str(d) for d in self.shape) or "scalar"
+        return f"{dims}:{dtype_name(self.dtype)}" if self.dtype is not None else dims
+
+
+@dataclass(frozen=True)
+class InputSpecs:
+    """Positional and keyword inputs of one forward call."""
+
+    args: tuple[TensorSpec, ...]
+    kwargs: tuple[tuple[str, TensorSpec], ...] = ()
+
+    def all(self) -> list[tuple[str, TensorSpec]]:
+        named = [(f"input[{i}]", spec) for i, spec in enumerate(self.args)]
+        return named + list(self.kwargs)
+
+
+def dtype_name(dtype: torch.dtype | None) -> str:
+    return "default" if dtype is None else str(dtype).removeprefix("torch.")
+
+
+def parse_dtype(text: str | torch.dtype, *, field: str = "dtype") -> torch.dtype:
+    if isinstance(text, torch.dtype):
+        return text
+    try:
+        return DTYPES[text.strip().lower()]
+    except KeyError:
+        known = ", ".join(sorted(DTYPES))
+        raise SpecError(f"{field}: unknown dtype {text!r}; expected one of: {known}") from None
+
+
+def parse_shape(text: str) -> TensorSpec:
+    """`'8x3x224x224'` or `'2x128:int64'` -> TensorSpec."""
+    body, _, dtype_text = text.strip().partition(":")
+    parts = body.lower().replace(",", "x").replace("*", "x").split("x")
+    try:
+        dims = tuple(int(p) for p in parts)
+    except ValueError:
+        raise SpecError(
+            f"bad shape {text!r}: expected sizes separated by 'x', e.g. 8x3x224x224 "
+            "(optionally ':int64')"
+        ) from None
+    if any(d < 0 for d in dims):
+        raise SpecError(f"bad shape {text!r}: sizes must be >= 0")
+    dtype = parse_dtype(dtype_text, field=f"shape {text!r}") if dtype_text else None
+    return TensorSpec(dims, dtype)
+
+
+def _one(value: Any, where: str, default_dtype: torch.dtype | None) -> TensorSpec:
+    if isinstance(value, TensorSpec):
+        return value
+    if isinstance(value, torch.Tensor):
+        return TensorSpec(tuple(int(d) for d in value.shape), value.dtype)
+    if isinstance(value, str):
+        spec = parse_shape(value)
+        return spec if spec.dtype is not None else TensorSpec(spec.shape, default_dtype)
+    if isinstance(value, (tuple, list, torch.Size)) and all(
+        isinstance(d, int) and not isinstance(d, bool) for d in value
+    ):
+        if any(d < 0 for d in value):
+            raise SpecError(f"{where}: bad shape {tuple(value)}: sizes must be >= 0")
+        return TensorSpec(tuple(value), default_dtype)
+    raise SpecError(
+        f"{where}: expected a shape tuple such as (8, 3, 224, 224), a tensor or a TensorSpec, "
+        f"got {type(value).__name__} {value!r:.60}"
+    )
+
+
+def normalize_inputs(inputs: Any) -> InputSpecs:
+    """Any accepted input form -> InputSpecs (see the module docstring)."""
+    if inputs is None:
+        raise SpecError("no inputs given: pass a shape such as (1, 3, 224, 224)")
+    if isinstance(inputs, Mapping):
+        kwargs = []
+        for name, value in inputs.items():
+            default = torch.int64 if name in INTEGER_INPUT_NAMES else None
+            kwargs.append((str(name), _one(value, f"inputs[{name!r}]", default)))
+        return InputSpecs((), tuple(kwargs))
+    if isinstance(inputs, (torch.Tensor, TensorSpec, str)):
+        return InputSpecs((_one(inputs, "inputs", None),))
+    if isinstance(inputs, (tuple, list, torch.Size)):
+        if inputs and all(isinstance(d, int) and not isinstance(d, bool) for d in inputs):
+            return InputSpecs((_one(inputs, "inputs", None),))
+        if not inputs:
+            raise SpecError("inputs: empty; pass a shape such as (1, 3, 224, 224)")
+        return InputSpecs(tuple(_one(v, f"inputs[{i}]", None) for i, v in enumerate(inputs)))
+    raise SpecError(
+        f"inputs: expected a shape, a list of shapes, tensors or a dict of keyword inputs, "
+        f"got {type(inputs).__name__}"
+    )
+
+
+def flatten_tensors(value: Any) -> list[torch.Tensor]:
+    """Every tensor inside nested tuples, lists, dicts and dataclass-like outputs."""
+    found: list[torch.Tensor] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, torch.Tensor):
+            found.append(item)
+        elif isinstance(item, Mapping):
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, (list, tuple)):
+            stack.extend(reversed(item))
+        elif hasattr(item, "__dataclass_fields__"):
+            stack.extend(reversed([getattr(item, f) for f in item.__dataclass_fields__]))
+    return found
+
+
+def shape_sequence(value: Sequence[int]) -> list[int]:
+    return [int(d) for d in value]

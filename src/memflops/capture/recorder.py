@@ -1,0 +1,65 @@
+"""The dispatch mode that sees every ATen op and records it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch._subclasses.fake_tensor import (
+    DataDependentOutputException,
+    DynamicOutputShapeException,
+)
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from memflops.capture.records import OpRecord, Phase
+from memflops.capture.tracker import ModuleTracker
+from memflops.errors import DataDependentError
+from memflops.flops import registry
+
+# Ops that only ask about a tensor; they neither compute nor move data.
+METADATA_OPS = frozenset({"prim.device", "prim.layout", "aten.sym_size", "aten.sym_stride",
+                          "aten.sym_numel", "aten.sym_storage_offset", "aten.is_same_size"})
+
+
+class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
+    """Record every op with its module, phase and cost."""
+
+    def __init__(self, tracker: ModuleTracker) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.tracker = tracker
+        self.phase = Phase.FORWARD
+        self.records: list[OpRecord] = []
+        self.rule_failures: dict[str, str] = {}
+
+    def module_path(self) -> str:
+        if self.phase is Phase.BACKWARD:
+            return self.tracker.backward_path
+        return self.tracker.current
+
+    def __torch_dispatch__(
+        self,
+        func: Any,
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        kwargs = kwargs or {}
+        try:
+            out = func(*args, **kwargs)
+        except (DataDependentOutputException, DynamicOutputShapeException) as exc:
+            path = self.module_path() or "<root>"
+            raise DataDependentError(
+                f"op {registry.op_name(func)} in module `{path}` needs real tensor values "
+                f"(its result depends on data, e.g. .item(), nonzero or a boolean mask), which "
+                f"meta tensors do not have; make that step shape-only (fixed sizes) or analyse "
+                f"the submodules around it"
+            ) from exc
+        name = registry.op_name(func)
+        if name in METADATA_OPS or func.is_view:
+            return out
+        try:
+            cost = registry.cost_of(func, args, kwargs, out)
+        except Exception as exc:  # a rule's bug must not hide the rest of the model
+            self.rule_failures.setdefault(name, f"{type(exc).__name__}: {exc}")
+            cost = None
+        self.records.append(OpRecord(name, self.module_path(), self.phase, cost))
+        return out

@@ -1,0 +1,31 @@
+"""What a capture produces: one `OpRecord` per dispatched ATen op."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from memflops.flops.registry import OpCost
+
+
+class Phase(str, Enum):
+    """When an op ran within the analysed step."""
+
+    FORWARD = "forward"
+    LOSS = "loss"
+    BACKWARD = "backward"
+
+
+@dataclass(frozen=True)
+class OpRecord:
+    """One ATen op call.
+
+    `cost` is None when no rule covers the op (it is then reported as
+    uncounted, never as zero). `module` is the dotted path of the innermost
+    module that ran it ("" for the root).
+    """
+
+    op: str
+    module: str
+    phase: Phase
+    cost: OpCost | None

@@ -1,0 +1,114 @@
+"""Which module is running: forward by hooks, backward by autograd nodes.
+
+Forward: pre/post hooks on every submodule keep a stack of module paths;
+the top of the stack is the module an op belongs to.
+
+Backward: when a module's forward returns, every autograd node created
+during that call (its sequence number is at least the one at entry) and
+reachable from the outputs is tagged with the module's path, inner modules
+first, so each node keeps the innermost module that created it. A pre-hook
+on each tagged node makes its path current just before autograd runs it, so
+backward ops are attributed to the module whose forward they differentiate,
+with no guessing from class names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch._C._autograd import _get_sequence_nr
+from torch.utils.hooks import RemovableHandle
+
+from memflops.capture.inputs import flatten_tensors
+
+ROOT = ""
+
+
+@dataclass
+class Frame:
+    path: str
+    module: nn.Module
+    input_shapes: list[tuple[int, ...]]
+    first_node: int
+
+
+@dataclass
+class ModuleTracker:
+    """Module attribution for one capture. Use as a context manager."""
+
+    model: nn.Module
+    tag_backward: bool = False
+    stack: list[Frame] = field(default_factory=list)
+    output_shapes: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+    backward_path: str = ROOT
+    _paths: dict[int, str] = field(default_factory=dict)
+    _handles: list[RemovableHandle] = field(default_factory=list)
+    _node_paths: dict[Any, str] = field(default_factory=dict)
+    _hooks_by_path: dict[str, Callable[..., None]] = field(default_factory=dict)
+
+    def __enter__(self) -> ModuleTracker:
+        for path, module in self.model.named_modules():
+            self._paths[id(module)] = path
+            self._handles.append(module.register_forward_pre_hook(self._pre, with_kwargs=True))
+            self._handles.append(module.register_forward_hook(self._post, with_kwargs=True))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    @property
+    def current(self) -> str:
+        return self.stack[-1].path if self.stack else ROOT
+
+    def innermost(self) -> Frame | None:
+        return self.stack[-1] if self.stack else None
+
+    def _pre(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        shapes = [tuple(t.shape) for t in flatten_tensors((args, kwargs))]
+        path = self._paths.get(id(module), ROOT)
+        self.stack.append(Frame(path, module, shapes, _get_sequence_nr()))
+
+    def _post(
+        self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any
+    ) -> None:
+        # Pop down to this module's frame: a submodule whose forward raised
+        # and was caught by the model's own code leaves a stale frame.
+        while self.stack and self.stack[-1].module is not module:
+            self.stack.pop()
+        if not self.stack:
+            return
+        frame = self.stack.pop()
+        self.calls[frame.path] = self.calls.get(frame.path, 0) + 1
+        tensors = flatten_tensors(output)
+        if frame.path not in self.output_shapes:
+            self.output_shapes[frame.path] = [tuple(int(d) for d in t.shape) for t in tensors]
+        if self.tag_backward:
+            self.tag_nodes(tensors, frame.path, frame.first_node)
+
+    def tag_nodes(self, tensors: list[torch.Tensor], path: str, first_node: int = 0) -> None:
+        """Tag untagged autograd nodes created since `first_node` and reachable from `tensors`."""
+        pending = [t.grad_fn for t in tensors if t.grad_fn is not None]
+        while pending:
+            node = pending.pop()
+            if node in self._node_paths or node._sequence_nr() < first_node:
+                continue
+            self._node_paths[node] = path
+            node.register_prehook(self._hook_for(path))
+            pending.extend(nxt for nxt, _ in node.next_functions if nxt is not None)
+
+    def _hook_for(self, path: str) -> Callable[..., None]:
+        hook = self._hooks_by_path.get(path)
+        if hook is None:
+
+            def hook(grad_outputs: Any) -> None:
+                self.backward_path = path
+
+            self._hooks_by_path[path] = hook
+        return hook

@@ -1,0 +1,19 @@
+"""FLOP rules, one per ATen op, in a registry. Importing this package loads every family."""
+
+from memflops.flops import (  # noqa: F401  (registration side effects)
+    activation,
+    attention,
+    conv,
+    data,
+    elementwise,
+    embedding,
+    matmul,
+    norm,
+    pool,
+    reduction,
+    rnn,
+    upsample,
+)
+from memflops.flops.registry import OpCost, Shape, register, rules
+
+__all__ = ["OpCost", "Shape", "register", "rules"]

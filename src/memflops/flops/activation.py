@@ -1,0 +1,1 @@
+"""activation rules (to be filled)."""

@@ -1,0 +1,1 @@
+"""data rules (to be filled)."""

@@ -1,0 +1,1 @@
+"""elementwise rules (to be filled)."""

@@ -1,0 +1,1 @@
+"""embedding rules (to be filled)."""

@@ -1,0 +1,74 @@
+"""Matrix products: mm, addmm, bmm, baddbmm and their fused forms.
+
+`torch.matmul`, `F.linear`, `nn.Linear` and `torch.einsum` are composite in
+PyTorch: they reach the dispatcher as the ops below (plus free views), so
+these rules count them. A product of (M, K) by (K, N) is M*N dot products
+of length K: M*N*K MACs and M*N*(2K - 1) FLOPs; adding a bias removes the
+-1 (the article's FC rule `B*(2*Fin - 1)*Fout`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memflops.flops.registry import OpCost, Shape, contraction, numel, register
+
+
+def _scaled(out_elements: int, alpha: float, beta: float | None) -> int:
+    """Extra multiplies of `beta * bias + alpha * (a @ b)` beyond a plain biased product."""
+    extra = 0 if alpha == 1 else out_elements
+    if beta is not None and beta not in (0, 1):
+        extra += out_elements
+    return extra
+
+
+@register("aten.mm", formula="(M,K)@(K,N): MACs = M*N*K; FLOPs = M*N*(2K-1)")
+def mm(a: Shape, b: Shape, *_: Any, out: Shape) -> OpCost:
+    return contraction(a[0] * a[1] * b[1], a[0] * b[1])
+
+
+@register(
+    "aten.addmm",
+    formula="beta*bias + alpha*(M,K)@(K,N): MACs = M*N*K; FLOPs = 2*M*N*K"
+    " (+M*N for alpha != 1, +M*N for beta not in {0, 1}; beta = 0 drops the bias: -M*N)",
+)
+def addmm(bias: Shape, a: Shape, b: Shape, beta: float = 1, alpha: float = 1, *,
+          out: Shape) -> OpCost:
+    outputs = a[0] * b[1]
+    cost = contraction(a[0] * a[1] * b[1], outputs, bias=beta != 0)
+    return cost + OpCost(flops=_scaled(outputs, alpha, beta))
+
+
+@register("aten.bmm", formula="(B,M,K)@(B,K,N): MACs = B*M*N*K; FLOPs = B*M*N*(2K-1)")
+def bmm(a: Shape, b: Shape, *_: Any, out: Shape) -> OpCost:
+    return contraction(a[0] * a[1] * a[2] * b[2], numel(out))
+
+
+@register(
+    "aten.baddbmm",
+    formula="beta*bias + alpha*(B,M,K)@(B,K,N): MACs = B*M*N*K; FLOPs = 2*B*M*N*K"
+    " (+B*M*N per non-unit alpha/beta; beta = 0 drops the bias)",
+)
+def baddbmm(bias: Shape, a: Shape, b: Shape, beta: float = 1, alpha: float = 1, *,
+            out: Shape) -> OpCost:
+    outputs = numel(out)
+    cost = contraction(a[0] * a[1] * a[2] * b[2], outputs, bias=beta != 0)
+    return cost + OpCost(flops=_scaled(outputs, alpha, beta))
+
+
+@register("aten.dot", "aten.vdot", formula="(K)·(K): MACs = K; FLOPs = 2K-1")
+def dot(a: Shape, b: Shape, *_: Any, out: Shape) -> OpCost:
+    return contraction(a[0], 1)
+
+
+@register("aten.mv", formula="(M,K)@(K): MACs = M*K; FLOPs = M*(2K-1)")
+def mv(a: Shape, b: Shape, *_: Any, out: Shape) -> OpCost:
+    return contraction(a[0] * a[1], a[0])
+
+
+@register("aten.addmv", formula="bias + (M,K)@(K): MACs = M*K; FLOPs = 2*M*K")
+def addmv(bias: Shape, a: Shape, b: Shape, beta: float = 1, alpha: float = 1, *,
+          out: Shape) -> OpCost:
+    return contraction(a[0] * a[1], a[0], bias=beta != 0) + OpCost(
+        flops=_scaled(a[0], alpha, beta)
+    )

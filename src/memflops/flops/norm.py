@@ -1,0 +1,1 @@
+"""norm rules (to be filled)."""

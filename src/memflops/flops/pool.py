@@ -1,0 +1,1 @@
+"""pool rules (to be filled)."""

@@ -1,0 +1,1 @@
+"""reduction rules (to be filled)."""

@@ -1,0 +1,196 @@
+"""One registry of per-operator FLOP rules.
+
+A rule is a short pure function of an ATen op's arguments, with every tensor
+replaced by its `Shape`, and of the shapes it produced (`out=`). It returns
+an `OpCost`: exact integers, never floats. Rules are registered with the
+`register` decorator, once per op: registering an op twice is an error, so
+there is one source of truth. An op the registry does not know and that is
+not a view is reported as *uncounted* by the capture, never as zero.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from memflops.conventions import Convention
+
+
+class Shape(tuple[int, ...]):
+    """The shape of one tensor argument, as a rule sees it."""
+
+    __slots__ = ()
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self)
+
+
+@dataclass(frozen=True)
+class OpCost:
+    """The cost of one op call.
+
+    `macs` counts multiply-accumulates of matmul-like work only (convolution,
+    matrix products, attention); `flops` counts every arithmetic operation
+    under the article's exact rules.
+    """
+
+    macs: int = 0
+    flops: int = 0
+
+    def __add__(self, other: OpCost) -> OpCost:
+        return OpCost(self.macs + other.macs, self.flops + other.flops)
+
+    def under(self, convention: Convention) -> int:
+        """FLOPs of this op under a convention."""
+        if convention is Convention.EXACT:
+            return self.flops
+        if convention is Convention.TWO_MAC:
+            return 2 * self.macs
+        return self.macs
+
+
+ZERO = OpCost()
+
+RuleFn = Callable[..., OpCost]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A registered rule: which ops it covers, its formula in words, its code."""
+
+    ops: tuple[str, ...]
+    formula: str
+    family: str
+    fn: RuleFn
+
+
+_RULES: dict[str, Rule] = {}
+
+
+class DuplicateRuleError(ValueError):
+    """An op was registered twice."""
+
+
+def op_name(func: Any) -> str:
+    """`aten.convolution` for `torch.ops.aten.convolution.default`."""
+    return str(func.overloadpacket)
+
+
+def register(*ops: str, formula: str) -> Callable[[RuleFn], RuleFn]:
+    """Register `fn` as the rule of `ops` (names such as ``"aten.mm"``).
+
+    `formula` is the rule in one line of words and symbols; it is what
+    `docs/conventions.md` shows.
+    """
+
+    def decorate(fn: RuleFn) -> RuleFn:
+        family = fn.__module__.rsplit(".", 1)[-1]
+        rule = Rule(ops=tuple(ops), formula=formula, family=family, fn=fn)
+        for op in ops:
+            if op in _RULES:
+                raise DuplicateRuleError(
+                    f"{op} already has a rule ({_RULES[op].fn.__qualname__} in "
+                    f"{_RULES[op].family}); each op has exactly one"
+                )
+            _RULES[op] = rule
+        return fn
+
+    return decorate
+
+
+def register_zero(*ops: str, reason: str) -> None:
+    """Register ops that perform no arithmetic (data movement, creation)."""
+
+    def zero(*_args: Any, out: Any = None) -> OpCost:
+        return ZERO
+
+    zero.__qualname__ = zero.__name__ = f"zero_{reason.replace(' ', '_')}"
+    zero.__module__ = _caller_module()
+    register(*ops, formula=f"0 ({reason})")(zero)
+
+
+def _caller_module() -> str:
+    import inspect
+
+    frame = inspect.currentframe()
+    assert frame is not None and frame.f_back is not None and frame.f_back.f_back is not None
+    return str(frame.f_back.f_back.f_globals.get("__name__", __name__))
+
+
+def lookup(name: str) -> Rule | None:
+    return _RULES.get(name)
+
+
+def rules() -> Iterator[Rule]:
+    """Every registered rule once, in registration order."""
+    seen: set[int] = set()
+    for rule in _RULES.values():
+        if id(rule) not in seen:
+            seen.add(id(rule))
+            yield rule
+
+
+# --- turning a dispatched call into rule arguments -------------------------
+
+
+def to_shapes(value: Any) -> Any:
+    """Replace every tensor in `value` (nested lists/tuples) by its `Shape`."""
+    if isinstance(value, torch.Tensor):
+        return Shape(int(d) for d in value.shape)
+    if isinstance(value, list):
+        return [to_shapes(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(to_shapes(v) for v in value)
+    return value
+
+
+_SCHEMA_CACHE: dict[Any, tuple[tuple[str, bool, Any], ...]] = {}
+
+
+def _schema_of(func: Any) -> tuple[tuple[str, bool, Any], ...]:
+    cached = _SCHEMA_CACHE.get(func)
+    if cached is None:
+        cached = tuple(
+            (a.name, a.kwarg_only, a.default_value if a.has_default_value() else None)
+            for a in func._schema.arguments
+        )
+        _SCHEMA_CACHE[func] = cached
+    return cached
+
+
+def full_args(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> list[Any]:
+    """Every schema argument in order, positional or keyword, defaults filled in."""
+    result: list[Any] = []
+    for i, (name, kwarg_only, default) in enumerate(_schema_of(func)):
+        if not kwarg_only and i < len(args):
+            result.append(args[i])
+        else:
+            result.append(kwargs.get(name, default))
+    return result
+
+
+def cost_of(func: Any, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost | None:
+    """The cost of one dispatched call, or None when no rule covers the op."""
+    rule = _RULES.get(op_name(func))
+    if rule is None:
+        return None
+    return rule.fn(*to_shapes(full_args(func, args, kwargs)), out=to_shapes(out))
+
+
+def numel(shape: Sequence[int]) -> int:
+    return math.prod(shape)
+
+
+def contraction(macs: int, outputs: int, *, bias: bool = False) -> OpCost:
+    """A sum of products: `macs` multiplies reduced into `outputs` values.
+
+    Each output of n products needs n multiplies and n - 1 adds, so the exact
+    count is 2 * macs - outputs; adding a bias to each output restores the
+    missing add: 2 * macs (the article's "bias removes the -1").
+    """
+    return OpCost(macs=macs, flops=2 * macs - (0 if bias else outputs))

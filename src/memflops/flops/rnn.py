@@ -1,0 +1,1 @@
+"""rnn rules (to be filled)."""

@@ -1,0 +1,1 @@
+"""upsample rules (to be filled)."""

@@ -1,0 +1,207 @@
+"""The report: frozen dataclasses, their queries and `to_dict()`.
+
+`to_dict()` implements the JSON schema `memflops.report/1` (see
+docs/report-schema.md). Fields listed there change only with a new schema
+version; new fields may be added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from memflops.capture.inputs import TensorSpec, dtype_name
+from memflops.capture.records import OpRecord, Phase
+from memflops.conventions import Convention
+from memflops.flops.registry import ZERO, OpCost
+
+SCHEMA = "memflops.report/1"
+
+
+@dataclass(frozen=True)
+class PhaseCosts:
+    """Costs of one step split by phase (loss is the scalar reduction after the forward)."""
+
+    forward: OpCost = ZERO
+    loss: OpCost = ZERO
+    backward: OpCost = ZERO
+
+    @property
+    def step(self) -> OpCost:
+        return self.forward + self.loss + self.backward
+
+
+@dataclass(frozen=True)
+class MemoryTotals:
+    """Bytes. `activations` are the tensors saved for backward."""
+
+    params: int = 0
+    buffers: int = 0
+    grads: int = 0
+    optimizer: int = 0
+    activations: int = 0
+    peak: int = 0
+    seed_estimate: int = 0
+    kv_cache: int = 0
+
+
+@dataclass(frozen=True)
+class Totals:
+    params: int
+    trainable_params: int
+    buffers: int
+    costs: PhaseCosts
+    memory: MemoryTotals
+
+
+@dataclass(frozen=True)
+class ModuleRow:
+    """One module; counts include its submodules."""
+
+    path: str
+    type: str
+    depth: int
+    params: int
+    forward: OpCost
+    backward: OpCost
+    output_shape: tuple[tuple[int, ...], ...]
+    calls: int
+    activation_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class UncountedOp:
+    op: str
+    count: int
+    modules: tuple[str, ...]
+    reason: str = "no rule"
+
+
+@dataclass(frozen=True)
+class OperatorRow:
+    op: str
+    count: int
+    cost: OpCost
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything one analysis found. Renderers format it; they compute nothing."""
+
+    model: str
+    mode: str
+    convention: Convention
+    precision: str
+    inputs: tuple[tuple[str, TensorSpec], ...]
+    totals: Totals
+    modules: tuple[ModuleRow, ...]
+    uncounted_ops: tuple[UncountedOp, ...]
+    warnings: tuple[str, ...]
+    shared_params: tuple[tuple[str, str], ...] = ()
+    optimizer: str | None = None
+    records: tuple[OpRecord, ...] = field(default=(), repr=False, compare=False)
+
+    # --- queries -----------------------------------------------------------
+
+    def total(self, phase: str | Phase | None = None, convention: str | None = None) -> int:
+        """FLOPs of one phase ("forward", "loss", "backward") or of the step (None)."""
+        conv = Convention.parse(convention) if convention is not None else self.convention
+        costs = self.totals.costs
+        cost = costs.step if phase is None else getattr(costs, Phase(phase).value)
+        return cost.under(conv)
+
+    def by_module(self) -> dict[str, ModuleRow]:
+        """Module rows keyed by dotted path ("" is the root)."""
+        return {row.path: row for row in self.modules}
+
+    def by_operator(self, phase: str | Phase | None = None) -> dict[str, OperatorRow]:
+        """Counted ops aggregated by ATen op name, largest FLOPs first."""
+        wanted = None if phase is None else Phase(phase)
+        acc: dict[str, tuple[int, OpCost]] = {}
+        for rec in self.records:
+            if rec.cost is None or (wanted is not None and rec.phase is not wanted):
+                continue
+            count, cost = acc.get(rec.op, (0, OpCost()))
+            acc[rec.op] = (count + 1, cost + rec.cost)
+        rows = [OperatorRow(op, n, c) for op, (n, c) in acc.items()]
+        rows.sort(key=lambda r: (-r.cost.under(self.convention), r.op))
+        return {r.op: r for r in rows}
+
+    # --- serialisation -----------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as schema `memflops.report/1` (JSON-ready)."""
+        conv = self.convention
+        costs = self.totals.costs
+        mem = self.totals.memory
+        return {
+            "schema": SCHEMA,
+            "model": self.model,
+            "mode": self.mode,
+            "optimizer": self.optimizer,
+            "precision": self.precision,
+            "convention": conv.value,
+            "inputs": [
+                {"name": name, "shape": list(spec.shape), "dtype": dtype_name(spec.dtype)}
+                for name, spec in self.inputs
+            ],
+            "totals": {
+                "params": self.totals.params,
+                "trainable_params": self.totals.trainable_params,
+                "frozen_params": self.totals.params - self.totals.trainable_params,
+                "buffers": self.totals.buffers,
+                "flops": {
+                    "forward": costs.forward.under(conv),
+                    "loss": costs.loss.under(conv),
+                    "backward": costs.backward.under(conv),
+                    "step": costs.step.under(conv),
+                },
+                "macs": {
+                    "forward": costs.forward.macs,
+                    "backward": costs.backward.macs,
+                    "step": costs.step.macs,
+                },
+                "memory": {
+                    "params": mem.params,
+                    "buffers": mem.buffers,
+                    "grads": mem.grads,
+                    "optimizer": mem.optimizer,
+                    "activations": mem.activations,
+                    "peak": mem.peak,
+                    "seed_estimate": mem.seed_estimate,
+                    "kv_cache": mem.kv_cache,
+                },
+            },
+            "modules": [
+                {
+                    "path": row.path,
+                    "type": row.type,
+                    "depth": row.depth,
+                    "params": row.params,
+                    "flops": {
+                        "forward": row.forward.under(conv),
+                        "backward": row.backward.under(conv),
+                    },
+                    "macs": {"forward": row.forward.macs, "backward": row.backward.macs},
+                    "output_shape": _shape_field(row.output_shape),
+                    "activation_bytes": row.activation_bytes,
+                    "calls": row.calls,
+                }
+                for row in self.modules
+            ],
+            "uncounted_ops": [
+                {"op": u.op, "count": u.count, "modules": list(u.modules), "reason": u.reason}
+                for u in self.uncounted_ops
+            ],
+            "shared_params": [{"name": a, "shares": b} for a, b in self.shared_params],
+            "warnings": list(self.warnings),
+        }
+
+
+def _shape_field(shapes: Iterable[tuple[int, ...]]) -> list[int] | list[list[int]] | None:
+    """One output tensor: its shape; several: a list of shapes; none: null."""
+    listed = [list(s) for s in shapes]
+    if not listed:
+        return None
+    return listed[0] if len(listed) == 1 else listed
