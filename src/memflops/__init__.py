@@ -1,13 +1,45 @@
 """memflops: parameters, FLOPs, MACs and memory of a PyTorch model, exactly,
-on meta tensors, before you rent a GPU."""
+on meta tensors, before you rent a GPU.
 
-from memflops import flops as _flops  # noqa: F401  (loads every FLOP rule)
-from memflops.api import analyze
-from memflops.capture.inputs import TensorSpec
-from memflops.conventions import Convention
-from memflops.flops.registry import OpCost
-from memflops.flops.registry import register as register_formula
-from memflops.report.model import Report
+The public names are loaded on first use, so that torch-free parts (the FLOP
+rules, the layer-list spec frontend) import without torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from memflops.api import analyze
+    from memflops.capture.inputs import TensorSpec
+    from memflops.conventions import Convention
+    from memflops.flops.registry import OpCost
+    from memflops.flops.registry import register as register_formula
+    from memflops.report.model import Report
 
 __all__ = ["Convention", "OpCost", "Report", "TensorSpec", "analyze", "register_formula"]
 __version__ = "0.1.0"
+
+_LAZY = {
+    "analyze": ("memflops.api", "analyze"),
+    "TensorSpec": ("memflops.capture.inputs", "TensorSpec"),
+    "Convention": ("memflops.conventions", "Convention"),
+    "OpCost": ("memflops.flops.registry", "OpCost"),
+    "register_formula": ("memflops.flops.registry", "register"),
+    "Report": ("memflops.report.model", "Report"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'memflops' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -7,12 +7,12 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from memflops import aggregate
+from memflops import aggregate, flops  # noqa: F401  (flops: loads every rule)
 from memflops.capture.inputs import dtype_name, normalize_inputs, parse_dtype
 from memflops.capture.run import capture, default_float_dtype
 from memflops.conventions import Convention
 from memflops.errors import SpecError, UsageError
-from memflops.frontends import load_target
+from memflops.frontends.targets import load_target
 from memflops.params import count_params
 from memflops.report.model import MemoryTotals, Report, Totals
 

@@ -10,6 +10,7 @@ from torch._subclasses.fake_tensor import (
 )
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from memflops.capture.costing import cost_of
 from memflops.capture.records import OpRecord, Phase
 from memflops.capture.tracker import ModuleTracker
 from memflops.errors import DataDependentError
@@ -57,7 +58,7 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         if name in METADATA_OPS or func.is_view:
             return out
         try:
-            cost = registry.cost_of(func, args, kwargs, out)
+            cost = cost_of(func, args, kwargs, out)
         except Exception as exc:  # a rule's bug must not hide the rest of the model
             self.rule_failures.setdefault(name, f"{type(exc).__name__}: {exc}")
             cost = None

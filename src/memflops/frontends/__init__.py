@@ -1,5 +1,3 @@
-"""Frontends turn what the user has (a module, a target string) into a module."""
-
-from memflops.frontends.targets import Loaded, load_target
-
-__all__ = ["Loaded", "load_target"]
+"""Frontends turn what the user has (a module, a target string, a layer list)
+into something the analysis takes. Modules here import torch lazily where
+they can: the layer-list spec frontend must work without torch."""
