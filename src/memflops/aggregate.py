@@ -10,6 +10,7 @@ from torch import nn
 from memflops.capture.records import OpRecord, Phase
 from memflops.capture.run import Capture
 from memflops.flops.registry import OpCost
+from memflops.memory.timeline import Timeline
 from memflops.params import ParamCounts
 from memflops.report.model import ModuleRow, PhaseCosts, UncountedOp
 
@@ -29,13 +30,21 @@ def phase_costs(records: Iterable[OpRecord]) -> PhaseCosts:
     for rec in records:
         if rec.cost is not None:
             totals[rec.phase] += rec.cost
-    return PhaseCosts(totals[Phase.FORWARD], totals[Phase.LOSS], totals[Phase.BACKWARD])
+    return PhaseCosts(
+        totals[Phase.FORWARD], totals[Phase.LOSS], totals[Phase.BACKWARD], totals[Phase.OPTIMIZER]
+    )
 
 
-def module_rows(model: nn.Module, cap: Capture, params: ParamCounts) -> tuple[ModuleRow, ...]:
+def module_rows(
+    model: nn.Module, cap: Capture, params: ParamCounts, timeline: Timeline | None = None
+) -> tuple[ModuleRow, ...]:
     """One row per module, each counting itself and its submodules."""
     inclusive: dict[tuple[str, Phase], OpCost] = defaultdict(OpCost)
     chains: dict[str, list[str]] = {}
+    saved: dict[str, int] = defaultdict(int)
+    for module_path, nbytes in timeline.saved_by_module if timeline else ():
+        for path in ancestors(module_path):
+            saved[path] += nbytes
     for rec in cap.records:
         if rec.cost is None or rec.phase is Phase.LOSS:
             continue
@@ -56,6 +65,7 @@ def module_rows(model: nn.Module, cap: Capture, params: ParamCounts) -> tuple[Mo
                 backward=inclusive.get((path, Phase.BACKWARD), OpCost()),
                 output_shape=tuple(cap.output_shapes.get(path, ())),
                 calls=cap.calls.get(path, 0),
+                activation_bytes=saved.get(path, 0),
             )
         )
     return tuple(rows)

@@ -12,6 +12,7 @@ from torch import nn
 class ParamCounts:
     total: int
     trainable: int
+    trainable_bytes: int
     buffers: int
     param_bytes: int
     buffer_bytes: int
@@ -32,7 +33,7 @@ def count_params(model: nn.Module, dtype: torch.dtype | None = None) -> ParamCou
     """
     first_name: dict[int, str] = {}
     shared: list[tuple[str, str]] = []
-    total = trainable = param_bytes = 0
+    total = trainable = param_bytes = trainable_bytes = 0
     for name, p in model.named_parameters(remove_duplicate=False):
         if id(p) in first_name:
             shared.append((name, first_name[id(p)]))
@@ -42,6 +43,7 @@ def count_params(model: nn.Module, dtype: torch.dtype | None = None) -> ParamCou
         param_bytes += _bytes(p, dtype)
         if p.requires_grad:
             trainable += p.numel()
+            trainable_bytes += _bytes(p, dtype)
     buffers = buffer_bytes = 0
     for b in model.buffers():
         buffers += b.numel()
@@ -49,5 +51,6 @@ def count_params(model: nn.Module, dtype: torch.dtype | None = None) -> ParamCou
     per_module = {
         path: sum(p.numel() for p in module.parameters()) for path, module in model.named_modules()
     }
-    return ParamCounts(total, trainable, buffers, param_bytes, buffer_bytes, per_module,
+    return ParamCounts(total, trainable, trainable_bytes, buffers, param_bytes, buffer_bytes,
+                       per_module,
                        tuple(shared))

@@ -11,22 +11,28 @@ from torch._subclasses.fake_tensor import (
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from memflops.capture.costing import cost_of
+from memflops.capture.inputs import flatten_tensors
 from memflops.capture.records import OpRecord, Phase
 from memflops.capture.tracker import ModuleTracker
 from memflops.errors import DataDependentError
 from memflops.flops import registry
+from memflops.memory.storage import StorageTracker
 
 # Ops that only ask about a tensor; they neither compute nor move data.
 METADATA_OPS = frozenset({"prim.device", "prim.layout", "aten.sym_size", "aten.sym_stride",
-                          "aten.sym_numel", "aten.sym_storage_offset", "aten.is_same_size"})
+                          "aten.sym_numel", "aten.sym_storage_offset", "aten.is_same_size",
+                          "profiler._record_function_enter",
+                          "profiler._record_function_enter_new",
+                          "profiler._record_function_exit"})
 
 
 class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
     """Record every op with its module, phase and cost."""
 
-    def __init__(self, tracker: ModuleTracker) -> None:
+    def __init__(self, tracker: ModuleTracker, storages: StorageTracker | None = None) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.tracker = tracker
+        self.storages = storages
         self.phase = Phase.FORWARD
         self.records: list[OpRecord] = []
         self.rule_failures: dict[str, str] = {}
@@ -62,5 +68,17 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         except Exception as exc:  # a rule's bug must not hide the rest of the model
             self.rule_failures.setdefault(name, f"{type(exc).__name__}: {exc}")
             cost = None
-        self.records.append(OpRecord(name, self.module_path(), self.phase, cost))
+        module = self.module_path()
+        if self.storages is not None:
+            index = len(self.records)
+            for t in flatten_tensors(out):
+                self.storages.observe(t, self.phase.value, module, index)
+            self.storages.op_count = index + 1
+        self.records.append(OpRecord(name, module, self.phase, cost))
         return out
+
+    def pack_saved(self, t: Any) -> Any:
+        """saved_tensors_hooks pack: note the storage autograd keeps for backward."""
+        if self.storages is not None and hasattr(t, "untyped_storage"):
+            self.storages.mark_saved(t, self.phase.value, self.module_path(), len(self.records) - 1)
+        return t

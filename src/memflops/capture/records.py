@@ -14,6 +14,7 @@ class Phase(str, Enum):
     FORWARD = "forward"
     LOSS = "loss"
     BACKWARD = "backward"
+    OPTIMIZER = "optimizer"
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,23 @@
-"""Run one step of a model on fake tensors and record every op.
+"""Run one step of a model on fake tensors and record every op and storage.
 
-Inference: `eval()` and `no_grad`, one forward. Train: `train()`, forward, a
-scalar loss (the sum of every floating output), backward. The model's own
-weights are swapped for fake stand-ins for the duration and put back, and
-its train/eval flags are restored.
+Inference: `eval()` and `no_grad`, one forward that frees as it goes.
+Train: the steady state of a training loop, as in its second iteration:
+optimizer state already exists, gradients were zeroed with
+`set_to_none=True`; then `train()` forward, a scalar loss, backward and,
+when an optimizer is given, its step. The model's own weights are swapped
+for fake stand-ins for the duration and put back, and its train/eval flags
+are restored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
@@ -21,7 +26,25 @@ from memflops.capture.inputs import InputSpecs, TensorSpec, flatten_tensors
 from memflops.capture.recorder import OpRecorder
 from memflops.capture.records import OpRecord, Phase
 from memflops.capture.tracker import ROOT, ModuleTracker
-from memflops.errors import AnalysisError, ForwardError, MemflopsError
+from memflops.errors import AnalysisError, ForwardError, MemflopsError, UsageError
+from memflops.memory.optimizers import OptimizerSpec, build_optimizer
+from memflops.memory.storage import StorageTracker
+
+LossSpec = str | Callable[[Any, Any], torch.Tensor]
+LOSSES = ("sum", "cross_entropy")
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    """What one analysed step does."""
+
+    train: bool
+    dtype: torch.dtype | None = None
+    optimizer: OptimizerSpec | None = None
+    autocast: torch.dtype | None = None
+    loss: LossSpec = "sum"
+    targets: TensorSpec | None = None
+    track_memory: bool = True
 
 
 @dataclass(frozen=True)
@@ -30,6 +53,10 @@ class Capture:
     output_shapes: Mapping[str, list[tuple[int, ...]]]
     calls: Mapping[str, int]
     rule_failures: Mapping[str, str]
+    feature_map_bytes: Mapping[str, int] = field(default_factory=dict)
+    storages: StorageTracker | None = None
+    grads: frozenset[int] = field(default_factory=frozenset)
+    optimizer_state: frozenset[int] = field(default_factory=frozenset)
 
 
 def default_float_dtype(model: nn.Module, dtype: torch.dtype | None) -> torch.dtype:
@@ -50,42 +77,87 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def _loss(output: Any) -> torch.Tensor:
+def _loss(output: Any, config: StepConfig) -> torch.Tensor:
     floating = [t for t in flatten_tensors(output) if t.is_floating_point() and t.requires_grad]
     if not floating:
         raise AnalysisError(
             "train mode: the model's output has no floating tensor that requires grad, so there "
             "is nothing to differentiate (are all parameters frozen?)"
         )
+    if callable(config.loss):
+        targets = _make_input(config.targets, torch.float32) if config.targets else None
+        loss = config.loss(output, targets)
+        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+            raise AnalysisError("the loss function must return a scalar tensor")
+        return loss
+    if config.loss == "cross_entropy":
+        logits = floating[0]
+        shape = config.targets.shape if config.targets else tuple(logits.shape[:-1])
+        targets = torch.empty(shape, dtype=torch.int64)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
     loss = floating[0].sum()
     for t in floating[1:]:
         loss = loss + t.sum()
     return loss
 
 
-def capture(
-    model: nn.Module, inputs: InputSpecs, *, train: bool, dtype: torch.dtype | None
-) -> Capture:
-    """Run the model once on fake tensors (forward, and backward when `train`)."""
-    float_dtype = default_float_dtype(model, dtype)
+def check_loss(loss: LossSpec) -> None:
+    if isinstance(loss, str) and loss not in LOSSES:
+        known = ", ".join(LOSSES)
+        raise UsageError(f"unknown loss {loss!r}; expected one of: {known} or a callable")
+
+
+def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture:
+    """Run one step of `model` on fake tensors (see the module docstring)."""
+    float_dtype = default_float_dtype(model, config.dtype)
     fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
-    tracker = ModuleTracker(model, tag_backward=train)
-    recorder = OpRecorder(tracker)
+    tracker = ModuleTracker(model, tag_backward=config.train)
+    storages = StorageTracker() if config.track_memory else None
+    recorder = OpRecorder(tracker, storages)
     flags = [(m, m.training) for m in model.modules()]
-    model.train(train)
+    model.train(config.train)
+    grads: frozenset[int] = frozenset()
+    state: frozenset[int] = frozenset()
     try:
-        with fake_weights(model, fake_mode, dtype), tracker:
+        with fake_weights(model, fake_mode, config.dtype), tracker:
             with fake_mode:
                 args = [_make_input(s, float_dtype) for s in inputs.args]
                 kwargs = {k: _make_input(s, float_dtype) for k, s in inputs.kwargs}
-            with torch.set_grad_enabled(train), fake_mode, recorder:
-                output = _forward(model, tracker, args, kwargs, inputs)
-                if train:
-                    recorder.phase = Phase.LOSS
-                    loss = _loss(output)
-                    tracker.tag_nodes([loss], ROOT)
+                trainable = _unique_trainable(model) if config.train else []
+                optimizer = _warm_optimizer(config.optimizer, trainable)
+            if storages is not None:
+                _note_preexisting(storages, model, args, kwargs, optimizer)
+            autocast = (
+                torch.autocast("cpu", dtype=config.autocast)
+                if config.autocast is not None
+                else contextlib.nullcontext()
+            )
+            saving = (
+                torch.autograd.graph.saved_tensors_hooks(recorder.pack_saved, _unpack)
+                if config.train and storages is not None
+                else contextlib.nullcontext()
+            )
+            with torch.set_grad_enabled(config.train), fake_mode, recorder:
+                with saving:
+                    with autocast:
+                        output = _forward(model, tracker, args, kwargs, inputs)
+                    if config.train:
+                        recorder.phase = Phase.LOSS
+                        with autocast:
+                            loss = _loss(output, config)
+                        tracker.tag_nodes([loss], ROOT)
+                if config.train:
+                    del output
                     recorder.phase = Phase.BACKWARD
                     _backward(loss, tracker)
+                    del loss
+                    if storages is not None:
+                        grads = _serials(storages, [p.grad for p in trainable])
+                    if optimizer is not None:
+                        recorder.phase = Phase.OPTIMIZER
+                        optimizer.step()
+                        if storages is not None:
+                            state = _serials(storages, _state_tensors(optimizer))
     finally:
         for module, flag in flags:
             module.training = flag
@@ -94,7 +166,85 @@ def capture(
         output_shapes=dict(tracker.output_shapes),
         calls=dict(tracker.calls),
         rule_failures=dict(recorder.rule_failures),
+        feature_map_bytes=dict(tracker.feature_map_bytes),
+        storages=storages,
+        grads=grads,
+        optimizer_state=state,
     )
+
+
+def _unpack(t: Any) -> Any:
+    return t
+
+
+def _unique_trainable(model: nn.Module) -> list[nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def _warm_optimizer(
+    spec: OptimizerSpec | None, params: list[nn.Parameter]
+) -> torch.optim.Optimizer | None:
+    """Build the optimizer and take one step, so its state exists (steady state)."""
+    if spec is None or not params:
+        return None
+    optimizer = build_optimizer(spec, params)
+    for p in params:
+        p.grad = torch.empty_like(p)
+    try:
+        optimizer.step()
+    except MemflopsError:
+        raise
+    except Exception as exc:
+        raise AnalysisError(
+            f"optimizer {type(optimizer).__name__} cannot step on meta tensors: "
+            f"{_first_line(exc)}"
+        ) from exc
+    optimizer.zero_grad(set_to_none=True)
+    return optimizer
+
+
+def _state_tensors(
+    optimizer: torch.optim.Optimizer, *, on_device: bool = True
+) -> list[torch.Tensor]:
+    """State tensors on the accelerator (or, with `on_device=False`, on the host).
+
+    PyTorch keeps the scalar `step` count of its non-fused, non-capturable
+    optimizers on the host (a CPU tensor), so it takes no GPU memory.
+    """
+    device_steps = bool(optimizer.defaults.get("fused") or optimizer.defaults.get("capturable"))
+    return [
+        v for state in optimizer.state.values() for k, v in state.items()
+        if isinstance(v, torch.Tensor) and (device_steps or k != "step") == on_device
+    ]
+
+
+def _serials(
+    storages: StorageTracker, tensors: Sequence[torch.Tensor | None]
+) -> frozenset[int]:
+    found = set()
+    for t in tensors:
+        if t is not None:
+            serial = storages.serial_of(t)
+            if serial is not None:
+                found.add(serial)
+    return frozenset(found)
+
+
+def _note_preexisting(
+    storages: StorageTracker, model: nn.Module, args: list[torch.Tensor],
+    kwargs: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer | None,
+) -> None:
+    for p in model.parameters():
+        storages.preexisting_tensor(p, "params")
+    for b in model.buffers():
+        storages.preexisting_tensor(b, "buffers")
+    for t in [*args, *kwargs.values()]:
+        storages.preexisting_tensor(t, "inputs")
+    if optimizer is not None:
+        for t in _state_tensors(optimizer, on_device=False):
+            storages.on_host(t)
+        for t in _state_tensors(optimizer):
+            storages.preexisting_tensor(t, "optimizer")
 
 
 def _forward(

@@ -45,6 +45,9 @@ class ModuleTracker:
     stack: list[Frame] = field(default_factory=list)
     output_shapes: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
+    feature_map_bytes: dict[str, int] = field(default_factory=dict)
+    """Bytes of each leaf module's outputs over all its calls, leaving out
+    outputs written in place over an input (the article's feature maps)."""
     backward_path: str = ROOT
     _paths: dict[int, str] = field(default_factory=dict)
     _handles: list[RemovableHandle] = field(default_factory=list)
@@ -87,10 +90,23 @@ class ModuleTracker:
         frame = self.stack.pop()
         self.calls[frame.path] = self.calls.get(frame.path, 0) + 1
         tensors = flatten_tensors(output)
+        if not module._modules:
+            self._note_feature_maps(frame.path, args, kwargs, tensors)
         if frame.path not in self.output_shapes:
             self.output_shapes[frame.path] = [tuple(int(d) for d in t.shape) for t in tensors]
         if self.tag_backward:
             self.tag_nodes(tensors, frame.path, frame.first_node)
+
+    def _note_feature_maps(
+        self, path: str, args: Any, kwargs: Any, outputs: list[torch.Tensor]
+    ) -> None:
+        inputs = {t.untyped_storage()._cdata for t in flatten_tensors((args, kwargs))}
+        fresh = sum(
+            t.numel() * t.element_size()
+            for t in outputs
+            if t.untyped_storage()._cdata not in inputs
+        )
+        self.feature_map_bytes[path] = self.feature_map_bytes.get(path, 0) + fresh
 
     def tag_nodes(self, tensors: list[torch.Tensor], path: str, first_node: int = 0) -> None:
         """Tag untagged autograd nodes created since `first_node` and reachable from `tensors`."""

@@ -9,6 +9,7 @@ from memflops.flops import (  # noqa: F401  (registration side effects)
     embedding,
     matmul,
     norm,
+    optimizer,
     pool,
     reduction,
     rnn,

@@ -26,10 +26,11 @@ class PhaseCosts:
     forward: OpCost = ZERO
     loss: OpCost = ZERO
     backward: OpCost = ZERO
+    optimizer: OpCost = ZERO
 
     @property
     def step(self) -> OpCost:
-        return self.forward + self.loss + self.backward
+        return self.forward + self.loss + self.backward + self.optimizer
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,21 @@ class MemoryTotals:
     peak: int = 0
     seed_estimate: int = 0
     kv_cache: int = 0
+
+
+@dataclass(frozen=True)
+class MemoryDetail:
+    """Where and when the peak happens, and what holds memory (bytes)."""
+
+    peak_phase: str
+    peak_op: str
+    peak_module: str
+    peak_by_kind: tuple[tuple[str, int], ...]
+    baseline: int
+    temporaries: int
+    inputs: int
+    feature_maps: int
+    top_saved_modules: tuple[tuple[str, int], ...]
 
 
 @dataclass(frozen=True)
@@ -100,6 +116,7 @@ class Report:
     warnings: tuple[str, ...]
     shared_params: tuple[tuple[str, str], ...] = ()
     optimizer: str | None = None
+    memory_detail: MemoryDetail | None = None
     records: tuple[OpRecord, ...] = field(default=(), repr=False, compare=False)
 
     # --- queries -----------------------------------------------------------
@@ -155,6 +172,7 @@ class Report:
                     "forward": costs.forward.under(conv),
                     "loss": costs.loss.under(conv),
                     "backward": costs.backward.under(conv),
+                    "optimizer": costs.optimizer.under(conv),
                     "step": costs.step.under(conv),
                 },
                 "macs": {
@@ -194,9 +212,30 @@ class Report:
                 {"op": u.op, "count": u.count, "modules": list(u.modules), "reason": u.reason}
                 for u in self.uncounted_ops
             ],
+            "memory_detail": _memory_detail(self.memory_detail),
             "shared_params": [{"name": a, "shares": b} for a, b in self.shared_params],
             "warnings": list(self.warnings),
         }
+
+
+def _memory_detail(detail: MemoryDetail | None) -> dict[str, Any] | None:
+    if detail is None:
+        return None
+    return {
+        "peak": {
+            "phase": detail.peak_phase,
+            "op": detail.peak_op,
+            "module": detail.peak_module,
+            "by_kind": dict(detail.peak_by_kind),
+        },
+        "baseline": detail.baseline,
+        "temporaries": detail.temporaries,
+        "inputs": detail.inputs,
+        "feature_maps": detail.feature_maps,
+        "top_saved_modules": [
+            {"module": path, "bytes": nbytes} for path, nbytes in detail.top_saved_modules
+        ],
+    }
 
 
 def _shape_field(shapes: Iterable[tuple[int, ...]]) -> list[int] | list[list[int]] | None:

@@ -1,0 +1,1 @@
+"""Memory: storage lifetimes of one step, replayed as a timeline with a true peak."""

@@ -1,0 +1,117 @@
+"""Replay a capture's allocations and frees: the true peak and what is live then."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from memflops.capture.records import OpRecord
+from memflops.memory.kinds import Kind
+from memflops.memory.storage import StorageTracker
+
+_ROLE_KINDS = {
+    "params": Kind.PARAMS,
+    "buffers": Kind.BUFFERS,
+    "inputs": Kind.INPUTS,
+    "optimizer": Kind.OPTIMIZER,
+}
+
+
+@dataclass(frozen=True)
+class Peak:
+    """The moment the most bytes are live, and what they are."""
+
+    bytes: int
+    phase: str
+    op: str
+    module: str
+    by_kind: tuple[tuple[Kind, int], ...]
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Bytes per kind and the peak of one step (all exact integers)."""
+
+    kind_bytes: tuple[tuple[Kind, int], ...]
+    """Bytes of the storages of each kind (for temporaries: the most live at once)."""
+    peak: Peak
+    baseline: int
+    """Bytes live before the step starts (parameters, buffers, inputs, optimizer state)."""
+    saved_by_module: tuple[tuple[str, int], ...]
+    """Bytes saved for backward, by the module that created them, largest first."""
+
+    def bytes_of(self, kind: Kind) -> int:
+        return dict(self.kind_bytes).get(kind, 0)
+
+
+def classify(
+    storages: StorageTracker, grads: frozenset[int], state: frozenset[int]
+) -> dict[int, Kind]:
+    """One kind per storage serial (see `Kind` for the precedence)."""
+    kinds: dict[int, Kind] = {}
+    for serial in storages.info:
+        role = storages.preexisting.get(serial)
+        if role is not None:
+            kinds[serial] = _ROLE_KINDS[role]
+        elif serial in state:
+            kinds[serial] = Kind.OPTIMIZER
+        elif serial in grads:
+            kinds[serial] = Kind.GRADS
+        elif serial in storages.saved:
+            kinds[serial] = Kind.ACTIVATIONS
+        else:
+            kinds[serial] = Kind.TEMPORARIES
+    return kinds
+
+
+def replay(
+    storages: StorageTracker,
+    records: Sequence[OpRecord],
+    grads: frozenset[int],
+    state: frozenset[int],
+) -> Timeline:
+    kinds = classify(storages, grads, state)
+    live: dict[Kind, int] = defaultdict(int)
+    total = 0
+    peak_total = -1
+    peak_at = -1
+    peak_kinds: dict[Kind, int] = {}
+    baseline = 0
+    max_temporaries = 0
+    for event in storages.events:
+        kind = kinds[event.key]
+        delta = event.nbytes if event.alloc else -event.nbytes
+        live[kind] += delta
+        total += delta
+        if event.op_index < 0:
+            baseline = total
+        max_temporaries = max(max_temporaries, live[Kind.TEMPORARIES])
+        if total > peak_total:
+            peak_total, peak_at, peak_kinds = total, event.op_index, dict(live)
+    if 0 <= peak_at < len(records):
+        rec = records[peak_at]
+        op, module, phase = rec.op, rec.module, rec.phase.value
+    else:
+        op, module, phase = "", "", "before"
+    kind_bytes: dict[Kind, int] = defaultdict(int)
+    saved_by_module: dict[str, int] = defaultdict(int)
+    for serial, info in storages.info.items():
+        kind = kinds[serial]
+        if kind is not Kind.TEMPORARIES:
+            kind_bytes[kind] += info.nbytes
+        if kind is Kind.ACTIVATIONS:
+            saved_by_module[info.module] += info.nbytes
+    kind_bytes[Kind.TEMPORARIES] = max_temporaries
+    return Timeline(
+        kind_bytes=tuple((k, kind_bytes.get(k, 0)) for k in Kind),
+        peak=Peak(
+            bytes=max(peak_total, 0),
+            phase=phase,
+            op=op,
+            module=module,
+            by_kind=tuple((k, peak_kinds.get(k, 0)) for k in Kind),
+        ),
+        baseline=baseline,
+        saved_by_module=tuple(sorted(saved_by_module.items(), key=lambda kv: (-kv[1], kv[0]))),
+    )
