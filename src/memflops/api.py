@@ -2,25 +2,51 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from memflops import aggregate, flops  # noqa: F401  (flops: loads every rule)
-from memflops.capture.inputs import TensorSpec, dtype_name, normalize_inputs, parse_dtype
-from memflops.capture.run import LossSpec, StepConfig, capture, check_loss, default_float_dtype
+from memflops.capture.inputs import (
+    InputSpecs,
+    TensorSpec,
+    dtype_name,
+    normalize_inputs,
+    parse_dtype,
+)
+from memflops.capture.run import (
+    Capture,
+    LossSpec,
+    StepConfig,
+    capture,
+    check_loss,
+    default_float_dtype,
+)
 from memflops.conventions import Convention
 from memflops.errors import SpecError, UsageError
 from memflops.frontends.targets import load_target
+from memflops.hardware.catalog import find_accelerator
+from memflops.memory.fit import (
+    ALLOCATION_GRANULARITY,
+    CUDA_CONTEXT_BYTES,
+    Sweep,
+    SweepPoint,
+    fit_line,
+    largest_fitting,
+    parse_memory,
+)
 from memflops.memory.kinds import Kind
 from memflops.memory.optimizers import OptimizerSpec, check_optimizer, optimizer_label
 from memflops.memory.seed import seed_estimate
-from memflops.memory.timeline import replay
-from memflops.params import count_params
+from memflops.memory.timeline import Timeline, replay
+from memflops.params import ParamCounts, count_params
 from memflops.report.model import MemoryDetail, MemoryTotals, Report, Totals
 
 MODES = ("inference", "train")
+DIMENSIONS = ("batch", "seq")
 AUTOCAST_DTYPES = (torch.float16, torch.bfloat16)
 
 
@@ -35,6 +61,10 @@ def analyze(
     autocast: str | torch.dtype | None = None,
     loss: LossSpec = "sum",
     targets: Any = None,
+    batch_sweep: Sequence[int] | None = None,
+    fit: str | int | None = None,
+    fit_dimension: Literal["batch", "seq"] = "batch",
+    allocator_overhead: bool = False,
     name: str | None = None,
 ) -> Report:
     """Count parameters, FLOPs, MACs and memory of one step of `model`.
@@ -54,6 +84,14 @@ def analyze(
     parameters and inputs (pure fp16/bf16); `autocast` ("fp16"/"bf16") runs
     the step under automatic mixed precision with fp32 parameters. No weight
     or activation is ever materialised.
+
+    `batch_sweep` (sizes) re-analyses the step at each batch size and fits
+    peak = constant + per-sample x batch. `fit` (bytes, "24GiB", or an
+    accelerator from the catalog such as "H200") finds the largest batch —
+    or with `fit_dimension="seq"` the largest sequence length (dimension 1
+    of the inputs) — whose peak fits, confirmed by analysing it and the next
+    size. `allocator_overhead` rounds every allocation up to 512 bytes and
+    adds a CUDA context, as a GPU process would see it.
     """
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; expected one of: {', '.join(MODES)}")
@@ -69,6 +107,12 @@ def analyze(
         optimizer = None
     check_optimizer(optimizer)
     check_loss(loss)
+    if fit_dimension not in DIMENSIONS:
+        raise UsageError(
+            f"unknown fit_dimension {fit_dimension!r}; expected one of: {', '.join(DIMENSIONS)}"
+        )
+    sizes = _check_sizes(batch_sweep)
+    capacity = _capacity(fit) if fit is not None else None
 
     default_input = None
     if isinstance(model, str):
@@ -96,7 +140,7 @@ def analyze(
         loss=loss,
         targets=target_spec,
     )
-    cap = capture(module, specs, config)
+    cap, timeline = _run(module, specs, config, allocator_overhead)
     float_dtype = default_float_dtype(module, cast)
     uncounted = aggregate.uncounted(cap)
     warnings = [
@@ -108,9 +152,25 @@ def analyze(
             f"{total} op call(s) of {len(uncounted)} kind(s) have no FLOP rule and are not "
             f"counted: {', '.join(u.op for u in uncounted)}"
         )
-    assert cap.storages is not None
-    timeline = replay(cap.storages, cap.records, cap.grads, cap.optimizer_state)
     state_bytes = timeline.bytes_of(Kind.OPTIMIZER)
+    sweep = None
+    if sizes:
+        points = []
+        for size in sizes:
+            c, t = _run(module, _resized(specs, size, 0), config, allocator_overhead)
+            points.append(SweepPoint(size, t.peak.bytes, _seed(c, t, params, train)))
+        constant, per_item = fit_line([(p.size, p.peak) for p in points])
+        sweep = Sweep("batch", tuple(points), constant, per_item)
+    fitted = None
+    if capacity is not None:
+        axis = 0 if fit_dimension == "batch" else 1
+        _check_axis(specs, axis, fit_dimension)
+        fitted = largest_fitting(
+            lambda n: _run(module, _resized(specs, n, axis), config, allocator_overhead)[1]
+            .peak.bytes,
+            capacity,
+            dimension=fit_dimension,
+        )
     memory = MemoryTotals(
         params=timeline.bytes_of(Kind.PARAMS),
         buffers=timeline.bytes_of(Kind.BUFFERS),
@@ -118,13 +178,7 @@ def analyze(
         optimizer=state_bytes,
         activations=timeline.bytes_of(Kind.ACTIVATIONS),
         peak=timeline.peak.bytes,
-        seed_estimate=seed_estimate(
-            param_bytes=params.param_bytes,
-            trainable_bytes=params.trainable_bytes,
-            optimizer_state_bytes=state_bytes,
-            feature_map_bytes=sum(cap.feature_map_bytes.values()),
-            train=train,
-        ),
+        seed_estimate=_seed(cap, timeline, params, train),
     )
     specs_all = [
         (n, s if s.dtype is not None else TensorSpec(s.shape, float_dtype)) for n, s in specs.all()
@@ -150,6 +204,8 @@ def analyze(
         warnings=tuple(warnings),
         shared_params=params.shared,
         optimizer=optimizer_label(config.optimizer),
+        sweep=sweep,
+        fit=fitted,
         memory_detail=MemoryDetail(
             peak_phase=timeline.peak.phase,
             peak_op=timeline.peak.op,
@@ -162,4 +218,76 @@ def analyze(
             top_saved_modules=timeline.saved_by_module[:10],
         ),
         records=cap.records,
+    )
+
+
+def _run(
+    module: nn.Module, specs: InputSpecs, config: StepConfig, allocator_overhead: bool
+) -> tuple[Capture, Timeline]:
+    cap = capture(module, specs, config)
+    assert cap.storages is not None
+    timeline = replay(
+        cap.storages,
+        cap.records,
+        cap.grads,
+        cap.optimizer_state,
+        granularity=ALLOCATION_GRANULARITY if allocator_overhead else 1,
+    )
+    if allocator_overhead:
+        peak = timeline.peak
+        timeline = replace(timeline, peak=replace(peak, bytes=peak.bytes + CUDA_CONTEXT_BYTES))
+    return cap, timeline
+
+
+def _seed(cap: Capture, timeline: Timeline, params: ParamCounts, train: bool) -> int:
+    return seed_estimate(
+        param_bytes=params.param_bytes,
+        trainable_bytes=params.trainable_bytes,
+        optimizer_state_bytes=timeline.bytes_of(Kind.OPTIMIZER),
+        feature_map_bytes=sum(cap.feature_map_bytes.values()),
+        train=train,
+    )
+
+
+def _check_sizes(sizes: Sequence[int] | None) -> tuple[int, ...]:
+    if sizes is None:
+        return ()
+    checked = tuple(sizes)
+    if not checked or any(not isinstance(n, int) or n < 1 for n in checked):
+        raise UsageError(f"batch_sweep: expected positive integers, got {list(checked)}")
+    return checked
+
+
+def _capacity(fit: str | int) -> int:
+    """Bytes from an int, a size string ("24GiB") or an accelerator name ("H200")."""
+    if isinstance(fit, int):
+        if fit <= 0:
+            raise UsageError(f"fit: expected a positive byte count, got {fit}")
+        return fit
+    if fit.strip()[:1].isdigit():
+        return parse_memory(fit)
+    return find_accelerator(fit).memory_bytes
+
+
+def _check_axis(specs: InputSpecs, axis: int, dimension: str) -> None:
+    for name, spec in specs.all():
+        if len(spec.shape) <= axis:
+            raise UsageError(
+                f"fit_dimension={dimension}: input {name} of shape {spec.describe()} has no "
+                f"dimension {axis} to vary"
+            )
+
+
+def _resized(specs: InputSpecs, size: int, axis: int) -> InputSpecs:
+    """The same inputs with dimension `axis` (0: batch, 1: sequence) set to `size`."""
+
+    def resize(spec: TensorSpec) -> TensorSpec:
+        if len(spec.shape) <= axis:
+            return spec
+        shape = list(spec.shape)
+        shape[axis] = size
+        return TensorSpec(tuple(shape), spec.dtype)
+
+    return InputSpecs(
+        tuple(resize(s) for s in specs.args), tuple((k, resize(s)) for k, s in specs.kwargs)
     )

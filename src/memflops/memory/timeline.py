@@ -70,8 +70,14 @@ def replay(
     records: Sequence[OpRecord],
     grads: frozenset[int],
     state: frozenset[int],
+    *,
+    granularity: int = 1,
 ) -> Timeline:
+    """Replay the events; `granularity` rounds every allocation up (allocator blocks)."""
     kinds = classify(storages, grads, state)
+
+    def size(nbytes: int) -> int:
+        return -(-nbytes // granularity) * granularity
     live: dict[Kind, int] = defaultdict(int)
     total = 0
     peak_total = -1
@@ -81,7 +87,7 @@ def replay(
     max_temporaries = 0
     for event in storages.events:
         kind = kinds[event.key]
-        delta = event.nbytes if event.alloc else -event.nbytes
+        delta = size(event.nbytes) if event.alloc else -size(event.nbytes)
         live[kind] += delta
         total += delta
         if event.op_index < 0:
@@ -99,9 +105,9 @@ def replay(
     for serial, info in storages.info.items():
         kind = kinds[serial]
         if kind is not Kind.TEMPORARIES:
-            kind_bytes[kind] += info.nbytes
+            kind_bytes[kind] += size(info.nbytes)
         if kind is Kind.ACTIVATIONS:
-            saved_by_module[info.module] += info.nbytes
+            saved_by_module[info.module] += size(info.nbytes)
     kind_bytes[Kind.TEMPORARIES] = max_temporaries
     return Timeline(
         kind_bytes=tuple((k, kind_bytes.get(k, 0)) for k in Kind),

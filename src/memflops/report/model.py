@@ -15,6 +15,7 @@ from memflops.capture.inputs import TensorSpec, dtype_name
 from memflops.capture.records import OpRecord, Phase
 from memflops.conventions import Convention
 from memflops.flops.registry import ZERO, OpCost
+from memflops.memory.fit import Fit, Sweep
 
 SCHEMA = "memflops.report/1"
 
@@ -117,6 +118,8 @@ class Report:
     shared_params: tuple[tuple[str, str], ...] = ()
     optimizer: str | None = None
     memory_detail: MemoryDetail | None = None
+    sweep: Sweep | None = None
+    fit: Fit | None = None
     records: tuple[OpRecord, ...] = field(default=(), repr=False, compare=False)
 
     # --- queries -----------------------------------------------------------
@@ -213,6 +216,8 @@ class Report:
                 for u in self.uncounted_ops
             ],
             "memory_detail": _memory_detail(self.memory_detail),
+            "batch_sweep": _sweep(self.sweep),
+            "fit": _fit(self.fit),
             "shared_params": [{"name": a, "shares": b} for a, b in self.shared_params],
             "warnings": list(self.warnings),
         }
@@ -235,6 +240,33 @@ def _memory_detail(detail: MemoryDetail | None) -> dict[str, Any] | None:
         "top_saved_modules": [
             {"module": path, "bytes": nbytes} for path, nbytes in detail.top_saved_modules
         ],
+    }
+
+
+def _sweep(sweep: Sweep | None) -> dict[str, Any] | None:
+    if sweep is None:
+        return None
+    return {
+        "dimension": sweep.dimension,
+        "points": [
+            {"size": p.size, "peak": p.peak, "seed_estimate": p.seed_estimate}
+            for p in sweep.points
+        ],
+        "constant": sweep.constant,
+        "per_item": sweep.per_item,
+    }
+
+
+def _fit(fit: Fit | None) -> dict[str, Any] | None:
+    if fit is None:
+        return None
+    return {
+        "dimension": fit.dimension,
+        "capacity": fit.capacity,
+        "largest": fit.largest,
+        "peak_at_largest": fit.peak_at_largest,
+        "peak_at_next": fit.peak_at_next,
+        "analyses": fit.analyses,
     }
 
 

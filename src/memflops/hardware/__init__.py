@@ -1,0 +1,1 @@
+"""Accelerator facts (memory, bandwidth, dense peak FLOP/s per dtype) with sources."""

@@ -1,0 +1,140 @@
+"""Batch sweeps and "what fits": peak memory as a function of batch or sequence.
+
+Peak memory of a step is close to affine in the batch size: a constant
+(parameters, gradients, optimizer state, workspaces) plus a per-sample part
+(activations) — the article's point that memory is not proportional to the
+batch. `sweep` fits that line by exact least squares over the analysed
+points. `largest_fitting` predicts the largest size from two analyses, then
+confirms with analyses that the answer fits and the next size does not.
+
+Optional allocator overhead, for comparing with `nvidia-smi`:
+- each allocation rounded up to 512 bytes, the CUDA caching allocator's
+  granularity (`kMinBlockSize = 512` in c10/cuda/CUDACachingAllocator.cpp);
+- a fixed CUDA context, which depends on the GPU, driver and loaded kernels;
+  PyTorch's CUDA semantics notes speak of a few hundred MiB: 512 MiB is used
+  as a round default (`CUDA_CONTEXT_BYTES`), override it to match your setup.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from memflops.errors import UsageError
+
+ALLOCATION_GRANULARITY = 512
+CUDA_CONTEXT_BYTES = 512 * 2**20
+
+_UNITS = {
+    "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}
+
+
+def parse_memory(text: str) -> int:
+    """`"24GiB"` -> 25769803776, `"80GB"` -> 80000000000, `"1024"` -> 1024 bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    if not match:
+        raise UsageError(f"bad memory size {text!r}: expected e.g. 24GiB, 80GB or a byte count")
+    number, unit = match.groups()
+    scale = _UNITS.get((unit or "b").lower())
+    if scale is None:
+        raise UsageError(
+            f"bad memory unit {unit!r} in {text!r}: expected one of B, KB, MB, GB, TB "
+            f"(powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024)"
+        )
+    return int(Fraction(number) * scale)
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    size: int
+    peak: int
+    seed_estimate: int
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Peaks per size and the fitted line peak ≈ constant + per_item * size."""
+
+    dimension: str
+    points: tuple[SweepPoint, ...]
+    constant: int
+    per_item: int
+
+
+def fit_line(points: Sequence[tuple[int, int]]) -> tuple[int, int]:
+    """Exact least-squares (constant, slope) of (size, bytes) points, rounded to bytes."""
+    if len(points) == 1:
+        return points[0][1], 0
+    n = len(points)
+    sx = sum(x for x, _ in points)
+    sy = sum(y for _, y in points)
+    sxx = sum(x * x for x, _ in points)
+    sxy = sum(x * y for x, y in points)
+    denominator = n * sxx - sx * sx
+    if denominator == 0:
+        return sy // n, 0
+    slope = Fraction(n * sxy - sx * sy, denominator)
+    constant = Fraction(sy, n) - slope * Fraction(sx, n)
+    return round(constant), round(slope)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The largest size whose step fits in `capacity` bytes, with the evidence."""
+
+    dimension: str
+    capacity: int
+    largest: int
+    peak_at_largest: int
+    peak_at_next: int | None
+    """Peak at largest + 1 (None when even size 1 does not fit)."""
+    analyses: int
+
+
+def largest_fitting(
+    peak_at: Callable[[int], int], capacity: int, *, dimension: str = "batch",
+    limit: int = 2**20,
+) -> Fit:
+    """Largest n in [1, limit] with peak_at(n) <= capacity (peak grows with n).
+
+    Memory is close to affine in n, so two analyses predict the answer; a
+    bracketing search around the prediction then proves it: peak_at(n) fits
+    and peak_at(n + 1) does not.
+    """
+    cache: dict[int, int] = {}
+
+    def peak(n: int) -> int:
+        if n not in cache:
+            cache[n] = peak_at(n)
+        return cache[n]
+
+    if peak(1) > capacity:
+        return Fit(dimension, capacity, 0, 0, peak(1), len(cache))
+    slope = peak(2) - peak(1)
+    guess = limit if slope <= 0 else min(limit, max(1, 1 + (capacity - peak(1)) // slope))
+    # Bracket: lo fits, hi does not (or hi > limit).
+    lo, hi = 1, limit + 1
+    if peak(guess) <= capacity:
+        lo = guess
+        step = max(1, guess // 16)
+        while lo + step <= limit and peak(lo + step) <= capacity:
+            lo, step = lo + step, step * 2
+        hi = min(lo + step, limit + 1)
+    else:
+        hi = guess
+        step = max(1, guess // 16)
+        while hi - step >= 1 and peak(hi - step) > capacity:
+            hi, step = hi - step, step * 2
+        lo = max(1, hi - step)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if peak(mid) <= capacity:
+            lo = mid
+        else:
+            hi = mid
+    nxt = peak(lo + 1) if lo + 1 <= limit else None
+    return Fit(dimension, capacity, lo, peak(lo), nxt, len(cache))
