@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch._subclasses.fake_tensor import (
     DataDependentOutputException,
     DynamicOutputShapeException,
@@ -18,12 +19,47 @@ from memflops.errors import DataDependentError
 from memflops.flops import registry
 from memflops.memory.storage import StorageTracker
 
+aten = torch.ops.aten
+
 # Ops that only ask about a tensor; they neither compute nor move data.
 METADATA_OPS = frozenset({"prim.device", "prim.layout", "aten.sym_size", "aten.sym_stride",
                           "aten.sym_numel", "aten.sym_storage_offset", "aten.is_same_size",
                           "profiler._record_function_enter",
                           "profiler._record_function_enter_new",
                           "profiler._record_function_exit"})
+
+
+def placeholder_scalar(func: Any, args: tuple[Any, ...]) -> Any:
+    """The value an optimizer's `.item()` reads on fake tensors.
+
+    Optimizers read scalars (step counts, norms) to steer values, never
+    shapes, so any value gives the same allocations and FLOPs; 1 is used.
+    """
+    if func is aten._local_scalar_dense.default and isinstance(args[0], torch.Tensor):
+        dtype = args[0].dtype
+        if dtype is torch.bool:
+            return True
+        return 1.0 if dtype.is_floating_point else 1
+    return None
+
+
+class OptimizerScalars(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
+    """Lets an optimizer read scalars outside the recorder (its warm-up step)."""
+
+    def __torch_dispatch__(
+        self,
+        func: Any,
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        try:
+            return func(*args, **(kwargs or {}))
+        except DataDependentOutputException:
+            value = placeholder_scalar(func, args)
+            if value is None:
+                raise
+            return value
 
 
 class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
@@ -52,14 +88,13 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         kwargs = kwargs or {}
         try:
             out = func(*args, **kwargs)
-        except (DataDependentOutputException, DynamicOutputShapeException) as exc:
-            path = self.module_path() or "<root>"
-            raise DataDependentError(
-                f"op {registry.op_name(func)} in module `{path}` needs real tensor values "
-                f"(its result depends on data, e.g. .item(), nonzero or a boolean mask), which "
-                f"meta tensors do not have; make that step shape-only (fixed sizes) or analyse "
-                f"the submodules around it"
-            ) from exc
+        except DataDependentOutputException as exc:
+            value = placeholder_scalar(func, args) if self.phase is Phase.OPTIMIZER else None
+            if value is None:
+                raise self._data_dependent(func) from exc
+            return value
+        except DynamicOutputShapeException as exc:
+            raise self._data_dependent(func) from exc
         name = registry.op_name(func)
         if name in METADATA_OPS or func.is_view:
             return out
@@ -76,6 +111,15 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
             self.storages.op_count = index + 1
         self.records.append(OpRecord(name, module, self.phase, cost))
         return out
+
+    def _data_dependent(self, func: Any) -> DataDependentError:
+        path = self.module_path() or "<root>"
+        return DataDependentError(
+            f"op {registry.op_name(func)} in module `{path}` needs real tensor values "
+            f"(its result depends on data, e.g. .item(), nonzero or a boolean mask), which "
+            f"meta tensors do not have; make that step shape-only (fixed sizes) or analyse "
+            f"the submodules around it"
+        )
 
     def pack_saved(self, t: Any) -> Any:
         """saved_tensors_hooks pack: note the storage autograd keeps for backward."""

@@ -23,7 +23,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 from memflops.capture.fake import fake_weights
 from memflops.capture.inputs import InputSpecs, TensorSpec, flatten_tensors
-from memflops.capture.recorder import OpRecorder
+from memflops.capture.recorder import OpRecorder, OptimizerScalars
 from memflops.capture.records import OpRecord, Phase
 from memflops.capture.tracker import ROOT, ModuleTracker
 from memflops.errors import AnalysisError, ForwardError, MemflopsError, UsageError
@@ -191,7 +191,8 @@ def _warm_optimizer(
     for p in params:
         p.grad = torch.empty_like(p)
     try:
-        optimizer.step()
+        with OptimizerScalars():  # type: ignore[no-untyped-call]
+            optimizer.step()
     except MemflopsError:
         raise
     except Exception as exc:

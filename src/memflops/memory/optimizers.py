@@ -87,6 +87,8 @@ NAMED: dict[str, Callable[[list[nn.Parameter]], torch.optim.Optimizer]] = {
     "rmsprop": _make(torch.optim.RMSprop, foreach=True),
     "adam8bit": lambda ps: Adam8bit(ps),
 }
+if hasattr(torch.optim, "Adafactor"):  # PyTorch >= 2.5
+    NAMED["adafactor"] = _make(torch.optim.Adafactor, foreach=False)
 
 
 def optimizer_label(spec: OptimizerSpec | None) -> str | None:
