@@ -28,6 +28,7 @@ from memflops.capture.run import (
 from memflops.conventions import Convention
 from memflops.errors import SpecError, UsageError
 from memflops.frontends.targets import load_target
+from memflops.generation import analyze_generate
 from memflops.hardware.catalog import find_accelerator
 from memflops.memory.fit import (
     ALLOCATION_GRANULARITY,
@@ -45,7 +46,7 @@ from memflops.memory.timeline import Timeline, replay
 from memflops.params import ParamCounts, count_params
 from memflops.report.model import MemoryDetail, MemoryTotals, Report, Totals
 
-MODES = ("inference", "train")
+MODES = ("inference", "train", "generate")
 DIMENSIONS = ("batch", "seq")
 AUTOCAST_DTYPES = (torch.float16, torch.bfloat16)
 
@@ -54,7 +55,7 @@ def analyze(
     model: nn.Module | str,
     inputs: Any = None,
     *,
-    mode: Literal["inference", "train"] = "inference",
+    mode: Literal["inference", "train", "generate"] = "inference",
     convention: str | Convention = "exact",
     dtype: str | torch.dtype | None = None,
     optimizer: OptimizerSpec | None = "adam",
@@ -65,6 +66,11 @@ def analyze(
     fit: str | int | None = None,
     fit_dimension: Literal["batch", "seq"] = "batch",
     allocator_overhead: bool = False,
+    batch: int | None = None,
+    seq: int | None = None,
+    prompt_len: int | None = None,
+    new_tokens: int | None = None,
+    cache_dtype: str | torch.dtype | None = None,
     name: str | None = None,
 ) -> Report:
     """Count parameters, FLOPs, MACs and memory of one step of `model`.
@@ -92,6 +98,13 @@ def analyze(
     of the inputs) — whose peak fits, confirmed by analysing it and the next
     size. `allocator_overhead` rounds every allocation up to 512 bytes and
     adds a CUDA context, as a GPU process would see it.
+
+    `batch` and `seq` build the inputs of targets that know their input
+    form (Hugging Face text models) instead of raw shapes. `mode="generate"`
+    analyses autoregressive generation of a causal LM: the prefill of
+    `prompt_len` tokens, then `new_tokens` decode steps with a KV cache
+    (stored in `cache_dtype`, default the model's dtype); see
+    `memflops.capture.generate`.
     """
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; expected one of: {', '.join(MODES)}")
@@ -115,15 +128,40 @@ def analyze(
     capacity = _capacity(fit) if fit is not None else None
 
     default_input = None
+    make_inputs = None
     if isinstance(model, str):
         loaded = load_target(model)
         module, label, default_input = loaded.module, name or model, loaded.default_input
+        make_inputs = getattr(loaded, "make_inputs", None)
     elif isinstance(model, nn.Module):
         module, label = model, name or type(model).__name__
     else:
         raise UsageError(
             f"model: expected a torch.nn.Module or a target string, got {type(model).__name__}"
         )
+    if mode == "generate":
+        if prompt_len is None or new_tokens is None:
+            raise UsageError("mode generate needs prompt_len and new_tokens")
+        kv = parse_dtype(cache_dtype, field="cache_dtype") if cache_dtype is not None else None
+        return analyze_generate(
+            module,
+            label,
+            batch=batch or 1,
+            prompt_len=prompt_len,
+            new_tokens=new_tokens,
+            dtype=cast,
+            cache_dtype=kv,
+            convention=conv,
+        )
+    if batch is not None or seq is not None:
+        if inputs is not None:
+            raise UsageError("give either inputs or batch/seq, not both")
+        if make_inputs is None:
+            raise UsageError(
+                f"{label} takes raw input shapes, not batch/seq: pass inputs such as "
+                f"(1, 3, 224, 224)"
+            )
+        inputs = make_inputs(batch or 1, seq)
     if inputs is None:
         if default_input is None:
             raise SpecError(f"no inputs given for {label}: pass a shape such as (1, 3, 224, 224)")

@@ -15,6 +15,7 @@ class Phase(str, Enum):
     LOSS = "loss"
     BACKWARD = "backward"
     OPTIMIZER = "optimizer"
+    DECODE = "decode"
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,16 @@ class Kind(str, Enum):
     """What a storage holds. Each storage has exactly one kind.
 
     A storage that plays two roles keeps the more lasting one, in this order:
-    parameters, buffers, inputs, optimizer state, gradients, activations
-    saved for backward, temporaries (activation gradients, outputs not
-    saved, optimizer workspaces).
+    parameters, buffers, inputs, optimizer state, KV cache (generation),
+    gradients, activations saved for backward, temporaries (activation
+    gradients, outputs not saved, optimizer workspaces).
     """
 
     PARAMS = "params"
     BUFFERS = "buffers"
     INPUTS = "inputs"
     OPTIMIZER = "optimizer"
+    KV_CACHE = "kv_cache"
     GRADS = "grads"
     ACTIVATIONS = "activations"
     TEMPORARIES = "temporaries"

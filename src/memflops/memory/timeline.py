@@ -15,6 +15,7 @@ _ROLE_KINDS = {
     "buffers": Kind.BUFFERS,
     "inputs": Kind.INPUTS,
     "optimizer": Kind.OPTIMIZER,
+    "kv_cache": Kind.KV_CACHE,
 }
 
 
@@ -46,7 +47,10 @@ class Timeline:
 
 
 def classify(
-    storages: StorageTracker, grads: frozenset[int], state: frozenset[int]
+    storages: StorageTracker,
+    grads: frozenset[int],
+    state: frozenset[int],
+    kv_cache: frozenset[int] = frozenset(),
 ) -> dict[int, Kind]:
     """One kind per storage serial (see `Kind` for the precedence)."""
     kinds: dict[int, Kind] = {}
@@ -54,6 +58,8 @@ def classify(
         role = storages.preexisting.get(serial)
         if role is not None:
             kinds[serial] = _ROLE_KINDS[role]
+        elif serial in kv_cache:
+            kinds[serial] = Kind.KV_CACHE
         elif serial in state:
             kinds[serial] = Kind.OPTIMIZER
         elif serial in grads:
@@ -71,10 +77,11 @@ def replay(
     grads: frozenset[int],
     state: frozenset[int],
     *,
+    kv_cache: frozenset[int] = frozenset(),
     granularity: int = 1,
 ) -> Timeline:
     """Replay the events; `granularity` rounds every allocation up (allocator blocks)."""
-    kinds = classify(storages, grads, state)
+    kinds = classify(storages, grads, state, kv_cache)
 
     def size(nbytes: int) -> int:
         return -(-nbytes // granularity) * granularity

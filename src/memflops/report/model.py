@@ -28,10 +28,12 @@ class PhaseCosts:
     loss: OpCost = ZERO
     backward: OpCost = ZERO
     optimizer: OpCost = ZERO
+    decode: OpCost = ZERO
+    """Generation: every decode step of all new tokens (0 otherwise)."""
 
     @property
     def step(self) -> OpCost:
-        return self.forward + self.loss + self.backward + self.optimizer
+        return self.forward + self.loss + self.backward + self.optimizer + self.decode
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,27 @@ class MemoryDetail:
     inputs: int
     feature_maps: int
     top_saved_modules: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Autoregressive generation: prefill, then `new_tokens` decode steps with a KV cache."""
+
+    batch: int
+    prompt_len: int
+    new_tokens: int
+    cache_dtype: str
+    prefill: OpCost
+    decode_first: OpCost
+    """The first decode step (cache of prompt_len tokens)."""
+    decode_last: OpCost
+    """The last decode step (cache of prompt_len + new_tokens - 1 tokens)."""
+    decode_total: OpCost
+    prefill_peak: int
+    decode_peak: int
+    """Peak of the last decode step, the largest of all decode steps."""
+    kv_cache: int
+    """Bytes of the KV cache at the end (prompt_len + new_tokens tokens)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +143,7 @@ class Report:
     memory_detail: MemoryDetail | None = None
     sweep: Sweep | None = None
     fit: Fit | None = None
+    generation: Generation | None = None
     records: tuple[OpRecord, ...] = field(default=(), repr=False, compare=False)
 
     # --- queries -----------------------------------------------------------
@@ -176,6 +200,7 @@ class Report:
                     "loss": costs.loss.under(conv),
                     "backward": costs.backward.under(conv),
                     "optimizer": costs.optimizer.under(conv),
+                    "decode": costs.decode.under(conv),
                     "step": costs.step.under(conv),
                 },
                 "macs": {
@@ -218,6 +243,7 @@ class Report:
             "memory_detail": _memory_detail(self.memory_detail),
             "batch_sweep": _sweep(self.sweep),
             "fit": _fit(self.fit),
+            "generation": _generation(self.generation, conv),
             "shared_params": [{"name": a, "shares": b} for a, b in self.shared_params],
             "warnings": list(self.warnings),
         }
@@ -267,6 +293,28 @@ def _fit(fit: Fit | None) -> dict[str, Any] | None:
         "peak_at_largest": fit.peak_at_largest,
         "peak_at_next": fit.peak_at_next,
         "analyses": fit.analyses,
+    }
+
+
+def _generation(gen: Generation | None, conv: Convention) -> dict[str, Any] | None:
+    if gen is None:
+        return None
+
+    def cost(c: OpCost) -> dict[str, int]:
+        return {"flops": c.under(conv), "macs": c.macs}
+
+    return {
+        "batch": gen.batch,
+        "prompt_len": gen.prompt_len,
+        "new_tokens": gen.new_tokens,
+        "cache_dtype": gen.cache_dtype,
+        "prefill": cost(gen.prefill),
+        "decode_first": cost(gen.decode_first),
+        "decode_last": cost(gen.decode_last),
+        "decode_total": cost(gen.decode_total),
+        "prefill_peak": gen.prefill_peak,
+        "decode_peak": gen.decode_peak,
+        "kv_cache": gen.kv_cache,
     }
 
 

@@ -1,0 +1,199 @@
+"""Autoregressive generation with a KV cache: prefill, then one token at a time.
+
+Three calls are captured, each on fake tensors under `no_grad`:
+
+- the prefill of the `prompt_len`-token prompt, which builds the cache;
+- the first decode step (cache of `prompt_len` tokens);
+- the last decode step (cache of `prompt_len + new_tokens - 1` tokens),
+  whose cache is built first by an unrecorded prefill of that length: the
+  cache then has exactly the shapes the real loop would have reached.
+
+A decode step's FLOPs are affine in the cache length (attention reads every
+cached position once; every other op is independent of it), so the FLOPs of
+all `new_tokens` steps are exactly new_tokens x (first + last) / 2, the sum
+of an arithmetic progression. The model must follow the Hugging Face causal
+LM protocol: `model(input_ids=..., use_cache=True)` returns an object with
+`past_key_values`, which a later call takes back.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch._subclasses.fake_tensor import FakeTensorMode
+
+from memflops.capture.fake import fake_weights
+from memflops.capture.inputs import TensorSpec
+from memflops.capture.recorder import OpRecorder
+from memflops.capture.records import OpRecord, Phase
+from memflops.capture.tracker import ModuleTracker
+from memflops.errors import AnalysisError, ForwardError, MemflopsError, UsageError
+from memflops.memory.storage import StorageTracker
+from memflops.memory.timeline import Timeline, replay
+
+
+@dataclass(frozen=True)
+class CallCapture:
+    """One captured call: its ops, its memory timeline, and its cache afterwards."""
+
+    records: tuple[OpRecord, ...]
+    timeline: Timeline
+    cache_elements: int
+    """Elements of the KV cache after the call (keys and values, all layers)."""
+    output_shapes: Mapping[str, list[tuple[int, ...]]]
+    calls: Mapping[str, int]
+    rule_failures: Mapping[str, str]
+    feature_map_bytes: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class GenerateCapture:
+    prefill: CallCapture
+    first_decode: CallCapture
+    last_decode: CallCapture
+
+
+def cache_tensors(cache: Any) -> list[torch.Tensor]:
+    """Every tensor a KV cache object holds (DynamicCache layers, legacy tuples, ...)."""
+    found: list[torch.Tensor] = []
+    seen: set[int] = set()
+
+    def walk(obj: Any, depth: int) -> None:
+        if depth > 6 or id(obj) in seen:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, torch.Tensor):
+            found.append(obj)
+        elif isinstance(obj, Mapping):
+            for value in obj.values():
+                walk(value, depth + 1)
+        elif isinstance(obj, (list, tuple)):
+            for value in obj:
+                walk(value, depth + 1)
+        elif hasattr(obj, "__dict__") and not isinstance(obj, (nn.Module, type)):
+            for value in vars(obj).values():
+                walk(value, depth + 1)
+
+    walk(cache, 0)
+    return found
+
+
+def _call_kwargs(model: nn.Module) -> dict[str, Any]:
+    """Ask for the last position's logits only, as generation does, when supported."""
+    params = inspect.signature(model.forward).parameters
+    if "logits_to_keep" in params:
+        return {"logits_to_keep": 1}
+    if "num_logits_to_keep" in params:
+        return {"num_logits_to_keep": 1}
+    return {}
+
+
+def _past(output: Any) -> Any:
+    cache = getattr(output, "past_key_values", None)
+    if cache is None and isinstance(output, Mapping):
+        cache = output.get("past_key_values")
+    if cache is None:
+        raise AnalysisError(
+            "generate mode: the model returned no past_key_values with use_cache=True; "
+            "it needs a Hugging Face causal-LM style KV cache"
+        )
+    return cache
+
+
+def _capture_call(
+    model: nn.Module,
+    batch: int,
+    cache_len: int,
+    new: int,
+    dtype: torch.dtype | None,
+    phase: Phase,
+) -> CallCapture:
+    """Capture one call of `new` tokens after a cache of `cache_len` tokens (0: none)."""
+    fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+    tracker = ModuleTracker(model)
+    storages = StorageTracker()
+    recorder = OpRecorder(tracker, storages)
+    recorder.phase = phase
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    extra = _call_kwargs(model)
+    try:
+        with fake_weights(model, fake_mode, dtype), tracker, torch.no_grad():
+            with fake_mode:
+                past = None
+                if cache_len:
+                    prompt = torch.empty((batch, cache_len), dtype=torch.int64)
+                    past = _past(_invoke(model, tracker, prompt, None, extra))
+                ids = torch.empty((batch, new), dtype=torch.int64)
+            tracker.output_shapes.clear()
+            tracker.calls.clear()
+            tracker.feature_map_bytes.clear()
+            for p in model.parameters():
+                storages.preexisting_tensor(p, "params")
+            for b in model.buffers():
+                storages.preexisting_tensor(b, "buffers")
+            storages.preexisting_tensor(ids, "inputs")
+            for t in cache_tensors(past):
+                storages.preexisting_tensor(t, "kv_cache")
+            with fake_mode, recorder:
+                output = _invoke(model, tracker, ids, past, extra)
+                cache = cache_tensors(_past(output))
+                kv = frozenset(
+                    s for s in (storages.serial_of(t) for t in cache) if s is not None
+                )
+                del output
+            timeline = replay(storages, recorder.records, frozenset(), frozenset(), kv_cache=kv)
+    finally:
+        for module, flag in flags:
+            module.training = flag
+    return CallCapture(
+        records=tuple(recorder.records),
+        timeline=timeline,
+        cache_elements=sum(t.numel() for t in cache),
+        output_shapes=dict(tracker.output_shapes),
+        calls=dict(tracker.calls),
+        rule_failures=dict(recorder.rule_failures),
+        feature_map_bytes=dict(tracker.feature_map_bytes),
+    )
+
+
+def _invoke(
+    model: nn.Module, tracker: ModuleTracker, ids: torch.Tensor, past: Any, extra: dict[str, Any]
+) -> Any:
+    kwargs = dict(extra, use_cache=True)
+    if past is not None:
+        kwargs["past_key_values"] = past
+    try:
+        return model(input_ids=ids, **kwargs)
+    except MemflopsError:
+        raise
+    except Exception as exc:
+        frame = tracker.innermost()
+        where = f"module `{frame.path}`" if frame is not None and frame.path else "the model"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ForwardError(
+            f"generate: forward of {where} failed for input_ids of shape "
+            f"{TensorSpec(tuple(ids.shape)).describe()}: {type(exc).__name__}: {first}"
+        ) from exc
+
+
+def capture_generate(
+    model: nn.Module, *, batch: int, prompt_len: int, new_tokens: int, dtype: torch.dtype | None
+) -> GenerateCapture:
+    """Capture prefill, first and last decode steps (see the module docstring)."""
+    for name, value in (("batch", batch), ("prompt_len", prompt_len), ("new_tokens", new_tokens)):
+        if not isinstance(value, int) or value < 1:
+            raise UsageError(f"generate mode: {name} must be a positive integer, got {value!r}")
+    prefill = _capture_call(model, batch, 0, prompt_len, dtype, Phase.FORWARD)
+    first = _capture_call(model, batch, prompt_len, 1, dtype, Phase.DECODE)
+    last = (
+        first
+        if new_tokens == 1
+        else _capture_call(model, batch, prompt_len + new_tokens - 1, 1, dtype, Phase.DECODE)
+    )
+    return GenerateCapture(prefill, first, last)
