@@ -9,15 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from memflops.capture.inputs import TensorSpec, dtype_name
 from memflops.capture.records import OpRecord, Phase
 from memflops.conventions import Convention
 from memflops.flops.registry import ZERO, OpCost
 from memflops.memory.fit import Fit, Sweep
 
+if TYPE_CHECKING:  # the report stays importable without torch (layer-list specs)
+    from memflops.capture.inputs import TensorSpec
+
 SCHEMA = "memflops.report/1"
+
+
+def dtype_name(dtype: object) -> str:
+    """`float32` for torch.float32 (or for the string "float32"); `default` for None."""
+    return "default" if dtype is None else str(dtype).removeprefix("torch.")
 
 
 @dataclass(frozen=True)
