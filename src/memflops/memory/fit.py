@@ -91,7 +91,7 @@ class Fit:
     largest: int
     peak_at_largest: int
     peak_at_next: int | None
-    """Peak at largest + 1 (None when even size 1 does not fit)."""
+    """Peak at largest + 1 (when largest is 0: the peak at size 1; None past the search limit)."""
     analyses: int
 
 

@@ -1,0 +1,7 @@
+"""`python -m memflops ...` runs the command line."""
+
+import sys
+
+from memflops.cli import main
+
+sys.exit(main())

@@ -1,0 +1,289 @@
+"""The `memflops` command line: thin commands over `memflops.analyze`.
+
+Every option is an argument of `memflops.analyze` (`--input` -> inputs,
+`--mode`, `--convention`, `--dtype`, `--optimizer`, `--batch-sweep` ->
+batch_sweep, ...) or of a renderer (`--depth`, `--format`, `--output`),
+under the same name; an option left out takes analyze's default.
+
+Errors: a `MemflopsError` prints one line `memflops: error: <message>` on
+stderr and exits with its `exit_code` (2 for usage errors, 1 otherwise);
+argparse's usage errors exit 2; any other exception prints one line naming
+its type and exits 1. No traceback is shown unless `--debug` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from memflops import __version__
+from memflops.api import MODES, analyze
+from memflops.capture.inputs import parse_shape
+from memflops.conventions import Convention
+from memflops.errors import MemflopsError, SpecError, UsageError
+from memflops.frontends.targets import TARGET_FORMS
+from memflops.report.json import render_json
+from memflops.report.model import Report
+from memflops.report.table import DEFAULT_DEPTH, render_table
+
+PROG = "memflops"
+ANALYZE_OPTIONS = (
+    "mode", "convention", "dtype", "autocast", "optimizer", "loss", "targets",
+    "batch_sweep", "fit", "fit_dimension", "allocator_overhead",
+)
+"""Options passed to `memflops.analyze` under their own name when given."""
+SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+SPEC_OPTIONS = ("mode", "convention", "dtype", "optimizer")
+"""The options a layer-list spec takes (`memflops.frontends.spec.analyze_spec`)."""
+_DEFAULTS = {
+    name: param.default for name, param in inspect.signature(analyze).parameters.items()
+}
+FORMATS = ("table", "json")
+DEBUG_HINT = "rerun with --debug for the traceback"
+
+# Loggers that print a full traceback of an op failure that memflops reports
+# itself, in one line, as a ForwardError.
+_NOISY_LOGGERS = ("torch._subclasses.fake_tensor",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `memflops` argument parser (also used by tests to check documented commands)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Parameters, FLOPs, MACs and memory of a PyTorch model, exactly, "
+        "on fake tensors.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    cmd = commands.add_parser(
+        "analyze",
+        help="count parameters, FLOPs, MACs and memory of one step of a model",
+        description="Count parameters, FLOPs, MACs and memory of one step of a model,\n"
+        "per module. Options left out take the defaults of memflops.analyze().",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_ANALYZE_EPILOG,
+    )
+    cmd.add_argument(
+        "target", metavar="TARGET",
+        help=f"the model: {TARGET_FORMS}, or a layer list path/to/spec.yaml (or .json)",
+    )
+    step = cmd.add_argument_group("the analysed step (arguments of memflops.analyze)")
+    step.add_argument(
+        "--input", dest="inputs", action="append", metavar="SHAPE",
+        help="an input shape such as 8x3x224x224 or 2x128:int64; repeat for several "
+        "positional inputs; NAME=SHAPE gives a keyword input (zoo targets have a default)",
+    )
+    step.add_argument(
+        "--mode", choices=MODES,
+        help="inference: eval() forward under no_grad; train: forward, loss, backward and "
+        f"optimizer step (default: {_DEFAULTS['mode']})",
+    )
+    step.add_argument(
+        "--convention", choices=[c.value for c in Convention],
+        help="how a FLOP is counted: exact (the article), 2mac (as FlopCounterMode), "
+        f"mac (as fvcore, thop) (default: {_DEFAULTS['convention']})",
+    )
+    step.add_argument("--dtype", help="cast floating parameters and inputs: fp32, fp16, bf16, ...")
+    step.add_argument("--autocast", help="train under automatic mixed precision: fp16 or bf16")
+    step.add_argument(
+        "--optimizer", metavar="NAME",
+        help="train: sgd, sgd-momentum, adam, adamw, adam8bit, ... or none "
+        f"(default: {_DEFAULTS['optimizer']})",
+    )
+    step.add_argument(
+        "--loss", metavar="NAME",
+        help=f"train: sum or cross_entropy (default: {_DEFAULTS['loss']})",
+    )
+    step.add_argument("--targets", metavar="SHAPE", help="cross_entropy targets, e.g. 8:int64")
+    step.add_argument(
+        "--batch-sweep", dest="batch_sweep", type=_sizes, metavar="N,N,...",
+        help="re-analyse at these batch sizes and fit peak = constant + per-sample x batch",
+    )
+    step.add_argument(
+        "--fit", metavar="MEMORY|GPU",
+        help="find the largest batch whose peak fits, e.g. 24GiB, 80GB or \"H100 SXM\"",
+    )
+    step.add_argument(
+        "--fit-dimension", dest="fit_dimension", choices=("batch", "seq"),
+        help="what --fit varies: batch (dimension 0) or seq (dimension 1) "
+        f"(default: {_DEFAULTS['fit_dimension']})",
+    )
+    step.add_argument(
+        "--allocator-overhead", dest="allocator_overhead", action="store_true", default=None,
+        help="round allocations to 512 bytes and add a CUDA context, as a GPU process sees it",
+    )
+    out = cmd.add_argument_group("output")
+    out.add_argument(
+        "--depth", type=_depth, default=DEFAULT_DEPTH, metavar="N",
+        help=f"table: show modules down to depth N, 0 = the model only (default: {DEFAULT_DEPTH})",
+    )
+    out.add_argument("--format", choices=FORMATS, default="table", help="default: table")
+    out.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
+    out.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    return parser
+
+
+_ANALYZE_EPILOG = """\
+examples:
+  memflops analyze torchvision:resnet50 --input 8x3x224x224 --mode train
+  memflops analyze model.py:build --input 1x3x32x32 --format json -o report.json
+  memflops analyze examples/vgg16.yaml --mode train --optimizer sgd
+  memflops analyze my_pkg.models:tiny_bert --input input_ids=2x128 --input attention_mask=2x128
+
+exit status: 0 success, 1 the model could not be analysed, 2 usage error"""
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected sizes separated by commas, e.g. 1,8,32, got {text!r}"
+        ) from None
+    return sizes
+
+
+def _depth(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def parse_inputs(texts: Sequence[str] | None) -> list[str] | dict[str, str] | None:
+    """`--input` values -> the `inputs` argument of `analyze`.
+
+    `SHAPE` values are positional inputs, in order; `NAME=SHAPE` values are
+    keyword inputs. Each shape is checked here, before the model is built.
+    """
+    if not texts:
+        return None
+    positional: list[str] = []
+    keyword: dict[str, str] = {}
+    for text in texts:
+        name, sep, shape = text.rpartition("=")
+        if sep and not name.isidentifier():
+            raise SpecError(f"--input {text!r}: expected NAME=SHAPE with NAME an identifier")
+        parse_shape(shape)
+        if not sep:
+            positional.append(shape)
+        elif name in keyword:
+            raise SpecError(f"--input: keyword input {name!r} given twice")
+        else:
+            keyword[name] = shape
+    if positional and keyword:
+        raise UsageError(
+            "--input: give either positional inputs (SHAPE) or keyword inputs (NAME=SHAPE), "
+            "not both"
+        )
+    return keyword or positional
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors (2)
+        return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 2
+    try:
+        with _quiet_torch(enabled=not args.debug):
+            return _analyze(args)
+    except MemflopsError as exc:
+        if args.debug:
+            raise
+        _error(_one_line(str(exc)))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        _error("interrupted")
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        _error(f"unexpected {type(exc).__name__}: {_one_line(str(exc))} ({DEBUG_HINT})")
+        return 1
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    options = {name: getattr(args, name) for name in ANALYZE_OPTIONS}
+    given = {name: value for name, value in options.items() if value is not None}
+    if is_layer_spec(args.target):
+        report = _analyze_spec(args.target, given, args.inputs)
+    else:
+        report = analyze(args.target, parse_inputs(args.inputs), **given)
+    _write(_render(report, args), args.output)
+    return 0
+
+
+def is_layer_spec(target: str) -> bool:
+    """A YAML/JSON layer list (`examples/vgg16.yaml`), not a `prefix:name` target."""
+    return ":" not in target and target.lower().endswith(SPEC_SUFFIXES)
+
+
+def _analyze_spec(target: str, given: dict[str, Any], inputs: Sequence[str] | None) -> Report:
+    from memflops.frontends.spec import analyze_spec
+
+    unused = [f"--{name.replace('_', '-')}" for name in given if name not in SPEC_OPTIONS]
+    if inputs:
+        unused.insert(0, "--input")
+    if unused:
+        raise UsageError(
+            f"{', '.join(unused)}: not available for a layer-list spec ({target}), which sets "
+            f"its own input and batch; it takes --{', --'.join(SPEC_OPTIONS)}"
+        )
+    return analyze_spec(target, **given)
+
+
+def _render(report: Report, args: argparse.Namespace) -> str:
+    if args.format == "json":
+        return render_json(report)
+    color = args.output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    width = shutil.get_terminal_size().columns if color else None
+    return render_table(report, depth=args.depth, width=width, color=color)
+
+
+def _write(text: str, output: str | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise MemflopsError(f"cannot write {output}: {exc.strerror or exc}") from exc
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+@contextmanager
+def _quiet_torch(*, enabled: bool) -> Iterator[None]:
+    """Silence torch loggers that duplicate, as a traceback, an error reported in one line."""
+    saved: list[tuple[logging.Logger, int]] = []
+    if enabled:
+        for name in _NOISY_LOGGERS:
+            logger = logging.getLogger(name)
+            saved.append((logger, logger.level))
+            logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in saved:
+            logger.setLevel(level)

@@ -1,0 +1,273 @@
+"""The command line, invoked in-process: exit codes, output and error messages.
+
+`memflops.cli.main(argv)` returns the exit status. Output is captured at the
+file-descriptor level (capfd), so a traceback printed by anything (a torch
+logger included) would be seen.
+
+The tiny model (tests/fixtures/tiny_model.py:tiny), input (2, 3, 4, 4):
+  conv 3 -> 4, 3x3, padding 1, bias: params 4 * (3 * 3 * 3 + 1) = 112
+      MACs  2 * 4 * 4 * 4 * (3 * 9)   = 3,456
+      FLOPs 2 * 4 * 4 * 4 * (2 * 27)  = 6,912  (bias: no -1)
+  linear 64 -> 10, bias: params 64 * 10 + 10 = 650
+      MACs  2 * 64 * 10               = 1,280
+      FLOPs 2 * (2 * 64) * 10         = 2,560  (bias: no -1)
+  totals: params 112 + 650 = 762; MACs 4,736; FLOPs 6,912 + 2,560 = 9,472
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import memflops
+from memflops import cli
+
+FIXTURE = Path(__file__).parent / "fixtures" / "tiny_model.py"
+TINY = f"{FIXTURE}:tiny"
+TINY_INPUT = ["--input", "2x3x4x4"]
+TINY_PARAMS = 762  # 112 + 650
+TINY_MACS = 4_736  # 3,456 + 1,280
+TINY_FLOPS = 9_472  # 6,912 + 2,560
+
+
+def run(capfd: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capfd.readouterr()
+    return code, out, err
+
+
+def run_json(capfd: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
+    code, out, err = run(capfd, "analyze", *argv, "--format", "json")
+    assert (code, err) == (0, "")
+    doc: dict[str, Any] = json.loads(out)
+    return doc
+
+
+def test_version(capfd: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capfd, "--version")
+    assert (code, out) == (0, f"memflops {memflops.__version__}\n")
+
+
+def test_table_of_tiny_model(capfd: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capfd, "analyze", TINY, *TINY_INPUT)
+    assert (code, err) == (0, "")
+    assert "\x1b[" not in out  # not a terminal: no ANSI codes
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
+    # module, type, params, MACs fwd, FLOPs fwd (decimal prefixes), output shape
+    assert rows["conv"] == ["conv", "Conv2d", "112", "3.46", "K", "6.91", "K", "2x4x4x4"]
+    assert rows["fc"] == ["fc", "Linear", "650", "1.28", "K", "2.56", "K", "2x10"]
+    assert "9,472 (9.47 K) FLOPs, 4,736 (4.74 K) MACs" in out
+    assert "FLOPs bwd" not in out  # inference: no backward column
+    assert memflops.Convention.EXACT.sentence.split(",")[0] in out
+
+
+def test_table_of_resnet18_in_train_mode(capfd: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capfd, "analyze", "torchvision:resnet18", "--input", "2x3x32x32", "--mode", "train",
+        "--depth", "1",
+    )
+    assert (code, err) == (0, "")
+    assert "FLOPs bwd" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
+    assert "layer4" in rows and "layer4.0" not in rows  # depth 1
+    # conv1: 7x7, 3 -> 64, stride 2, no bias: 64 * 3 * 49 = 9,408 params; 32x32 -> 16x16
+    assert rows["conv1"][:4] == ["conv1", "Conv2d", "9.41", "K"]
+    assert rows["conv1"][-1] == "2x64x16x16"
+    assert "11,689,512 (11.69 M): 11,689,512 trainable, 0 frozen" in out
+    assert "optimizer step" in out and "whole step" in out  # adam by default
+
+
+def test_json_of_tiny_model(capfd: pytest.CaptureFixture[str]) -> None:
+    doc = run_json(capfd, TINY, *TINY_INPUT)
+    assert doc["schema"] == "memflops.report/1"
+    assert (doc["mode"], doc["convention"], doc["precision"]) == ("inference", "exact", "float32")
+    assert doc["inputs"] == [{"name": "input[0]", "shape": [2, 3, 4, 4], "dtype": "float32"}]
+    totals = doc["totals"]
+    assert totals["params"] == TINY_PARAMS
+    assert totals["flops"]["forward"] == TINY_FLOPS
+    assert totals["macs"]["forward"] == TINY_MACS
+    assert totals["memory"]["params"] == TINY_PARAMS * 4  # float32: 3,048 bytes
+    rows = {m["path"]: m for m in doc["modules"]}
+    assert rows["conv"]["flops"]["forward"] == 6_912  # 2 * 4*4*4 * (2 * 27)
+    assert rows["fc"]["flops"]["forward"] == 2_560  # 2 * (2 * 64) * 10
+    assert rows["conv"]["output_shape"] == [2, 4, 4, 4]
+    assert doc["uncounted_ops"] == []
+
+
+@pytest.mark.parametrize(("convention", "forward"), [("mac", TINY_MACS), ("2mac", 2 * TINY_MACS)])
+def test_json_convention(capfd: pytest.CaptureFixture[str], convention: str, forward: int) -> None:
+    doc = run_json(capfd, TINY, *TINY_INPUT, "--convention", convention)
+    assert doc["convention"] == convention
+    assert doc["totals"]["flops"]["forward"] == forward
+
+
+def test_json_dtype(capfd: pytest.CaptureFixture[str]) -> None:
+    doc = run_json(capfd, TINY, *TINY_INPUT, "--dtype", "fp16")
+    assert doc["precision"] == "float16"
+    assert doc["totals"]["memory"]["params"] == TINY_PARAMS * 2  # 762 * 2 bytes = 1,524
+
+
+def test_json_train_mode_has_backward(capfd: pytest.CaptureFixture[str]) -> None:
+    doc = run_json(capfd, TINY, *TINY_INPUT, "--mode", "train")
+    assert doc["mode"] == "train"
+    assert doc["totals"]["flops"]["forward"] == TINY_FLOPS
+    # conv: weight grad only (the input needs no grad): 3,456 MACs;
+    # fc: input grad 2x10 @ 10x64 and weight grad 10x2 @ 2x64: 1,280 + 1,280 MACs
+    assert doc["totals"]["macs"]["backward"] == 3_456 + 1_280 + 1_280  # 6,016
+
+
+@pytest.mark.parametrize(("optimizer", "state"), [("sgd", 0), ("adam", 2 * TINY_PARAMS * 4)])
+def test_train_memory_by_optimizer(
+    capfd: pytest.CaptureFixture[str], optimizer: str, state: int
+) -> None:
+    doc = run_json(capfd, TINY, *TINY_INPUT, "--mode", "train", "--optimizer", optimizer)
+    memory = doc["totals"]["memory"]
+    assert doc["optimizer"] == optimizer
+    assert memory["grads"] == TINY_PARAMS * 4  # one fp32 gradient per parameter: 3,048 B
+    assert memory["optimizer"] == state  # sgd: none; adam: exp_avg + exp_avg_sq = 6,096 B
+    assert memory["peak"] >= memory["params"] + memory["grads"] + memory["optimizer"]
+
+
+def test_batch_sweep_table(capfd: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capfd, "analyze", TINY, *TINY_INPUT, "--mode", "train", "--batch-sweep", "1,2",
+    )
+    assert (code, err) == (0, "")
+    assert "Peak memory by batch size" in out and "fitted: peak = " in out
+
+
+def test_keyword_input_with_dtype(capfd: pytest.CaptureFixture[str]) -> None:
+    doc = run_json(capfd, f"{FIXTURE}:embed", "--input", "ids=2x5:int64")
+    assert doc["inputs"] == [{"name": "ids", "shape": [2, 5], "dtype": "int64"}]
+    # embedding (2, 5) -> (2, 5, 8); linear 8 -> 2 with bias on 10 rows: 2 * 10 * 8 * 2 = 320
+    rows = {m["path"]: m for m in doc["modules"]}
+    assert rows["fc"]["flops"]["forward"] == 320
+    assert doc["totals"]["params"] == 100 * 8 + 8 * 2 + 2  # 818
+
+
+def test_output_file(capfd: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "report.json"
+    code, out, err = run(capfd, "analyze", TINY, *TINY_INPUT, "--format", "json", "-o", str(target))
+    assert (code, out, err) == (0, "", "")
+    assert json.loads(target.read_text())["totals"]["params"] == TINY_PARAMS
+
+
+def test_zoo_target_defaults_its_input(capfd: pytest.CaptureFixture[str]) -> None:
+    doc = run_json(capfd, "torchvision:squeezenet1_1", "--depth", "0")
+    assert doc["inputs"][0]["shape"] == [1, 3, 224, 224]
+
+
+def test_layer_list_spec(capfd: pytest.CaptureFixture[str]) -> None:
+    """A YAML layer list goes to the spec frontend: the article's VGG-16."""
+    spec = Path(__file__).parent.parent / "examples" / "vgg16.yaml"
+    if not spec.exists():
+        pytest.skip("examples/vgg16.yaml is not in this checkout")
+    doc = run_json(capfd, str(spec))
+    # convs 14,714,688 + FCs 123,642,856 (the article's VGG-16 total)
+    assert doc["totals"]["params"] == 138_357_544
+    assert doc["totals"]["macs"]["forward"] == 15_470_264_320
+
+
+ERRORS = [
+    # (argv after "analyze", exit code, fragments of the one-line message)
+    ((TINY, "--input", "8x3xfoo"), 2, ["bad shape '8x3xfoo'", "e.g. 8x3x224x224"]),
+    (("torchvision:resnet5",), 2, ["no model 'resnet5'", "did you mean resnet50"]),
+    (("nosuchzoo:resnet50",), 2, ["cannot import module 'nosuchzoo'", "torchvision:NAME"]),
+    (("resnet50",), 2, ["bad target 'resnet50'", "path/to/file.py:factory"]),
+    (("missing_model.py:build", "--input", "2x3"), 2, ["no such file: missing_model.py"]),
+    ((f"{FIXTURE}:nothere", "--input", "2x3"), 2, ["has no attribute 'nothere'"]),
+    ((TINY,), 2, ["no inputs given"]),
+    ((TINY, *TINY_INPUT, "--dtype", "fp7"), 2, ["unknown dtype 'fp7'", "fp16"]),
+    ((TINY, *TINY_INPUT, "--input", "x=2x3"), 2, ["not both"]),
+    ((TINY, "--input", "2x=3"), 2, ["expected NAME=SHAPE"]),
+    ((TINY, *TINY_INPUT, "--mode", "train", "--optimizer", "adan"), 2, ["did you mean adam"]),
+    (("examples/vgg16.yaml", "--input", "2x3x8x8"), 2, ["--input: not available for a layer"]),
+    ((f"{FIXTURE}:broken", "--input", "2x3"), 1, ["broken raised RuntimeError: weights missing"]),
+    (
+        (f"{FIXTURE}:mismatched", "--input", "2x7"),
+        1,
+        ["forward failed in module `1` (Linear)", "shapes [2x7]"],
+    ),
+    (
+        (f"{FIXTURE}:gated", "--input", "2x4"),
+        1,
+        ["op aten.nonzero in module `1`", "needs real tensor values", "shape-only"],
+    ),
+    (
+        (f"{FIXTURE}:scaled", "--input", "2x4"),
+        1,
+        ["op aten._local_scalar_dense in module `1`", "needs real tensor values"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "code", "fragments"), ERRORS, ids=[" ".join(e[0])[-40:]
+                                                                     for e in ERRORS])
+def test_errors_are_one_line(
+    capfd: pytest.CaptureFixture[str], argv: tuple[str, ...], code: int, fragments: list[str]
+) -> None:
+    got, out, err = run(capfd, "analyze", *argv)
+    assert (got, out) == (code, "")
+    assert err.startswith("memflops: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err
+
+
+def test_debug_reraises(capfd: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(memflops.errors.FactoryError, match="weights missing"):
+        cli.main(["analyze", f"{FIXTURE}:broken", "--input", "2x3", "--debug"])
+
+
+def test_unexpected_exception(capfd: pytest.CaptureFixture[str], monkeypatch: Any) -> None:
+    def explode(*args: Any, **kwargs: Any) -> None:
+        raise ZeroDivisionError("boom\nsecond line")
+
+    monkeypatch.setattr(cli, "analyze", explode)
+    code, out, err = run(capfd, "analyze", TINY, *TINY_INPUT)
+    assert (code, out) == (1, "")
+    assert err == (
+        "memflops: error: unexpected ZeroDivisionError: boom second line "
+        "(rerun with --debug for the traceback)\n"
+    )
+
+
+def test_unwritable_output(capfd: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capfd, "analyze", TINY, *TINY_INPUT, "-o", str(tmp_path / "no" / "x.txt"))
+    assert code == 1
+    assert err.startswith("memflops: error: cannot write ") and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("analyze", TINY, "--mode", "eval"),
+        ("analyze", TINY, "--convention", "flops"),
+        ("analyze", TINY, "--depth", "-1"),
+        ("analyze", TINY, "--batch-sweep", "1,x"),
+        ("analyze",),
+        ("frobnicate",),
+        (),
+    ],
+)
+def test_usage_errors_exit_2(capfd: pytest.CaptureFixture[str], argv: tuple[str, ...]) -> None:
+    code, out, err = run(capfd, *argv)
+    assert (code, out) == (2, "")
+    assert "error:" in err and "Traceback" not in err
+
+
+def test_parser_names_match_analyze() -> None:
+    """Every analyze option is an argument of `memflops.analyze` or of a renderer."""
+    import inspect
+
+    from memflops.report import table
+
+    args = cli.build_parser().parse_args(["analyze", TINY])
+    analyze_params = set(inspect.signature(memflops.analyze).parameters)
+    render_params = set(inspect.signature(table.render_table).parameters)
+    cli_only = {"command", "target", "format", "output", "debug"}
+    assert set(vars(args)) - cli_only <= analyze_params | render_params
+    assert set(cli.ANALYZE_OPTIONS) <= analyze_params
