@@ -24,6 +24,7 @@ from memflops.capture.run import (
     capture,
     check_loss,
     default_float_dtype,
+    input_dtype,
 )
 from memflops.conventions import Convention
 from memflops.errors import SpecError, UsageError
@@ -219,7 +220,7 @@ def analyze(
         seed_estimate=_seed(cap, timeline, params, train),
     )
     specs_all = [
-        (n, s if s.dtype is not None else TensorSpec(s.shape, float_dtype)) for n, s in specs.all()
+        (n, TensorSpec(s.shape, input_dtype(s, float_dtype, cast))) for n, s in specs.all()
     ]
     precision = dtype_name(float_dtype)
     if amp is not None:

@@ -13,6 +13,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from memflops.capture.costing import cost_of
 from memflops.capture.inputs import flatten_tensors
+from memflops.capture.kernel_sizes import real_output_bytes
 from memflops.capture.records import OpRecord, Phase
 from memflops.capture.tracker import ModuleTracker
 from memflops.errors import DataDependentError
@@ -105,12 +106,21 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
             cost = None
         module = self.module_path()
         if self.storages is not None:
-            index = len(self.records)
-            for t in flatten_tensors(out):
-                self.storages.observe(t, self.phase.value, module, index)
-            self.storages.op_count = index + 1
+            self._observe_outputs(name, args, out, module)
         self.records.append(OpRecord(name, module, self.phase, cost))
         return out
+
+    def _observe_outputs(self, name: str, args: tuple[Any, ...], out: Any, module: str) -> None:
+        assert self.storages is not None
+        index = len(self.records)
+        real = real_output_bytes(name, args, out)
+        if real:
+            for i, t in enumerate(out):
+                if isinstance(t, torch.Tensor):
+                    self.storages.observe(t, self.phase.value, module, index, nbytes=real.get(i))
+        for t in flatten_tensors(out):
+            self.storages.observe(t, self.phase.value, module, index)
+        self.storages.op_count = index + 1
 
     def _data_dependent(self, func: Any) -> DataDependentError:
         path = self.module_path() or "<root>"

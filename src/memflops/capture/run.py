@@ -68,8 +68,18 @@ def default_float_dtype(model: nn.Module, dtype: torch.dtype | None) -> torch.dt
     return torch.get_default_dtype()
 
 
-def _make_input(spec: TensorSpec, float_dtype: torch.dtype) -> torch.Tensor:
-    return torch.empty(spec.shape, dtype=spec.dtype or float_dtype, device="cpu")
+def input_dtype(
+    spec: TensorSpec, float_dtype: torch.dtype, cast: torch.dtype | None = None
+) -> torch.dtype:
+    """An input's dtype: its own (or the model's), floating ones cast to `cast` if given."""
+    dtype = spec.dtype or float_dtype
+    return cast if cast is not None and dtype.is_floating_point else dtype
+
+
+def _make_input(
+    spec: TensorSpec, float_dtype: torch.dtype, cast: torch.dtype | None = None
+) -> torch.Tensor:
+    return torch.empty(spec.shape, dtype=input_dtype(spec, float_dtype, cast), device="cpu")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -121,8 +131,8 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
     try:
         with fake_weights(model, fake_mode, config.dtype), tracker:
             with fake_mode:
-                args = [_make_input(s, float_dtype) for s in inputs.args]
-                kwargs = {k: _make_input(s, float_dtype) for k, s in inputs.kwargs}
+                args = [_make_input(s, float_dtype, config.dtype) for s in inputs.args]
+                kwargs = {k: _make_input(s, float_dtype, config.dtype) for k, s in inputs.kwargs}
                 trainable = _unique_trainable(model) if config.train else []
                 optimizer = _warm_optimizer(config.optimizer, trainable)
             if storages is not None:

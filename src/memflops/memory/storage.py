@@ -62,8 +62,14 @@ class StorageTracker:
         """The serial of `t`'s storage if it is being tracked."""
         return self._live.get(int(t.untyped_storage()._cdata))
 
-    def observe(self, t: torch.Tensor, phase: str, module: str, op_index: int) -> int:
-        """Note `t`'s storage; if it is new, record its allocation. Returns its serial."""
+    def observe(
+        self, t: torch.Tensor, phase: str, module: str, op_index: int, nbytes: int | None = None
+    ) -> int:
+        """Note `t`'s storage; if it is new, record its allocation. Returns its serial.
+
+        `nbytes` replaces the storage's own size where the real kernel
+        allocates a different one (see `memflops.capture.kernel_sizes`).
+        """
         storage = t.untyped_storage()
         address = int(storage._cdata)
         serial = self._live.get(address)
@@ -71,7 +77,7 @@ class StorageTracker:
             if address in self._host:
                 return -1
             serial = len(self.info)
-            nbytes = int(storage.nbytes())
+            nbytes = int(storage.nbytes()) if nbytes is None else nbytes
             self._live[address] = serial
             self.info[serial] = StorageInfo(nbytes, op_index, phase, module)
             self.events.append(Event(serial, nbytes, True, op_index))

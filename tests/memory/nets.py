@@ -1,0 +1,78 @@
+"""Small models for the memory tests, each built in a fraction of a second."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def cnn(inplace: bool = True) -> nn.Module:
+    """Conv-BN-ReLU twice, max pool, global average pool, linear head (input 3x32x32)."""
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(inplace=inplace),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(inplace=inplace),
+        nn.MaxPool2d(2),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, 10),
+    )
+
+
+class Block(nn.Module):
+    """A pre-norm transformer block: causal SDPA attention and a GELU MLP, with residuals."""
+
+    def __init__(self, dim: int = 64, heads: int = 4) -> None:
+        super().__init__()
+        self.heads = heads
+        self.ln1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.ln2 = nn.LayerNorm(dim)
+        self.fc = nn.Linear(dim, 4 * dim)
+        self.act = nn.GELU()
+        self.out = nn.Linear(4 * dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, c = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(c, dim=2)
+        # (B, nh, T, hs)
+        q, k, v = (z.view(b, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.proj(y.transpose(1, 2).reshape(b, t, c))
+        return x + self.out(self.act(self.fc(self.ln2(x))))
+
+
+class LSTMNet(nn.Module):
+    """A two-layer batch-first LSTM with a linear head on every time step."""
+
+    def __init__(self, features: int = 16, hidden: int = 64) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(features, hidden, num_layers=2, batch_first=True)
+        self.head = nn.Linear(hidden, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.lstm(x)
+        return self.head(out)
+
+
+class FrozenShared(nn.Module):
+    """A frozen submodule in the middle, and one linear layer called twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Linear(32, 64)
+        self.frozen = nn.Sequential(nn.Linear(64, 64), nn.LayerNorm(64))
+        for p in self.frozen.parameters():
+            p.requires_grad_(False)
+        self.shared = nn.Linear(64, 64)
+        self.head = nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.frozen(torch.relu(self.stem(x)))
+        x = self.shared(F.gelu(self.shared(x)))
+        return self.head(x)
