@@ -48,6 +48,8 @@ from memflops.params import ParamCounts, count_params
 from memflops.report.model import MemoryDetail, MemoryTotals, Report, Totals
 
 MODES = ("inference", "train", "generate")
+DEFAULT_SEQ = 128
+"""Sequence length of token inputs when only a batch is given."""
 DIMENSIONS = ("batch", "seq")
 AUTOCAST_DTYPES = (torch.float16, torch.bfloat16)
 
@@ -128,12 +130,15 @@ def analyze(
     sizes = _check_sizes(batch_sweep)
     capacity = _capacity(fit) if fit is not None else None
 
-    default_input = None
+    default_input: Any = None
     make_inputs = None
+    frontend_warnings: tuple[str, ...] = ()
+    active_params = None
     if isinstance(model, str):
         loaded = load_target(model)
         module, label, default_input = loaded.module, name or model, loaded.default_input
-        make_inputs = getattr(loaded, "make_inputs", None)
+        make_inputs = loaded.make_inputs
+        frontend_warnings, active_params = loaded.warnings, loaded.active_params_per_token
     elif isinstance(model, nn.Module):
         module, label = model, name or type(model).__name__
     else:
@@ -144,7 +149,7 @@ def analyze(
         if prompt_len is None or new_tokens is None:
             raise UsageError("mode generate needs prompt_len and new_tokens")
         kv = parse_dtype(cache_dtype, field="cache_dtype") if cache_dtype is not None else None
-        return analyze_generate(
+        report = analyze_generate(
             module,
             label,
             batch=batch or 1,
@@ -154,6 +159,11 @@ def analyze(
             cache_dtype=kv,
             convention=conv,
         )
+        return replace(
+            report,
+            totals=replace(report.totals, active_params=active_params),
+            warnings=frontend_warnings + report.warnings,
+        )
     if batch is not None or seq is not None:
         if inputs is not None:
             raise UsageError("give either inputs or batch/seq, not both")
@@ -162,7 +172,7 @@ def analyze(
                 f"{label} takes raw input shapes, not batch/seq: pass inputs such as "
                 f"(1, 3, 224, 224)"
             )
-        inputs = make_inputs(batch or 1, seq)
+        inputs = make_inputs(batch or 1, seq or DEFAULT_SEQ)
     if inputs is None:
         if default_input is None:
             raise SpecError(f"no inputs given for {label}: pass a shape such as (1, 3, 224, 224)")
@@ -182,7 +192,7 @@ def analyze(
     cap, timeline = _run(module, specs, config, allocator_overhead)
     float_dtype = default_float_dtype(module, cast)
     uncounted = aggregate.uncounted(cap)
-    warnings = [
+    warnings = list(frontend_warnings) + [
         f"parameter {a} is the same tensor as {b}: counted once" for a, b in params.shared
     ]
     if uncounted:
@@ -235,6 +245,7 @@ def analyze(
             params=params.total,
             trainable_params=params.trainable,
             buffers=params.buffers,
+            active_params=active_params,
             costs=aggregate.phase_costs(cap.records),
             memory=memory,
         ),

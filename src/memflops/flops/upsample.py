@@ -1,1 +1,128 @@
-"""upsample rules (to be filled)."""
+"""Upsampling and grid sampling, forward and backward.
+
+Nearest-neighbour upsampling copies: 0 FLOPs. An interpolating mode forms
+each output element as a weighted sum of `t` neighbouring inputs, counted
+like a dot product: t multiplies and t - 1 adds, 2t - 1 FLOPs per output
+element, with t = 2 (linear), 4 (bilinear), 8 (trilinear), 16 (bicubic).
+The interpolation weights of an upsample depend only on the row or column
+index (O(H + W) work, not counted). A backward scatters each output
+gradient into a zeroed input gradient: nearest 1 add per output element,
+interpolating t multiplies and t adds (2t).
+
+Grid sampling (`F.grid_sample`) computes its weights per sampling point
+(N * Hout * Wout of them), so these are counted too. Bilinear, per point:
+unnormalise the two coordinates (mul, add each: 4), floor them (2), the
+1-d weights w1 = x - x0 and w0 = 1 - w1 per axis (4), the four corner
+weights (4 multiplies): 14; per output element (each channel) 7.
+Nearest, per point: unnormalise 4, round 2; 0 per output element.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from memflops.flops.registry import OpCost, RuleFn, numel, register, register_zero
+
+# grid_sampler interpolation modes
+BILINEAR, NEAREST, BICUBIC = 0, 1, 2
+
+register_zero(
+    "aten.upsample_nearest1d", "aten.upsample_nearest2d", "aten.upsample_nearest3d",
+    "aten._upsample_nearest_exact1d", "aten._upsample_nearest_exact2d",
+    "aten._upsample_nearest_exact3d",
+    reason="nearest neighbour: each output copies one input",
+)
+
+
+@register(
+    "aten.upsample_nearest1d_backward", "aten.upsample_nearest2d_backward",
+    "aten.upsample_nearest3d_backward", "aten._upsample_nearest_exact1d_backward",
+    "aten._upsample_nearest_exact2d_backward", "aten._upsample_nearest_exact3d_backward",
+    formula="grad_out.numel adds (each gradient added into its source)",
+)
+def nearest_backward(grad: Any, *_: Any, out: Any) -> OpCost:
+    return OpCost(flops=numel(grad))
+
+
+def _interpolate(taps: int) -> RuleFn:
+    def rule(x: Any, *_: Any, out: Any) -> OpCost:
+        return OpCost(flops=(2 * taps - 1) * numel(out))
+
+    rule.__name__ = rule.__qualname__ = f"interpolate_{taps}_taps"
+    return rule
+
+
+def _interpolate_backward(taps: int) -> RuleFn:
+    def rule(grad: Any, *_: Any, out: Any) -> OpCost:
+        return OpCost(flops=2 * taps * numel(grad))
+
+    rule.__name__ = rule.__qualname__ = f"interpolate_{taps}_taps_backward"
+    return rule
+
+
+for _name, _taps in (
+    ("upsample_linear1d", 2), ("upsample_bilinear2d", 4), ("upsample_trilinear3d", 8),
+    ("upsample_bicubic2d", 16),
+):
+    register(
+        f"aten.{_name}",
+        formula=f"{2 * _taps - 1} per output element (a weighted sum of {_taps} inputs:"
+        f" {_taps} multiplies, {_taps - 1} add{'s' if _taps > 2 else ''})",
+    )(_interpolate(_taps))
+    register(
+        f"aten.{_name}_backward",
+        formula=f"{2 * _taps} per output gradient ({_taps} multiplies and {_taps} adds"
+        " scattering it to its inputs)",
+    )(_interpolate_backward(_taps))
+
+
+# --- grid sampling -------------------------------------------------------------
+
+
+def _points(grid: Sequence[int]) -> int:
+    """Sampling points: N * Hout * Wout (the grid without its last, coordinate, dim)."""
+    return numel(grid[:-1])
+
+
+def _bilinear_only(mode: int) -> None:
+    if mode not in (BILINEAR, NEAREST):
+        raise NotImplementedError(
+            f"grid sampling with interpolation mode {mode} (bicubic) has no rule yet"
+        )
+
+
+@register(
+    "aten.grid_sampler_2d",
+    formula="bilinear: 14 per sampling point (unnormalise 4, floor 2, 1-d weights 4, corner"
+    " weights 4) + 7 per output element; nearest: 6 per point (unnormalise 4, round 2)",
+)
+def grid_sampler_2d(x: Any, grid: Any, mode: int, *_: Any, out: Any) -> OpCost:
+    _bilinear_only(mode)
+    if mode == NEAREST:
+        return OpCost(flops=6 * _points(grid))
+    return OpCost(flops=14 * _points(grid) + 7 * numel(out))
+
+
+@register(
+    "aten.grid_sampler_2d_backward",
+    formula="bilinear: the forward's 14 per point again, grad_input 8 per output element"
+    " (4 multiplies, 4 adds), grad_grid 18 per output element (per axis: 4 multiplies and"
+    " 3 adds for d(sample)/d(coordinate), 1 multiply by grad, 1 add over channels) + 2 per"
+    " point (chain rule through the unnormalisation); nearest: 6 per point, grad_input 1"
+    " add per output element, grad_grid 0",
+)
+def grid_sampler_2d_backward(grad: Any, x: Any, grid: Any, mode: int, padding: Any,
+                             align_corners: Any, mask: Sequence[bool], *_: Any,
+                             out: Any) -> OpCost:
+    _bilinear_only(mode)
+    grad_input, grad_grid = (bool(m) for m in mask)
+    points, elements = _points(grid), numel(grad)
+    if mode == NEAREST:
+        return OpCost(flops=6 * points + (elements if grad_input else 0))
+    flops = 14 * points
+    if grad_input:
+        flops += 8 * elements
+    if grad_grid:
+        flops += 18 * elements + 2 * points
+    return OpCost(flops=flops)

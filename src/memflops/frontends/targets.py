@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+import inspect
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,16 +20,27 @@ from typing import Any
 import torch
 from torch import nn
 
+from memflops.capture.inputs import TensorSpec
 from memflops.errors import FactoryError, TargetNotFoundError, UsageError
+from memflops.frontends.meta_init import build_without_weights
 
-TARGET_FORMS = "torchvision:NAME, timm:NAME, path/to/file.py:factory or package.module:factory"
+TARGET_FORMS = (
+    "torchvision:NAME, timm:NAME, hf:NAME (or hf:path/to/config.json), "
+    "path/to/file.py:factory or package.module:factory"
+)
 
 
 @dataclass(frozen=True)
 class Loaded:
     module: nn.Module
     name: str
-    default_input: tuple[int, ...] | None = None
+    default_input: tuple[int, ...] | dict[str, TensorSpec] | None = None
+    make_inputs: Callable[[int, int], Any] | None = None
+    """(batch, seq) -> keyword inputs, for models that take tokens (hf: targets)."""
+    active_params_per_token: int | None = None
+    """Parameters one token runs through, for mixture-of-experts models."""
+    warnings: tuple[str, ...] = ()
+    """What the frontend changed or assumed, for the report's warnings."""
 
 
 def _did_you_mean(name: str, choices: Sequence[str]) -> str:
@@ -62,9 +74,13 @@ def load_torchvision(name: str) -> Loaded:
             f"torchvision has no model {name!r}{_did_you_mean(name, available)}"
         )
 
+    builder = torchvision.models.get_model_builder(name)
+    options: dict[str, Any] = {"weights": None}
+    if "weights_backbone" in inspect.signature(builder).parameters:
+        options["weights_backbone"] = None  # never download a pretrained backbone
+
     def build() -> nn.Module:
-        with torch.device("meta"):
-            module: nn.Module = torchvision.models.get_model(name, weights=None)
+        module: nn.Module = build_without_weights(lambda: builder(**options))
         return module
 
     size = 299 if name == "inception_v3" else 224
@@ -136,6 +152,10 @@ def load_target(target: str) -> Loaded:
         return load_torchvision(rest)
     if prefix == "timm":
         return load_timm(rest)
+    if prefix == "hf":
+        from memflops.frontends.hf import load_hf
+
+        return load_hf(rest)
     if prefix.endswith(".py") or "/" in prefix or "." in prefix or prefix.isidentifier():
         return load_factory(prefix, rest)
     raise TargetNotFoundError(f"bad target {target!r}: expected {TARGET_FORMS}")

@@ -100,6 +100,8 @@ class Totals:
     buffers: int
     costs: PhaseCosts
     memory: MemoryTotals
+    active_params: int | None = None
+    """Mixture of experts: parameters one token runs through (None: every parameter)."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,7 @@ class Report:
                 "trainable_params": self.totals.trainable_params,
                 "frozen_params": self.totals.params - self.totals.trainable_params,
                 "buffers": self.totals.buffers,
+                "active_params": self.totals.active_params,
                 "flops": {
                     "forward": costs.forward.under(conv),
                     "loss": costs.loss.under(conv),

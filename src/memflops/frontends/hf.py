@@ -1,0 +1,282 @@
+"""`hf:NAME` and `hf:path/to/config.json`: transformers models built offline.
+
+A model is built from its config alone, on the meta device: no hub access,
+no weights. `NAME` is one of the configs shipped in `hf_configs/` (each the
+published `config.json` of the official repository, with a `_source` key
+saying where its numbers come from), matched case-insensitively by file name
+or by the repository id in its `_name_or_path`. Any other config is given by
+its path.
+
+The config's `model_type` decides the class (its `architectures` entry is
+not used):
+
+- encoder-decoder (`is_encoder_decoder`): the seq2seq LM (T5ForConditionalGeneration);
+- a type with a masked-LM head (BERT, RoBERTa): the base model with its
+  pooler (BertModel), the model whose size the model cards publish;
+- a type with a causal-LM head (GPT-2, Llama, Mistral, ...): the causal LM;
+- a type with an image-classification head (ViT): that classifier;
+- anything else: the base model.
+
+Attention runs as `sdpa` where the class supports it, else `eager`; also
+`eager` where the config soft-caps attention logits (Gemma 2), which SDPA
+cannot do, and for encoders under transformers 4.x, whose SDPA path reads
+the mask's values. Parameters take the config's published `torch_dtype`
+(float32 when it names none). `use_cache` is off: an analysed forward
+returns no KV cache. Sparse mixture-of-experts blocks are made shape-only
+(see `memflops.frontends.moe`).
+
+Inputs: `Loaded.make_inputs(batch, seq)` gives the keyword inputs (see
+`HFInputs`); `Loaded.default_input` is batch 1, seq 128 (or the longest a
+learned position table allows), one 3x224x224 image for image models.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from memflops.capture.inputs import TensorSpec
+from memflops.errors import FactoryError, SpecError, TargetNotFoundError, UsageError
+from memflops.frontends.moe import make_shape_only
+from memflops.frontends.targets import Loaded, _did_you_mean
+
+CONFIG_DIR = Path(__file__).parent / "hf_configs"
+MEMFLOPS_KEYS = ("_source",)
+"""Keys of a shipped config that are ours, not transformers'."""
+DEFAULT_BATCH, DEFAULT_SEQ = 1, 128
+
+LEARNED_POSITIONS = {
+    "gpt2": "n_positions",
+    "bert": "max_position_embeddings",
+    "roberta": "max_position_embeddings",
+}
+"""Model types whose positions are a learned table: a longer sequence has no position."""
+
+
+def shipped_names() -> list[str]:
+    """Names of the shipped configs, sorted."""
+    return sorted(f.stem for f in CONFIG_DIR.glob("*.json"))
+
+
+def _read_json(text: str, where: str) -> dict[str, Any]:
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{where}: not valid JSON ({exc})") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("model_type"), str):
+        raise SpecError(f"{where}: expected a config.json object with a 'model_type' string")
+    return raw
+
+
+def shipped_config(name: str) -> tuple[str, dict[str, Any]]:
+    """(canonical name, raw config) of a shipped model, by name or repository id."""
+    wanted = name.strip().lower()
+    names = shipped_names()
+    for stem in names:
+        raw = _read_json((CONFIG_DIR / f"{stem}.json").read_text(), f"shipped config {stem}.json")
+        repo = str(raw.get("_name_or_path", ""))
+        if wanted in (stem, repo.lower()):
+            return stem, raw
+    suggestion = _did_you_mean(wanted, names)
+    raise TargetNotFoundError(
+        f"no shipped Hugging Face config {name!r}{suggestion}{' ' if suggestion else '. '}"
+        f"Shipped: {', '.join(names)}. Any other: hf:path/to/config.json"
+    )
+
+
+def _import_transformers() -> Any:
+    try:
+        import transformers
+    except ImportError as exc:
+        raise UsageError("transformers is not installed: pip install 'memflops[hf]'") from exc
+    return transformers
+
+
+@contextmanager
+def _quiet(transformers: Any) -> Iterator[None]:
+    """transformers' log at error level only: its notes on configs (deprecated keys,
+    generation flags) say nothing about parameters or FLOPs."""
+    level = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers.logging.set_verbosity(level)
+
+
+def make_config(raw: dict[str, Any], where: str) -> Any:
+    """A transformers config from a config.json dict, with `use_cache` off."""
+    transformers = _import_transformers()
+    fields = {k: v for k, v in raw.items() if k not in MEMFLOPS_KEYS}
+    if "torch_dtype" in fields:  # the published name; transformers 5 calls it `dtype`
+        fields.setdefault("dtype", fields.pop("torch_dtype"))
+    model_type = fields["model_type"]
+    if model_type not in transformers.CONFIG_MAPPING:
+        raise SpecError(
+            f"{where}: model_type {model_type!r} is unknown to transformers "
+            f"{transformers.__version__}"
+        )
+    try:
+        with _quiet(transformers):
+            config = transformers.CONFIG_MAPPING[model_type].from_dict(fields)
+    except Exception as exc:
+        raise SpecError(f"{where}: transformers rejected the config: {exc}") from exc
+    config.use_cache = False
+    return config
+
+
+def model_kind(config: Any) -> str:
+    """"seq2seq", "encoder", "decoder", "image" or "base" (see the module docstring)."""
+    from transformers.models.auto import modeling_auto as auto
+
+    model_type = config.model_type
+    if getattr(config, "is_encoder_decoder", False):
+        return "seq2seq"
+    if model_type in auto.MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+        return "encoder"
+    if model_type in auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return "decoder"
+    if model_type in auto.MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES:
+        return "image"
+    return "base"
+
+
+def model_class(config: Any) -> tuple[Any, type[nn.Module]]:
+    """(transformers Auto class, model class) built for `config`."""
+    import transformers
+    from transformers.models.auto import modeling_auto as auto
+
+    by_kind = {
+        "seq2seq": (
+            auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING, transformers.AutoModelForSeq2SeqLM
+        ),
+        "decoder": (auto.MODEL_FOR_CAUSAL_LM_MAPPING, transformers.AutoModelForCausalLM),
+        "image": (
+            auto.MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING,
+            transformers.AutoModelForImageClassification,
+        ),
+    }
+    mapping, auto_class = by_kind.get(
+        model_kind(config), (auto.MODEL_MAPPING, transformers.AutoModel)
+    )
+    try:
+        cls: type[nn.Module] = mapping[type(config)]  # type: ignore[assignment]
+    except KeyError:
+        raise SpecError(
+            f"transformers {transformers.__version__} has no model class for "
+            f"{config.model_type!r}"
+        ) from None
+    return auto_class, cls
+
+
+def build(config: Any) -> nn.Module:
+    """The model for `config` on the meta device, in the config's dtype."""
+    transformers = _import_transformers()
+    auto_class, cls = model_class(config)
+    attention = "sdpa" if getattr(cls, "_supports_sdpa", False) else "eager"
+    if getattr(config, "attn_logit_softcapping", None) is not None:
+        attention = "eager"  # SDPA cannot soft-cap the logits (Gemma 2)
+    if _major(transformers.__version__) < 5 and model_kind(config) == "encoder":
+        attention = "eager"  # 4.x encoders read the mask's values before SDPA
+    fields = vars(config)  # not getattr: transformers 5 warns on reading `torch_dtype`
+    dtype = _dtype(fields.get("dtype") or fields.get("torch_dtype"))
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device("meta"), _quiet(transformers):
+            module: nn.Module = auto_class.from_config(config, attn_implementation=attention)
+    except Exception as exc:
+        text = str(exc).strip().splitlines()
+        raise FactoryError(
+            f"building {cls.__name__} from its config raised {type(exc).__name__}: "
+            f"{text[0] if text else ''}"
+        ) from exc
+    finally:
+        torch.set_default_dtype(previous)
+    return module
+
+
+def _major(version: str) -> int:
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+def _dtype(value: Any) -> torch.dtype:
+    """The published `torch_dtype` (a dtype or its name); float32 when none or "auto"."""
+    found = value if isinstance(value, torch.dtype) else getattr(torch, str(value), None)
+    return found if isinstance(found, torch.dtype) and found.is_floating_point else torch.float32
+
+
+@dataclass(frozen=True)
+class HFInputs:
+    """`(batch, seq) -> keyword inputs` of one model; images ignore `seq`."""
+
+    name: str
+    kind: str
+    """As `model_kind`: encoders also take an all-ones `attention_mask`, seq2seq models
+    `decoder_input_ids` of the same length, image models `pixel_values`."""
+    image: tuple[int, int, int] = (3, 224, 224)
+    """(channels, height, width) of `pixel_values`."""
+    max_seq: int | None = None
+    """Longest sequence a learned position table allows; None: no limit."""
+
+    def __call__(self, batch: int, seq: int) -> dict[str, TensorSpec]:
+        if batch < 1 or seq < 1:
+            raise SpecError(f"{self.name}: batch and seq must be >= 1, got {batch} and {seq}")
+        if self.kind == "image":
+            return {"pixel_values": TensorSpec((batch, *self.image))}
+        if self.max_seq is not None and seq > self.max_seq:
+            raise SpecError(
+                f"{self.name}: seq {seq} is longer than its {self.max_seq} learned positions"
+            )
+        tokens = TensorSpec((batch, seq), torch.int64)
+        specs = {"input_ids": tokens}
+        if self.kind == "encoder":
+            specs["attention_mask"] = tokens
+        if self.kind == "seq2seq":
+            specs["decoder_input_ids"] = tokens
+        return specs
+
+
+def _inputs_for(module: nn.Module, config: Any, name: str) -> HFInputs:
+    kind = model_kind(config)
+    if kind != "image" and getattr(module, "main_input_name", "input_ids") == "pixel_values":
+        kind = "image"
+    size = getattr(config, "image_size", 224)
+    height, width = (size, size) if isinstance(size, int) else tuple(size)[:2]
+    channels = int(getattr(config, "num_channels", 3))
+    limit_key = LEARNED_POSITIONS.get(config.model_type)
+    limit = getattr(config, limit_key, None) if limit_key else None
+    if limit is not None and config.model_type == "roberta":
+        limit -= int(config.pad_token_id) + 1  # positions start after the padding index
+    return HFInputs(name, kind, (channels, int(height), int(width)), limit)
+
+
+def load_hf(target: str) -> Loaded:
+    """`NAME` of a shipped config, or a path to a config.json (see the module docstring)."""
+    if target.endswith(".json") or ("/" in target and Path(target).is_file()):
+        path = Path(target)
+        if not path.is_file():
+            raise TargetNotFoundError(f"no such file: {target} (target hf:{target})")
+        name, raw = target, _read_json(path.read_text(), target)
+    else:
+        name, raw = shipped_config(target)
+    config = make_config(raw, f"hf:{name}")
+    module = build(config)
+    moe = make_shape_only(module)
+    inputs = _inputs_for(module, config, f"hf:{name}")
+    return Loaded(
+        module,
+        name,
+        inputs(DEFAULT_BATCH, min(DEFAULT_SEQ, inputs.max_seq or DEFAULT_SEQ)),
+        make_inputs=inputs,
+        active_params_per_token=moe.active_params if moe else None,
+        warnings=moe.warnings if moe else (),
+    )

@@ -1,0 +1,193 @@
+"""Sparse mixture-of-experts blocks made shape-only for analysis.
+
+A Hugging Face sparse-MoE block (a router `gate` and a set of `experts`, as
+in Mixtral) sends each token to the `top_k` experts its router picks. It
+finds which tokens went where with data-dependent ops (`nonzero`,
+`torch.where` on the routing mask), which fake tensors cannot run.
+`make_shape_only` swaps each such block for an `EqualShareMoe` that holds
+the very same `gate` and `experts` modules (same parameters, same names)
+and computes:
+
+1. the router as the block does: logits, softmax, the top-k weights;
+2. every token copied once per chosen expert: `tokens * top_k` pairs;
+3. expert `i` run on an equal share of the pairs: `pairs // num_experts`
+   each, the first `pairs % num_experts` experts one more;
+4. each pair weighted by its routing weight, each token's `top_k` results
+   summed.
+
+Routing assumption: balanced routing. It leaves the total unchanged: every
+token runs through exactly `top_k` experts whatever the router picks, so the
+experts' FLOPs together are those of the real active path; only their split
+among experts (and the size of each expert's temporaries) assumes balance.
+`MoeInfo.warnings` (passed on as `Loaded.warnings`) says so.
+
+Parameters per token: a token runs through every dense parameter and
+`top_k` of the `num_experts` experts of each block, so
+`active = total - sum over blocks of (num_experts - top_k) * params_per_expert`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from memflops.params import count_params
+
+
+def _is_fused(experts: nn.Module) -> bool:
+    """Experts stored as 3D tensors `gate_up_proj (E, 2I, H)` and `down_proj (E, H, I)`."""
+    gate_up = getattr(experts, "gate_up_proj", None)
+    down = getattr(experts, "down_proj", None)
+    return (
+        isinstance(gate_up, torch.Tensor)
+        and isinstance(down, torch.Tensor)
+        and gate_up.dim() == 3
+        and down.dim() == 3
+        and not getattr(experts, "has_bias", False)
+        and not getattr(experts, "is_transposed", False)
+    )
+
+
+def _num_experts(experts: nn.Module) -> int:
+    if isinstance(experts, nn.ModuleList):
+        return len(experts)
+    return int(experts.get_parameter("gate_up_proj").shape[0])
+
+
+def _params_per_expert(experts: nn.Module) -> int:
+    if isinstance(experts, nn.ModuleList):
+        return sum(p.numel() for p in experts[0].parameters())
+    gate_up, down = experts.get_parameter("gate_up_proj"), experts.get_parameter("down_proj")
+    return int(gate_up[0].numel() + down[0].numel())
+
+
+def is_sparse_moe(module: nn.Module) -> bool:
+    """A block with a router `gate` and `experts` (and nothing else) that routes top-k."""
+    children = dict(module.named_children())
+    return set(children) == {"gate", "experts"} and isinstance(getattr(module, "top_k", None), int)
+
+
+def shares(pairs: int, num_experts: int) -> list[int]:
+    """`pairs` split as evenly as integers allow: the first `pairs % num_experts` get one more."""
+    q, r = divmod(pairs, num_experts)
+    return [q + 1 if i < r else q for i in range(num_experts)]
+
+
+class EqualShareMoe(nn.Module):
+    """A sparse-MoE block that routes shapes, not tokens (see the module docstring).
+
+    Holds the original `gate` and `experts`. A `gate` that is an `nn.Linear`
+    (transformers 4.x) gives logits, and the block returns
+    `(hidden_states, router_logits)` as those blocks do; a router module
+    (transformers 5.x) returns `(logits, weights, indices)` itself, and the
+    block returns the hidden states alone.
+    """
+
+    def __init__(self, block: nn.Module) -> None:
+        super().__init__()
+        self.gate = block.get_submodule("gate")
+        self.experts = block.get_submodule("experts")
+        self.top_k = int(getattr(block, "top_k", 0))
+        self.num_experts = _num_experts(self.experts)
+        self.jitter_noise = float(getattr(block, "jitter_noise", 0.0) or 0.0)
+        self.norm_topk_prob = bool(getattr(block, "norm_topk_prob", True))
+        self.returns_router_logits = isinstance(self.gate, nn.Linear)
+
+    def _route(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(router logits, top-k weights (tokens, top_k))."""
+        out = self.gate(x)
+        if isinstance(out, tuple):
+            return out[0], out[1]
+        probs = F.softmax(out, dim=-1, dtype=torch.float)
+        weights, _ = torch.topk(probs, self.top_k, dim=-1)
+        if self.norm_topk_prob:
+            weights = weights / weights.sum(dim=-1, keepdim=True)
+        return out, weights.to(x.dtype)
+
+    def _expert(self, i: int, x: torch.Tensor, fused: tuple[Any, Any] | None) -> torch.Tensor:
+        experts: Any = self.experts
+        if fused is None:
+            out: torch.Tensor = experts[i](x)
+            return out
+        gate_up, down = fused
+        h = F.linear(x, gate_up[i])  # (n, 2I)
+        if hasattr(experts, "_apply_gate"):
+            h = experts._apply_gate(h)
+        else:
+            g, u = h.chunk(2, dim=-1)
+            h = experts.act_fn(g) * u  # (n, I)
+        return F.linear(h, down[i])  # (n, H)
+
+    def forward(self, hidden_states: torch.Tensor) -> Any:
+        shape = hidden_states.shape
+        hidden = shape[-1]
+        if self.training and self.jitter_noise > 0:
+            noise = torch.empty_like(hidden_states).uniform_(
+                1.0 - self.jitter_noise, 1.0 + self.jitter_noise
+            )
+            hidden_states = hidden_states * noise
+        x = hidden_states.reshape(-1, hidden)  # (T, H)
+        tokens = x.shape[0]
+        logits, weights = self._route(x)  # (T, E), (T, k)
+        pairs = x.unsqueeze(1).expand(tokens, self.top_k, hidden).reshape(-1, hidden)  # (T*k, H)
+        fused = None
+        if not isinstance(self.experts, nn.ModuleList):
+            experts: Any = self.experts
+            fused = (experts.gate_up_proj.unbind(0), experts.down_proj.unbind(0))
+        chunks = pairs.split_with_sizes(shares(tokens * self.top_k, self.num_experts))
+        outs = torch.cat([self._expert(i, c, fused) for i, c in enumerate(chunks)])  # (T*k, H)
+        weighted = outs * weights.reshape(-1, 1)
+        out = weighted.view(tokens, self.top_k, hidden).sum(dim=1).to(hidden_states.dtype)
+        out = out.reshape(shape)
+        return (out, logits) if self.returns_router_logits else out
+
+
+@dataclass(frozen=True)
+class MoeInfo:
+    """What `make_shape_only` changed, and the parameter counts it implies."""
+
+    blocks: int
+    """Sparse-MoE blocks replaced."""
+    total_params: int
+    active_params: int
+    """Parameters one token runs through: total - inactive experts."""
+    warnings: tuple[str, ...]
+
+
+def make_shape_only(model: nn.Module) -> MoeInfo | None:
+    """Swap every sparse-MoE block of `model` for an `EqualShareMoe`; None if it has none."""
+    found = [(name, m) for name, m in model.named_modules() if is_sparse_moe(m)]
+    if not found:
+        return None
+    warnings: list[str] = []
+    replaced = 0
+    inactive = 0
+    layouts: set[tuple[int, int]] = set()
+    for name, block in found:
+        experts = block.get_submodule("experts")
+        if not (isinstance(experts, nn.ModuleList) or _is_fused(experts)):
+            warnings.append(
+                f"mixture-of-experts block {name} ({type(block).__name__}) has an expert layout "
+                "memflops cannot route by shape; left as it is (its forward may need real data)"
+            )
+            continue
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name)
+        shaped = EqualShareMoe(block)
+        setattr(parent, child, shaped)
+        replaced += 1
+        inactive += (shaped.num_experts - shaped.top_k) * _params_per_expert(experts)
+        layouts.add((shaped.num_experts, shaped.top_k))
+    total = count_params(model).total
+    if replaced:
+        routing = ", ".join(f"top-{k} of {e}" for e, k in sorted(layouts))
+        warnings.append(
+            f"mixture of experts: {replaced} sparse block(s) ({routing}) analysed with balanced "
+            "routing: each expert gets an equal share of the tokens x top_k pairs; the total is "
+            "that of any routing, the per-expert split assumes balance"
+        )
+    return MoeInfo(replaced, total, total - inactive, tuple(warnings))
