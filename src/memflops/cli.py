@@ -38,6 +38,7 @@ PROG = "memflops"
 ANALYZE_OPTIONS = (
     "mode", "convention", "dtype", "autocast", "optimizer", "loss", "targets",
     "batch_sweep", "fit", "fit_dimension", "allocator_overhead",
+    "batch", "seq", "prompt_len", "new_tokens", "cache_dtype",
 )
 """Options passed to `memflops.analyze` under their own name when given."""
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -82,9 +83,31 @@ def build_parser() -> argparse.ArgumentParser:
         "positional inputs; NAME=SHAPE gives a keyword input (zoo targets have a default)",
     )
     step.add_argument(
+        "--batch", type=_positive, metavar="N",
+        help="batch size, for targets that build their own inputs (hf: text models) and for "
+        "--mode generate",
+    )
+    step.add_argument(
+        "--seq", type=_positive, metavar="N",
+        help="sequence length of token inputs (hf: text models)",
+    )
+    step.add_argument(
         "--mode", choices=MODES,
         help="inference: eval() forward under no_grad; train: forward, loss, backward and "
-        f"optimizer step (default: {_DEFAULTS['mode']})",
+        "optimizer step; generate: prefill and KV-cached decode of a causal LM "
+        f"(default: {_DEFAULTS['mode']})",
+    )
+    step.add_argument(
+        "--prompt-len", dest="prompt_len", type=_positive, metavar="N",
+        help="generate: tokens in the prompt",
+    )
+    step.add_argument(
+        "--new-tokens", dest="new_tokens", type=_positive, metavar="N",
+        help="generate: tokens to generate",
+    )
+    step.add_argument(
+        "--cache-dtype", dest="cache_dtype", metavar="DTYPE",
+        help="generate: dtype of the KV cache, e.g. fp16 or fp8 (default: the model's)",
     )
     step.add_argument(
         "--convention", choices=[c.value for c in Convention],
@@ -137,6 +160,8 @@ examples:
   memflops analyze model.py:build --input 1x3x32x32 --format json -o report.json
   memflops analyze examples/vgg16.yaml --mode train --optimizer sgd
   memflops analyze my_pkg.models:tiny_bert --input input_ids=2x128 --input attention_mask=2x128
+  memflops analyze hf:llama-2-7b --batch 4 --seq 2048 --mode train --dtype bf16 --fit H200
+  memflops analyze hf:llama-2-70b --mode generate --prompt-len 4000 --new-tokens 96
 
 exit status: 0 success, 1 the model could not be analysed, 2 usage error"""
 
@@ -149,6 +174,16 @@ def _sizes(text: str) -> list[int]:
             f"expected sizes separated by commas, e.g. 1,8,32, got {text!r}"
         ) from None
     return sizes
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
 
 
 def _depth(text: str) -> int:

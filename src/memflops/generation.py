@@ -96,7 +96,10 @@ def analyze_generate(
             f"ops with no FLOP rule, not counted: {', '.join(u.op for u in uncounted)}"
         )
     timeline = cap.prefill.timeline if prefill_peak >= decode_peak else cap.last_decode.timeline
-    by_kind = tuple((k.value, b) for k, b in timeline.peak.by_kind)
+    by_kind = tuple(
+        (k.value, _rescale_kv(b, model_size, cache_size) if k is Kind.KV_CACHE else b)
+        for k, b in timeline.peak.by_kind
+    )
     return Report(
         model=label,
         mode="generate",

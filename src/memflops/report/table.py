@@ -72,7 +72,12 @@ def table_parts(doc: dict[str, Any], tree: Table) -> list[RenderableType]:
     """Header, module tree, totals, memory, batch sweep, fit, convention, uncounted ops and
     warnings, in that order; a section with nothing to say is left out."""
     parts: list[RenderableType] = [_header(doc), Text(""), tree, _totals(doc)]
-    for section in (_memory(doc), _sweep(doc.get("batch_sweep")), _fit(doc.get("fit"))):
+    for section in (
+        _generation(doc.get("generation")),
+        _memory(doc),
+        _sweep(doc.get("batch_sweep")),
+        _fit(doc.get("fit")),
+    ):
         if section is not None:
             parts.append(section)
     parts.append(_section("Convention", Text(Convention(doc["convention"]).sentence + ".")))
@@ -240,6 +245,28 @@ def _sweep(sweep: dict[str, Any] | None) -> RenderableType | None:
         f"fitted: peak = {_bytes(sweep['constant'])} + {_bytes(sweep['per_item'])} x {dim}"
     )
     return _section(f"Peak memory by {dim} size", Group(table, line))
+
+
+def _generation(gen: dict[str, Any] | None) -> RenderableType | None:
+    if not gen:
+        return None
+    prompt, new = gen["prompt_len"], gen["new_tokens"]
+    grid = _grid()
+    grid.add_row(
+        "tokens", f"batch {gen['batch']}, prompt {format_int(prompt)}, {format_int(new)} new"
+    )
+    for key, label in (
+        ("prefill", f"prefill ({format_int(prompt)} tokens)"),
+        ("decode_first", f"first decode step (cache {format_int(prompt)})"),
+        ("decode_last", f"last decode step (cache {format_int(prompt + new - 1)})"),
+        ("decode_total", f"all {format_int(new)} decode steps"),
+    ):
+        cost = gen[key]
+        grid.add_row(label, f"{_exact(cost['flops'])} FLOPs, {_exact(cost['macs'])} MACs")
+    grid.add_row(f"KV cache ({gen['cache_dtype']})", _bytes(gen["kv_cache"]))
+    grid.add_row("peak of prefill", _bytes(gen["prefill_peak"]))
+    grid.add_row("peak of last decode step", _bytes(gen["decode_peak"]))
+    return _section("Generation (prefill, then one token at a time with a KV cache)", grid)
 
 
 def _fit(fit: dict[str, Any] | None) -> RenderableType | None:
