@@ -74,9 +74,9 @@ def test_amp_train_step_matches_a_real_run(name: str) -> None:
     # Under autocast the norms get a bf16 input and fp32 weights. The real CPU
     # kernels (and CUDA's) then keep the saved statistics (batch norm's
     # save_mean/save_invstd, layer norm's mean/rstd) in fp32, while PyTorch's
-    # meta kernels give them the input's dtype, so memflops counts them at
-    # half size: 2 * (16 + 32) * 2 = 192 B less for the CNN, 2 * 16 * 2 = 64 B
-    # for the frozen LayerNorm; the transformer's norms see fp32 inputs: exact.
+    # meta kernels give them the input's dtype; memflops counts them at fp32
+    # size (capture/kernel_sizes.py), without which the CNN would be
+    # 2 * (16 + 32) * 2 = 192 B short and the frozen LayerNorm 2 * 16 * 2 = 64 B.
     build, shape = MODELS[name]
     model = realrun.seeded(build)
     report = memflops.analyze(model, shape, mode="train", optimizer="adam", autocast="bf16")
@@ -84,32 +84,18 @@ def test_amp_train_step_matches_a_real_run(name: str) -> None:
         model, (torch.randn(shape),), OPTIMIZERS["adam"], autocast=torch.bfloat16
     )
     mem = report.totals.memory
-    assert_close(f"{name}/amp-bf16 peak", mem.peak, real.peak)
-    assert_close(f"{name}/amp-bf16 saved for backward", mem.activations, real.saved)
+    assert (mem.peak, mem.activations) == (real.peak, real.saved)
 
 
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
-def test_lstm_matches_a_real_run_apart_from_the_onednn_workspace(optimizer: str) -> None:
-    """Pins the one difference: without the workspace, the LSTM step agrees to the byte."""
-    report, real = _train_pair("lstm", optimizer, untracked=ONEDNN_WORKSPACE)
-    assert_close(f"lstm/{optimizer} peak without workspace", report.totals.memory.peak, real.peak)
-    assert_close(
-        f"lstm/{optimizer} saved without workspace", report.totals.memory.activations, real.saved
-    )
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="PyTorch's meta kernel of aten.mkldnn_rnn_layer returns a 0-byte workspace; the real "
-    "CPU kernel allocates a uint8 oneDNN workspace (here 208,896 B per layer) that autograd "
-    "saves for backward, so memflops misses 417,792 B of 465,920 saved bytes. "
-    "Remove this mark once memflops sizes the RNN training workspace.",
-)
-def test_lstm_train_step_counts_the_rnn_training_workspace() -> None:
-    report, real = _train_pair("lstm", "adam")
-    assert_close("lstm/adam saved for backward", report.totals.memory.activations, real.saved)
-    assert_close("lstm/adam peak", report.totals.memory.peak, real.peak)
+def test_lstm_train_step_counts_the_rnn_training_workspace(optimizer: str) -> None:
+    # nn.LSTM trains through aten.mkldnn_rnn_layer, whose oneDNN workspace
+    # (output 3; 208,896 B per layer here) autograd saves for backward. The
+    # meta kernel returns it empty; memflops sizes it (capture/rnn_workspace.py),
+    # so the step agrees with the real run to the byte.
+    report, real = _train_pair("lstm", optimizer)
+    assert report.totals.memory.activations == real.saved
+    assert report.totals.memory.peak == real.peak
 
 
 @pytest.mark.parametrize("name", list(MODELS))

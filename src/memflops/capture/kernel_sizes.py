@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from memflops.capture.rnn_workspace import workspace_bytes_from_op
+
 SizeRule = Callable[[Sequence[Any], Sequence[Any]], dict[int, int]]
 _RULES: dict[str, SizeRule] = {}
 
@@ -43,6 +45,48 @@ for _name in ("aten.native_batch_norm", "aten._native_batch_norm_legit",
               "aten._native_batch_norm_legit_functional", "aten._batch_norm_with_update",
               "aten.native_layer_norm", "aten.native_group_norm"):
     _RULES[_name] = _fp32_statistics(1, 2)
+
+
+def _onednn_rnn_workspace(args: Sequence[Any], outputs: Sequence[Any]) -> dict[int, int]:
+    """The oneDNN workspace of a CPU LSTM layer (output 3), which autograd saves.
+
+    PyTorch's meta kernel returns it empty; the real kernel allocates the
+    size `memflops.capture.rnn_workspace` derives, whenever grad is enabled.
+    """
+    x = args[0]
+    if len(outputs) < 4 or not isinstance(x, torch.Tensor):
+        return {}
+    nbytes = workspace_bytes_from_op(
+        tuple(x.shape), int(args[9]), int(args[10]), x.element_size(), torch.is_grad_enabled()
+    )
+    return {3: nbytes} if nbytes else {}
+
+
+_RULES["aten.mkldnn_rnn_layer"] = _onednn_rnn_workspace
+
+
+# Outputs a meta kernel returns as one tensor where the real kernel allocates
+# two: mkldnn_rnn_layer_backward's gradients of b_ih and b_hh (outputs 3 and
+# 4) are the same tensor in the meta kernel (checked on torch 2.14.1: the real
+# CPU kernel returns two storages of 4H values each).
+_SEPARATE: dict[str, tuple[int, ...]] = {"aten.mkldnn_rnn_layer_backward": (4,)}
+
+
+def separate_outputs(name: str, outputs: Any) -> Any:
+    """`outputs` with each output the real kernel allocates apart given its own storage."""
+    indices = _SEPARATE.get(name)
+    if not indices or not isinstance(outputs, tuple):
+        return outputs
+    result = list(outputs)
+    for i in indices:
+        t = result[i] if i < len(result) else None
+        if isinstance(t, torch.Tensor) and any(
+            isinstance(o, torch.Tensor)
+            and o.untyped_storage()._cdata == t.untyped_storage()._cdata
+            for o in result[:i]
+        ):
+            result[i] = t.clone()
+    return tuple(result)
 
 
 def real_output_bytes(name: str, args: Sequence[Any], outputs: Any) -> dict[int, int]:

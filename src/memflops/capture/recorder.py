@@ -13,7 +13,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from memflops.capture.costing import cost_of
 from memflops.capture.inputs import flatten_tensors
-from memflops.capture.kernel_sizes import real_output_bytes
+from memflops.capture.kernel_sizes import real_output_bytes, separate_outputs
 from memflops.capture.records import OpRecord, Phase
 from memflops.capture.tracker import ModuleTracker
 from memflops.errors import DataDependentError
@@ -99,6 +99,7 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         name = registry.op_name(func)
         if name in METADATA_OPS or func.is_view:
             return out
+        out = separate_outputs(name, out)
         try:
             cost = cost_of(func, args, kwargs, out)
         except Exception as exc:  # a rule's bug must not hide the rest of the model
