@@ -83,7 +83,9 @@ def parse_dtype(text: str | torch.dtype, *, field: str = "dtype") -> torch.dtype
 
 def parse_shape(text: str) -> TensorSpec:
     """`'8x3x224x224'` or `'2x128:int64'` -> TensorSpec."""
-    body, _, dtype_text = text.strip().partition(":")
+    body, colon, dtype_text = text.strip().partition(":")
+    if colon and not dtype_text.strip():
+        raise SpecError(f"bad shape {text!r}: a dtype must follow ':', e.g. 2x128:int64")
     parts = body.lower().replace(",", "x").replace("*", "x").split("x")
     try:
         dims = tuple(int(p) for p in parts)

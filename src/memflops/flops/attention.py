@@ -42,6 +42,10 @@ FLOPs (exact), per batch element and head, R = L rows of n = S scores:
 The causal mask costs nothing (applied by index); no gradient of a bias is
 computed beyond dS itself (the same matrix).
 
+`aten._native_multi_head_attention`, the inference fast path of
+`nn.MultiheadAttention`, is a whole layer (projections, attention, output
+projection); its rule adds the projections to the forward above.
+
 Every op named here exists in PyTorch 2.14 (tests check it); the names are
 plain strings so this module imports without torch.
 """
@@ -51,7 +55,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from memflops.flops.registry import OpCost, Shape, contraction, register
+from memflops.flops.registry import OpCost, Shape, contraction, numel, register
 
 
 @dataclass(frozen=True)
@@ -297,3 +301,39 @@ def cudnn_backward(grad_out: Shape, q: Shape, k: Shape, v: Shape, o: Shape, lse:
 def sdpa_math_mps(q: Shape, k: Shape, v: Shape, attn_mask: Shape | None,
                   dropout_p: float, *_: Any, out: Any) -> OpCost:
     return forward_cost(bhle(q, k, v), mask=_mask(attn_mask), dropout=dropout_p)
+
+
+# --- nn.MultiheadAttention's inference fast path --------------------------------
+
+
+@register(
+    "aten._native_multi_head_attention",
+    formula="in projections (B*L + 2*B*S)*D^2 + attention B*L*S*2D + out projection B*L*D^2"
+    " MACs (D = embed_dim); FLOPs = the projections as contractions (with their biases) +"
+    " attention as above + B*L*S*H to average the weights over heads when returned averaged",
+)
+def native_multi_head_attention(query: Shape, key: Shape, value: Shape, embed_dim: int,
+                                num_head: int, qkv_weight: Shape, qkv_bias: Shape | None,
+                                proj_weight: Shape, proj_bias: Shape | None,
+                                mask: Shape | None, need_weights: bool,
+                                average_attn_weights: bool, *_: Any, out: Any) -> OpCost:
+    """`nn.MultiheadAttention` in eval mode without grad: one op for the whole layer.
+
+    query (B, L, D), key and value (B, S, D): projections of q, k and v by
+    the (3D, D) in-projection, attention with H heads of D/H, and the (D, D)
+    out-projection. A mask counts one add per score; returned weights
+    averaged over the heads cost H - 1 adds and a divide per (query, key).
+    """
+    d = embed_dim
+    rows_q, rows_kv = numel(query) // d, numel(key) // d
+    batch = query[0] if len(query) == 3 else 1
+    q_len, kv_len = rows_q // batch, rows_kv // batch
+    biased = qkv_bias is not None
+    cost = contraction(rows_q * d * d, rows_q * d, bias=biased)  # q projection
+    cost += contraction(2 * rows_kv * d * d, 2 * rows_kv * d, bias=biased)  # k and v
+    g = Geometry(batch, num_head, num_head, q_len, kv_len, d // num_head, d // num_head)
+    cost += forward_cost(g, mask=mask is not None)
+    cost += contraction(rows_q * d * d, rows_q * d, bias=proj_bias is not None)
+    if need_weights and average_attn_weights:
+        cost += OpCost(flops=g.pairs)  # (H - 1) adds + 1 divide per (b, query, key)
+    return cost
