@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 import torch
 from torch import nn
 
 import memflops
-from memflops.flops.registry import OpCost, Shape, numel
+from memflops.flops.registry import OpCost, Shape, numel, unregister
 
 # Three custom ops, each with a fake kernel so they run on fake tensors.
 for _name in ("mystery", "broken", "scaled"):
@@ -17,14 +20,21 @@ for _name in ("mystery", "broken", "scaled"):
     torch.library.register_fake(f"memflops_tests::{_name}")(lambda x: torch.empty_like(x))
 
 
-@memflops.register_formula("memflops_tests.broken", formula="raises (a rule's bug)")
 def _broken(x: Shape, *, out: Shape) -> OpCost:
     raise ZeroDivisionError("a rule's bug")
 
 
-@memflops.register_formula("memflops_tests.scaled", formula="1 multiply per element")
 def _scaled(x: Shape, *, out: Shape) -> OpCost:
     return OpCost(flops=numel(out))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _custom_rules() -> Iterator[None]:
+    """Register the test rules for this module only: the registry is global."""
+    memflops.register_formula("memflops_tests.broken", formula="raises (a rule's bug)")(_broken)
+    memflops.register_formula("memflops_tests.scaled", formula="1 multiply per element")(_scaled)
+    yield
+    unregister("memflops_tests.broken", "memflops_tests.scaled")
 
 
 class Custom(nn.Module):

@@ -101,6 +101,15 @@ def register(*ops: str, formula: str) -> Callable[[RuleFn], RuleFn]:
     return decorate
 
 
+def unregister(*ops: str) -> None:
+    """Remove the rules of `ops` (names given to `register`); unknown names are an error."""
+    missing = [op for op in ops if op not in _RULES]
+    if missing:
+        raise KeyError(f"no rule registered for {', '.join(missing)}")
+    for op in ops:
+        del _RULES[op]
+
+
 def register_zero(*ops: str, reason: str) -> None:
     """Register ops that perform no arithmetic (data movement, creation)."""
 
