@@ -1,7 +1,5 @@
 """`python -m memflops ...` runs the command line."""
 
-import sys
+from memflops.cli import run
 
-from memflops.cli import main
-
-sys.exit(main())
+run()

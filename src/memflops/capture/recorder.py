@@ -21,6 +21,8 @@ from memflops.flops import registry
 from memflops.memory.storage import StorageTracker
 
 aten = torch.ops.aten
+_OP_NAMES: dict[Any, str] = {}
+"""op_name per overload, computed once: the dispatch path runs it for every op."""
 
 # Ops that only ask about a tensor; they neither compute nor move data.
 METADATA_OPS = frozenset({"prim.device", "prim.layout", "aten.sym_size", "aten.sym_stride",
@@ -96,7 +98,9 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
             return value
         except DynamicOutputShapeException as exc:
             raise self._data_dependent(func) from exc
-        name = registry.op_name(func)
+        name = _OP_NAMES.get(func)
+        if name is None:
+            name = _OP_NAMES[func] = registry.op_name(func)
         if name in METADATA_OPS or func.is_view:
             return out
         out = separate_outputs(name, out)
