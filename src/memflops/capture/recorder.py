@@ -56,13 +56,8 @@ class OptimizerScalars(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         args: tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,
     ) -> Any:
-        try:
-            return func(*args, **(kwargs or {}))
-        except DataDependentOutputException:
-            value = placeholder_scalar(func, args)
-            if value is None:
-                raise
-            return value
+        value = placeholder_scalar(func, args)
+        return func(*args, **(kwargs or {})) if value is None else value
 
 
 class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
@@ -89,13 +84,14 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         kwargs: dict[str, Any] | None = None,
     ) -> Any:
         kwargs = kwargs or {}
+        if self.phase is Phase.OPTIMIZER:
+            value = placeholder_scalar(func, args)
+            if value is not None:
+                return value
         try:
             out = func(*args, **kwargs)
         except DataDependentOutputException as exc:
-            value = placeholder_scalar(func, args) if self.phase is Phase.OPTIMIZER else None
-            if value is None:
-                raise self._data_dependent(func) from exc
-            return value
+            raise self._data_dependent(func) from exc
         except DynamicOutputShapeException as exc:
             raise self._data_dependent(func) from exc
         name = _OP_NAMES.get(func)
