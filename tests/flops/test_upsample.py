@@ -51,3 +51,18 @@ def test_grid_sampler() -> None:
     # 14 per point again, grad_input 8 per output, grad_grid 18 per output + 2 per point
     expected = 14 * points + 8 * outputs + 18 * outputs + 2 * points
     assert flops(back, g, x, grid, 0, 0, False, [True, True]) == expected == 3760
+
+
+def test_antialiased_downscale_counts_each_window() -> None:
+    # 1x1x4x8 -> 1x1x2x4 bilinear, anti-aliased: scale 2 in both dims, so the
+    # support is 1 * 2 = 2 around centres 2 * (i + 0.5) = 1, 3, 5, 7 (width).
+    # Width windows: [0, 3) 3 taps, [1, 5) 4, [3, 7) 4, [5, 8) 3 = 14 taps over
+    # 4 outputs, for each of 1 * 1 * 4 input rows: 4 * (2 * 14 - 4) = 96.
+    # Height 4 -> 2, centres 1 and 3: [0, 3) 3, [1, 4) 3 = 6 taps over 2
+    # outputs, for each of 1 * 1 * 4 output columns: 4 * (2 * 6 - 2) = 40.
+    x = meta(1, 1, 4, 8)
+    assert flops(aten._upsample_bilinear2d_aa.default, x, [2, 4], False) == 96 + 40
+    # backward: 2 per tap of every pass: 4 * 2 * 14 + 4 * 2 * 6 = 160
+    g = meta(1, 1, 2, 4)
+    assert flops(aten._upsample_bilinear2d_aa_backward.default, g, [2, 4], [1, 1, 4, 8],
+                 False) == 160

@@ -126,3 +126,76 @@ def grid_sampler_2d_backward(grad: Any, x: Any, grid: Any, mode: int, padding: A
     if grad_grid:
         flops += 18 * elements + 2 * points
     return OpCost(flops=flops)
+
+
+def _aa_window_sizes(size_in: int, size_out: int, interp_size: int) -> list[int]:
+    """Taps of each output of one anti-aliased pass along a dim (PyTorch's CPU scheme).
+
+    Downscaling by `scale = in / out` widens the filter's support to
+    `interp_size / 2 * scale`; output i is centred at `scale * (i + 0.5)`
+    and reads the inputs within the support, clipped to the edges.
+    """
+    scale = size_in / size_out
+    support = interp_size / 2 * scale if scale >= 1 else interp_size / 2
+    sizes = []
+    for i in range(size_out):
+        center = scale * (i + 0.5)
+        lo = max(int(center - support + 0.5), 0)
+        hi = min(int(center + support + 0.5), size_in)
+        sizes.append(max(hi - lo, 1))
+    return sizes
+
+
+def _antialiased(interp_size: int) -> RuleFn:
+    def rule(x: Any, *_: Any, out: Any) -> OpCost:
+        # each output of a pass: a dot product of its taps, 2t - 1
+        passes = _with_counts(x, out, interp_size)
+        return OpCost(flops=sum(rows * (2 * taps - outputs) for taps, rows, outputs in passes))
+
+    rule.__name__ = rule.__qualname__ = f"antialiased_{interp_size}"
+    return rule
+
+
+def _antialiased_backward(interp_size: int) -> RuleFn:
+    def rule(grad: Any, output_size: Any, input_size: Any, *_: Any, out: Any) -> OpCost:
+        # each output gradient scattered into its taps: a multiply and an add per tap
+        passes = _with_counts(list(input_size), list(grad), interp_size)
+        return OpCost(flops=sum(rows * 2 * taps for taps, rows, _ in passes))
+
+    rule.__name__ = rule.__qualname__ = f"antialiased_{interp_size}_backward"
+    return rule
+
+
+def _with_counts(
+    x: Sequence[int], out: Sequence[int], interp_size: int
+) -> list[tuple[int, int, int]]:
+    """(taps summed over outputs, rows, outputs per row) of each separable pass.
+
+    The width pass runs first over (N, C, H_in, W_out), then the height pass
+    over (N, C, H_out, W_out); a dim whose size does not change is skipped.
+    """
+    result = []
+    n, c, h_in, w_in = x
+    h_out, w_out = out[2], out[3]
+    if w_in != w_out:
+        result.append((sum(_aa_window_sizes(w_in, w_out, interp_size)), n * c * h_in, w_out))
+    if h_in != h_out:
+        result.append((sum(_aa_window_sizes(h_in, h_out, interp_size)), n * c * w_out, h_out))
+    return result
+
+
+register(
+    "aten._upsample_bilinear2d_aa",
+    formula="anti-aliased, separable: per pass and output, 2t - 1 for its t taps (t = the "
+    "inputs within support max(1, in/out) of its centre)",
+)(_antialiased(2))
+register(
+    "aten._upsample_bicubic2d_aa",
+    formula="anti-aliased, separable: per pass and output, 2t - 1 for its t taps (t = the "
+    "inputs within support 2 * max(1, in/out) of its centre)",
+)(_antialiased(4))
+_AA_BACKWARD = (
+    "per pass and output gradient, 2 per tap (a multiply and an add into the input gradient)"
+)
+register("aten._upsample_bilinear2d_aa_backward", formula=_AA_BACKWARD)(_antialiased_backward(2))
+register("aten._upsample_bicubic2d_aa_backward", formula=_AA_BACKWARD)(_antialiased_backward(4))
