@@ -271,3 +271,25 @@ def test_parser_names_match_analyze() -> None:
     cli_only = {"command", "target", "format", "output", "debug"}
     assert set(vars(args)) - cli_only <= analyze_params | render_params
     assert set(cli.ANALYZE_OPTIONS) <= analyze_params
+
+
+def test_list_hf_with_filter(capfd: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capfd, "list", "hf", "--filter", "llama-2")
+    assert (code, err) == (0, "")
+    assert out.splitlines() == ["llama-2-13b", "llama-2-70b", "llama-2-7b"]
+
+
+def test_list_unknown_zoo_is_a_usage_error(capfd: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capfd, "list", "torchvison")
+    assert code == 2 and out == ""
+    assert err.startswith("memflops: error: unknown zoo 'torchvison'") and "torchvision" in err
+
+
+def test_generate_mode_reports_kv_cache(capfd: pytest.CaptureFixture[str]) -> None:
+    doc = run_json(
+        capfd, "hf:llama-2-7b", "--mode", "generate", "--prompt-len", "100",
+        "--new-tokens", "28", "--batch", "2",
+    )
+    # K and V: 2 x 32 layers x 32 heads x 128 dims x 128 tokens x 2 sequences x 2 bytes
+    assert doc["totals"]["memory"]["kv_cache"] == 2 * 32 * 32 * 128 * 128 * 2 * 2
+    assert doc["generation"]["new_tokens"] == 28

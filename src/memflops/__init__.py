@@ -12,18 +12,18 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from memflops.api import analyze
-    from memflops.capture.inputs import TensorSpec
     from memflops.conventions import Convention
     from memflops.flops.registry import OpCost
     from memflops.flops.registry import register as register_formula
     from memflops.report.model import Report
+    from memflops.tensor_spec import TensorSpec
 
 __all__ = ["Convention", "OpCost", "Report", "TensorSpec", "analyze", "register_formula"]
 __version__ = "0.1.0"
 
 _LAZY = {
     "analyze": ("memflops.api", "analyze"),
-    "TensorSpec": ("memflops.capture.inputs", "TensorSpec"),
+    "TensorSpec": ("memflops.tensor_spec", "TensorSpec"),
     "Convention": ("memflops.conventions", "Convention"),
     "OpCost": ("memflops.flops.registry", "OpCost"),
     "register_formula": ("memflops.flops.registry", "register"),

@@ -151,6 +151,21 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--format", choices=FORMATS, default="table", help="default: table")
     out.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
     out.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    listing = commands.add_parser(
+        "list",
+        help="list the models of a zoo (torchvision, timm, hf)",
+        description="List model names usable as ZOO:NAME targets "
+        "(arguments of memflops.frontends.catalog.list_models).",
+    )
+    listing.add_argument(
+        "zoo", nargs="?", metavar="ZOO",
+        help="torchvision, timm or hf (default: every installed zoo, as ZOO:NAME)",
+    )
+    listing.add_argument(
+        "--filter", metavar="TEXT",
+        help="keep names containing TEXT (case-insensitive), or matching it as a glob (*, ?)",
+    )
+    listing.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     return parser
 
 
@@ -247,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 2
     try:
         with _quiet_torch(enabled=not args.debug):
-            return _analyze(args)
+            return _list(args) if args.command == "list" else _analyze(args)
     except MemflopsError as exc:
         if args.debug:
             raise
@@ -263,6 +278,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         _error(f"unexpected {type(exc).__name__}: {_one_line(str(exc))} ({DEBUG_HINT})")
         return 1
+
+
+def _list(args: argparse.Namespace) -> int:
+    from memflops.frontends.catalog import list_models
+
+    names = list_models(args.zoo, args.filter)
+    _write("".join(f"{name}\n" for name in names), None)
+    return 0
 
 
 def _analyze(args: argparse.Namespace) -> int:

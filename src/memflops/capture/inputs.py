@@ -17,6 +17,8 @@ from typing import Any
 import torch
 
 from memflops.errors import SpecError
+from memflops.tensor_spec import TensorSpec as TensorSpec
+from memflops.tensor_spec import dtype_name as dtype_name
 
 INTEGER_INPUT_NAMES = frozenset(
     {
@@ -44,18 +46,6 @@ DTYPES: dict[str, torch.dtype] = {
 
 
 @dataclass(frozen=True)
-class TensorSpec:
-    """One input tensor: its shape and dtype (None: the analysis dtype)."""
-
-    shape: tuple[int, ...]
-    dtype: torch.dtype | None = None
-
-    def describe(self) -> str:
-        dims = "x".join(str(d) for d in self.shape) or "scalar"
-        return f"{dims}:{dtype_name(self.dtype)}" if self.dtype is not None else dims
-
-
-@dataclass(frozen=True)
 class InputSpecs:
     """Positional and keyword inputs of one forward call."""
 
@@ -65,10 +55,6 @@ class InputSpecs:
     def all(self) -> list[tuple[str, TensorSpec]]:
         named = [(f"input[{i}]", spec) for i, spec in enumerate(self.args)]
         return named + list(self.kwargs)
-
-
-def dtype_name(dtype: torch.dtype | None) -> str:
-    return "default" if dtype is None else str(dtype).removeprefix("torch.")
 
 
 def parse_dtype(text: str | torch.dtype, *, field: str = "dtype") -> torch.dtype:

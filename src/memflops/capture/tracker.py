@@ -109,14 +109,22 @@ class ModuleTracker:
         self.feature_map_bytes[path] = self.feature_map_bytes.get(path, 0) + fresh
 
     def tag_nodes(self, tensors: list[torch.Tensor], path: str, first_node: int = 0) -> None:
-        """Tag untagged autograd nodes created since `first_node` and reachable from `tensors`."""
+        """Tag untagged autograd nodes created since `first_node` and reachable from `tensors`.
+
+        The walk goes on through nodes a submodule already tagged (they keep
+        their tag): ops this module ran itself before calling a submodule
+        sit behind that submodule's nodes.
+        """
         pending = [t.grad_fn for t in tensors if t.grad_fn is not None]
+        seen: set[Any] = set()
         while pending:
             node = pending.pop()
-            if node in self._node_paths or node._sequence_nr() < first_node:
+            if node in seen or node._sequence_nr() < first_node:
                 continue
-            self._node_paths[node] = path
-            node.register_prehook(self._hook_for(path))
+            seen.add(node)
+            if node not in self._node_paths:
+                self._node_paths[node] = path
+                node.register_prehook(self._hook_for(path))
             pending.extend(nxt for nxt, _ in node.next_functions if nxt is not None)
 
     def _hook_for(self, path: str) -> Callable[..., None]:

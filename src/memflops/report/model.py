@@ -9,22 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from memflops.capture.records import OpRecord, Phase
 from memflops.conventions import Convention
 from memflops.flops.registry import ZERO, OpCost
 from memflops.memory.fit import Fit, Sweep
-
-if TYPE_CHECKING:  # the report stays importable without torch (layer-list specs)
-    from memflops.capture.inputs import TensorSpec
+from memflops.tensor_spec import TensorSpec, dtype_name
 
 SCHEMA = "memflops.report/1"
-
-
-def dtype_name(dtype: object) -> str:
-    """`float32` for torch.float32 (or for the string "float32"); `default` for None."""
-    return "default" if dtype is None else str(dtype).removeprefix("torch.")
 
 
 @dataclass(frozen=True)

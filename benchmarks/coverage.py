@@ -1,0 +1,581 @@
+"""Coverage: which zoo models memflops analyses completely, and why the others fail.
+
+Every model of a zoo is analysed with `memflops.analyze` in train mode (the
+forward, the loss, the backward and the default optimizer step, on fake
+tensors) at its natural input, and each result is recorded: whether it ran,
+whether every op had a FLOP rule, how long it took, which ops were
+uncounted and, for a failure, the one-line reason.
+
+- torchvision: every name of `torchvision.models.list_models()`. Images are
+  2x3x224x224 (inception_v3: 299); video 2x3x16x112x112 (s3d, mvit, swin3d:
+  224, their natural size); optical flow (RAFT) two 2x3x128x128 images;
+  detection models take a list of images and, in training, targets (one box
+  per image), so they run inside a small wrapper.
+- timm: every name of `timm.list_models()` at `pretrained_cfg["input_size"]`,
+  batch 2, through the `timm:NAME` target.
+- hf: every `model_type` transformers maps to a model class, built from its
+  default config through the `hf:path/to/config.json` target.
+
+A model counts as *covered* when it ran and no op was left uncounted.
+Targets: 100% of torchvision, >= 99% of timm, >= 95% of hf.
+
+Models run in worker processes, each with a time limit; results are
+appended to a JSON-lines file (so a long run can stop and `--resume`), and
+benchmarks/COVERAGE.md is written from every result in that file.
+
+    python benchmarks/coverage.py --zoo torchvision
+    python benchmarks/coverage.py --zoo timm --shuffle --resume --limit 300
+    python benchmarks/coverage.py --report-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import random
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "coverage-results.jsonl"
+MARKDOWN = HERE / "COVERAGE.md"
+ZOOS = ("torchvision", "timm", "hf")
+TARGETS = {"torchvision": 100.0, "timm": 99.0, "hf": 95.0}
+BATCH = 2
+DEFAULT_TIMEOUT = 300.0
+
+# --- the cases ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    zoo: str
+    name: str
+
+
+@dataclass
+class Result:
+    zoo: str
+    name: str
+    status: str
+    """ok (covered), uncounted (ran, some ops without a rule), error, timeout or crash."""
+    seconds: float
+    params: int | None = None
+    forward_flops: int | None = None
+    step_flops: int | None = None
+    uncounted: list[tuple[str, int]] = field(default_factory=list)
+    error_type: str | None = None
+    error: str | None = None
+
+
+def cases(zoo: str, name_filter: str | None = None, limit: int | None = None) -> list[Case]:
+    """Every model of `zoo`, optionally filtered (substring or glob) and capped at `limit`."""
+    from memflops.frontends.catalog import matches
+
+    names = {"torchvision": _torchvision_names, "timm": _timm_names, "hf": _hf_types}[zoo]()
+    picked = [Case(zoo, n) for n in names if name_filter is None or matches(n, name_filter)]
+    return picked[:limit] if limit is not None else picked
+
+
+def _torchvision_names() -> list[str]:
+    import torchvision
+
+    return sorted(torchvision.models.list_models())
+
+
+def _timm_names() -> list[str]:
+    import timm
+
+    return sorted(timm.list_models())
+
+
+def _hf_types() -> list[str]:
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
+
+    return sorted(MODEL_MAPPING_NAMES)
+
+
+# --- building one model with its natural input -------------------------------------------
+
+
+def _torchvision_family(name: str) -> str:
+    import torchvision
+
+    module = torchvision.models.get_model_builder(name).__module__
+    for family in ("detection", "segmentation", "video", "optical_flow", "quantization"):
+        if f".{family}." in module:
+            return family
+    return "classification"
+
+
+def _detection_wrapper(model: Any) -> Any:
+    import torch
+    from torch import nn
+
+    class ImagesAsList(nn.Module):
+        """Detection models take a list of images, and targets while training."""
+
+        def __init__(self, inner: nn.Module) -> None:
+            super().__init__()
+            self.model = inner
+
+        def forward(self, *images: torch.Tensor) -> Any:
+            targets = None
+            if self.training:
+                targets = []
+                for img in images:
+                    h, w = img.shape[-2:]
+                    target = {
+                        "boxes": torch.tensor([[1.0, 1.0, 32.0, 32.0]]),
+                        "labels": torch.ones(1, dtype=torch.int64),
+                        "masks": torch.zeros(1, h, w, dtype=torch.uint8),
+                        "keypoints": torch.ones(1, 17, 3),
+                    }
+                    targets.append(target)
+            return self.model(list(images), targets)
+
+    return ImagesAsList(model)
+
+
+def prepare(case: Case) -> tuple[Any, Any]:
+    """(module, inputs) for one case, through the same targets the CLI uses."""
+    from memflops.frontends.targets import load_target
+
+    if case.zoo == "hf":
+        return _prepare_hf(case.name)
+    loaded = load_target(f"{case.zoo}:{case.name}")
+    if case.zoo == "timm":
+        size = tuple(loaded.default_input[1:]) if isinstance(loaded.default_input, tuple) \
+            else (3, 224, 224)
+        return loaded.module, (BATCH, *size)
+    family = _torchvision_family(case.name)
+    if family == "video":
+        side = 224 if case.name.startswith(("s3d", "mvit", "swin3d")) else 112
+        return loaded.module, (BATCH, 3, 16, side, side)
+    if family == "optical_flow":
+        return loaded.module, [(BATCH, 3, 128, 128), (BATCH, 3, 128, 128)]
+    if family == "detection":
+        return _detection_wrapper(loaded.module), [(3, 224, 224), (3, 224, 224)]
+    side = 299 if "inception_v3" in case.name else 224
+    return loaded.module, (BATCH, 3, side, side)
+
+
+def _prepare_hf(model_type: str) -> tuple[Any, Any]:
+    from memflops.frontends.targets import load_target
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{model_type}.json"
+        path.write_text(json.dumps({"model_type": model_type}))
+        loaded = load_target(f"hf:{path}")
+    inputs = loaded.make_inputs(BATCH, 64) if loaded.make_inputs else loaded.default_input
+    return loaded.module, inputs
+
+
+_ZOO_PACKAGES = {"torchvision": "torchvision", "timm": "timm", "hf": "transformers"}
+
+
+def _warm(zoo: str) -> None:
+    """Import what a case needs before its clock starts (a worker does it once)."""
+    import importlib
+
+    importlib.import_module("memflops.api")
+    importlib.import_module(_ZOO_PACKAGES[zoo])
+
+
+def run_case(case: Case, mode: str = "train") -> Result:
+    """Analyse one model; never raises (a failure is a result)."""
+    import memflops
+
+    _warm(case.zoo)
+    start = time.perf_counter()
+    try:
+        module, inputs = prepare(case)
+        report = memflops.analyze(module, inputs, mode=mode)  # type: ignore[arg-type]
+    except BaseException as exc:  # a failure is data here
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return Result(case.zoo, case.name, "error", time.perf_counter() - start,
+                      error_type=type(exc).__name__, error=_one_line(exc))
+    uncounted = [(u.op, u.count) for u in report.uncounted_ops]
+    return Result(
+        case.zoo, case.name, "uncounted" if uncounted else "ok", time.perf_counter() - start,
+        params=report.totals.params, forward_flops=report.total("forward"),
+        step_flops=report.total(), uncounted=uncounted,
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+    text = lines[0] if lines else ""
+    if not text:  # say where it came from
+        frames = traceback.extract_tb(exc.__traceback__)
+        text = f"at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    return text[:400]
+
+
+# --- the worker pool --------------------------------------------------------------------
+
+RESULT_MARK = "@@memflops-coverage-result "
+"""Prefix of a worker's result line; anything else a model prints is ignored."""
+
+
+def worker_main(mode: str) -> None:
+    """`coverage.py --worker MODE`: read `zoo<TAB>name` lines, answer with result lines."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    # Results go to the original stdout; whatever a model prints goes to stderr.
+    results = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    for line in sys.stdin:
+        zoo, _, name = line.rstrip("\n").partition("\t")
+        result = run_case(Case(zoo, name), mode)
+        results.write(RESULT_MARK + json.dumps(asdict(result)) + "\n")
+        results.flush()
+
+
+@dataclass(eq=False)
+class _Slot:
+    process: subprocess.Popen[str]
+    case: Case | None = None
+    started: float = 0.0
+
+
+def _start_worker(mode: str) -> _Slot:
+    process = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--worker", mode],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True, bufsize=1,
+    )
+    return _Slot(process)
+
+
+def _read_result(slot: _Slot) -> Result | None:
+    """The worker's next result line, or None if it closed its output."""
+    assert slot.process.stdout is not None
+    while True:
+        line = slot.process.stdout.readline()
+        if not line:
+            return None
+        if line.startswith(RESULT_MARK):
+            item = json.loads(line[len(RESULT_MARK):])
+            item["uncounted"] = [tuple(u) for u in item["uncounted"]]
+            return Result(**item)
+
+
+def run_pool(
+    todo: Iterable[Case], *, workers: int, timeout: float, mode: str = "train",
+    on_result: Callable[[Result], None] | None = None,
+) -> list[Result]:
+    """Run cases in `workers` worker processes, each case within `timeout` seconds.
+
+    `workers` 0 runs them in this process, without a time limit. A worker
+    past its time limit, or one that dies, is killed and replaced.
+    """
+    results: list[Result] = []
+
+    def done(result: Result) -> None:
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    queue = list(todo)
+    if workers <= 0:
+        for case in queue:
+            done(run_case(case, mode))
+        return results
+    slots = [_start_worker(mode) for _ in range(min(workers, len(queue)))]
+    selector = selectors.DefaultSelector()
+    try:
+        while queue or any(s.case is not None for s in slots):
+            for slot in slots:
+                if slot.case is None and queue:
+                    slot.case, slot.started = queue.pop(0), time.perf_counter()
+                    assert slot.process.stdin is not None and slot.process.stdout is not None
+                    slot.process.stdin.write(f"{slot.case.zoo}\t{slot.case.name}\n")
+                    slot.process.stdin.flush()
+                    selector.register(slot.process.stdout, selectors.EVENT_READ, slot)
+            ready = {key.data for key, _ in selector.select(timeout=0.5)}
+            for i, slot in enumerate(slots):
+                if slot.case is None:
+                    continue
+                result = _read_result(slot) if slot in ready else None
+                if result is not None:
+                    selector.unregister(slot.process.stdout)
+                    slot.case = None
+                    done(result)
+                    continue
+                elapsed = time.perf_counter() - slot.started
+                dead = slot in ready or slot.process.poll() is not None
+                if dead or elapsed > timeout:
+                    code = slot.process.poll()
+                    status, why = (("crash", f"worker died (exit code {code})") if dead
+                                   else ("timeout", f"no result within {timeout:g} s"))
+                    done(Result(slot.case.zoo, slot.case.name, status, elapsed,
+                                error_type=status, error=why))
+                    selector.unregister(slot.process.stdout)
+                    slot.process.kill()
+                    slot.process.wait()
+                    slots[i] = _start_worker(mode)
+    finally:
+        selector.close()
+        for slot in slots:
+            if slot.process.poll() is None:
+                slot.process.kill()
+                slot.process.wait()
+    return results
+
+
+# --- results file and the markdown report -------------------------------------------------
+
+
+def read_results(path: Path) -> tuple[dict[tuple[str, str], Result], list[dict[str, Any]]]:
+    """The latest result per (zoo, model), and the run records, from a JSON-lines file."""
+    latest: dict[tuple[str, str], Result] = {}
+    runs: list[dict[str, Any]] = []
+    if not path.exists():
+        return latest, runs
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        if item.pop("kind", "result") == "run":
+            runs.append(item)
+            continue
+        item["uncounted"] = [tuple(u) for u in item.get("uncounted", [])]
+        result = Result(**item)
+        latest[result.zoo, result.name] = result
+    return latest, runs
+
+
+def _append(path: Path, item: dict[str, Any]) -> None:
+    with path.open("a") as f:
+        f.write(json.dumps(item) + "\n")
+
+
+def reason_key(result: Result) -> str:
+    """A failure's reason with the model-specific parts (paths, sizes) taken out."""
+    if result.status == "uncounted":
+        return "ran, but no FLOP rule for: " + ", ".join(sorted(op for op, _ in result.uncounted))
+    text = result.error or ""
+    text = re.sub(r"^forward failed in module `[^`]*` \([^)]*\) given inputs of shapes "
+                  r"\[[^\]]*\]: ", "forward: ", text)
+    text = re.sub(r"^forward of \S+ failed given (?:\S+=\S+(?:, )?)+: ", "forward: ", text)
+    text = re.sub(r"^building \S+ from its config raised ", "building … from its config raised ",
+                  text)
+    text = re.sub(r"\w+\.forward\(\)", "….forward()", text)
+    text = re.sub(r"has no model class for '[^']*'", "has no model class for '…'", text)
+    text = re.sub(r"^hf:\S+\.json: ", "hf:….json: ", text)
+    text = re.sub(r"^backward failed in module `[^`]*`: ", "backward: ", text)
+    text = re.sub(r"`[^`]*`", "`…`", text)
+    text = re.sub(r"^factory \S+ raised ", "factory … raised ", text)
+    text = re.sub(r"\d+", "N", text)
+    return f"{result.error_type}: {text[:200]}"
+
+
+CAUSES = (
+    (r"URLError", "the builder downloads pretrained *backbone* weights: the `torchvision:` "
+     "loader passes `weights=None` but not `weights_backbone=None`"),
+    (r"Cannot copy out of meta tensor", "the model computes its widths from tensors in "
+     "`__init__` (`.item()`/`int()`), which fails when built under `torch.device('meta')`"),
+    (r"DataDependentError: op aten\.(_local_scalar_dense|nonzero|index)", "a step whose result "
+     "depends on tensor values (detection: the resize scale's `.item()`, proposal filtering, "
+     "NMS, box matching), which fake tensors do not have"),
+    (r"^timeout", "no result within the time limit"),
+    (r"missing N required positional argument|You have to specify|unexpected keyword argument "
+     r"'input_ids'", "the `hf:` frontend feeds `input_ids` (or `pixel_values`); this model "
+     "needs other inputs (audio, video, time series, several modalities)"),
+    (r"Expected mat_a to be BFloatN", "transformers 5 runs MoE experts with "
+     "`torch._grouped_mm`, whose meta kernel accepts only bf16/fp16; default configs are "
+     "float32"),
+    (r"has no model class for", "no class in the mapping the `hf:` frontend picks for this "
+     "model type"),
+)
+"""Known root causes, shown beside a failure group whose reason matches."""
+
+
+def _cause(key: str) -> str:
+    return next((text for pattern, text in CAUSES if re.search(pattern, key)), "")
+
+
+def _pct(n: int, total: int) -> str:
+    return f"{100 * n / total:.1f}%" if total else "n/a"
+
+
+def render(results: dict[tuple[str, str], Result], runs: list[dict[str, Any]],
+           listed: dict[str, int]) -> str:
+    """benchmarks/COVERAGE.md from every recorded result."""
+    by_zoo: dict[str, list[Result]] = defaultdict(list)
+    for r in results.values():
+        by_zoo[r.zoo].append(r)
+    out = [
+        "# Coverage of model zoos",
+        "",
+        "Generated by `python benchmarks/coverage.py` (see its docstring); do not edit by hand.",
+        "Each model is analysed in train mode (forward, loss, backward, Adam step) on fake",
+        "tensors at its natural input. *Covered* = it ran and every op had a FLOP rule.",
+        "",
+        "| zoo | listed | analysed | covered | ran, ops uncounted | failed | covered % "
+        "| target | ran % |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for zoo in ZOOS:
+        rs = by_zoo.get(zoo, [])
+        count = Counter(r.status for r in rs)
+        failed = len(rs) - count["ok"] - count["uncounted"]
+        out.append(
+            f"| {zoo} | {listed.get(zoo, '?')} | {len(rs)} | {count['ok']} | "
+            f"{count['uncounted']} | {failed} | {_pct(count['ok'], len(rs))} | "
+            f">= {TARGETS[zoo]:g}% | {_pct(count['ok'] + count['uncounted'], len(rs))} |"
+        )
+    out += ["", "## Runs", ""]
+    for run in runs:
+        stopped = f" (stopped after {run['count']} of {run['planned']})" if run.get(
+            "stopped") else ""
+        out.append(
+            f"- {run['started']} — zoo `{run['zoo']}`, {run['count']} models{stopped} in "
+            f"{run['seconds'] / 60:.1f} min on {run['workers']} worker(s) "
+            f"(timeout {run['timeout']:.0f} s; {run['machine']}): `{run['command']}`"
+        )
+    for zoo in ZOOS:
+        rs = sorted(by_zoo.get(zoo, []), key=lambda r: r.name)
+        if not rs:
+            continue
+        bad = [r for r in rs if r.status != "ok"]
+        seconds = sorted(r.seconds for r in rs)
+        out += ["", f"## {zoo}", "",
+                f"{len(rs)} analysed; median {seconds[len(seconds) // 2]:.1f} s, "
+                f"slowest {seconds[-1]:.1f} s per model."]
+        if not bad:
+            out += ["", "Every analysed model is covered."]
+            continue
+        groups: dict[str, list[Result]] = defaultdict(list)
+        for r in bad:
+            groups[reason_key(r)].append(r)
+        out += ["", "| reason | cause | models | count |", "| --- | --- | --- | ---: |"]
+        for key, members in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+            names = ", ".join(f"`{m.name}`" for m in members)
+            reason = key.replace("|", "/")
+            out.append(f"| {reason} | {_cause(key)} | {names} | {len(members)} |")
+        ops = Counter(op for r in rs for op, _ in r.uncounted)
+        if ops:
+            out += ["", "Uncounted ops (models that run them): "
+                    + ", ".join(f"`{op}` ({n})" for op, n in ops.most_common())]
+    return "\n".join(out) + "\n"
+
+
+def _listed() -> dict[str, int]:
+    counts = {}
+    for zoo in ZOOS:
+        with contextlib.suppress(ImportError):
+            counts[zoo] = len(cases(zoo))
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zoo", choices=ZOOS, action="append",
+                        help="zoo(s) to run (default: every installed zoo)")
+    parser.add_argument("--filter", help="only names containing this (or matching a glob)")
+    parser.add_argument("--limit", type=int, help="at most this many models per zoo")
+    parser.add_argument("--shuffle", action="store_true",
+                        help="take models in a fixed random order (an unbiased sample with "
+                             "--limit; --resume continues it)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help="seconds per model (default %(default)s)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="worker processes (0: run in this process, no timeout)")
+    parser.add_argument("--mode", choices=("train", "inference"), default="train")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip models already in the results file")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--markdown", type=Path, default=MARKDOWN)
+    parser.add_argument("--report-only", action="store_true",
+                        help="only rewrite the markdown from the results file")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` stops cleanly, like Ctrl-C
+
+    if not args.report_only:
+        known, _ = read_results(args.results)
+        for zoo in args.zoo or ZOOS:
+            try:
+                todo = cases(zoo, args.filter, None)
+            except ImportError as exc:
+                print(f"{zoo}: skipped ({exc})", file=sys.stderr)
+                continue
+            if args.shuffle:
+                random.Random(0).shuffle(todo)
+            if args.resume:
+                todo = [c for c in todo if (c.zoo, c.name) not in known]
+            todo = todo[:args.limit] if args.limit is not None else todo
+            began, wall = datetime.now(timezone.utc), time.perf_counter()
+            finished: list[Result] = []
+            stopped = False
+            try:
+                run_pool(todo, workers=args.workers, timeout=args.timeout, mode=args.mode,
+                         on_result=_recorder(args.results, finished))
+            except KeyboardInterrupt:
+                stopped = True
+            _append(args.results, {
+                "kind": "run", "zoo": zoo, "count": len(finished), "planned": len(todo),
+                "stopped": stopped, "started": began.strftime("%Y-%m-%d %H:%M UTC"),
+                "seconds": time.perf_counter() - wall, "workers": args.workers,
+                "timeout": args.timeout, "machine": _machine(),
+                "command": "python benchmarks/coverage.py " + " ".join(argv or sys.argv[1:]),
+            })
+            if stopped:
+                break
+    results, runs = read_results(args.results)
+    args.markdown.write_text(render(results, runs, _listed()))
+    print(f"wrote {args.markdown}")
+    return 0
+
+
+def _recorder(path: Path, sink: list[Result]) -> Callable[[Result], None]:
+    """Append each result to the results file (and `sink`) and print one line for it."""
+
+    def record(result: Result) -> None:
+        sink.append(result)
+        _append(path, asdict(result))
+        mark = {"ok": ".", "uncounted": "u"}.get(result.status, "F")
+        print(f"{mark} {result.zoo}:{result.name} {result.seconds:.1f}s "
+              f"{result.error or ''}"[:200], flush=True)
+
+    return record
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _machine() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for package in ("torch", "torchvision", "timm", "transformers"):
+        with contextlib.suppress(PackageNotFoundError):
+            found.append(f"{package} {version(package)}")
+    return f"{os.cpu_count()} CPU, Python {platform.python_version()}, {', '.join(found)}"
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE.parent / "src"))
+    if sys.argv[1:2] == ["--worker"]:
+        worker_main(sys.argv[2])
+    else:
+        raise SystemExit(main())

@@ -1,0 +1,418 @@
+"""Read a layer-list spec (YAML or JSON) and check every field.
+
+A spec describes a network layer by layer, as a paper's table does::
+
+    name: vgg16             # optional
+    input: [3, 224, 224]    # one sample: (C, H, W) or (features,)
+    batch: 1                # optional, default 1
+    dtype: float32          # optional: float32, float16, bfloat16, float64
+    layers:
+      - {type: conv, out: 64, kernel: 3, padding: 1}
+      - {type: relu, inplace: true}
+      - {type: maxpool, kernel: 2}
+
+Each layer takes the previous layer's output, or the output of the layer
+named in `input:` (`input` itself names the network input). `add` and
+`concat` combine that tensor with the outputs of the layers named in
+`from:`, in that order. A layer is named by `name:`, or by its index.
+`LAYER_FIELDS` lists every type, its fields and their defaults.
+
+Every problem raises `SpecError` with one line naming the file, the YAML
+line, the layer index and the field. This module does not import torch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from memflops.errors import SpecError
+
+ITEMSIZE = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
+DTYPE_ALIASES = {
+    "fp32": "float32", "float": "float32", "fp16": "float16", "half": "float16",
+    "bf16": "bfloat16", "fp64": "float64", "double": "float64",
+}
+INPUT_NAME = "input"
+"""The name by which `input:` and `from:` refer to the network input."""
+
+
+# --- where a value came from -------------------------------------------------
+
+
+class _LocatedDict(dict[str, Any]):
+    """A mapping read from YAML that remembers the line of each key."""
+
+    line: int | None = None
+    key_lines: dict[str, int]
+
+
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]
+    pass
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _LocatedDict:
+    mapping = _LocatedDict(loader.construct_mapping(node, deep=True))
+    mapping.line = node.start_mark.line + 1
+    mapping.key_lines = {
+        str(key.value): key.start_mark.line + 1 for key, _ in node.value
+    }
+    return mapping
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _line_of(mapping: Any, key: str | None = None) -> int | None:
+    if not isinstance(mapping, _LocatedDict):
+        return None
+    if key is not None and key in mapping.key_lines:
+        return mapping.key_lines[key]
+    return mapping.line
+
+
+# --- the parsed spec ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a layer sits: the file, its index and its YAML line (None for JSON)."""
+
+    file: str
+    index: int | None = None
+    type: str | None = None
+    line: int | None = None
+    key_lines: Mapping[str, int] | None = None
+
+    def error(self, field: str | None, problem: str) -> SpecError:
+        """A one-line `SpecError`: `file:line: layers[i] (type) field 'f': problem`."""
+        line = self.line
+        if field is not None and self.key_lines and field in self.key_lines:
+            line = self.key_lines[field]
+        head = f"{self.file}:{line}" if line is not None else self.file
+        what = []
+        if self.index is not None:
+            what.append(f"layers[{self.index}]" + (f" ({self.type})" if self.type else ""))
+        if field is not None:
+            what.append(f"field '{field}'")
+        return SpecError(f"{head}: {' '.join(what)}: {problem}" if what else f"{head}: {problem}")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer: its type, name, where it is written, and every field with defaults filled."""
+
+    type: str
+    name: str
+    index: int
+    input: str | None
+    fields: Mapping[str, Any]
+    where: Where
+
+    def __getitem__(self, field: str) -> Any:
+        return self.fields[field]
+
+    def error(self, field: str | None, problem: str) -> SpecError:
+        return self.where.error(field, problem)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A whole layer-list spec, checked field by field (shapes are checked by the analysis)."""
+
+    name: str
+    file: str
+    input: tuple[int, ...]
+    batch: int
+    dtype: str
+    layers: tuple[Layer, ...]
+
+    @property
+    def itemsize(self) -> int:
+        return ITEMSIZE[self.dtype]
+
+
+# --- field kinds -------------------------------------------------------------
+
+Check = Callable[[Any], Any]
+"""Returns the normalised value or raises ValueError with what was expected."""
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _int(minimum: int) -> Check:
+    def check(v: Any) -> int:
+        if not _is_int(v) or v < minimum:
+            raise ValueError(f"expected an integer >= {minimum}")
+        return int(v)
+
+    return check
+
+
+def _pair(minimum: int) -> Check:
+    """An int `k` (meaning `k x k`) or a list `[h, w]`."""
+
+    def check(v: Any) -> tuple[int, int]:
+        if _is_int(v) and v >= minimum:
+            return (int(v), int(v))
+        if isinstance(v, list) and len(v) == 2 and all(_is_int(x) and x >= minimum for x in v):
+            return (int(v[0]), int(v[1]))
+        raise ValueError(f"expected an integer >= {minimum} or a pair [h, w] of them")
+
+    return check
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError("expected true or false")
+    return v
+
+
+def _float(low: float, high: float, *, high_open: bool = False) -> Check:
+    def check(v: Any) -> float:
+        # YAML 1.1 reads `1e-5` (no dot) as a string: accept numeric strings.
+        if isinstance(v, str):
+            try:
+                v = float(v)
+            except ValueError:
+                raise ValueError("expected a number") from None
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError("expected a number")
+        value = float(v)
+        if not low <= value <= high or (high_open and value == high):
+            bound = f"{high})" if high_open else f"{high}]"
+            raise ValueError(f"expected a number in [{low}, {bound}")
+        return value
+
+    return check
+
+
+def _choice(*choices: str) -> Check:
+    def check(v: Any) -> str:
+        if v not in choices:
+            raise ValueError(f"expected one of: {', '.join(choices)}")
+        return str(v)
+
+    return check
+
+
+def _ref(v: Any) -> str:
+    if isinstance(v, str) or _is_int(v):
+        return str(v)
+    raise ValueError("expected a layer name or index")
+
+
+def _refs(v: Any) -> tuple[str, ...]:
+    items = v if isinstance(v, list) else [v]
+    if not items:
+        raise ValueError("expected at least one layer name or index")
+    return tuple(_ref(x) for x in items)
+
+
+REQUIRED = object()
+"""Marks a field without default."""
+
+INF = float("inf")
+_CONV: dict[str, tuple[Check, Any]] = {
+    "kernel": (_pair(1), REQUIRED),
+    "stride": (_pair(1), 1),
+    "padding": (_pair(0), 0),
+    "dilation": (_pair(1), 1),
+    "bias": (_bool, True),
+}
+_ACT = {"inplace": (_bool, False)}
+_POOL: dict[str, tuple[Check, Any]] = {
+    "kernel": (_pair(1), REQUIRED),
+    "stride": (_pair(1), None),  # None: the kernel size, as in nn.MaxPool2d
+    "padding": (_pair(0), 0),
+    "ceil_mode": (_bool, False),
+}
+
+LAYER_FIELDS: dict[str, dict[str, tuple[Check, Any]]] = {
+    "conv": {"out": (_int(1), REQUIRED), **_CONV, "groups": (_int(1), 1)},
+    # depthwise: groups = input channels; `out` a multiple of them (default: the same)
+    "dwconv": {"out": (_int(1), None), **_CONV},
+    "bn": {
+        "eps": (_float(0, INF), 1e-5),
+        "momentum": (_float(0, 1), 0.1),
+        "affine": (_bool, True),
+        "track_running_stats": (_bool, True),
+    },
+    "relu": dict(_ACT),
+    "relu6": dict(_ACT),
+    "leaky_relu": {**_ACT, "negative_slope": (_float(-INF, INF), 0.01)},
+    "gelu": {"approximate": (_choice("none", "tanh"), "none")},
+    "silu": dict(_ACT),
+    "sigmoid": {},
+    "tanh": {},
+    "hardswish": dict(_ACT),
+    "hardsigmoid": dict(_ACT),
+    "maxpool": {**_POOL, "dilation": (_pair(1), 1)},
+    "avgpool": {**_POOL, "count_include_pad": (_bool, True)},
+    "gap": {},
+    "adaptive_avgpool": {"out": (_pair(1), REQUIRED)},
+    "flatten": {},
+    "fc": {"out": (_int(1), REQUIRED), "in": (_int(1), None), "bias": (_bool, True)},
+    "dropout": {"p": (_float(0, 1, high_open=True), 0.5), "inplace": (_bool, False)},
+    "add": {"from": (_refs, REQUIRED)},
+    "concat": {"from": (_refs, REQUIRED)},
+}
+
+ALIASES = {
+    "conv2d": "conv", "depthwise": "dwconv", "batchnorm": "bn", "bn2d": "bn", "linear": "fc",
+    "dense": "fc", "cat": "concat", "global_avgpool": "gap", "maxpool2d": "maxpool",
+    "avgpool2d": "avgpool", "swish": "silu", "residual": "add",
+}
+COMMON_FIELDS = ("type", "name", "input")
+TOP_FIELDS = ("name", "input", "batch", "dtype", "layers", "description")
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=2, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+# --- reading -----------------------------------------------------------------
+
+
+def _read(path: Path, label: str) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"{label}: cannot read the spec: {exc.strerror or exc}") from exc
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(text)
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{label}:{exc.lineno}: not valid JSON: {exc.msg}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{label}:{mark.line + 1}" if mark is not None else label
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(f"{where}: not valid YAML: {problem}") from exc
+
+
+def _shape(value: Any, where: Where, field: str) -> tuple[int, ...]:
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(_is_int(d) and d >= 1 for d in value)
+    ):
+        raise where.error(
+            field, f"expected the shape of one sample as a list of sizes >= 1, e.g. "
+            f"[3, 224, 224] or [784], got {value!r}"
+        )
+    return tuple(int(d) for d in value)
+
+
+def _layer(raw: Any, index: int, label: str, names: set[str]) -> Layer:
+    where = Where(label, index, line=_line_of(raw),
+                  key_lines=raw.key_lines if isinstance(raw, _LocatedDict) else None)
+    if not isinstance(raw, dict):
+        raise where.error(None, f"expected a mapping such as {{type: conv, out: 64, kernel: 3}}, "
+                                f"got {type(raw).__name__}")
+    if "type" not in raw:
+        raise where.error("type", f"missing; expected one of: {', '.join(LAYER_FIELDS)}")
+    written = raw["type"]
+    if not isinstance(written, str):
+        raise where.error("type", f"expected a string, got {written!r}")
+    kind = ALIASES.get(written.lower(), written.lower())
+    if kind not in LAYER_FIELDS:
+        known = list(LAYER_FIELDS) + list(ALIASES)
+        raise where.error(
+            "type", f"unknown layer type {written!r}{_did_you_mean(written.lower(), known)} "
+            f"(known: {', '.join(LAYER_FIELDS)})"
+        )
+    where = Where(label, index, kind, where.line, where.key_lines)
+    schema = LAYER_FIELDS[kind]
+    for key in raw:
+        if key not in schema and key not in COMMON_FIELDS:
+            allowed = [*COMMON_FIELDS, *schema]
+            raise where.error(
+                str(key), f"unknown field{_did_you_mean(str(key), allowed)} "
+                f"(a {kind} layer takes: {', '.join(allowed)})"
+            )
+    fields: dict[str, Any] = {}
+    for key, (check, default) in schema.items():
+        if key not in raw:
+            if default is REQUIRED:
+                raise where.error(key, f"missing; a {kind} layer needs it")
+            fields[key] = default if default is None else check(default)
+            continue
+        try:
+            fields[key] = check(raw[key])
+        except ValueError as exc:
+            raise where.error(key, f"{exc}, got {raw[key]!r}") from None
+    name = raw.get("name", str(index))
+    if not isinstance(name, (str, int)) or isinstance(name, bool) or not str(name):
+        raise where.error("name", f"expected a non-empty string, got {name!r}")
+    name = str(name)
+    if name in names or name == INPUT_NAME:
+        raise where.error("name", f"{name!r} is already taken; names must be unique "
+                                  f"({INPUT_NAME!r} is the network input)")
+    source = raw.get("input")
+    if source is not None:
+        try:
+            source = _ref(source)
+        except ValueError as exc:
+            raise where.error("input", f"{exc}, got {source!r}") from None
+    return Layer(kind, name, index, source, fields, where)
+
+
+def parse_spec(data: Any, label: str) -> Spec:
+    """Check a spec already read into Python values (`label` names it in errors)."""
+    top = Where(label, line=_line_of(data))
+    if not isinstance(data, dict):
+        raise top.error(None, "expected a mapping with 'input' and 'layers'")
+    top = Where(label, line=_line_of(data), key_lines=getattr(data, "key_lines", None))
+    for key in data:
+        if key not in TOP_FIELDS:
+            hint = _did_you_mean(str(key), list(TOP_FIELDS))
+            raise top.error(str(key), f"unknown top-level field{hint} "
+                                      f"(expected: {', '.join(TOP_FIELDS)})")
+    if "input" not in data:
+        raise top.error("input", "missing; give the shape of one sample, e.g. [3, 224, 224]")
+    shape = _shape(data["input"], top, "input")
+    batch = data.get("batch", 1)
+    if not _is_int(batch) or batch < 1:
+        raise top.error("batch", f"expected an integer >= 1, got {batch!r}")
+    dtype = data.get("dtype", "float32")
+    dtype = DTYPE_ALIASES.get(dtype, dtype) if isinstance(dtype, str) else dtype
+    if dtype not in ITEMSIZE:
+        raise top.error("dtype", f"expected one of: {', '.join(ITEMSIZE)}, got {dtype!r}")
+    name = data.get("name", Path(label).stem)
+    if not isinstance(name, str):
+        raise top.error("name", f"expected a string, got {name!r}")
+    raw_layers = data.get("layers")
+    if not isinstance(raw_layers, list) or not raw_layers:
+        raise top.error("layers", "expected a non-empty list of layers")
+    layers: list[Layer] = []
+    names: set[str] = set()
+    for i, raw in enumerate(raw_layers):
+        layer = _layer(raw, i, label, names)
+        names.add(layer.name)
+        layers.append(layer)
+    return Spec(name, label, shape, int(batch), dtype, tuple(layers))
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and check a YAML (`.yaml`, `.yml`) or JSON (`.json`) layer-list spec."""
+    p = Path(path)
+    return parse_spec(_read(p, str(path)), str(path))
+
+
+SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def is_spec_path(target: str) -> bool:
+    """Whether a CLI target names a layer-list spec file (by its suffix)."""
+    return Path(target).suffix.lower() in SPEC_SUFFIXES

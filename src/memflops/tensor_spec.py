@@ -1,0 +1,29 @@
+"""`TensorSpec`: one input tensor as the analysis sees it, its shape and dtype.
+
+Torch-free, so that reports of torch-free frontends (layer-list specs) can
+name their inputs. A dtype is a `torch.dtype` or, where torch is not
+loaded, its name ("float32").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+def dtype_name(dtype: Any) -> str:
+    """`float32` for torch.float32 or "float32"; `default` for None."""
+    return "default" if dtype is None else str(dtype).removeprefix("torch.")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input tensor: its shape and dtype (None: the analysis dtype)."""
+
+    shape: tuple[int, ...]
+    dtype: Any = None
+    """A torch.dtype (or its name in torch-free frontends); None: the analysis dtype."""
+
+    def describe(self) -> str:
+        dims = "x".join(str(d) for d in self.shape) or "scalar"
+        return f"{dims}:{dtype_name(self.dtype)}" if self.dtype is not None else dims
