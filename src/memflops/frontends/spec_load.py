@@ -58,7 +58,9 @@ class _Loader(yaml.SafeLoader):  # type: ignore[misc]
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _LocatedDict:
-    mapping = _LocatedDict(loader.construct_mapping(node, deep=True))
+    mapping = _LocatedDict(
+        {str(key): value for key, value in loader.construct_mapping(node, deep=True).items()}
+    )
     mapping.line = node.start_mark.line + 1
     mapping.key_lines = {
         str(key.value): key.start_mark.line + 1 for key, _ in node.value
