@@ -219,6 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     text = render(results, args.repeats, host)
     print(text)
     if not args.no_write:
+        # keep the section benchmarks/bench_memory.py writes
+        start, end = "<!-- memory-sweep:start -->", "<!-- memory-sweep:end -->"
+        old = args.output.read_text() if args.output.exists() else ""
+        if start in old and end in old:
+            kept = start + old.split(start, 1)[1].split(end, 1)[0] + end
+            text = text.rstrip("\n") + "\n\n" + kept + "\n"
         args.output.write_text(text)
         print(f"wrote {args.output}")
     return 0
