@@ -10,9 +10,10 @@ from torch import nn
 from memflops.capture.records import OpRecord, Phase
 from memflops.capture.run import Capture
 from memflops.flops.registry import OpCost
+from memflops.memory.kinds import Kind
 from memflops.memory.timeline import Timeline
 from memflops.params import ParamCounts
-from memflops.report.model import ModuleRow, PhaseCosts, UncountedOp
+from memflops.report.model import MemoryDetail, ModuleRow, PhaseCosts, UncountedOp
 
 MAX_LISTED_MODULES = 8
 
@@ -86,3 +87,23 @@ def uncounted(cap: Capture) -> tuple[UncountedOp, ...]:
             UncountedOp(op, counts[op], listed, f"rule failed: {failure}" if failure else "no rule")
         )
     return tuple(result)
+
+
+def memory_detail(
+    timeline: Timeline,
+    feature_map_bytes: int,
+    peak_by_kind: tuple[tuple[Kind, int], ...] | None = None,
+) -> MemoryDetail:
+    """The report's account of the peak; `peak_by_kind` replaces the timeline's own."""
+    by_kind = timeline.peak.by_kind if peak_by_kind is None else peak_by_kind
+    return MemoryDetail(
+        peak_phase=timeline.peak.phase,
+        peak_op=timeline.peak.op,
+        peak_module=timeline.peak.module,
+        peak_by_kind=tuple((k.value, b) for k, b in by_kind),
+        baseline=timeline.baseline,
+        temporaries=timeline.bytes_of(Kind.TEMPORARIES),
+        inputs=timeline.bytes_of(Kind.INPUTS),
+        feature_maps=feature_map_bytes,
+        top_saved_modules=timeline.saved_by_module[:10],
+    )

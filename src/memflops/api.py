@@ -45,7 +45,7 @@ from memflops.memory.optimizers import OptimizerSpec, check_optimizer, optimizer
 from memflops.memory.seed import seed_estimate
 from memflops.memory.timeline import Timeline, replay
 from memflops.params import ParamCounts, count_params
-from memflops.report.model import MemoryDetail, MemoryTotals, Report, Totals
+from memflops.report.model import MemoryTotals, Report, Totals
 
 MODES = ("inference", "train", "generate")
 DEFAULT_SEQ = 128
@@ -256,17 +256,7 @@ def analyze(
         optimizer=optimizer_label(config.optimizer),
         sweep=sweep,
         fit=fitted,
-        memory_detail=MemoryDetail(
-            peak_phase=timeline.peak.phase,
-            peak_op=timeline.peak.op,
-            peak_module=timeline.peak.module,
-            peak_by_kind=tuple((k.value, b) for k, b in timeline.peak.by_kind),
-            baseline=timeline.baseline,
-            temporaries=timeline.bytes_of(Kind.TEMPORARIES),
-            inputs=timeline.bytes_of(Kind.INPUTS),
-            feature_maps=sum(cap.feature_map_bytes.values()),
-            top_saved_modules=timeline.saved_by_module[:10],
-        ),
+        memory_detail=aggregate.memory_detail(timeline, sum(cap.feature_map_bytes.values())),
         records=cap.records,
     )
 

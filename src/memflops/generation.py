@@ -15,7 +15,6 @@ from memflops.memory.kinds import Kind
 from memflops.params import count_params
 from memflops.report.model import (
     Generation,
-    MemoryDetail,
     MemoryTotals,
     PhaseCosts,
     Report,
@@ -97,7 +96,7 @@ def analyze_generate(
         )
     timeline = cap.prefill.timeline if prefill_peak >= decode_peak else cap.last_decode.timeline
     by_kind = tuple(
-        (k.value, _rescale_kv(b, model_size, cache_size) if k is Kind.KV_CACHE else b)
+        (k, _rescale_kv(b, model_size, cache_size) if k is Kind.KV_CACHE else b)
         for k, b in timeline.peak.by_kind
     )
     return Report(
@@ -136,16 +135,8 @@ def analyze_generate(
             decode_peak=decode_peak,
             kv_cache=kv_cache,
         ),
-        memory_detail=MemoryDetail(
-            peak_phase=timeline.peak.phase,
-            peak_op=timeline.peak.op,
-            peak_module=timeline.peak.module,
-            peak_by_kind=by_kind,
-            baseline=timeline.baseline,
-            temporaries=timeline.bytes_of(Kind.TEMPORARIES),
-            inputs=timeline.bytes_of(Kind.INPUTS),
-            feature_maps=sum(cap.prefill.feature_map_bytes.values()),
-            top_saved_modules=(),
+        memory_detail=aggregate.memory_detail(
+            timeline, sum(cap.prefill.feature_map_bytes.values()), by_kind
         ),
         records=cap.prefill.records + cap.first_decode.records,
     )
