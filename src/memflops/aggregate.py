@@ -1,19 +1,26 @@
-"""From op records to per-module and per-phase totals."""
+"""From op records to per-module and per-phase totals.
+
+Torch-free at run time (torch types are annotations only), so the layer-list
+spec frontend shares these reductions.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-
-from torch import nn
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from memflops.capture.records import OpRecord, Phase
-from memflops.capture.run import Capture
 from memflops.flops.registry import OpCost
 from memflops.memory.kinds import Kind
-from memflops.memory.timeline import Timeline
-from memflops.params import ParamCounts
 from memflops.report.model import MemoryDetail, ModuleRow, PhaseCosts, UncountedOp
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from memflops.capture.run import Capture
+    from memflops.memory.timeline import Timeline
+    from memflops.params import ParamCounts
 
 MAX_LISTED_MODULES = 8
 
@@ -72,21 +79,35 @@ def module_rows(
     return tuple(rows)
 
 
-def uncounted(cap: Capture) -> tuple[UncountedOp, ...]:
+def uncounted(
+    records: Iterable[OpRecord], rule_failures: Mapping[str, str]
+) -> tuple[UncountedOp, ...]:
+    """Ops with no rule (or whose rule failed), most calls first, with the modules that ran them."""
     counts: dict[str, int] = defaultdict(int)
     modules: dict[str, set[str]] = defaultdict(set)
-    for rec in cap.records:
+    for rec in records:
         if rec.cost is None:
             counts[rec.op] += 1
             modules[rec.op].add(rec.module or "<root>")
     result = []
     for op in sorted(counts, key=lambda o: (-counts[o], o)):
-        failure = cap.rule_failures.get(op)
+        failure = rule_failures.get(op)
         listed = tuple(sorted(modules[op])[:MAX_LISTED_MODULES])
         result.append(
             UncountedOp(op, counts[op], listed, f"rule failed: {failure}" if failure else "no rule")
         )
     return tuple(result)
+
+
+def uncounted_warnings(uncounted: tuple[UncountedOp, ...]) -> list[str]:
+    """The report's one warning about uncounted ops (none when every op was counted)."""
+    if not uncounted:
+        return []
+    total = sum(u.count for u in uncounted)
+    return [
+        f"{total} op call(s) of {len(uncounted)} kind(s) have no FLOP rule and are not "
+        f"counted: {', '.join(u.op for u in uncounted)}"
+    ]
 
 
 def memory_detail(

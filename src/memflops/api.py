@@ -191,16 +191,11 @@ def analyze(
     )
     cap, timeline = _run(module, specs, config, allocator_overhead)
     float_dtype = default_float_dtype(module, cast)
-    uncounted = aggregate.uncounted(cap)
+    uncounted = aggregate.uncounted(cap.records, cap.rule_failures)
     warnings = list(frontend_warnings) + [
         f"parameter {a} is the same tensor as {b}: counted once" for a, b in params.shared
     ]
-    if uncounted:
-        total = sum(u.count for u in uncounted)
-        warnings.append(
-            f"{total} op call(s) of {len(uncounted)} kind(s) have no FLOP rule and are not "
-            f"counted: {', '.join(u.op for u in uncounted)}"
-        )
+    warnings += aggregate.uncounted_warnings(uncounted)
     state_bytes = timeline.bytes_of(Kind.OPTIMIZER)
     sweep = None
     if sizes:

@@ -89,11 +89,8 @@ def analyze_generate(
     kv_cache = cap.last_decode.cache_elements * cache_size
     prefill = _cost(cap.prefill)
     prefill_cap = _as_capture(cap.prefill)
-    uncounted = aggregate.uncounted(prefill_cap)
-    if uncounted:
-        warnings.append(
-            f"ops with no FLOP rule, not counted: {', '.join(u.op for u in uncounted)}"
-        )
+    uncounted = aggregate.uncounted(cap.prefill.records, cap.prefill.rule_failures)
+    warnings += aggregate.uncounted_warnings(uncounted)
     timeline = cap.prefill.timeline if prefill_peak >= decode_peak else cap.last_decode.timeline
     by_kind = tuple(
         (k, _rescale_kv(b, model_size, cache_size) if k is Kind.KV_CACHE else b)

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from memflops import flops  # noqa: F401  (registers every rule; torch-free)
+from memflops import aggregate, flops  # noqa: F401  (flops registers every rule; torch-free)
 from memflops.capture.records import OpRecord, Phase
 from memflops.conventions import Convention
 from memflops.errors import SpecError, UsageError
@@ -39,16 +39,13 @@ from memflops.memory.seed import seed_estimate
 from memflops.report.model import (
     MemoryTotals,
     ModuleRow,
-    PhaseCosts,
     Report,
     Totals,
-    UncountedOp,
 )
 from memflops.tensor_spec import TensorSpec
 
 __all__ = ["OPTIMIZER_STATES", "SpecTrace", "analyze_spec", "load_spec", "trace_spec"]
 
-MAX_LISTED_MODULES = 8
 INT64_BYTES = 8
 
 OPTIMIZER_STATES = {"none": 0, "sgd": 0, "sgd-momentum": 1, "nesterov": 1, "adam": 2,
@@ -115,22 +112,6 @@ def _rows(
     return tuple(rows)
 
 
-def _uncounted(records: Iterable[OpRecord], failures: dict[str, str]) -> tuple[UncountedOp, ...]:
-    counts: dict[str, int] = {}
-    modules: dict[str, set[str]] = {}
-    for rec in records:
-        if rec.cost is None:
-            counts[rec.op] = counts.get(rec.op, 0) + 1
-            modules.setdefault(rec.op, set()).add(rec.module or "<root>")
-    return tuple(
-        UncountedOp(
-            op, counts[op], tuple(sorted(modules[op])[:MAX_LISTED_MODULES]),
-            f"rule failed: {failures[op]}" if op in failures else "no rule",
-        )
-        for op in sorted(counts, key=lambda o: (-counts[o], o))
-    )
-
-
 def _input_spec(shape: tuple[int, ...]) -> Any:
     return TensorSpec(shape, None)
 
@@ -168,7 +149,7 @@ def analyze_spec(
     failures: dict[str, str] = {}
     records = [OpRecord(call.op, module, phase, _cost(call, failures))
                for call, module, phase in trace.calls]
-    uncounted = _uncounted(records, failures)
+    uncounted = aggregate.uncounted(records, failures)
     results = trace.layers
     params = sum(r.lowered.params for r in results)
     param_bytes = params * itemsize
@@ -184,16 +165,7 @@ def analyze_spec(
             f"layer-list spec: the {opt} optimizer step is not counted in FLOPs; its state is "
             f"in memory ({OPTIMIZER_STATES[opt]} tensor(s) per parameter)"
         )
-    if uncounted:
-        total = sum(u.count for u in uncounted)
-        warnings.append(
-            f"{total} op call(s) of {len(uncounted)} kind(s) have no FLOP rule and are not "
-            f"counted: {', '.join(u.op for u in uncounted)}"
-        )
-    phases = {phase: OpCost() for phase in Phase}
-    for rec in records:
-        if rec.cost is not None:
-            phases[rec.phase] += rec.cost
+    warnings += aggregate.uncounted_warnings(uncounted)
     return Report(
         model=loaded.name,
         mode=mode,
@@ -204,7 +176,7 @@ def analyze_spec(
             params=params,
             trainable_params=params,
             buffers=sum(r.lowered.float_buffers + r.lowered.int_buffers for r in results),
-            costs=PhaseCosts(phases[Phase.FORWARD], phases[Phase.LOSS], phases[Phase.BACKWARD]),
+            costs=aggregate.phase_costs(records),
             memory=MemoryTotals(
                 params=param_bytes,
                 buffers=sum(r.lowered.float_buffers * itemsize
