@@ -29,6 +29,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 from memflops.capture.fake import fake_weights
 from memflops.capture.inputs import TensorSpec
+from memflops.capture.meta_gaps import MetaGaps
 from memflops.capture.recorder import OpRecorder
 from memflops.capture.records import OpRecord, Phase
 from memflops.capture.tracker import ModuleTracker
@@ -124,7 +125,7 @@ def _capture_call(
     extra = _call_kwargs(model)
     try:
         with fake_weights(model, fake_mode, dtype), tracker, torch.no_grad():
-            with fake_mode:
+            with fake_mode, MetaGaps():
                 past = None
                 if cache_len:
                     prompt = torch.empty((batch, cache_len), dtype=torch.int64)

@@ -14,6 +14,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from memflops.capture.costing import cost_of
 from memflops.capture.inputs import flatten_tensors
 from memflops.capture.kernel_sizes import real_output_bytes, separate_outputs
+from memflops.capture.meta_gaps import RULES as GAP_RULES
+from memflops.capture.meta_gaps import output_for
 from memflops.capture.records import OpRecord, Phase
 from memflops.capture.tracker import ModuleTracker
 from memflops.errors import DataDependentError
@@ -89,7 +91,9 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
             if value is not None:
                 return value
         try:
-            out = func(*args, **kwargs)
+            out = output_for(func, args, kwargs) if func in GAP_RULES else None
+            if out is None:
+                out = func(*args, **kwargs)
         except DataDependentOutputException as exc:
             raise self._data_dependent(func) from exc
         except DynamicOutputShapeException as exc:

@@ -72,3 +72,30 @@ def addmv(bias: Shape, a: Shape, b: Shape, beta: float = 1, alpha: float = 1, *,
     return contraction(a[0] * a[1], a[0], bias=beta != 0) + OpCost(
         flops=_scaled(a[0], alpha, beta)
     )
+
+
+@register(
+    "aten._grouped_mm",
+    formula="grouped GEMM (mixture-of-experts experts): (M,K)x(G,K,N) or (G,M,K)x(K,N): "
+    "MACs = M*N*K; (G,M,K)x(G,K,N): MACs = G*M*N*K; (M,K)x(K,N) with K split in G groups "
+    "(a weight gradient): MACs = M*N*K; FLOPs = 2*MACs - outputs. Assumes `offs` routes every "
+    "row and no group is empty, as in a balanced mixture of experts",
+)
+def grouped_mm(a: Shape, b: Shape, *_: Any, out: Shape) -> OpCost:
+    if len(a) == 2 and len(b) == 2:
+        return contraction(a[0] * a[1] * b[1], numel(out))
+    return contraction(numel(out) * a[-1], numel(out))
+
+
+@register(
+    "aten.linalg_solve_triangular",
+    formula="solve A X = B (or X A = B) for triangular A (n,n), per right-hand side of n: "
+    "substitution does n(n-1)/2 multiply-subtracts and n divides: MACs = n(n-1)/2, "
+    "FLOPs = n^2 (n(n-1) without the divides when unitriangular); times batch * rhs",
+)
+def solve_triangular(a: Shape, b: Shape, upper: bool = False, left: bool = True,
+                     unitriangular: bool = False, *_: Any, out: Shape) -> OpCost:
+    n = a[-1]
+    systems = numel(out) // n if n else 0  # right-hand sides, over the batch
+    macs = systems * (n * (n - 1) // 2)
+    return OpCost(macs=macs, flops=2 * macs + (0 if unitriangular else systems * n))

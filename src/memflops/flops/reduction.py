@@ -258,3 +258,12 @@ def sort(x: Any, *args: Any, out: Any) -> OpCost:
     dim = next((a for a in args if isinstance(a, int) and not isinstance(a, bool)), -1)
     rows, n = _rows_and_length(x, dim)
     return OpCost(flops=rows * n * max(0, (n - 1).bit_length()))
+
+
+@register(
+    "aten.histc",
+    formula="4 per element: its bin (x - min) * bins / (max - min) (sub, mul, div) and one add "
+    "to that bin's count",
+)
+def histc(x: Any, *_: Any, out: Any) -> OpCost:
+    return OpCost(flops=4 * numel(x))

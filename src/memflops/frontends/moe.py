@@ -21,6 +21,12 @@ experts' FLOPs together are those of the real active path; only their split
 among experts (and the size of each expert's temporaries) assumes balance.
 `MoeInfo.warnings` (passed on as `Loaded.warnings`) says so.
 
+Blocks whose experts are stored as stacked tensors and run as one grouped
+GEMM over all token-expert pairs (transformers 5's `grouped_mm` experts:
+sort the pairs by expert, `histc` the group sizes, `torch._grouped_mm`) have
+fixed shapes whatever the router picks, so they run as they are; only their
+parameters per token are worked out here (`native_experts`).
+
 Parameters per token: a token runs through every dense parameter and
 `top_k` of the `num_experts` experts of each block, so
 `active = total - sum over blocks of (num_experts - top_k) * params_per_expert`.
@@ -158,10 +164,43 @@ class MoeInfo:
     warnings: tuple[str, ...]
 
 
+def _top_k(model: nn.Module, block: nn.Module) -> int | None:
+    """Experts per token of a block: its own `top_k`, its router's, or the config's."""
+    for owner in (block, getattr(block, "gate", None), getattr(block, "router", None),
+                  getattr(model, "config", None)):
+        for attr in ("top_k", "num_experts_per_tok"):
+            k = getattr(owner, attr, None)
+            if isinstance(k, int) and not isinstance(k, bool) and k > 0:
+                return k
+    return None
+
+
+def native_experts(model: nn.Module) -> list[tuple[str, int, int, int]]:
+    """(path, num_experts, top_k, params per expert) of each experts module of `model`
+    that stacks its experts' weights along dim 0 and is left to run as it is."""
+    found = []
+    for name, module in model.named_modules():
+        experts = getattr(module, "num_experts", None)
+        params = list(module.parameters(recurse=False))
+        if (not isinstance(experts, int) or experts < 2 or not params
+                or any(p.dim() < 2 or p.shape[0] != experts for p in params)
+                or not any(p.dim() == 3 for p in params)
+                or isinstance(model.get_submodule(name.rpartition(".")[0]) if name else None,
+                              EqualShareMoe)):
+            continue
+        block = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
+        k = _top_k(model, block)
+        if k is None or k >= experts:
+            continue
+        found.append((name, experts, k, sum(p.numel() for p in params) // experts))
+    return found
+
+
 def make_shape_only(model: nn.Module) -> MoeInfo | None:
-    """Swap every sparse-MoE block of `model` for an `EqualShareMoe`; None if it has none."""
+    """Swap every sparse-MoE block of `model` for an `EqualShareMoe`, and count the
+    active parameters of both those and native grouped experts; None if it has neither."""
     found = [(name, m) for name, m in model.named_modules() if is_sparse_moe(m)]
-    if not found:
+    if not found and not native_experts(model):
         return None
     warnings: list[str] = []
     replaced = 0
@@ -182,6 +221,16 @@ def make_shape_only(model: nn.Module) -> MoeInfo | None:
         replaced += 1
         inactive += (shaped.num_experts - shaped.top_k) * _params_per_expert(experts)
         layouts.add((shaped.num_experts, shaped.top_k))
+    native = native_experts(model)
+    for _, experts_count, k, per_expert in native:
+        inactive += (experts_count - k) * per_expert
+    if native:
+        routing = ", ".join(sorted({f"top-{k} of {e}" for _, e, k, _ in native}))
+        warnings.append(
+            f"mixture of experts: {len(native)} grouped-experts block(s) ({routing}) run as the "
+            "model does, one grouped GEMM over the tokens x top_k pairs: their FLOPs hold for "
+            "any routing; active parameters per token count top_k experts per block"
+        )
     total = count_params(model).total
     if replaced:
         routing = ", ".join(f"top-{k} of {e}" for e, k in sorted(layouts))

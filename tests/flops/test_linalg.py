@@ -1,0 +1,41 @@
+"""Triangular solves, checked against a counted forward substitution."""
+
+from __future__ import annotations
+
+from ._meta import aten, cost, meta
+
+
+def substitution_ops(n: int, rhs: int, unitriangular: bool) -> tuple[int, int, int]:
+    """(multiplies, subtracts, divides) a forward substitution L x = b really performs."""
+    muls = subs = divs = 0
+    for _ in range(rhs):
+        for i in range(n):
+            for _j in range(i):  # x_i -= L[i, j] * x_j
+                muls += 1
+                subs += 1
+            if not unitriangular:  # x_i /= L[i, i]
+                divs += 1
+    return muls, subs, divs
+
+
+def test_solve_triangular_matches_substitution() -> None:
+    a, b = meta(2, 5, 5), meta(2, 5, 3)  # a batch of 2 systems, 3 right-hand sides each
+    muls, subs, divs = substitution_ops(5, 2 * 3, unitriangular=False)
+    got = cost(aten.linalg_solve_triangular.default, a, b, upper=False)
+    assert got.macs == muls == 2 * 3 * 10  # n(n-1)/2 = 10 per right-hand side
+    assert got.flops == muls + subs + divs == 2 * 3 * 25  # n^2 per right-hand side
+    unit = cost(aten.linalg_solve_triangular.default, a, b, upper=False, unitriangular=True)
+    assert unit.flops == sum(substitution_ops(5, 6, unitriangular=True)) == 6 * 20
+
+
+def test_solve_triangular_right_side() -> None:
+    """X A = B: each of B's rows is one system of n."""
+    a, b = meta(4, 4), meta(7, 4)
+    got = cost(aten.linalg_solve_triangular.default, a, b, upper=True, left=False)
+    assert got.flops == sum(substitution_ops(4, 7, unitriangular=False)) == 7 * 16
+
+
+def test_histc() -> None:
+    x = meta(3, 10)
+    # 30 elements x (sub, mul, div to find the bin + one add to its count) = 120
+    assert cost(aten.histc.default, x, 8, 0, 7).flops == 120
