@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 import memflops
+import memflops.api
 from memflops import cli
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny_model.py"
@@ -226,7 +227,7 @@ def test_unexpected_exception(capfd: pytest.CaptureFixture[str], monkeypatch: An
     def explode(*args: Any, **kwargs: Any) -> None:
         raise ZeroDivisionError("boom\nsecond line")
 
-    monkeypatch.setattr(cli, "analyze", explode)
+    monkeypatch.setattr(memflops.api, "analyze", explode)
     code, out, err = run(capfd, "analyze", TINY, *TINY_INPUT)
     assert (code, out) == (1, "")
     assert err == (

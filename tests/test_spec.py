@@ -209,6 +209,23 @@ def test_spec_modules_import_no_torch_beyond_tensorspec() -> None:
     assert done.stdout.split() == ["138357544", "30960222208"]
 
 
+def test_cli_spec_path_runs_with_torch_blocked() -> None:
+    """`memflops analyze spec.yaml` never imports torch (the issue's requirement)."""
+    code = textwrap.dedent(f"""
+        import json, sys
+        sys.modules["torch"] = None  # any `import torch` now raises ImportError
+        from memflops.cli import main
+        code = main(["analyze", {str(VGG16)!r}, "--mode", "train", "--format", "json"])
+        print("exit", code)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report, _, tail = done.stdout.rpartition("exit")
+    assert tail.split() == ["0"], done.stdout[-500:]
+    assert json.loads(report)["totals"]["params"] == 138_357_544
+
+
 # --- the article's VGG-16 ----------------------------------------------------------
 
 

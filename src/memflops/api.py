@@ -10,6 +10,8 @@ import torch
 from torch import nn
 
 from memflops import aggregate, flops  # noqa: F401  (flops: loads every rule)
+from memflops import analyze_options as defaults
+from memflops.analyze_options import MODES
 from memflops.capture.inputs import (
     InputSpecs,
     TensorSpec,
@@ -47,7 +49,6 @@ from memflops.memory.timeline import Timeline, replay
 from memflops.params import ParamCounts, count_params
 from memflops.report.model import MemoryTotals, Report, Totals
 
-MODES = ("inference", "train", "generate")
 DEFAULT_SEQ = 128
 """Sequence length of token inputs when only a batch is given."""
 DIMENSIONS = ("batch", "seq")
@@ -58,16 +59,16 @@ def analyze(
     model: nn.Module | str,
     inputs: Any = None,
     *,
-    mode: Literal["inference", "train", "generate"] = "inference",
-    convention: str | Convention = "exact",
+    mode: Literal["inference", "train", "generate"] = defaults.MODE,
+    convention: str | Convention = defaults.CONVENTION,
     dtype: str | torch.dtype | None = None,
-    optimizer: OptimizerSpec | None = "adam",
+    optimizer: OptimizerSpec | None = defaults.OPTIMIZER,
     autocast: str | torch.dtype | None = None,
-    loss: LossSpec = "sum",
+    loss: LossSpec = defaults.LOSS,
     targets: Any = None,
     batch_sweep: Sequence[int] | None = None,
     fit: str | int | None = None,
-    fit_dimension: Literal["batch", "seq"] = "batch",
+    fit_dimension: Literal["batch", "seq"] = defaults.FIT_DIMENSION,
     allocator_overhead: bool = False,
     batch: int | None = None,
     seq: int | None = None,

@@ -14,7 +14,6 @@ its type and exits 1. No traceback is shown unless `--debug` is given.
 from __future__ import annotations
 
 import argparse
-import inspect
 import logging
 import os
 import shutil
@@ -25,11 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from memflops import __version__
-from memflops.api import MODES, analyze
-from memflops.capture.inputs import parse_shape
+from memflops import analyze_options as defaults
+from memflops.analyze_options import MODES, TARGET_FORMS
 from memflops.conventions import Convention
 from memflops.errors import MemflopsError, SpecError, UsageError
-from memflops.frontends.targets import TARGET_FORMS
 from memflops.report.json import render_json
 from memflops.report.model import Report
 from memflops.report.table import DEFAULT_DEPTH, render_table
@@ -44,9 +42,6 @@ ANALYZE_OPTIONS = (
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 SPEC_OPTIONS = ("mode", "convention", "dtype", "optimizer")
 """The options a layer-list spec takes (`memflops.frontends.spec.analyze_spec`)."""
-_DEFAULTS = {
-    name: param.default for name, param in inspect.signature(analyze).parameters.items()
-}
 FORMATS = ("table", "json")
 DEBUG_HINT = "rerun with --debug for the traceback"
 
@@ -95,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--mode", choices=MODES,
         help="inference: eval() forward under no_grad; train: forward, loss, backward and "
         "optimizer step; generate: prefill and KV-cached decode of a causal LM "
-        f"(default: {_DEFAULTS['mode']})",
+        f"(default: {defaults.MODE})",
     )
     step.add_argument(
         "--prompt-len", dest="prompt_len", type=_positive, metavar="N",
@@ -112,18 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument(
         "--convention", choices=[c.value for c in Convention],
         help="how a FLOP is counted: exact (the article), 2mac (as FlopCounterMode), "
-        f"mac (as fvcore, thop) (default: {_DEFAULTS['convention']})",
+        f"mac (as fvcore, thop) (default: {defaults.CONVENTION})",
     )
     step.add_argument("--dtype", help="cast floating parameters and inputs: fp32, fp16, bf16, ...")
     step.add_argument("--autocast", help="train under automatic mixed precision: fp16 or bf16")
     step.add_argument(
         "--optimizer", metavar="NAME",
         help="train: sgd, sgd-momentum, adam, adamw, adam8bit, ... or none "
-        f"(default: {_DEFAULTS['optimizer']})",
+        f"(default: {defaults.OPTIMIZER})",
     )
     step.add_argument(
         "--loss", metavar="NAME",
-        help=f"train: sum or cross_entropy (default: {_DEFAULTS['loss']})",
+        help=f"train: sum or cross_entropy (default: {defaults.LOSS})",
     )
     step.add_argument("--targets", metavar="SHAPE", help="cross_entropy targets, e.g. 8:int64")
     step.add_argument(
@@ -137,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument(
         "--fit-dimension", dest="fit_dimension", choices=("batch", "seq"),
         help="what --fit varies: batch (dimension 0) or seq (dimension 1) "
-        f"(default: {_DEFAULTS['fit_dimension']})",
+        f"(default: {defaults.FIT_DIMENSION})",
     )
     step.add_argument(
         "--allocator-overhead", dest="allocator_overhead", action="store_true", default=None,
@@ -218,6 +213,8 @@ def parse_inputs(texts: Sequence[str] | None) -> list[str] | dict[str, str] | No
     """
     if not texts:
         return None
+    from memflops.capture.inputs import parse_shape  # torch: only for module targets
+
     positional: list[str] = []
     keyword: dict[str, str] = {}
     for text in texts:
@@ -293,6 +290,8 @@ def _analyze(args: argparse.Namespace) -> int:
     if is_layer_spec(args.target):
         report = _analyze_spec(args.target, given, args.inputs)
     else:
+        from memflops.api import analyze  # torch: only for module targets
+
         report = analyze(args.target, parse_inputs(args.inputs), **given)
     _write(_render(report, args), args.output)
     return 0

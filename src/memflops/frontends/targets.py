@@ -20,14 +20,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from memflops.analyze_options import TARGET_FORMS
 from memflops.capture.inputs import TensorSpec
 from memflops.errors import FactoryError, TargetNotFoundError, UsageError
 from memflops.frontends.meta_init import build_without_weights
-
-TARGET_FORMS = (
-    "torchvision:NAME, timm:NAME, hf:NAME (or hf:path/to/config.json), "
-    "path/to/file.py:factory or package.module:factory"
-)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,22 @@
+"""The choices and defaults of `memflops.analyze`, torch-free.
+
+The command line shows them in its help and checks a layer-list spec
+without importing torch (which takes seconds); `memflops.analyze` takes its
+defaults from here, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+MODES: Final = ("inference", "train", "generate")
+MODE: Final = "inference"
+CONVENTION: Final = "exact"
+OPTIMIZER: Final = "adam"
+LOSS: Final = "sum"
+FIT_DIMENSION: Final = "batch"
+TARGET_FORMS: Final = (
+    "torchvision:NAME, timm:NAME, hf:NAME (or hf:path/to/config.json), "
+    "path/to/file.py:factory or package.module:factory"
+)
+"""The forms of a target string, the `model` argument given by name."""
