@@ -243,6 +243,9 @@ def test_vgg16_article_numbers() -> None:
     report = analyze_spec(VGG16)
     rows = report.by_module()
     assert report.totals.params == 138_357_544
+    assert report.to_dict()["inputs"] == [
+        {"name": "input[0]", "shape": [1, 3, 224, 224], "dtype": "float32"}
+    ]
     assert rows["classifier"].params == 123_642_856  # FC layers hold 89% of the parameters
     assert rows["features.0"].forward.flops == 173_408_256  # 224*224*64 * 2*3*9
     assert rows["features.4"].forward.flops == 3_211_264  # 64*112*112 * 4

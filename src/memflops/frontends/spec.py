@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from memflops import aggregate, flops  # noqa: F401  (flops registers every rule; torch-free)
 from memflops.capture.records import OpRecord, Phase
@@ -112,10 +111,6 @@ def _rows(
     return tuple(rows)
 
 
-def _input_spec(shape: tuple[int, ...]) -> Any:
-    return TensorSpec(shape, None)
-
-
 def analyze_spec(
     spec: Spec | str | Path,
     *,
@@ -171,7 +166,7 @@ def analyze_spec(
         mode=mode,
         convention=conv,
         precision=precision,
-        inputs=(("input[0]", _input_spec(trace.size)),),
+        inputs=(("input[0]", TensorSpec(trace.size, precision)),),
         totals=Totals(
             params=params,
             trainable_params=params,
