@@ -1,6 +1,8 @@
-"""Triangular solves, checked against a counted forward substitution."""
+"""Linear-algebra and other rules (triangular solves, histc, polar, all-true), checked by hand."""
 
 from __future__ import annotations
+
+import torch
 
 from ._meta import aten, cost, meta
 
@@ -39,3 +41,12 @@ def test_histc() -> None:
     x = meta(3, 10)
     # 30 elements x (sub, mul, div to find the bin + one add to its count) = 120
     assert cost(aten.histc.default, x, 8, 0, 7).flops == 120
+
+
+def test_is_all_true_and_polar() -> None:
+    flags = meta(3, 10, dtype=torch.bool)
+    # 30 bools ANDed into one: 29 operations
+    assert cost(aten._is_all_true.default, flags).flops == 29
+    assert cost(aten._is_any_true.default, flags).flops == 29
+    # 3 x 10 complex numbers, each abs * cos(angle) and abs * sin(angle): 4 FLOPs = 120
+    assert cost(aten.polar.default, meta(3, 10), meta(3, 10)).flops == 120

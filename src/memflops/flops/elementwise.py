@@ -155,3 +155,9 @@ register_zero(
     reason="a select: each output element is copied from one input, no arithmetic",
 )
 
+
+
+register(
+    "aten.polar",
+    formula="abs * (cos(angle) + i sin(angle)): a cos, a sin and two multiplies = 4 per element",
+)(pointwise(4))

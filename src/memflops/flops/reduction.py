@@ -267,3 +267,9 @@ def sort(x: Any, *args: Any, out: Any) -> OpCost:
 )
 def histc(x: Any, *_: Any, out: Any) -> OpCost:
     return OpCost(flops=4 * numel(x))
+
+
+register(
+    "aten._is_all_true", "aten._is_any_true",
+    formula="n - 1 logical ANDs (ORs) of a bool tensor into one bool, as all() and any()",
+)(reduction(1, -1))
