@@ -67,10 +67,24 @@ def test_pool_runs_a_worker() -> None:
     assert results[0].status == "ok", results[0].error
     assert results[0].params == 1_248_424  # torchvision's published count for SqueezeNet 1.0
     text = cov.render({(r.zoo, r.name): r for r in results}, [], {"torchvision": 121})
-    assert "| torchvision | 121 | 1 | 1 | 0 | 0 | 100.0% | >= 100% | 100.0% |" in text
+    assert "| torchvision | 121 | 1 | 0 | 1 | 0 | 0 | 100.0% | >= 100% | 100.0% |" in text
 
 
 def test_pool_enforces_the_time_limit() -> None:
     # a fresh worker must import torch before anything: far longer than 0.2 s
     results = cov.run_pool([cov.Case("torchvision", "squeezenet1_0")], workers=1, timeout=0.2)
     assert [(r.status, r.error) for r in results] == [("timeout", "no result within 0.2 s")]
+
+
+def test_transformers_own_build_failures_are_outside_the_target() -> None:
+    pytest.importorskip("transformers")
+    # timm_backbone's default config names no timm model: transformers raises by itself
+    assert cov._transformers_cannot_build("timm_backbone")
+    assert not cov._transformers_cannot_build("bert")
+    results = [cov.Result("hf", "a", "ok", 1.0), cov.Result("hf", "b", "error", 1.0),
+               cov.Result("hf", "c", "unbuildable", 1.0, error_type="FactoryError",
+                          error="building X from its config raised ValueError: no backbone")]
+    text = cov.render({(r.zoo, r.name): r for r in results}, [], {"hf": 3})
+    # 1 of the 2 buildable models covered: 50%, not 1 of 3
+    assert "| hf | 3 | 3 | 1 | 1 | 0 | 1 | 50.0% | >= 95% | 50.0% |" in text
+    assert "Not buildable from a default config by transformers itself" in text
