@@ -13,6 +13,7 @@ from memflops.flops import (  # noqa: F401  (registration side effects)
     pool,
     reduction,
     rnn,
+    roi,
     upsample,
 )
 from memflops.flops.registry import OpCost, Shape, register, rules

@@ -79,8 +79,15 @@ def load_torchvision(name: str) -> Loaded:
         module: nn.Module = build_without_weights(lambda: builder(**options))
         return module
 
+    module = _call_factory(build, f"torchvision:{name}")
+    if ".detection." in builder.__module__:
+        from memflops.frontends.detection import make_shape_only
+
+        info = make_shape_only(module)
+        if info is not None:
+            return Loaded(module, name, (1, 3, *info.image_size), warnings=info.warnings)
     size = 299 if name == "inception_v3" else 224
-    return Loaded(_call_factory(build, f"torchvision:{name}"), name, (1, 3, size, size))
+    return Loaded(module, name, (1, 3, size, size))
 
 
 def load_timm(name: str) -> Loaded:
