@@ -575,7 +575,7 @@ def _recorder(path: Path, sink: list[Result]) -> Callable[[Result], None]:
     def record(result: Result) -> None:
         sink.append(result)
         _append(path, asdict(result))
-        mark = {"ok": ".", "uncounted": "u"}.get(result.status, "F")
+        mark = {"ok": ".", "uncounted": "u", "unbuildable": "-"}.get(result.status, "F")
         print(f"{mark} {result.zoo}:{result.name} {result.seconds:.1f}s "
               f"{result.error or ''}"[:200], flush=True)
 

@@ -7,6 +7,7 @@ from memflops.flops import (  # noqa: F401  (registration side effects)
     data,
     elementwise,
     embedding,
+    fft,
     matmul,
     norm,
     optimizer,
