@@ -96,3 +96,12 @@ def test_experts_forward_macs_are_the_active_path(tmp_path: Path, dtype: str) ->
     assert experts.forward.macs == batch * seq * K * 3 * H * W == 49_152
     # backward: input and weight gradients of both grouped GEMMs, twice the forward
     assert experts.backward.macs == 2 * 49_152
+
+
+def test_generate_runs_grouped_experts(tmp_path: Path) -> None:
+    """The prefill that fills the KV cache runs outside the recorder, with the same gap rule."""
+    path = tmp_path / "qwen3_moe.json"
+    path.write_text(json.dumps(TINY_QWEN3_MOE))
+    report = memflops.analyze(f"hf:{path}", mode="generate", prompt_len=16, new_tokens=4)
+    assert report.uncounted_ops == ()
+    assert report.totals.active_params == count_params(_tiny(tmp_path).module).total - 2 * 3 * H * W
