@@ -8,42 +8,50 @@ or by the repository id in its `_name_or_path`. Any other config is given by
 its path.
 
 The config's `model_type` decides the class (its `architectures` entry is
-not used):
+not used), the first of these that transformers has for it:
 
-- encoder-decoder (`is_encoder_decoder`): the seq2seq LM (T5ForConditionalGeneration);
+- encoder-decoder (`is_encoder_decoder`): the seq2seq LM (T5ForConditionalGeneration),
+  else the speech seq2seq model (WhisperForConditionalGeneration);
 - a type with a masked-LM head (BERT, RoBERTa): the base model with its
   pooler (BertModel), the model whose size the model cards publish;
 - a type with a causal-LM head (GPT-2, Llama, Mistral, ...): the causal LM;
 - a type with an image-classification head (ViT): that classifier;
-- anything else: the base model.
+- always last: the base model (DetrModel, TimeSeriesTransformerModel, ...).
 
-Attention runs as `sdpa` where the class supports it, else `eager`; also
+Attention runs as `sdpa` where the class supports it, else `eager` (also
+where a sub-model, such as a detector's backbone, has no SDPA); also
 `eager` where the config soft-caps attention logits (Gemma 2), which SDPA
 cannot do, and for encoders under transformers 4.x, whose SDPA path reads
 the mask's values. Parameters take the config's published `torch_dtype`
 (float32 when it names none). `use_cache` is off: an analysed forward
 returns no KV cache. Sparse mixture-of-experts blocks are made shape-only
-(see `memflops.frontends.moe`).
+(see `memflops.frontends.moe`). A config that leaves a size None for the
+hub config to fill gets the usual value: `head_dim` and
+`num_key_value_heads` derived from the heads, a forecaster's
+`prediction_length` 24 (`HUB_FILLED`). Random skips of a training step
+(LayerDrop, SpecAugment) are turned off, with a warning: whether a layer
+runs is decided by a random tensor's value, which fake tensors do not have.
 
-Inputs: `Loaded.make_inputs(batch, seq)` gives the keyword inputs (see
-`HFInputs`); `Loaded.default_input` is batch 1, seq 128 (or the longest a
-learned position table allows), one 3x224x224 image for image models.
+Inputs: `Loaded.make_inputs(batch, seq)` gives the keyword inputs the model
+takes, text, image, video, audio or time series (see
+`memflops.frontends.hf_inputs`); `Loaded.default_input` is batch 1, seq 128
+(or the longest a learned position table allows).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from memflops.capture.inputs import TensorSpec
 from memflops.errors import FactoryError, SpecError, TargetNotFoundError, UsageError
+from memflops.frontends.hf_inputs import HFInputs, input_names
 from memflops.frontends.moe import make_shape_only
 from memflops.frontends.targets import Loaded, _did_you_mean
 
@@ -58,6 +66,15 @@ LEARNED_POSITIONS = {
     "roberta": "max_position_embeddings",
 }
 """Model types whose positions are a learned table: a longer sequence has no position."""
+RANDOM_SKIPS: dict[str, Any] = {
+    "layerdrop": 0.0, "encoder_layerdrop": 0.0, "decoder_layerdrop": 0.0,
+    "apply_spec_augment": False,
+}
+"""Training-time random skips, and the value that turns each off (see `_no_random_skips`)."""
+HUB_FILLED = {"prediction_length": 24}
+"""Sizes a config class leaves None for the published config to fill, and the value used
+when the config given has none: a forecaster's horizon (24 steps, the config default of
+the PatchTST family)."""
 
 
 def shipped_names() -> list[str]:
@@ -123,13 +140,50 @@ def make_config(raw: dict[str, Any], where: str) -> Any:
             f"{where}: model_type {model_type!r} is unknown to transformers "
             f"{transformers.__version__}"
         )
+    config_class = transformers.CONFIG_MAPPING[model_type]
+    for key, value in HUB_FILLED.items():
+        if fields.get(key) is None and _defaults_to_none(config_class, key):
+            fields[key] = value
     try:
         with _quiet(transformers):
-            config = transformers.CONFIG_MAPPING[model_type].from_dict(fields)
+            config = config_class.from_dict(fields)
     except Exception as exc:
         raise SpecError(f"{where}: transformers rejected the config: {exc}") from exc
     config.use_cache = False
+    _derive_sizes(config)
     return config
+
+
+def _derive_sizes(config: Any) -> None:
+    """Fills the attention sizes a config (or a sub-config) leaves None with transformers'
+    usual derivation: `num_key_value_heads` = `num_attention_heads` (multi-head
+    attention), `head_dim` = `hidden_size // num_attention_heads`."""
+    for part in _sub_configs(config):
+        _derive_attention_sizes(part)
+
+
+def _sub_configs(config: Any) -> list[Any]:
+    """`config` and the configs it holds directly (`text_config`, `vision_config`, ...)."""
+    return [config, *(v for v in vars(config).values() if hasattr(v, "to_dict"))]
+
+
+def _derive_attention_sizes(config: Any) -> None:
+    fields = vars(config)
+    heads, hidden = fields.get("num_attention_heads"), fields.get("hidden_size")
+    if not isinstance(heads, int) or heads < 1:
+        return
+    if "num_key_value_heads" in fields and fields["num_key_value_heads"] is None:
+        config.num_key_value_heads = heads
+    if "head_dim" in fields and fields["head_dim"] is None and isinstance(hidden, int):
+        config.head_dim = hidden // heads
+
+
+def _defaults_to_none(config_class: Any, key: str) -> bool:
+    try:
+        param = inspect.signature(config_class.__init__).parameters.get(key)
+    except (TypeError, ValueError):
+        return False
+    return param is not None and param.default is None
 
 
 def model_kind(config: Any) -> str:
@@ -149,31 +203,32 @@ def model_kind(config: Any) -> str:
 
 
 def model_class(config: Any) -> tuple[Any, type[nn.Module]]:
-    """(transformers Auto class, model class) built for `config`."""
+    """(transformers Auto class, model class) built for `config`: the first mapping of its
+    kind that has the type (see the module docstring), else the base model."""
     import transformers
     from transformers.models.auto import modeling_auto as auto
 
-    by_kind = {
-        "seq2seq": (
-            auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING, transformers.AutoModelForSeq2SeqLM
-        ),
-        "decoder": (auto.MODEL_FOR_CAUSAL_LM_MAPPING, transformers.AutoModelForCausalLM),
-        "image": (
-            auto.MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING,
-            transformers.AutoModelForImageClassification,
-        ),
+    seq2seq = (auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING, transformers.AutoModelForSeq2SeqLM)
+    speech = (auto.MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING, transformers.AutoModelForSpeechSeq2Seq)
+    by_kind: dict[str, list[tuple[Any, Any]]] = {
+        "seq2seq": [seq2seq, speech],
+        "decoder": [(auto.MODEL_FOR_CAUSAL_LM_MAPPING, transformers.AutoModelForCausalLM)],
+        "image": [
+            (
+                auto.MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING,
+                transformers.AutoModelForImageClassification,
+            )
+        ],
     }
-    mapping, auto_class = by_kind.get(
-        model_kind(config), (auto.MODEL_MAPPING, transformers.AutoModel)
+    base = (auto.MODEL_MAPPING, transformers.AutoModel)
+    candidates = [*by_kind.get(model_kind(config), []), base]
+    for mapping, auto_class in candidates:
+        if type(config) in mapping:
+            cls: type[nn.Module] = mapping[type(config)]
+            return auto_class, cls
+    raise SpecError(
+        f"transformers {transformers.__version__} has no model class for {config.model_type!r}"
     )
-    try:
-        cls: type[nn.Module] = mapping[type(config)]  # type: ignore[assignment]
-    except KeyError:
-        raise SpecError(
-            f"transformers {transformers.__version__} has no model class for "
-            f"{config.model_type!r}"
-        ) from None
-    return auto_class, cls
 
 
 def build(config: Any) -> nn.Module:
@@ -191,7 +246,7 @@ def build(config: Any) -> nn.Module:
     torch.set_default_dtype(dtype)
     try:
         with torch.device("meta"), _quiet(transformers):
-            module: nn.Module = auto_class.from_config(config, attn_implementation=attention)
+            module: nn.Module = _from_config(auto_class, config, attention)
     except Exception as exc:
         text = str(exc).strip().splitlines()
         raise FactoryError(
@@ -200,6 +255,17 @@ def build(config: Any) -> nn.Module:
         ) from exc
     finally:
         torch.set_default_dtype(previous)
+    return module
+
+
+def _from_config(auto_class: Any, config: Any, attention: str) -> nn.Module:
+    """Built with `attention`; with `eager` where a sub-model (a backbone) has no SDPA."""
+    try:
+        module: nn.Module = auto_class.from_config(config, attn_implementation=attention)
+    except ValueError as exc:
+        if attention == "eager" or "does not support an attention implementation" not in str(exc):
+            raise
+        module = auto_class.from_config(config, attn_implementation="eager")
     return module
 
 
@@ -214,49 +280,12 @@ def _dtype(value: Any) -> torch.dtype:
     return found if isinstance(found, torch.dtype) and found.is_floating_point else torch.float32
 
 
-@dataclass(frozen=True)
-class HFInputs:
-    """`(batch, seq) -> keyword inputs` of one model; images ignore `seq`."""
-
-    name: str
-    kind: str
-    """As `model_kind`: encoders also take an all-ones `attention_mask`, seq2seq models
-    `decoder_input_ids` of the same length, image models `pixel_values`."""
-    image: tuple[int, int, int] = (3, 224, 224)
-    """(channels, height, width) of `pixel_values`."""
-    max_seq: int | None = None
-    """Longest sequence a learned position table allows; None: no limit."""
-
-    def __call__(self, batch: int, seq: int) -> dict[str, TensorSpec]:
-        if batch < 1 or seq < 1:
-            raise SpecError(f"{self.name}: batch and seq must be >= 1, got {batch} and {seq}")
-        if self.kind == "image":
-            return {"pixel_values": TensorSpec((batch, *self.image))}
-        if self.max_seq is not None and seq > self.max_seq:
-            raise SpecError(
-                f"{self.name}: seq {seq} is longer than its {self.max_seq} learned positions"
-            )
-        tokens = TensorSpec((batch, seq), torch.int64)
-        specs = {"input_ids": tokens}
-        if self.kind == "encoder":
-            specs["attention_mask"] = tokens
-        if self.kind == "seq2seq":
-            specs["decoder_input_ids"] = tokens
-        return specs
-
-
 def _inputs_for(module: nn.Module, config: Any, name: str) -> HFInputs:
-    kind = model_kind(config)
-    if kind != "image" and getattr(module, "main_input_name", "input_ids") == "pixel_values":
-        kind = "image"
-    size = getattr(config, "image_size", 224)
-    height, width = (size, size) if isinstance(size, int) else tuple(size)[:2]
-    channels = int(getattr(config, "num_channels", 3))
     limit_key = LEARNED_POSITIONS.get(config.model_type)
     limit = getattr(config, limit_key, None) if limit_key else None
     if limit is not None and config.model_type == "roberta":
         limit -= int(config.pad_token_id) + 1  # positions start after the padding index
-    return HFInputs(name, kind, (channels, int(height), int(width)), limit)
+    return HFInputs(name, input_names(module, config, model_kind(config)), config, limit)
 
 
 def load_hf(target: str) -> Loaded:
@@ -269,14 +298,41 @@ def load_hf(target: str) -> Loaded:
     else:
         name, raw = shipped_config(target)
     config = make_config(raw, f"hf:{name}")
+    changed = _no_random_skips(config)
     module = build(config)
     moe = make_shape_only(module)
     inputs = _inputs_for(module, config, f"hf:{name}")
+    warnings = (*(moe.warnings if moe else ()), *_random_skips_warning(changed))
     return Loaded(
         module,
         name,
         inputs(DEFAULT_BATCH, min(DEFAULT_SEQ, inputs.max_seq or DEFAULT_SEQ)),
         make_inputs=inputs,
         active_params_per_token=moe.active_params if moe else None,
-        warnings=moe.warnings if moe else (),
+        warnings=warnings,
+    )
+
+
+def _no_random_skips(config: Any) -> dict[str, Any]:
+    """Turns off, in `config` and its sub-configs, the random parts of a training step
+    that decide on a random tensor's value, which shape-only analysis does not have:
+    LayerDrop (skip a layer with probability p) and SpecAugment (mask random frames).
+    Returns the settings it changed, with their old values."""
+    changed: dict[str, Any] = {}
+    for part in _sub_configs(config):
+        for key, off in RANDOM_SKIPS.items():
+            value = vars(part).get(key)
+            if isinstance(value, (bool, int, float)) and value != off:
+                changed[key] = value
+                setattr(part, key, off)
+    return changed
+
+
+def _random_skips_warning(changed: dict[str, Any]) -> tuple[str, ...]:
+    if not changed:
+        return ()
+    found = ", ".join(f"{k}={v}" for k, v in sorted(changed.items()))
+    return (
+        f"random training skips off ({found}): the training step runs every layer and "
+        "masks no frames",
     )

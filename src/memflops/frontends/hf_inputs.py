@@ -1,0 +1,388 @@
+"""Example inputs of a transformers model: which keyword inputs it takes, and their shapes.
+
+`HFInputs(batch, seq)` gives one `TensorSpec` per input the model takes. Each input
+name has one builder in `BUILDERS` (filled by `@builds`), which reads the sizes it
+needs from the model's config (or a sub-config: `vision_config`, `audio_config`,
+`encoder_config`, ...). What `seq` means, input by input:
+
+- `input_ids`, the masks, `decoder_input_ids`: (B, seq) int64; seq = tokens.
+- `bbox`: (B, seq, 4) int64, one box per token (document models).
+- `pixel_values`: (B, C, H, W) from `num_channels` (3) and `image_size` (224); a video
+  model's (its config has `num_frames`) and `pixel_values_videos`: (B, T, C, H, W),
+  T = `num_frames` (or `frames_per_clip`; 16). seq is not used.
+- `input_values`, a waveform: (B, seq * hop) samples, codecs (B, channels, seq * hop);
+  seq = frames of `hop` samples. A spectrogram (the config has `max_length` and
+  `num_mel_bins`, AST): (B, max_length, bins); seq is not used.
+- `input_features`, `audio_mel`, a spectrogram: (B, seq, bins); seq = frames. A
+  whisper-style encoder (its config has `num_mel_bins` and `max_source_positions`)
+  takes its fixed window: (B, bins, 2 * max_source_positions); seq is not used.
+- time series (`past_values`, ...): (B, context_length + largest lag[, channels]),
+  the model's window, and (B, prediction_length[, channels]) for the future values;
+  seq is not used.
+
+`hop` is the product of the config's `conv_stride` (wav2vec2 family: 320 samples),
+else its `hop_length`, else the product of its `downsampling_ratios` or
+`upsampling_ratios` (codecs), else 320. Fixed sizes are the model's own: learned
+positions, a fixed audio window or a forecast window leave no other choice.
+
+Which inputs a model takes (`input_names`): its `main_input_name`, every required
+argument of its `forward`, and these companions where `forward` accepts them:
+`attention_mask` for text encoders, `decoder_input_ids` for encoder-decoders, `bbox`
+for document models, the time-series features beside `past_values`, and, for
+models that pair modalities without placeholder tokens (CLIP-style dual encoders,
+grounding, audio-text), both the text and the image, video or audio input. A model
+that splices images, video or audio into its text at placeholder tokens (its config
+names an `image_token_id`, ...) gets text alone: where the placeholders sit is data,
+which shape-only analysis does not have.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from memflops.capture.inputs import TensorSpec
+from memflops.errors import SpecError
+
+Builder = Callable[["ConfigView", int, int], TensorSpec]
+BUILDERS: dict[str, Builder] = {}
+"""Input name -> (config, batch, seq) -> its TensorSpec."""
+
+DEFAULT_IMAGE, DEFAULT_FRAMES, DEFAULT_HOP = 224, 16, 320
+TEXT = "input_ids"
+MODALITIES = ("pixel_values", "pixel_values_videos", "input_values", "input_features")
+"""Inputs that carry an image, a video or audio."""
+TIME_SERIES = (
+    "past_time_features", "past_observed_mask", "future_values", "future_time_features",
+    "static_categorical_features", "static_real_features", "past_values_padding", "freq",
+)
+"""Companions of `past_values`, fed where `forward` takes them and the config sizes them."""
+PLACEHOLDER_TOKENS = (
+    "image_token_id", "image_token_index", "video_token_id", "video_token_index",
+    "audio_token_id", "audio_token_index",
+)
+
+
+def builds(*names: str) -> Callable[[Builder], Builder]:
+    """Register `fn` as the builder of `names`; a name has one builder."""
+
+    def register(fn: Builder) -> Builder:
+        for name in names:
+            if name in BUILDERS:
+                raise ValueError(f"input {name!r} already has a builder")
+            BUILDERS[name] = fn
+        return fn
+
+    return register
+
+
+@dataclass(frozen=True)
+class ConfigView:
+    """A config and its sub-configs, searched in that order for a size."""
+
+    config: Any
+
+    def configs(self) -> Iterator[Any]:
+        """The config, then its sub-configs breadth-first."""
+        queue, seen = [self.config], set()
+        while queue:
+            config = queue.pop(0)
+            if id(config) in seen:
+                continue
+            seen.add(id(config))
+            yield config
+            queue += [v for v in vars(config).values() if hasattr(v, "to_dict")]
+
+    def find(self, *keys: str) -> Any:
+        """The first key set (not None) in the config, else in a sub-config; else None."""
+        for config in self.configs():
+            for key in keys:
+                value = vars(config).get(key)
+                if value is not None:
+                    return value
+        return None
+
+    def size(self, *keys: str, default: int) -> int:
+        found = self.find(*keys)
+        return int(found) if isinstance(found, int) else default
+
+
+def _product(values: Any) -> int | None:
+    return math.prod(int(v) for v in values) if isinstance(values, (list, tuple)) else None
+
+
+# --- text --------------------------------------------------------------------------------
+
+
+@builds(
+    "input_ids", "attention_mask", "token_type_ids", "decoder_input_ids",
+    "decoder_attention_mask", "qformer_input_ids", "qformer_attention_mask",
+)
+def tokens(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, seq) token indices or 0/1 mask."""
+    return TensorSpec((batch, seq), torch.int64)
+
+
+@builds("bbox")
+def boxes(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, seq, 4): one box (x0, y0, x1, y1) per token of a document model."""
+    return TensorSpec((batch, seq, 4), torch.int64)
+
+
+# --- images and video --------------------------------------------------------------------
+
+
+def image_shape(view: ConfigView) -> tuple[int, int, int]:
+    """(channels, height, width): `num_channels` (3) and `image_size` (224; int or pair)."""
+    size = view.find("image_size", "img_size", "input_size")
+    if isinstance(size, dict):  # {"height": h, "width": w}
+        size = (size.get("height", DEFAULT_IMAGE), size.get("width", DEFAULT_IMAGE))
+    if isinstance(size, (list, tuple)) and len(size) >= 2:
+        height, width = int(size[-2]), int(size[-1])
+    else:
+        height = width = int(size) if isinstance(size, int) else DEFAULT_IMAGE
+    return view.size("num_channels", default=3), height, width
+
+
+def frames(view: ConfigView) -> int:
+    return view.size("num_frames", "frames_per_clip", default=DEFAULT_FRAMES)
+
+
+@builds("pixel_values")
+def pixels(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, C, H, W); a video model's (the config has `num_frames`): (B, T, C, H, W)."""
+    if view.find("num_frames") is not None:
+        return TensorSpec((batch, frames(view), *image_shape(view)))
+    return TensorSpec((batch, *image_shape(view)))
+
+
+@builds("pixel_values_videos")
+def video(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, T, C, H, W), T = `num_frames` or `frames_per_clip` (16)."""
+    return TensorSpec((batch, frames(view), *image_shape(view)))
+
+
+# --- audio -------------------------------------------------------------------------------
+
+
+def hop(view: ConfigView) -> int:
+    """Samples per frame of a waveform model (see the module docstring)."""
+    for key in ("conv_stride", "hop_length", "downsampling_ratios", "upsampling_ratios"):
+        found = view.find(key)
+        step = _product(found) if key != "hop_length" else found
+        if isinstance(step, int) and step > 0:
+            return step
+    return DEFAULT_HOP
+
+
+def is_codec(view: ConfigView) -> bool:
+    """Codecs (EnCodec, DAC, Mimi, ...) read a (B, channels, samples) waveform."""
+    return any(
+        view.find(key) is not None
+        for key in ("audio_channels", "upsampling_ratios", "downsampling_ratios", "hop_length")
+    )
+
+
+def mel_bins(view: ConfigView) -> int:
+    """Spectrogram bins per frame."""
+    per_channel = view.find("input_feat_per_channel")
+    if isinstance(per_channel, int):  # Speech2Text stacks channels
+        return per_channel * view.size("input_channels", default=1)
+    return view.size(
+        "num_mel_bins", "feature_projection_input_dim", "input_feat_size", "n_mels",
+        "feature_size", default=80,
+    )
+
+
+def whisper_window(view: ConfigView) -> int | None:
+    """Frames of a whisper-style encoder's fixed window: 2 * `max_source_positions` where
+    the same config names `num_mel_bins` (its conv stem halves the frames); else None."""
+    for config in view.configs():
+        fields = vars(config)
+        if fields.get("num_mel_bins") and fields.get("max_source_positions"):
+            return 2 * int(fields["max_source_positions"])
+    return None
+
+
+def feature_frames(view: ConfigView, seq: int) -> int:
+    return whisper_window(view) or seq
+
+
+@builds("input_values")
+def waveform(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, seq * hop) samples; codecs (B, channels, seq * hop); AST's spectrogram
+    (B, max_length, mel bins)."""
+    max_length = view.find("max_length")
+    if isinstance(max_length, int) and view.find("num_mel_bins") is not None:
+        return TensorSpec((batch, max_length, mel_bins(view)))
+    samples = seq * hop(view)
+    if is_codec(view):
+        return TensorSpec((batch, view.size("audio_channels", default=1), samples))
+    return TensorSpec((batch, samples))
+
+
+@builds("input_features", "audio_mel")
+def spectrogram(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """Whisper-style (B, mel bins, window); others (B, seq frames, mel bins)."""
+    window = whisper_window(view)
+    if window is not None:
+        return TensorSpec((batch, mel_bins(view), window))
+    return TensorSpec((batch, seq, mel_bins(view)))
+
+
+@builds("input_features_mask", "feature_attention_mask")
+def feature_mask(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, frames) 0/1 mask of a spectrogram."""
+    return TensorSpec((batch, feature_frames(view, seq)), torch.int64)
+
+
+@builds("audio_mel_mask")
+def mel_padding(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, frames) bool, True at padding (Gemma 3n)."""
+    return TensorSpec((batch, seq), torch.bool)
+
+
+# --- time series -------------------------------------------------------------------------
+
+
+def past_length(view: ConfigView) -> int:
+    """`context_length` plus the largest lag (lags read further back)."""
+    lags = view.find("lags_sequence")
+    longest = max((int(v) for v in lags), default=0) if isinstance(lags, (list, tuple)) else 0
+    return view.size("context_length", default=DEFAULT_FRAMES) + longest
+
+
+def _series(view: ConfigView, batch: int, steps: int) -> tuple[int, ...]:
+    channels = view.size("num_input_channels", "input_size", default=1)
+    if view.find("num_input_channels") is not None or channels > 1:
+        return batch, steps, channels
+    return batch, steps
+
+
+@builds("past_values", "past_observed_mask")
+def past_values(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, past length[, channels])."""
+    return TensorSpec(_series(view, batch, past_length(view)))
+
+
+@builds("future_values")
+def future_values(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, prediction_length[, channels])."""
+    return TensorSpec(_series(view, batch, view.size("prediction_length", default=1)))
+
+
+@builds("past_time_features")
+def past_time_features(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, past length, num_time_features)."""
+    return TensorSpec((batch, past_length(view), view.size("num_time_features", default=1)))
+
+
+@builds("future_time_features")
+def future_time_features(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, prediction_length, num_time_features)."""
+    steps = view.size("prediction_length", default=1)
+    return TensorSpec((batch, steps, view.size("num_time_features", default=1)))
+
+
+@builds("static_categorical_features")
+def static_categorical(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, num_static_categorical_features) category indices."""
+    count = view.size("num_static_categorical_features", default=0)
+    return TensorSpec((batch, count), torch.int64)
+
+
+@builds("static_real_features")
+def static_real(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, num_static_real_features)."""
+    return TensorSpec((batch, view.size("num_static_real_features", default=0)))
+
+
+@builds("past_values_padding")
+def past_padding(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, past length) 0/1 padding flags (TimesFM)."""
+    return TensorSpec((batch, past_length(view)), torch.int64)
+
+
+@builds("freq")
+def frequency(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, 1) frequency class of each series (TimesFM)."""
+    return TensorSpec((batch, 1), torch.int64)
+
+
+SIZED_BY = {
+    "static_categorical_features": "num_static_categorical_features",
+    "static_real_features": "num_static_real_features",
+}
+"""Optional inputs fed only where the config gives them a nonzero size."""
+
+
+# --- which inputs ------------------------------------------------------------------------
+
+
+def forward_parameters(module: torch.nn.Module) -> dict[str, inspect.Parameter]:
+    try:
+        params = inspect.signature(module.forward).parameters
+    except (TypeError, ValueError):
+        return {}
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return {name: p for name, p in params.items() if p.kind not in variadic}
+
+
+def splices_modalities(config: Any) -> bool:
+    """Whether the model puts images, video or audio into its text at placeholder tokens:
+    its config has a placeholder's id, even one left None for the hub config to fill."""
+    return any(key in vars(config) or hasattr(type(config), key) for key in PLACEHOLDER_TOKENS)
+
+
+def input_names(module: torch.nn.Module, config: Any, kind: str) -> tuple[str, ...]:
+    """The inputs `module` is fed (see the module docstring); `kind` as `hf.model_kind`."""
+    params = forward_parameters(module)
+    main = getattr(module, "main_input_name", TEXT)
+    wanted = [main] if isinstance(main, str) and (main in params or not params) else []
+    wanted += [n for n, p in params.items() if p.default is inspect.Parameter.empty]
+    companions = []
+    if kind == "encoder":
+        companions.append("attention_mask")
+    if kind == "seq2seq" or getattr(config, "is_encoder_decoder", False):
+        companions.append("decoder_input_ids")
+    if TEXT in wanted:
+        companions.append("bbox")
+    if "past_values" in wanted:
+        view = ConfigView(config)
+        companions += [n for n in TIME_SERIES if n not in SIZED_BY or view.find(SIZED_BY[n])]
+    pairs = [TEXT, *MODALITIES]
+    if any(n in wanted for n in pairs) and not splices_modalities(config):
+        companions += pairs
+    wanted += [n for n in companions if n in params]
+    return tuple(dict.fromkeys(n for n in wanted if n in BUILDERS))
+
+
+@dataclass(frozen=True)
+class HFInputs:
+    """`(batch, seq) -> keyword inputs` of one model (see the module docstring)."""
+
+    name: str
+    names: tuple[str, ...]
+    """The inputs fed, in order."""
+    config: Any = field(compare=False, repr=False)
+    max_seq: int | None = None
+    """Longest token sequence a learned position table allows; None: no limit."""
+
+    def __call__(self, batch: int, seq: int) -> dict[str, TensorSpec]:
+        if batch < 1 or seq < 1:
+            raise SpecError(f"{self.name}: batch and seq must be >= 1, got {batch} and {seq}")
+        if self.max_seq is not None and seq > self.max_seq and TEXT in self.names:
+            raise SpecError(
+                f"{self.name}: seq {seq} is longer than its {self.max_seq} learned positions"
+            )
+        view = ConfigView(self.config)
+        return {name: BUILDERS[name](view, batch, seq) for name in self.names}
+
+    @property
+    def takes_tokens(self) -> bool:
+        return TEXT in self.names

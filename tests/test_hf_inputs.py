@@ -1,0 +1,239 @@
+"""Inputs of non-text transformers models (`memflops.frontends.hf_inputs`).
+
+Each model is a real transformers class built from a tiny local config (sizes
+overridden so the test is fast). Parameters are checked against
+`sum(p.numel())`; each analysis must leave no op uncounted, and the first
+convolution of each model is derived by hand: exact FLOPs of a conv are
+`outputs * (2 * Cin * K - 1)` without a bias, `outputs * 2 * Cin * K` with one
+(K = the kernel's size, `outputs` = B * Cout * output positions).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+pytest.importorskip("transformers")
+
+import torch
+
+import memflops
+from memflops.capture.inputs import TensorSpec
+from memflops.frontends.hf_inputs import ConfigView, hop, spectrogram, splices_modalities
+from memflops.frontends.targets import Loaded, load_target
+
+INT = torch.int64
+
+
+def load(tmp_path: Path, config: dict[str, Any]) -> Loaded:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return load_target(f"hf:{path}")
+
+
+def specs(target: Loaded, batch: int, seq: int) -> dict[str, TensorSpec]:
+    assert target.make_inputs is not None
+    made: dict[str, TensorSpec] = target.make_inputs(batch, seq)
+    return made
+
+
+def analyse(target: Loaded, batch: int, seq: int, mode: str = "inference") -> memflops.Report:
+    report = memflops.analyze(target.module, specs(target, batch, seq), mode=mode)  # type: ignore[arg-type]
+    assert report.uncounted_ops == ()
+    assert report.totals.params == sum(p.numel() for p in target.module.parameters())
+    return report
+
+
+def row(report: memflops.Report, path: str) -> Any:
+    return next(r for r in report.modules if r.path == path)
+
+
+TINY_WHISPER = {
+    "model_type": "whisper", "d_model": 32, "encoder_layers": 1, "decoder_layers": 1,
+    "encoder_attention_heads": 2, "decoder_attention_heads": 2, "encoder_ffn_dim": 64,
+    "decoder_ffn_dim": 64, "num_mel_bins": 8, "max_source_positions": 16,
+    "max_target_positions": 32, "vocab_size": 50, "pad_token_id": 0, "bos_token_id": 1,
+    "eos_token_id": 2, "decoder_start_token_id": 1, "begin_suppress_tokens": None,
+}
+
+
+def test_whisper_takes_its_fixed_mel_window(tmp_path: Path) -> None:
+    target = load(tmp_path, TINY_WHISPER)
+    # no seq2seq LM class for whisper: the speech seq2seq mapping gives it
+    assert type(target.module).__name__ == "WhisperForConditionalGeneration"
+    # (B, mel bins, 2 * max_source_positions) whatever seq is; the decoder reads seq tokens
+    assert specs(target, 2, 16) == {
+        "input_features": TensorSpec((2, 8, 32)),
+        "decoder_input_ids": TensorSpec((2, 16), INT),
+    }
+    report = analyse(target, 2, 16, mode="train")
+    conv1 = row(report, "model.encoder.conv1")
+    # Conv1d(8 -> 32, k=3, pad 1, bias) over 32 frames: 2 * 32 * 32 = 2,048 outputs
+    # MACs 2,048 * 8 * 3 = 49,152; with the bias, exact = 2 * MACs = 98,304
+    assert conv1.forward.macs == 49_152
+    assert conv1.forward.flops == 98_304
+
+
+TINY_MOONSHINE = {
+    "model_type": "moonshine", "hidden_size": 32, "intermediate_size": 64,
+    "encoder_num_hidden_layers": 1, "decoder_num_hidden_layers": 1,
+    "encoder_num_attention_heads": 2, "decoder_num_attention_heads": 2,
+    "encoder_num_key_value_heads": 2, "decoder_num_key_value_heads": 2, "vocab_size": 50,
+}
+
+
+def test_moonshine_waveform(tmp_path: Path) -> None:
+    target = load(tmp_path, TINY_MOONSHINE)
+    # no conv_stride, hop_length or ratios in its config: frames of 320 samples
+    assert specs(target, 2, 4) == {
+        "input_values": TensorSpec((2, 4 * 320)),
+        "decoder_input_ids": TensorSpec((2, 4), INT),
+    }
+    report = analyse(target, 2, 4)
+    conv1 = row(report, "model.encoder.conv1")
+    # Conv1d(1 -> 32, k=127, stride 64, no bias) over 1,280 samples:
+    #   (1280 - 127) // 64 + 1 = 19 positions; outputs 2 * 32 * 19 = 1,216
+    #   exact = 1,216 * (2 * 127 - 1) = 307,648; MACs 1,216 * 127 = 154,432
+    assert conv1.forward.flops == 307_648
+    assert conv1.forward.macs == 154_432
+
+
+TINY_WAV2VEC2 = {
+    "model_type": "wav2vec2", "hidden_size": 32, "num_hidden_layers": 1,
+    "num_attention_heads": 2, "intermediate_size": 64, "conv_dim": [8, 8],
+    "conv_stride": [5, 2], "conv_kernel": [10, 3], "num_feat_extract_layers": 2,
+    "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 2,
+}
+
+
+def test_wav2vec2_hop_and_random_skips(tmp_path: Path) -> None:
+    target = load(tmp_path, TINY_WAV2VEC2)
+    # hop = product of conv_stride = 5 * 2 = 10 samples a frame
+    assert specs(target, 2, 8) == {"input_values": TensorSpec((2, 80))}
+    config = target.module.config
+    assert config.apply_spec_augment is False and config.layerdrop == 0.0
+    assert any("apply_spec_augment=True" in w and "layerdrop=0.1" in w for w in target.warnings)
+    assert sum(p.numel() for p in target.module.parameters()) > 0
+
+
+TINY_VIDEOMAE = {
+    "model_type": "videomae", "image_size": 32, "patch_size": 16, "num_frames": 4,
+    "tubelet_size": 2, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+    "intermediate_size": 64,
+}
+
+
+def test_videomae_frames(tmp_path: Path) -> None:
+    target = load(tmp_path, TINY_VIDEOMAE)
+    # (B, num_frames, C, H, W); seq is not used
+    assert specs(target, 2, 999) == {"pixel_values": TensorSpec((2, 4, 3, 32, 32))}
+    report = analyse(target, 2, 1, mode="train")
+    patches = row(report, "embeddings.patch_embeddings.projection")
+    # Conv3d(3 -> 32, k=(2, 16, 16), stride = k, bias) -> (2, 32, 2, 2, 2): 512 outputs
+    # MACs 512 * 3 * 2 * 16 * 16 = 786,432; with the bias exact = 2 * MACs = 1,572,864
+    assert patches.forward.macs == 786_432
+    assert patches.forward.flops == 1_572_864
+
+
+TINY_BLIP = {
+    "model_type": "blip",
+    "text_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                    "num_attention_heads": 2, "vocab_size": 50, "encoder_hidden_size": 32},
+    "vision_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                      "num_attention_heads": 2, "image_size": 32, "patch_size": 16},
+    "projection_dim": 16,
+}
+
+
+def test_dual_encoder_takes_text_and_image(tmp_path: Path) -> None:
+    target = load(tmp_path, TINY_BLIP)
+    assert type(target.module).__name__ == "BlipModel"
+    assert specs(target, 2, 8) == {
+        "input_ids": TensorSpec((2, 8), INT),
+        "pixel_values": TensorSpec((2, 3, 32, 32)),  # the vision config's size
+    }
+    report = analyse(target, 2, 8, mode="train")
+    patches = row(report, "vision_model.embeddings.patch_embedding")
+    # Conv2d(3 -> 32, k=16, stride 16, bias) -> (2, 32, 2, 2): 256 outputs
+    # MACs 256 * 3 * 16 * 16 = 196,608; with the bias exact = 2 * MACs = 393,216
+    assert patches.forward.macs == 196_608
+    assert patches.forward.flops == 393_216
+
+
+def test_placeholder_tokens_mean_text_alone() -> None:
+    assert splices_modalities(SimpleNamespace(image_token_id=5))
+    assert not splices_modalities(SimpleNamespace(projection_dim=16))
+
+
+TINY_PATCHTST = {
+    "model_type": "patchtst", "context_length": 16, "num_input_channels": 3,
+    "patch_length": 4, "patch_stride": 4, "num_hidden_layers": 1, "d_model": 16,
+    "num_attention_heads": 2, "ffn_dim": 32, "prediction_length": 8,
+}
+
+
+def test_patchtst_window(tmp_path: Path) -> None:
+    target = load(tmp_path, TINY_PATCHTST)
+    # (B, context_length, channels); the future values cover prediction_length
+    assert specs(target, 2, 999) == {
+        "past_values": TensorSpec((2, 16, 3)),
+        "past_observed_mask": TensorSpec((2, 16, 3)),
+        "future_values": TensorSpec((2, 8, 3)),
+    }
+    report = analyse(target, 2, 1, mode="train")
+    # 4 patches of 4 steps per channel -> Linear(4 -> 16, bias): 2 * 3 * 4 = 24 rows
+    # exact = 24 * 16 * 2 * 4 = 3,072
+    assert row(report, "encoder.embedder.input_embedding").forward.flops == 3_072
+
+
+TINY_TIME_SERIES = {
+    "model_type": "time_series_transformer", "d_model": 16, "encoder_layers": 1,
+    "decoder_layers": 1, "encoder_attention_heads": 2, "decoder_attention_heads": 2,
+    "encoder_ffn_dim": 32, "decoder_ffn_dim": 32, "lags_sequence": [1, 2, 3],
+    "num_time_features": 2, "context_length": 10,
+}
+
+
+def test_time_series_gets_a_horizon_and_its_features(tmp_path: Path) -> None:
+    target = load(tmp_path, TINY_TIME_SERIES)
+    # no model class for a seq2seq LM: the base model; no prediction_length: 24
+    assert type(target.module).__name__ == "TimeSeriesTransformerModel"
+    assert target.module.config.prediction_length == 24
+    # past: context_length 10 + largest lag 3 = 13 steps
+    assert specs(target, 2, 5) == {
+        "past_values": TensorSpec((2, 13)),
+        "past_time_features": TensorSpec((2, 13, 2)),
+        "past_observed_mask": TensorSpec((2, 13)),
+        "future_values": TensorSpec((2, 24)),
+        "future_time_features": TensorSpec((2, 24, 2)),
+    }
+    analyse(target, 2, 5, mode="train")
+
+
+def test_spectrogram_layouts() -> None:
+    speech = ConfigView(SimpleNamespace(input_feat_per_channel=80, input_channels=2))
+    assert spectrogram(speech, 2, 50) == TensorSpec((2, 50, 160))  # (B, frames, bins)
+    whisper = ConfigView(SimpleNamespace(num_mel_bins=128, max_source_positions=1500))
+    assert spectrogram(whisper, 2, 50) == TensorSpec((2, 128, 3000))
+
+
+def test_hop() -> None:
+    assert hop(ConfigView(SimpleNamespace(conv_stride=[5, 2, 2, 2, 2, 2, 2]))) == 320
+    assert hop(ConfigView(SimpleNamespace(hop_length=512))) == 512
+    assert hop(ConfigView(SimpleNamespace(upsampling_ratios=[8, 5, 4, 2]))) == 320
+    assert hop(ConfigView(SimpleNamespace())) == 320
+
+
+def test_missing_head_dim_is_derived(tmp_path: Path) -> None:
+    tiny = {"model_type": "ministral", "hidden_size": 32, "intermediate_size": 64,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 1,
+            "vocab_size": 50, "head_dim": None}
+    target = load(tmp_path, tiny)
+    assert target.module.config.head_dim == 32 // 4
+    analyse(target, 1, 8)
