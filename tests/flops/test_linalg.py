@@ -50,3 +50,24 @@ def test_is_all_true_and_polar() -> None:
     assert cost(aten._is_any_true.default, flags).flops == 29
     # 3 x 10 complex numbers, each abs * cos(angle) and abs * sin(angle): 4 FLOPs = 120
     assert cost(aten.polar.default, meta(3, 10), meta(3, 10)).flops == 120
+
+
+def test_weight_norm_counted_per_row() -> None:
+    v, g = meta(8, 3, 5), meta(8, 1, 1)  # 8 rows of 15
+    rows, per_row = 8, 15
+    # per row: 15 squares + 14 adds + 1 root (the norm), 1 divide (g / norm), 15 multiplies
+    forward = rows * (per_row + (per_row - 1) + 1 + 1 + per_row)
+    assert cost(aten._weight_norm_interface.default, v, g, 0).flops == forward == 368
+    w, norms = aten._weight_norm_interface.default(v, g, 0)
+    # per row: grad_w * v 15, sum 14, / norm 1, g / norm 1, grad_g / norm 1, then
+    # v * (grad_g / norm) 15, grad_w - that 15, times g / norm 15
+    backward = rows * (15 + 14 + 1 + 1 + 1 + 15 + 15 + 15)
+    got = cost(aten._weight_norm_interface_backward.default, w, v, g, norms, 0)
+    assert got.flops == backward == 616
+
+
+def test_bucketize_and_searchsorted_are_binary_searches() -> None:
+    # 7 boundaries: 8 buckets, found in ceil(log2 8) = 3 compares; 20 values: 60
+    assert cost(aten.bucketize.Tensor, meta(4, 5), meta(7)).flops == 60
+    # rows of 7 sorted values, 5 values searched per row, 3 rows: 15 * 3 = 45
+    assert cost(aten.searchsorted.Tensor, meta(3, 7), meta(3, 5)).flops == 45

@@ -55,8 +55,8 @@ register_zero(
 
 register_zero(
     "aten.index", "aten._unsafe_index", "aten.index_select", "aten.gather", "aten.take",
-    "aten.masked_scatter", "aten.masked_scatter_",
-    reason="a gather or masked copy: elements are copied",
+    "aten.masked_scatter", "aten.masked_scatter_", "aten.index_copy", "aten.index_copy_",
+    reason="a gather, masked or indexed copy: elements are copied",
 )
 
 register_zero(

@@ -200,3 +200,22 @@ def rms_norm_backward(
     if grad_weight:
         per_element += 2 if grad_input else 3
     return OpCost(flops=per_element * numel(x))
+
+
+@register(
+    "aten._weight_norm_interface",
+    formula="w = v * (g / ||v||) over the n elements of v in m rows (g's elements): "
+    "norms 2n (squares, sums, roots), g / norm m, scaling n: 3n + m",
+)
+def weight_norm(v: Any, g: Any, *_: Any, out: Any) -> OpCost:
+    return OpCost(flops=3 * numel(v) + numel(g))
+
+
+@register(
+    "aten._weight_norm_interface_backward",
+    formula="grad_g = sum(grad_w * v) / norm: n + (n - m) + m; grad_v = (g / norm) * "
+    "(grad_w - v * (grad_g / norm)): 2m + 3n; total 5n + 2m",
+)
+def weight_norm_backward(grad_w: Any, v: Any, g: Any, norms: Any, *_: Any,
+                         out: Any) -> OpCost:
+    return OpCost(flops=5 * numel(v) + 2 * numel(g))

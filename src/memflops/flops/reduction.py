@@ -273,3 +273,25 @@ register(
     "aten._is_all_true", "aten._is_any_true",
     formula="n - 1 logical ANDs (ORs) of a bool tensor into one bool, as all() and any()",
 )(reduction(1, -1))
+
+
+def _search_compares(boundaries: int) -> int:
+    """Compares of a binary search among `boundaries` sorted values: ceil(log2(b + 1))."""
+    return boundaries.bit_length()
+
+
+@register(
+    "aten.bucketize",
+    formula="a binary search per value among the b boundaries: ceil(log2(b + 1)) compares",
+)
+def bucketize(x: Any, boundaries: Any, *_: Any, out: Any) -> OpCost:
+    return OpCost(flops=numel(out) * _search_compares(boundaries[-1]))
+
+
+@register(
+    "aten.searchsorted",
+    formula="a binary search per value in its row of b sorted values: ceil(log2(b + 1)) "
+    "compares",
+)
+def searchsorted(sorted_sequence: Any, x: Any, *_: Any, out: Any) -> OpCost:
+    return OpCost(flops=numel(out) * _search_compares(sorted_sequence[-1]))
