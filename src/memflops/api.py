@@ -197,6 +197,11 @@ def analyze(
         f"parameter {a} is the same tensor as {b}: counted once" for a, b in params.shared
     ]
     warnings += aggregate.uncounted_warnings(uncounted)
+    if cap.finite_reads:
+        warnings.append(
+            f"{cap.finite_reads} check(s) for non-finite numbers (isnan, isinf, isfinite) read "
+            "as 'every number is finite': fake tensors have no values"
+        )
     state_bytes = timeline.bytes_of(Kind.OPTIMIZER)
     sweep = None
     if sizes:

@@ -12,6 +12,7 @@ from torch._subclasses.fake_tensor import (
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from memflops.capture.costing import cost_of
+from memflops.capture.finite_checks import FiniteChecks
 from memflops.capture.inputs import flatten_tensors
 from memflops.capture.kernel_sizes import real_output_bytes, separate_outputs
 from memflops.capture.meta_gaps import RULES as GAP_RULES
@@ -72,6 +73,7 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         self.phase = Phase.FORWARD
         self.records: list[OpRecord] = []
         self.rule_failures: dict[str, str] = {}
+        self.finite = FiniteChecks()
 
     def module_path(self) -> str:
         if self.phase is Phase.BACKWARD:
@@ -90,6 +92,10 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
             value = placeholder_scalar(func, args)
             if value is not None:
                 return value
+        elif func is aten._local_scalar_dense.default:
+            known = self.finite.read(args[0])
+            if known is not None:
+                return known
         try:
             out = output_for(func, args, kwargs) if func in GAP_RULES else None
             if out is None:
@@ -101,6 +107,7 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         name = _OP_NAMES.get(func)
         if name is None:
             name = _OP_NAMES[func] = registry.op_name(func)
+        self.finite.observe(name, args, out)
         if name in METADATA_OPS or func.is_view:
             return out
         out = separate_outputs(name, out)

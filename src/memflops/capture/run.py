@@ -57,6 +57,8 @@ class Capture:
     storages: StorageTracker | None = None
     grads: frozenset[int] = field(default_factory=frozenset)
     optimizer_state: frozenset[int] = field(default_factory=frozenset)
+    finite_reads: int = 0
+    """Values of finiteness checks read as "all finite" (`capture.finite_checks`)."""
 
 
 def default_float_dtype(model: nn.Module, dtype: torch.dtype | None) -> torch.dtype:
@@ -180,6 +182,7 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
         storages=storages,
         grads=grads,
         optimizer_state=state,
+        finite_reads=recorder.finite.reads,
     )
 
 
