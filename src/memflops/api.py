@@ -202,6 +202,11 @@ def analyze(
             f"{cap.finite_reads} check(s) for non-finite numbers (isnan, isinf, isfinite) read "
             "as 'every number is finite': fake tensors have no values"
         )
+    if cap.filled_reads:
+        warnings.append(
+            f"{cap.filled_reads} value(s) read from inputs memflops filled (masks of ones: no "
+            "padding; a vision tower's grid sizes): the model's control flow follows them"
+        )
     state_bytes = timeline.bytes_of(Kind.OPTIMIZER)
     sweep = None
     if sizes:

@@ -23,6 +23,10 @@ class TensorSpec:
     shape: tuple[int, ...]
     dtype: Any = None
     """A torch.dtype (or its name in torch-free frontends); None: the analysis dtype."""
+    values: Any = None
+    """Known contents, for an input whose values steer the model (a vision tower's grid
+    sizes): a number every element equals, or nested lists of the tensor's shape. None:
+    unknown, the usual case (only the shape matters). See `capture.known_values`."""
 
     def describe(self) -> str:
         dims = "x".join(str(d) for d in self.shape) or "scalar"

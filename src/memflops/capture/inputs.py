@@ -33,6 +33,14 @@ INTEGER_INPUT_NAMES = frozenset(
     }
 )
 
+FILLED_INPUTS = {
+    "attention_mask": 1, "decoder_attention_mask": 1, "pixel_mask": 1,
+    "past_observed_mask": 1, "input_features_mask": 1, "feature_attention_mask": 1,
+}
+"""Keyword inputs whose values memflops fills when none are given: masks of ones ("keep
+every position": no padding, every pixel and time step observed). Models read them to
+decide, e.g., whether attention needs a mask at all (`capture.known_values`)."""
+
 DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
     "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
@@ -55,6 +63,24 @@ class InputSpecs:
     def all(self) -> list[tuple[str, TensorSpec]]:
         named = [(f"input[{i}]", spec) for i, spec in enumerate(self.args)]
         return named + list(self.kwargs)
+
+
+def input_values(name: str, spec: TensorSpec) -> Any:
+    """The known values of keyword input `name`: the spec's, else those memflops fills."""
+    return spec.values if spec.values is not None else FILLED_INPUTS.get(name)
+
+
+def real_values(spec: TensorSpec, values: Any, dtype: torch.dtype) -> torch.Tensor:
+    """A real tensor holding `values` (a number, or nested lists of `spec.shape`)."""
+    if isinstance(values, (int, float, bool)):
+        return torch.full(spec.shape, values, dtype=dtype)
+    real = torch.tensor(values, dtype=dtype)
+    if tuple(real.shape) != tuple(spec.shape):
+        raise SpecError(
+            f"input values of shape {tuple(real.shape)} do not match the input's shape "
+            f"{tuple(spec.shape)}"
+        )
+    return real
 
 
 def parse_dtype(text: str | torch.dtype, *, field: str = "dtype") -> torch.dtype:

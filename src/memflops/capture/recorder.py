@@ -15,6 +15,7 @@ from memflops.capture.costing import cost_of
 from memflops.capture.finite_checks import FiniteChecks
 from memflops.capture.inputs import flatten_tensors
 from memflops.capture.kernel_sizes import real_output_bytes, separate_outputs
+from memflops.capture.known_values import KnownValues
 from memflops.capture.meta_gaps import RULES as GAP_RULES
 from memflops.capture.meta_gaps import output_for
 from memflops.capture.records import OpRecord, Phase
@@ -74,6 +75,7 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         self.records: list[OpRecord] = []
         self.rule_failures: dict[str, str] = {}
         self.finite = FiniteChecks()
+        self.values = KnownValues()
 
     def module_path(self) -> str:
         if self.phase is Phase.BACKWARD:
@@ -88,26 +90,33 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         kwargs: dict[str, Any] | None = None,
     ) -> Any:
         kwargs = kwargs or {}
-        if self.phase is Phase.OPTIMIZER:
+        tracking = self.phase is not Phase.OPTIMIZER
+        if not tracking:
             value = placeholder_scalar(func, args)
             if value is not None:
                 return value
         elif func is aten._local_scalar_dense.default:
-            known = self.finite.read(args[0])
+            known = self.values.read(args[0])
+            if known is None:
+                known = self.finite.read(args[0])
             if known is not None:
                 return known
+        name = _OP_NAMES.get(func)
+        if name is None:
+            name = _OP_NAMES[func] = registry.op_name(func)
+        shaped = False
         try:
             out = output_for(func, args, kwargs) if func in GAP_RULES else None
             if out is None:
                 out = func(*args, **kwargs)
-        except DataDependentOutputException as exc:
-            raise self._data_dependent(func) from exc
-        except DynamicOutputShapeException as exc:
-            raise self._data_dependent(func) from exc
-        name = _OP_NAMES.get(func)
-        if name is None:
-            name = _OP_NAMES[func] = registry.op_name(func)
-        self.finite.observe(name, args, out)
+        except (DataDependentOutputException, DynamicOutputShapeException) as exc:
+            out = self.values.shaped_output(name, func, args, kwargs) if tracking else None
+            if out is None:
+                raise self._data_dependent(func) from exc
+            shaped = True
+        if tracking and not shaped:
+            self.values.observe(name, func, args, kwargs, out)
+            self.finite.observe(name, args, out)
         if name in METADATA_OPS or func.is_view:
             return out
         out = separate_outputs(name, out)

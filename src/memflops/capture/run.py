@@ -22,7 +22,13 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from memflops.capture.fake import fake_weights
-from memflops.capture.inputs import InputSpecs, TensorSpec, flatten_tensors
+from memflops.capture.inputs import (
+    InputSpecs,
+    TensorSpec,
+    flatten_tensors,
+    input_values,
+    real_values,
+)
 from memflops.capture.recorder import OpRecorder, OptimizerScalars
 from memflops.capture.records import OpRecord, Phase
 from memflops.capture.tracker import ROOT, ModuleTracker
@@ -59,6 +65,8 @@ class Capture:
     optimizer_state: frozenset[int] = field(default_factory=frozenset)
     finite_reads: int = 0
     """Values of finiteness checks read as "all finite" (`capture.finite_checks`)."""
+    filled_reads: int = 0
+    """Values read that depend on input values memflops filled (`capture.known_values`)."""
 
 
 def default_float_dtype(model: nn.Module, dtype: torch.dtype | None) -> torch.dtype:
@@ -82,6 +90,20 @@ def _make_input(
     spec: TensorSpec, float_dtype: torch.dtype, cast: torch.dtype | None = None
 ) -> torch.Tensor:
     return torch.empty(spec.shape, dtype=input_dtype(spec, float_dtype, cast), device="cpu")
+
+
+def _note_input_values(
+    recorder: OpRecorder, inputs: InputSpecs, args: list[torch.Tensor],
+    kwargs: dict[str, torch.Tensor],
+) -> None:
+    """Tell the recorder the values of inputs that have known ones (`capture.known_values`)."""
+    named = [(f"input[{i}]", s, t) for i, (s, t) in enumerate(zip(inputs.args, args,
+                                                                   strict=True))]
+    named += [(name, s, kwargs[name]) for name, s in inputs.kwargs]
+    for name, spec, tensor in named:
+        values = input_values(name, spec)
+        if values is not None:
+            recorder.values.note(tensor, real_values(spec, values, tensor.dtype), filled=True)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -137,6 +159,7 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
                 kwargs = {k: _make_input(s, float_dtype, config.dtype) for k, s in inputs.kwargs}
                 trainable = _unique_trainable(model) if config.train else []
                 optimizer = _warm_optimizer(config.optimizer, trainable)
+            _note_input_values(recorder, inputs, args, kwargs)
             if storages is not None:
                 _note_preexisting(storages, model, args, kwargs, optimizer)
             autocast = (
@@ -183,6 +206,7 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
         grads=grads,
         optimizer_state=state,
         finite_reads=recorder.finite.reads,
+        filled_reads=recorder.values.filled_reads,
     )
 
 

@@ -1,0 +1,87 @@
+"""Known values (capture.known_values): data-dependent steps on inputs and constants."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import memflops
+from memflops.capture.inputs import TensorSpec
+from memflops.errors import DataDependentError
+
+
+class TrimsPadding(nn.Module):
+    """Reads its attention mask, as models that trim padding or pick a mask-free path do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        longest = int(attention_mask.sum(dim=1).max())  # a value read: 6 with a mask of ones
+        kept = torch.nonzero(attention_mask[0])  # a size that depends on values: (6, 1)
+        return self.fc(x[:, :longest]) * kept.shape[0]
+
+
+def test_mask_of_ones_is_read() -> None:
+    inputs = {"x": (2, 6, 8), "attention_mask": (2, 6)}
+    report = memflops.analyze(TrimsPadding(), inputs)
+    # the linear layer sees all 6 positions: 2 * 6 * 8 * 8 = 768 MACs
+    assert report.by_module()["fc"].forward.macs == 768
+    assert any(w.startswith("1 value(s) read from inputs memflops filled") for w in report.warnings)
+
+
+class GlobalAttention(nn.Module):
+    """Longformer's test for global attention on a mask it makes itself."""
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        global_mask = torch.zeros_like(ids)
+        if (global_mask > 0).flatten().any().item():
+            return ids.float() * 2
+        positions = torch.arange(ids.shape[1]).expand_as(ids)  # constants: no warning
+        return (ids + positions).float()
+
+
+def test_constants_made_by_the_model_are_known() -> None:
+    report = memflops.analyze(GlobalAttention(), {"ids": TensorSpec((2, 5), torch.int64)})
+    assert "aten.mul" not in report.by_operator()  # the branch without global attention
+    assert not any("memflops filled" in w for w in report.warnings)
+
+
+class Grid(nn.Module):
+    """A vision tower: how many patches each image has is in `grid` (t, h, w)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(4, 4)
+
+    def forward(self, patches: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+        per_image = grid[:, 0] * grid[:, 1] * grid[:, 2]
+        image_of_patch = torch.repeat_interleave(torch.arange(grid.shape[0]), per_image)
+        return self.proj(patches[: image_of_patch.shape[0]])
+
+
+def test_given_values_set_sizes() -> None:
+    grid = TensorSpec((2, 3), torch.int64, values=[[1, 2, 3], [1, 4, 1]])  # 6 + 4 patches
+    report = memflops.analyze(Grid(), {"patches": (12, 4), "grid": grid})
+    # 10 patches reach the projection: 10 * 4 * 4 = 160 MACs
+    assert report.by_module()["proj"].forward.macs == 160
+
+
+class OverwritesMask(nn.Module):
+    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        mask = attention_mask.clone()
+        mask.mul_((x > 0).long())  # unknown values written in: the mask is unknown now
+        return x[:, : int(mask.sum())]
+
+
+def test_unknown_writes_make_values_unknown() -> None:
+    with pytest.raises(DataDependentError, match="needs real tensor values"):
+        memflops.analyze(OverwritesMask(), {"x": (2, 6), "attention_mask": (2, 6)})
+
+
+def test_values_must_match_the_shape() -> None:
+    grid = TensorSpec((2, 3), torch.int64, values=[[1, 2, 3]])
+    with pytest.raises(memflops.errors.SpecError, match=r"do not match the input's shape"):
+        memflops.analyze(Grid(), {"patches": (12, 4), "grid": grid})
