@@ -85,3 +85,21 @@ def test_values_must_match_the_shape() -> None:
     grid = TensorSpec((2, 3), torch.int64, values=[[1, 2, 3]])
     with pytest.raises(memflops.errors.SpecError, match=r"do not match the input's shape"):
         memflops.analyze(Grid(), {"patches": (12, 4), "grid": grid})
+
+
+class SpatialShapes(nn.Module):
+    """Deformable-attention detectors fill a table of level sizes element by element."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shapes = torch.empty((2, 2), dtype=torch.long)
+        for level, (h, w) in enumerate([(4, 4), (2, 2)]):
+            shapes[level, 0] = h  # writes through views of the table
+            shapes[level, 1] = w
+        tokens = int((shapes[:, 0] * shapes[:, 1]).sum())  # 16 + 4 = 20
+        return x[:, :tokens] * 2
+
+
+def test_writes_through_views_keep_values() -> None:
+    report = memflops.analyze(SpatialShapes(), (3, 32))
+    # the table's 2 products (h * w), then one multiply per kept element, 3 * 20: 62
+    assert report.by_operator()["aten.mul"].cost.flops == 2 + 60

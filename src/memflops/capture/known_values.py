@@ -44,8 +44,14 @@ FACTORIES = frozenset({
     "aten.scalar_tensor", "aten.eye", "aten.tril_indices", "aten.triu_indices",
     "aten.linspace", "aten.logspace", "aten.lift_fresh", "aten.lift_fresh_copy",
     "aten.fill", "aten.fill_", "aten.zero", "aten.zero_",
+    "aten.empty", "aten.empty_like", "aten.new_empty", "aten.empty_strided",
+    "aten.new_empty_strided", "aten.empty_permuted",
 })
-"""Ops whose output values do not depend on their tensor arguments' values."""
+"""Ops whose output values do not depend on their tensor arguments' values. Uninitialised
+memory (`empty`) reads as zeros: a model that reads it before writing it would read
+garbage on a GPU too, and one that fills it gets exactly what it wrote."""
+
+_UNINITIALISED = frozenset(n for n in FACTORIES if "empty" in n)
 
 _Entry = tuple["weakref.ref[torch.Tensor]", torch.Tensor, bool]
 
@@ -86,8 +92,14 @@ class KnownValues:
         entry = self._known.get(id(t))
         return entry is not None and entry[0]() is t and entry[2]
 
-    def note(self, fake: torch.Tensor, real: torch.Tensor, filled: bool = False) -> None:
-        """Remember `real` as the value of `fake` (if small and of the same shape and dtype)."""
+    def note(self, fake: torch.Tensor, real: torch.Tensor, filled: bool = False,
+             copy: bool = True) -> None:
+        """Remember `real` as the value of `fake` (if small and of the same shape and dtype).
+
+        `copy`: keep a copy of `real`, which someone else holds (an input, a model's
+        constant). Without it, `real` is kept itself, so a real view of a known tensor
+        shares its storage just as the fake view does, and writes through one reach both.
+        """
         if (real.numel() > LIMIT or tuple(real.shape) != tuple(fake.shape)
                 or real.dtype != fake.dtype):
             return
@@ -99,9 +111,10 @@ class KnownValues:
 
         # A copy of its own: a real the model holds is never written, and an in-place op
         # on one known tensor cannot change another behind this tracker's back.
-        with _disable_current_modes():  # a real copy, even inside the fake mode
-            copy = real.detach().clone()
-        self._known[key] = (weakref.ref(fake, forget), copy, filled)
+        if copy:
+            with _disable_current_modes():  # a real copy, even inside the fake mode
+                real = real.detach().clone()
+        self._known[key] = (weakref.ref(fake, forget), real, filled)
         self._on_storage.setdefault(storage, set()).add(key)
 
     # --- ops ------------------------------------------------------------------------
@@ -119,19 +132,21 @@ class KnownValues:
     def observe(self, name: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                 out: Any) -> None:
         """After `func` ran on fakes: compute its real output if every input is known."""
+        fakes, _ = tree_flatten(out)
+        if not any(isinstance(t, torch.Tensor) and t.numel() <= LIMIT for t in fakes):
+            self._forget_written(func, args, kwargs)
+            return  # nothing small enough to keep: never compute a large tensor for real
         results = self._run_real(name, func, args, kwargs)
         if results is None:
             self._forget_written(func, args, kwargs)
             return
-        real_out, filled = results
-        self._forget_written(func, args, kwargs)  # other views of a written storage: stale
-        fakes, _ = tree_flatten(out)
+        real_out, filled, external = results
         reals, _ = tree_flatten(real_out)
         if len(fakes) != len(reals):
             return
         for fake, real in zip(fakes, reals, strict=True):
             if isinstance(fake, torch.Tensor) and isinstance(real, torch.Tensor):
-                self.note(fake, real, filled)
+                self.note(fake, real, filled, copy=external)
 
     def shaped_output(self, name: str, func: Any, args: tuple[Any, ...],
                       kwargs: dict[str, Any]) -> Any:
@@ -140,20 +155,22 @@ class KnownValues:
         results = self._run_real(name, func, args, kwargs)
         if results is None:
             return None
-        real_out, filled = results
+        real_out, filled, external = results
 
         def fake_of(real: Any) -> Any:
             if not isinstance(real, torch.Tensor):
                 return real
             fake = torch.empty_strided(tuple(real.shape), tuple(real.stride()),
                                        dtype=real.dtype, device="cpu")
-            self.note(fake, real, filled)
+            self.note(fake, real, filled, copy=external)
             return fake
 
         return tree_map(fake_of, real_out)
 
     def _run_real(self, name: str, func: Any, args: tuple[Any, ...],
-                  kwargs: dict[str, Any]) -> tuple[Any, bool] | None:
+                  kwargs: dict[str, Any]) -> tuple[Any, bool, bool] | None:
+        """(real output, depends on a filled input, may alias a tensor not this tracker's),
+        or None when an input is unknown."""
         if torch.Tag.nondeterministic_seeded in func.tags:
             return None
         factory = name in FACTORIES
@@ -167,7 +184,7 @@ class KnownValues:
         flat, spec = tree_flatten((args, kwargs))
         with _disable_current_modes(), torch.no_grad():  # real tensors, real kernels
             reals: list[Any] = []
-            filled = False
+            filled = external = False
             for item in flat:
                 if not isinstance(item, torch.Tensor):
                     reals.append(item)
@@ -179,12 +196,16 @@ class KnownValues:
                 if real is None:
                     if not factory:
                         return None
-                    real = torch.zeros(tuple(item.shape), dtype=item.dtype)  # values unused
+                    real = torch.empty(tuple(item.shape), dtype=item.dtype)  # values unused
                 filled = filled or self._filled(item)
+                external = external or not owned
                 reals.append(real)
             real_args, real_kwargs = tree_unflatten(reals, spec)
             try:
-                return func(*real_args, **real_kwargs), filled
+                real_out = func(*real_args, **real_kwargs)
+                if name in _UNINITIALISED:
+                    real_out.zero_()
+                return real_out, filled, external
             except Exception:  # the real kernel refuses what the fake one took: stay unknown
                 return None
 
