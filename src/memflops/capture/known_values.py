@@ -132,6 +132,9 @@ class KnownValues:
     def observe(self, name: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                 out: Any) -> None:
         """After `func` ran on fakes: compute its real output if every input is known."""
+        if not self._may_know(name, args):
+            self._forget_written(func, args, kwargs)
+            return
         fakes, _ = tree_flatten(out)
         if not any(isinstance(t, torch.Tensor) and t.numel() <= LIMIT for t in fakes):
             self._forget_written(func, args, kwargs)
@@ -174,11 +177,7 @@ class KnownValues:
         if torch.Tag.nondeterministic_seeded in func.tags:
             return None
         factory = name in FACTORIES
-        if not factory and not self._known:
-            return None  # nothing known: the common case, decided without a flatten
-        if not factory and any(
-            isinstance(a, torch.Tensor) and self.real(a) is None for a in args
-        ):
+        if not self._may_know(name, args):
             return None
         written = {id(t) for t in _written(func, args, kwargs)}
         flat, spec = tree_flatten((args, kwargs))
@@ -208,6 +207,14 @@ class KnownValues:
                 return real_out, filled, external
             except Exception:  # the real kernel refuses what the fake one took: stay unknown
                 return None
+
+    def _may_know(self, name: str, args: tuple[Any, ...]) -> bool:
+        """False when an input is surely unknown, decided without flattening (most ops)."""
+        if name in FACTORIES:
+            return True
+        if not self._known:
+            return False
+        return not any(isinstance(a, torch.Tensor) and self.real(a) is None for a in args)
 
     def _forget_written(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """An op wrote unknown values: its written arguments' storages are unknown now."""
