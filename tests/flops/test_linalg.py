@@ -71,3 +71,14 @@ def test_bucketize_and_searchsorted_are_binary_searches() -> None:
     assert cost(aten.bucketize.Tensor, meta(4, 5), meta(7)).flops == 60
     # rows of 7 sorted values, 5 values searched per row, 3 rows: 15 * 3 = 45
     assert cost(aten.searchsorted.Tensor, meta(3, 7), meta(3, 5)).flops == 45
+
+
+def test_cummax_and_isin() -> None:
+    x = meta(3, 8)
+    # 3 slices of 8 along dim 1: 7 compares each = 21
+    assert cost(aten.cummax.default, x, 1).flops == 21
+    assert cost(aten.cummin.default, x, 1).flops == 21
+    ids = meta(2, 5, dtype=torch.int64)
+    # 10 elements x 4 test values = 40 compares
+    assert cost(aten.isin.Tensor_Tensor, ids, meta(4, dtype=torch.int64)).flops == 40
+    assert cost(aten.isin.Tensor_Scalar, ids, 3).flops == 10

@@ -107,8 +107,9 @@ def vector_norm(x: Any, order: Any = 2, *_: Any, out: Any) -> OpCost:
 
 
 @register(
-    "aten.cumsum", "aten.cumsum_", "aten.cumprod", "aten.cumprod_",
-    formula="n - n/L (L - 1 adds or multiplies per slice of length L along dim)",
+    "aten.cumsum", "aten.cumsum_", "aten.cumprod", "aten.cumprod_", "aten.cummax",
+    "aten.cummin",
+    formula="n - n/L (L - 1 adds, multiplies or compares per slice of length L along dim)",
 )
 def cumulative(x: Any, dim: int, *_: Any, out: Any) -> OpCost:
     if len(x) == 0:
@@ -295,3 +296,14 @@ def bucketize(x: Any, boundaries: Any, *_: Any, out: Any) -> OpCost:
 )
 def searchsorted(sorted_sequence: Any, x: Any, *_: Any, out: Any) -> OpCost:
     return OpCost(flops=numel(out) * _search_compares(sorted_sequence[-1]))
+
+
+@register(
+    "aten.isin",
+    formula="n * m compares: each of the n elements against each of the m test elements, "
+    "as PyTorch's default (brute-force) kernel for small test sets does; + n for invert",
+)
+def isin(elements: Any, test: Any, *args: Any, out: Any) -> OpCost:
+    invert = len(args) > 1 and args[1] is True
+    tests = numel(test) if isinstance(test, tuple) else 1  # a Scalar test element is one
+    return OpCost(flops=numel(out) * tests + (numel(out) if invert else 0))
