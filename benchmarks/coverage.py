@@ -156,7 +156,10 @@ def _prepare_hf(model_type: str) -> tuple[Any, Any]:
         path = Path(tmp) / f"{model_type}.json"
         path.write_text(json.dumps({"model_type": model_type}))
         loaded = load_target(f"hf:{path}")
-    inputs = loaded.make_inputs(BATCH, 64) if loaded.make_inputs else loaded.default_input
+    inputs_of = loaded.make_inputs  # learned positions cap seq; an axial table fixes it
+    longest = getattr(inputs_of, "max_seq", None) or 64
+    seq = getattr(inputs_of, "train_seq", None) or min(64, longest)
+    inputs = loaded.make_inputs(BATCH, seq) if loaded.make_inputs else loaded.default_input
     return loaded.module, inputs
 
 
@@ -387,22 +390,22 @@ def reason_key(result: Result) -> str:
 
 
 CAUSES = (
-    (r"URLError", "the builder downloads pretrained *backbone* weights: the `torchvision:` "
-     "loader passes `weights=None` but not `weights_backbone=None`"),
-    (r"Cannot copy out of meta tensor", "the model computes its widths from tensors in "
-     "`__init__` (`.item()`/`int()`), which fails when built under `torch.device('meta')`"),
     (r"DataDependentError: op aten\.(_local_scalar_dense|nonzero|index)", "a step whose result "
-     "depends on tensor values (detection: the resize scale's `.item()`, proposal filtering, "
-     "NMS, box matching), which fake tensors do not have"),
+     "depends on values memflops does not know: computed from the weights or activations "
+     "(routing tokens to experts with `nonzero`, a quantiser's running range, a duration "
+     "predictor) or from token ids, or read from buffers a meta-device build leaves empty; "
+     "values of constants, masks and given inputs are known (`capture/known_values.py`)"),
     (r"^timeout", "no result within the time limit"),
     (r"missing N required positional argument|You have to specify|unexpected keyword argument "
-     r"'input_ids'", "the `hf:` frontend feeds `input_ids` (or `pixel_values`); this model "
-     "needs other inputs (audio, video, time series, several modalities)"),
-    (r"Expected mat_a to be BFloatN", "transformers 5 runs MoE experts with "
-     "`torch._grouped_mm`, whose meta kernel accepts only bf16/fp16; default configs are "
-     "float32"),
-    (r"has no model class for", "no class in the mapping the `hf:` frontend picks for this "
-     "model type"),
+     r"'input_ids'", "an input the `hf:` frontend cannot make from the config alone (its values "
+     "matter: a vision tower's `grid_thw`, a video session, embeddings from another model)"),
+    (r"has no model class for", "transformers maps no model class to this type"),
+    (r"Couldn't swap", "the model converts its own submodule inside forward "
+     "(`module.to(dtype)`), which PyTorch does by swapping parameters; memflops' fake "
+     "parameters are weakly referenced by its storage tracker and cannot be swapped"),
+    (r"split_with_sizes expects split_sizes to sum exactly", "the default config leaves "
+     "`partial_rotary_factor` None while its `mrope_section` assumes 0.5 (the published GLM-4.1V "
+     "config sets 0.5): the default config is inconsistent"),
 )
 """Known root causes, shown beside a failure group whose reason matches."""
 
