@@ -28,6 +28,7 @@ import memflops
 from memflops.capture.inputs import TensorSpec
 from memflops.errors import SpecError, TargetNotFoundError
 from memflops.frontends.hf import shipped_names
+from memflops.frontends.hf_inputs import HFInputs
 from memflops.frontends.moe import EqualShareMoe, is_sparse_moe, shares
 from memflops.frontends.targets import Loaded, load_target
 from memflops.params import count_params
@@ -338,3 +339,85 @@ def test_local_config_errors(tmp_path: Path) -> None:
         load_target(f"hf:{bad}")
     with pytest.raises(SpecError, match="model_type 'nonesuch' is unknown"):
         load_target(f"hf:{write(tmp_path, {'model_type': 'nonesuch'})}")
+
+
+def row(report: memflops.Report, path: str) -> Any:
+    return next(r for r in report.modules if r.path == path)
+
+
+TINY_DEIT = {"model_type": "deit", "image_size": 32, "patch_size": 16, "hidden_size": 16,
+             "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}
+
+
+@pytest.mark.parametrize(
+    ("architectures", "cls"),
+    [(None, "DeiTForImageClassification"),
+     (["DeiTForImageClassificationWithTeacher"], "DeiTForImageClassificationWithTeacher")],
+)
+def test_mapping_tuple_gives_the_named_or_first_class(
+    tmp_path: Path, architectures: list[str] | None, cls: str
+) -> None:
+    target = load_target(f"hf:{write(tmp_path, {**TINY_DEIT, 'architectures': architectures})}")
+    assert type(target.module).__name__ == cls
+    report = memflops.analyze(target.module, make_of(target, 2, 1))
+    assert report.totals.params == unique_params(target.module)
+    patches = row(report, "deit.embeddings.patch_embeddings.projection")
+    # Conv2d(3 -> 16, k=16, stride 16, bias) on 32x32: 2 * 16 * 2 * 2 = 128 outputs
+    # MACs 128 * 3 * 16 * 16 = 98,304; with the bias, exact = 2 * MACs = 196,608
+    assert patches.forward.macs == 98_304
+    assert patches.forward.flops == 196_608
+
+
+def make_of(target: Loaded, batch: int, seq: int) -> dict[str, TensorSpec]:
+    assert target.make_inputs is not None
+    specs: dict[str, TensorSpec] = target.make_inputs(batch, seq)
+    return specs
+
+
+TINY_CLIP_TEXT = {"model_type": "clip_text_model", "hidden_size": 16, "intermediate_size": 32,
+                  "num_hidden_layers": 1, "num_attention_heads": 2, "vocab_size": 40,
+                  "max_position_embeddings": 8}
+
+
+def test_learned_text_positions_of_any_model(tmp_path: Path) -> None:
+    target = load_target(f"hf:{write(tmp_path, TINY_CLIP_TEXT)}")
+    tokens = TensorSpec((1, 8), torch.int64)  # not 128: the table has 8 positions
+    assert target.default_input == {"input_ids": tokens}
+    with pytest.raises(SpecError, match="seq 9 is longer than its 8 learned positions"):
+        make_of(target, 1, 9)
+    report = memflops.analyze(target.module, make_of(target, 2, 8), mode="train")
+    assert report.uncounted_ops == ()
+    assert report.totals.params == unique_params(target.module)
+    q_proj = row(report, "encoder.layers.0.self_attn.q_proj")
+    # Linear(16 -> 16, bias) on 2 * 8 tokens: MACs 16 * 16 * 16 = 4,096; exact 2 * MACs
+    assert q_proj.forward.macs == 4_096
+    assert q_proj.forward.flops == 8_192
+
+
+TINY_REFORMER = {"model_type": "reformer", "hidden_size": 16, "feed_forward_size": 32,
+                 "num_attention_heads": 2, "attention_head_size": 8, "attn_layers": ["local"],
+                 "axial_pos_shape": [4, 4], "axial_pos_embds_dim": [8, 8],
+                 "max_position_embeddings": 16, "local_attn_chunk_length": 4, "vocab_size": 40}
+
+
+def test_axial_positions_fix_the_training_seq(tmp_path: Path) -> None:
+    target = load_target(f"hf:{write(tmp_path, TINY_REFORMER)}")
+    inputs = target.make_inputs
+    # axial table (4, 4): a training step takes exactly 4 * 4 = 16 tokens, and no more fit
+    assert isinstance(inputs, HFInputs) and inputs.train_seq == 16 and inputs.max_seq == 16
+    report = memflops.analyze(target.module, make_of(target, 2, 16), mode="train")
+    assert report.uncounted_ops == ()
+    assert report.totals.params == unique_params(target.module)
+    query = row(report, "encoder.layers.0.attention.self_attention.query")
+    # Linear(16 -> 16, no bias) on 2 * 16 tokens: MACs 32 * 16 * 16 = 8,192
+    # exact 8,192 * 2 - 32 * 16 outputs = 15,872
+    assert query.forward.macs == 8_192
+    assert query.forward.flops == 15_872
+
+
+def test_language_adapters_run_the_first_language(tmp_path: Path) -> None:
+    tiny = {"model_type": "xmod", "hidden_size": 16, "num_hidden_layers": 1,
+            "num_attention_heads": 2, "intermediate_size": 32, "vocab_size": 40,
+            "languages": ["de_DE", "en_XX"]}
+    target = load_target(f"hf:{write(tmp_path, tiny)}")
+    assert target.module.config.default_language == "de_DE"

@@ -25,7 +25,16 @@ import torch
 
 import memflops
 from memflops.capture.inputs import TensorSpec
-from memflops.frontends.hf_inputs import ConfigView, hop, spectrogram, splices_modalities
+from memflops.frontends.hf_inputs import (
+    ConfigView,
+    axial_positions,
+    hop,
+    image_shape,
+    learned_positions,
+    reads_bins_first,
+    spectrogram,
+    splices_modalities,
+)
 from memflops.frontends.targets import Loaded, load_target
 
 INT = torch.int64
@@ -237,3 +246,107 @@ def test_missing_head_dim_is_derived(tmp_path: Path) -> None:
     target = load(tmp_path, tiny)
     assert target.module.config.head_dim == 32 // 4
     analyse(target, 1, 8)
+
+
+def test_first_conv_over_bins_reads_bins_first() -> None:
+    view = ConfigView(SimpleNamespace(num_mel_bins=8))
+    whisper_like = torch.nn.Sequential(torch.nn.Conv1d(8, 16, 3), torch.nn.Linear(16, 16))
+    linear_first = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Conv1d(16, 16, 3))
+    assert reads_bins_first(whisper_like, view)
+    assert not reads_bins_first(linear_first, view)
+    assert not reads_bins_first(torch.nn.Sequential(torch.nn.Conv1d(4, 16, 3)), view)
+    # Speech2Text has a conv stem over its bins but transposes (B, frames, bins) itself
+    speech = ConfigView(SimpleNamespace(input_feat_per_channel=8, input_channels=1))
+    assert not reads_bins_first(whisper_like, speech)
+    # frames: seq, or seq * audio_length_per_tok (one text token per 8 frames)
+    streaming = ConfigView(SimpleNamespace(num_mel_bins=8, audio_length_per_tok=8), True)
+    assert spectrogram(streaming, 2, 5) == TensorSpec((2, 8, 5 * 8))
+    assert spectrogram(ConfigView(view.config, True), 2, 5) == TensorSpec((2, 8, 5))
+    assert spectrogram(view, 2, 5) == TensorSpec((2, 5, 8))
+
+
+TINY_GLMASR = {
+    "model_type": "glmasr_encoder", "hidden_size": 16, "intermediate_size": 32,
+    "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 2,
+    "num_mel_bins": 8, "max_position_embeddings": 64,
+}
+
+
+def test_glmasr_encoder_reads_bins_first(tmp_path: Path) -> None:
+    target = load(tmp_path, TINY_GLMASR)
+    assert specs(target, 2, 12) == {"input_features": TensorSpec((2, 8, 12))}
+    report = analyse(target, 2, 12, mode="train")
+    conv1 = row(report, "conv1")
+    # Conv1d(8 -> 16, k=3, pad 1, bias) over 12 frames: 2 * 16 * 12 = 384 outputs
+    # MACs 384 * 8 * 3 = 9,216; with the bias, exact = 2 * MACs = 18,432
+    assert conv1.forward.macs == 9_216
+    assert conv1.forward.flops == 18_432
+
+
+class _PatchConfig:
+    """A config whose waveform step is a property (Muse Spark's `samples_per_token`)."""
+
+    def __init__(self) -> None:
+        self.patch_sizes = [8, 5, 4]
+
+    @property
+    def samples_per_token(self) -> int:
+        return 8 * 5 * 4
+
+    @property
+    def broken(self) -> int:
+        raise TypeError("cannot derive")
+
+
+def test_hop_reads_derived_samples_per_token() -> None:
+    view = ConfigView(_PatchConfig())
+    assert hop(view) == 160  # 8 * 5 * 4, before conv_stride and the 320 default
+    assert view.find("samples_per_token") is None  # properties only where asked for
+    assert view.find("broken", derived=True) is None  # a property that cannot compute
+
+
+def test_image_sizes_beyond_image_size() -> None:
+    # TVP pads every frame to max_img_size
+    assert image_shape(ConfigView(SimpleNamespace(max_img_size=448))) == (3, 448, 448)
+    # Depth Pro: the smallest scale, 0.25, must still cover a 384 patch: 384 / 0.25 = 1536
+    depth = SimpleNamespace(scaled_images_ratios=(0.25, 0.5, 1), patch_size=384, image_size=384)
+    assert image_shape(ConfigView(depth)) == (3, 1536, 1536)
+    assert image_shape(ConfigView(SimpleNamespace())) == (3, 224, 224)
+
+
+def test_timm_backbone_input_size() -> None:
+    pytest.importorskip("timm")
+    backbone = SimpleNamespace(model_type="timm_wrapper", architecture="resnet50", to_dict=dict)
+    video = SimpleNamespace(vision_config=backbone, to_dict=dict)
+    # timm's pretrained_cfg input_size of resnet50: (3, 224, 224); of ..._336: (3, 336, 336)
+    assert image_shape(ConfigView(SimpleNamespace(video_config=video))) == (3, 224, 224)
+    backbone.architecture = "vit_pe_core_large_patch14_336"
+    assert image_shape(ConfigView(SimpleNamespace(video_config=video))) == (3, 336, 336)
+    backbone.architecture = "no_such_timm_model"
+    assert image_shape(ConfigView(SimpleNamespace(video_config=video))) == (3, 224, 224)
+
+
+class _Positions(torch.nn.Embedding):
+    offset = 2  # BART's table has 2 rows before position 0
+
+
+def test_learned_positions_from_tables() -> None:
+    config = SimpleNamespace(max_position_embeddings=16, text=SimpleNamespace(
+        n_positions=10, to_dict=dict))
+    model = torch.nn.Module()
+    model.position_embeddings = torch.nn.Embedding(16, 4, padding_idx=1)  # RoBERTa style
+    model.wte = torch.nn.Embedding(10, 4)  # a token table of the same size: not positions
+    # 16 rows, positions start after padding index 1: 16 - 2 = 14
+    assert learned_positions(model, config) == 14
+    model.wpe = torch.nn.Embedding(10, 4)  # GPT-2's table, sized by the sub-config
+    assert learned_positions(model, config) == 10
+    model.embed_positions = _Positions(10 + 2, 4)  # 12 rows, 2 of them offset
+    assert learned_positions(model, config) == 10
+    other = torch.nn.Module()
+    other.pos_embed = torch.nn.Embedding(50, 4)  # a vision grid: no config names 50
+    assert learned_positions(other, config) is None
+
+
+def test_axial_positions() -> None:
+    assert axial_positions(SimpleNamespace(axial_pos_embds=True, axial_pos_shape=(4, 8))) == 32
+    assert axial_positions(SimpleNamespace(axial_pos_embds=False, axial_pos_shape=(4, 8))) is None

@@ -18,6 +18,9 @@ not used), the first of these that transformers has for it:
 - a type with an image-classification head (ViT): that classifier;
 - always last: the base model (DetrModel, TimeSeriesTransformerModel, ...).
 
+Where a mapping gives a tuple of classes (DeiT, with and without its distillation
+head), the one the config's `architectures` names is built, else the first.
+
 Attention runs as `sdpa` where the class supports it, else `eager` (also
 where a sub-model, such as a detector's backbone, has no SDPA); also
 `eager` where the config soft-caps attention logits (Gemma 2), which SDPA
@@ -28,7 +31,8 @@ returns no KV cache. Sparse mixture-of-experts blocks are made shape-only
 (see `memflops.frontends.moe`). A config that leaves a size None for the
 hub config to fill gets the usual value: `head_dim` and
 `num_key_value_heads` derived from the heads, a forecaster's
-`prediction_length` 24 (`HUB_FILLED`). Random skips of a training step
+`prediction_length` 24 (`HUB_FILLED`); a per-language adapter model (X-MOD) its
+first language. Random skips of a training step
 (LayerDrop, SpecAugment) are turned off, with a warning: whether a layer
 runs is decided by a random tensor's value, which fake tensors do not have.
 
@@ -51,7 +55,14 @@ import torch
 from torch import nn
 
 from memflops.errors import FactoryError, SpecError, TargetNotFoundError, UsageError
-from memflops.frontends.hf_inputs import HFInputs, input_names
+from memflops.frontends.hf_inputs import (
+    ConfigView,
+    HFInputs,
+    axial_positions,
+    input_names,
+    learned_positions,
+    reads_bins_first,
+)
 from memflops.frontends.moe import make_shape_only
 from memflops.frontends.targets import Loaded, _did_you_mean
 
@@ -60,12 +71,6 @@ MEMFLOPS_KEYS = ("_source",)
 """Keys of a shipped config that are ours, not transformers'."""
 DEFAULT_BATCH, DEFAULT_SEQ = 1, 128
 
-LEARNED_POSITIONS = {
-    "gpt2": "n_positions",
-    "bert": "max_position_embeddings",
-    "roberta": "max_position_embeddings",
-}
-"""Model types whose positions are a learned table: a longer sequence has no position."""
 RANDOM_SKIPS: dict[str, Any] = {
     "layerdrop": 0.0, "encoder_layerdrop": 0.0, "decoder_layerdrop": 0.0,
     "apply_spec_augment": False,
@@ -151,7 +156,17 @@ def make_config(raw: dict[str, Any], where: str) -> Any:
         raise SpecError(f"{where}: transformers rejected the config: {exc}") from exc
     config.use_cache = False
     _derive_sizes(config)
+    _default_language(config)
     return config
+
+
+def _default_language(config: Any) -> None:
+    """A model with one adapter per language (X-MOD) runs the config's `default_language`;
+    left None, the first of its `languages` (every adapter has the same size)."""
+    fields = vars(config)
+    languages = fields.get("languages")
+    if "default_language" in fields and fields["default_language"] is None and languages:
+        config.default_language = languages[0]
 
 
 def _derive_sizes(config: Any) -> None:
@@ -224,17 +239,30 @@ def model_class(config: Any) -> tuple[Any, type[nn.Module]]:
     candidates = [*by_kind.get(model_kind(config), []), base]
     for mapping, auto_class in candidates:
         if type(config) in mapping:
-            cls: type[nn.Module] = mapping[type(config)]
-            return auto_class, cls
+            return auto_class, _pick_class(mapping[type(config)], config)
     raise SpecError(
         f"transformers {transformers.__version__} has no model class for {config.model_type!r}"
     )
+
+
+def _pick_class(entry: Any, config: Any) -> type[nn.Module]:
+    """The class an Auto class builds from a mapping entry: the entry itself, or, where the
+    entry is a tuple of classes (DeiT: with and without a distillation head), the one the
+    config's `architectures` names, else the first."""
+    if not isinstance(entry, (list, tuple)):
+        return entry  # type: ignore[no-any-return]
+    named = set(getattr(config, "architectures", None) or ())
+    chosen = next((c for c in entry if c.__name__ in named), entry[0])
+    return chosen  # type: ignore[no-any-return]
 
 
 def build(config: Any) -> nn.Module:
     """The model for `config` on the meta device, in the config's dtype."""
     transformers = _import_transformers()
     auto_class, cls = model_class(config)
+    if getattr(config, "architectures", None) is None:
+        # The Auto class reads it to choose among a tuple of classes, and fails on None.
+        config.architectures = [cls.__name__]
     attention = "sdpa" if getattr(cls, "_supports_sdpa", False) else "eager"
     if getattr(config, "attn_logit_softcapping", None) is not None:
         attention = "eager"  # SDPA cannot soft-cap the logits (Gemma 2)
@@ -281,11 +309,11 @@ def _dtype(value: Any) -> torch.dtype:
 
 
 def _inputs_for(module: nn.Module, config: Any, name: str) -> HFInputs:
-    limit_key = LEARNED_POSITIONS.get(config.model_type)
-    limit = getattr(config, limit_key, None) if limit_key else None
-    if limit is not None and config.model_type == "roberta":
-        limit -= int(config.pad_token_id) + 1  # positions start after the padding index
-    return HFInputs(name, input_names(module, config, model_kind(config)), config, limit)
+    names = input_names(module, config, model_kind(config))
+    bins_first = reads_bins_first(module, ConfigView(config))
+    axial = axial_positions(config)
+    limits = [n for n in (learned_positions(module, config), axial) if n is not None]
+    return HFInputs(name, names, config, min(limits, default=None), bins_first, axial)
 
 
 def load_hf(target: str) -> Loaded:

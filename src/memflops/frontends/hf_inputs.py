@@ -20,8 +20,9 @@ needs from the model's config (or a sub-config: `vision_config`, `audio_config`,
   the model's window, and (B, prediction_length[, channels]) for the future values;
   seq is not used.
 
-`hop` is the product of the config's `conv_stride` (wav2vec2 family: 320 samples),
-else its `hop_length`, else the product of its `downsampling_ratios` or
+`hop` is the config's `samples_per_token` (a waveform must be a whole number of
+tokens: Muse Spark), else the product of its `conv_stride` (wav2vec2 family: 320
+samples), else its `hop_length`, else the product of its `downsampling_ratios` or
 `upsampling_ratios` (codecs), else 320. Fixed sizes are the model's own: learned
 positions, a fixed audio window or a forecast window leave no other choice.
 
@@ -42,6 +43,7 @@ import inspect
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import torch
@@ -86,6 +88,8 @@ class ConfigView:
     """A config and its sub-configs, searched in that order for a size."""
 
     config: Any
+    bins_first: bool = False
+    """A spectrogram is (B, bins, frames), not (B, frames, bins) (see `reads_bins_first`)."""
 
     def configs(self) -> Iterator[Any]:
         """The config, then its sub-configs breadth-first."""
@@ -98,11 +102,18 @@ class ConfigView:
             yield config
             queue += [v for v in vars(config).values() if hasattr(v, "to_dict")]
 
-    def find(self, *keys: str) -> Any:
-        """The first key set (not None) in the config, else in a sub-config; else None."""
+    def find(self, *keys: str, derived: bool = False) -> Any:
+        """The first key set (not None) in the config, else in a sub-config; else None.
+        `derived`: a key may also be a property the config class computes (Muse Spark's
+        `samples_per_token`); off by default, as a property may describe another domain
+        (NeuCodec's `hop_length` is at its output sampling rate, not its input's)."""
         for config in self.configs():
             for key in keys:
                 value = vars(config).get(key)
+                if value is None and derived and isinstance(
+                    getattr(type(config), key, None), property
+                ):
+                    value = _read_property(config, key)
                 if value is not None:
                     return value
         return None
@@ -110,6 +121,13 @@ class ConfigView:
     def size(self, *keys: str, default: int) -> int:
         found = self.find(*keys)
         return int(found) if isinstance(found, int) else default
+
+
+def _read_property(config: Any, key: str) -> Any:
+    try:
+        return getattr(config, key)
+    except Exception:  # a derived size the config cannot compute is absent
+        return None
 
 
 def _product(values: Any) -> int | None:
@@ -137,9 +155,45 @@ def boxes(view: ConfigView, batch: int, seq: int) -> TensorSpec:
 # --- images and video --------------------------------------------------------------------
 
 
+def timm_input_size(view: ConfigView) -> tuple[int, int, int] | None:
+    """(C, H, W) a timm backbone (a `timm_wrapper` sub-config naming an `architecture`)
+    was made for: timm's `pretrained_cfg["input_size"]` of that architecture; else None."""
+    name = next(
+        (vars(c).get("architecture") for c in view.configs()
+         if getattr(c, "model_type", None) == "timm_wrapper"),
+        None,
+    )
+    if not isinstance(name, str):
+        return None
+    try:
+        import timm
+    except ImportError:
+        return None
+    found = timm.get_pretrained_cfg(name)
+    size = getattr(found, "input_size", None)
+    return (int(size[0]), int(size[1]), int(size[2])) if size and len(size) == 3 else None
+
+
+def multiscale_side(view: ConfigView) -> int | None:
+    """Side of the image a multi-scale patch encoder (Depth Pro) needs: its smallest
+    `scaled_images_ratios` scale must still cover one `patch_size` patch; else None."""
+    ratios, patch = view.find("scaled_images_ratios"), view.find("patch_size")
+    if not isinstance(ratios, (list, tuple)) or not ratios or not isinstance(patch, int):
+        return None
+    return math.ceil(patch / Fraction(str(min(ratios))))
+
+
 def image_shape(view: ConfigView) -> tuple[int, int, int]:
-    """(channels, height, width): `num_channels` (3) and `image_size` (224; int or pair)."""
-    size = view.find("image_size", "img_size", "input_size")
+    """(channels, height, width): `num_channels` (3) and `image_size` (int or pair); where
+    the config names no size, a timm backbone's input size, else 224; a multi-scale
+    encoder's `multiscale_side` before all."""
+    side = multiscale_side(view)
+    if side is not None:
+        return view.size("num_channels", default=3), side, side
+    size = view.find("image_size", "img_size", "input_size", "max_img_size")  # TVP pads to max
+    timm_size = timm_input_size(view) if size is None else None
+    if timm_size is not None:
+        return timm_size
     if isinstance(size, dict):  # {"height": h, "width": w}
         size = (size.get("height", DEFAULT_IMAGE), size.get("width", DEFAULT_IMAGE))
     if isinstance(size, (list, tuple)) and len(size) >= 2:
@@ -172,9 +226,11 @@ def video(view: ConfigView, batch: int, seq: int) -> TensorSpec:
 
 def hop(view: ConfigView) -> int:
     """Samples per frame of a waveform model (see the module docstring)."""
-    for key in ("conv_stride", "hop_length", "downsampling_ratios", "upsampling_ratios"):
-        found = view.find(key)
-        step = _product(found) if key != "hop_length" else found
+    keys = ("samples_per_token", "conv_stride", "hop_length", "downsampling_ratios",
+            "upsampling_ratios")
+    for key in keys:
+        found = view.find(key, derived=key == "samples_per_token")
+        step = found if isinstance(found, int) else _product(found)
         if isinstance(step, int) and step > 0:
             return step
     return DEFAULT_HOP
@@ -210,7 +266,10 @@ def whisper_window(view: ConfigView) -> int | None:
 
 
 def feature_frames(view: ConfigView, seq: int) -> int:
-    return whisper_window(view) or seq
+    """Spectrogram frames: a whisper-style window, else `seq` times the config's
+    `audio_length_per_tok` (a streaming model adds one text token per that many frames:
+    Voxtral Realtime, 8), else `seq`."""
+    return whisper_window(view) or seq * view.size("audio_length_per_tok", default=1)
 
 
 @builds("input_values")
@@ -226,13 +285,26 @@ def waveform(view: ConfigView, batch: int, seq: int) -> TensorSpec:
     return TensorSpec((batch, samples))
 
 
+def reads_bins_first(module: torch.nn.Module, view: ConfigView) -> bool:
+    """Whether the model reads a spectrogram as (B, bins, frames): its first layer (in
+    registration order) is a `Conv1d` over `mel_bins` channels (Whisper, CLVP). Speech2Text
+    (bins from `input_feat_per_channel`) has such a stem too but transposes (B, frames, bins)
+    itself."""
+    if view.find("input_feat_per_channel") is not None:
+        return False
+    layers = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)
+    first = next((m for m in module.modules() if isinstance(m, layers)), None)
+    return isinstance(first, torch.nn.Conv1d) and first.in_channels == mel_bins(view)
+
+
 @builds("input_features", "audio_mel")
 def spectrogram(view: ConfigView, batch: int, seq: int) -> TensorSpec:
-    """Whisper-style (B, mel bins, window); others (B, seq frames, mel bins)."""
-    window = whisper_window(view)
-    if window is not None:
-        return TensorSpec((batch, mel_bins(view), window))
-    return TensorSpec((batch, seq, mel_bins(view)))
+    """Whisper-style (B, mel bins, window); other (B, bins, frames) readers (B, bins,
+    frames); the rest (B, frames, mel bins) (frames: `feature_frames`)."""
+    frames = feature_frames(view, seq)
+    if whisper_window(view) is not None or view.bins_first:
+        return TensorSpec((batch, mel_bins(view), frames))
+    return TensorSpec((batch, frames, mel_bins(view)))
 
 
 @builds("input_features_mask", "feature_attention_mask")
@@ -244,7 +316,7 @@ def feature_mask(view: ConfigView, batch: int, seq: int) -> TensorSpec:
 @builds("audio_mel_mask")
 def mel_padding(view: ConfigView, batch: int, seq: int) -> TensorSpec:
     """(B, frames) bool, True at padding (Gemma 3n)."""
-    return TensorSpec((batch, seq), torch.bool)
+    return TensorSpec((batch, feature_frames(view, seq)), torch.bool)
 
 
 # --- time series -------------------------------------------------------------------------
@@ -362,6 +434,56 @@ def input_names(module: torch.nn.Module, config: Any, kind: str) -> tuple[str, .
     return tuple(dict.fromkeys(n for n in wanted if n in BUILDERS))
 
 
+# --- how long a token sequence may be ---------------------------------------------------
+
+POSITION_KEYS = (
+    "max_position_embeddings", "n_positions", "max_text_positions", "max_target_positions",
+    "max_encoder_position_embeddings", "max_decoder_position_embeddings",
+)
+"""Config keys that size a table of token positions (audio frames' `max_source_positions`
+is not one: a spectrogram's length is not `seq`)."""
+
+
+def _is_position_table(name: str) -> bool:
+    leaf = name.rsplit(".", 1)[-1].lower()
+    return "pos" in leaf or leaf == "wpe"  # GPT-2 calls its table `wpe`
+
+
+def learned_positions(module: torch.nn.Module, config: Any) -> int | None:
+    """Longest token sequence `module`'s learned position tables allow, else None.
+
+    A learned table is an `nn.Embedding` named for positions whose size is a
+    `POSITION_KEYS` value of the config or a sub-config (a rotary or relative
+    encoding has no such table, and no limit). Its first usable row is after its
+    `offset` (BART: 2) and after its padding row (RoBERTa counts positions from
+    `pad_token_id + 1`). The shortest table decides.
+    """
+    view = ConfigView(config)
+    sizes = {
+        value for part in view.configs() for key in POSITION_KEYS
+        if isinstance(value := vars(part).get(key), int)
+    }
+    limits = []
+    for name, table in module.named_modules():
+        if not isinstance(table, torch.nn.Embedding) or not _is_position_table(name):
+            continue
+        offset = getattr(table, "offset", 0)
+        offset = offset if isinstance(offset, int) else 0
+        if not {table.num_embeddings, table.num_embeddings - offset} & sizes:
+            continue
+        padding = 0 if table.padding_idx is None else table.padding_idx + 1
+        limits.append(table.num_embeddings - offset - padding)
+    return min(limits, default=None)
+
+
+def axial_positions(config: Any) -> int | None:
+    """Positions of an axial position table (Reformer, `axial_pos_embds`): the product of
+    `axial_pos_shape`; a training step must fill it exactly. Else None."""
+    view = ConfigView(config)
+    shape = view.find("axial_pos_shape")
+    return _product(shape) if view.find("axial_pos_embds") else None
+
+
 @dataclass(frozen=True)
 class HFInputs:
     """`(batch, seq) -> keyword inputs` of one model (see the module docstring)."""
@@ -372,6 +494,10 @@ class HFInputs:
     config: Any = field(compare=False, repr=False)
     max_seq: int | None = None
     """Longest token sequence a learned position table allows; None: no limit."""
+    bins_first: bool = False
+    """A spectrogram input is (B, bins, frames) (see `reads_bins_first`)."""
+    train_seq: int | None = None
+    """The one token sequence a training step takes (`axial_positions`); None: any."""
 
     def __call__(self, batch: int, seq: int) -> dict[str, TensorSpec]:
         if batch < 1 or seq < 1:
@@ -380,7 +506,7 @@ class HFInputs:
             raise SpecError(
                 f"{self.name}: seq {seq} is longer than its {self.max_seq} learned positions"
             )
-        view = ConfigView(self.config)
+        view = ConfigView(self.config, self.bins_first)
         return {name: BUILDERS[name](view, batch, seq) for name in self.names}
 
     @property
