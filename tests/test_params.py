@@ -83,3 +83,23 @@ def test_buffers_apart_from_params() -> None:
     assert report.totals.memory.buffers == 38_560
     assert analyze(model, (1, 3, 64, 64), dtype="bfloat16").totals.memory.buffers == 19_360
     assert report.to_dict()["totals"]["buffers"] == 9_620
+
+
+class SwapsAttention(torch.nn.Module):
+    """Swaps a submodule in while it runs, reusing the replaced module's layer (BigBird)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = torch.nn.Sequential(torch.nn.Linear(4, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.attn = torch.nn.Sequential(self.attn[0], torch.nn.Dropout(0.1))
+        out: torch.Tensor = self.attn(x)
+        return out
+
+
+def test_module_swapped_in_during_the_step() -> None:
+    report = memflops.analyze(SwapsAttention(), (2, 4))
+    rows = report.by_module()
+    assert rows["attn.1"].params == 0  # the Dropout the model made as it ran
+    assert rows["attn.0"].params == rows[""].params == 20  # 4 * 4 + 4, counted once

@@ -62,13 +62,16 @@ def module_rows(
         for path in chain:
             inclusive[path, rec.phase] += rec.cost
     rows = []
+    # named_modules() after the step: a model may swap a submodule in as it runs (BigBird
+    # picks full attention for short sequences, reusing the replaced module's layers). A
+    # module the parameter count, taken before the step, has not seen shows 0.
     for path, module in model.named_modules():
         rows.append(
             ModuleRow(
                 path=path,
                 type=type(module).__name__,
                 depth=0 if not path else path.count(".") + 1,
-                params=params.per_module[path],
+                params=params.per_module.get(path, 0),
                 forward=inclusive.get((path, Phase.FORWARD), OpCost()),
                 backward=inclusive.get((path, Phase.BACKWARD), OpCost()),
                 output_shape=tuple(cap.output_shapes.get(path, ())),
