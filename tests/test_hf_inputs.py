@@ -350,3 +350,28 @@ def test_learned_positions_from_tables() -> None:
 def test_axial_positions() -> None:
     assert axial_positions(SimpleNamespace(axial_pos_embds=True, axial_pos_shape=(4, 8))) == 32
     assert axial_positions(SimpleNamespace(axial_pos_embds=False, axial_pos_shape=(4, 8))) is None
+
+
+TINY_QWEN25_VISION = {
+    "model_type": "qwen2_5_vl_vision", "depth": 1, "hidden_size": 32, "intermediate_size": 64,
+    "num_heads": 2, "out_hidden_size": 48, "patch_size": 14, "temporal_patch_size": 2,
+    "spatial_merge_size": 2, "window_size": 112, "fullatt_block_indexes": [0],
+}
+
+
+def test_vision_tower_takes_patches_and_their_grid(tmp_path: Path) -> None:
+    """The grid's values set how many patches each image has: they are given, and the
+    tower's value-dependent steps (cu_seqlens, window indices) run on them."""
+    target = load(tmp_path, TINY_QWEN25_VISION)
+    made = specs(target, 2, 999)
+    # 2 images of 1 x 16 x 16 patches, each patch 3 channels x 2 frames x 14 x 14 = 1,176
+    assert made == {
+        "hidden_states": TensorSpec((512, 1176)),
+        "grid_thw": TensorSpec((2, 3), INT, values=[[1, 16, 16], [1, 16, 16]]),
+    }
+    report = analyse(target, 2, 1, mode="train")
+    # the patch embedding is a Conv3d over each patch, without bias: 512 * 32 * 1,176 MACs
+    assert row(report, "patch_embed").forward.macs == 512 * 32 * 1176 == 19_267_584
+    # the merger maps each group of 2 x 2 patches (4 * 32 = 128 values) to 48: its second
+    # linear layer sees 128 groups: 128 * 128 * 48 MACs
+    assert row(report, "merger.mlp.2").forward.macs == 128 * 128 * 48

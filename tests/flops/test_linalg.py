@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._meta import aten, cost, meta
+from ._meta import aten, cost, meta, rule_of
 
 
 def substitution_ops(n: int, rhs: int, unitriangular: bool) -> tuple[int, int, int]:
@@ -82,3 +82,11 @@ def test_cummax_and_isin() -> None:
     # 10 elements x 4 test values = 40 compares
     assert cost(aten.isin.Tensor_Tensor, ids, meta(4, dtype=torch.int64)).flops == 40
     assert cost(aten.isin.Tensor_Scalar, ids, 3).flops == 10
+
+
+def test_unique() -> None:
+    # no meta kernel (the output size is data): the rules are called on shapes
+    out = ((10,), (16,), (10,))
+    assert rule_of("aten.unique_consecutive")((16,), out=out).flops == 15  # each vs previous
+    # sort: 16 * log2 16 = 64 compares, then 15 neighbour compares
+    assert rule_of("aten._unique2")((16,), out=out).flops == 64 + 15

@@ -42,6 +42,7 @@ register_zero(
     "aten.tril", "aten.tril_", "aten.triu", "aten.triu_", "aten.pixel_shuffle",
     "aten.pixel_unshuffle", "aten.native_channel_shuffle", "aten.channel_shuffle",
     "aten.im2col", "aten.diag_embed", "aten.unfold_copy", "aten.unsafe_split",
+    "aten.repeat_interleave",
     "aten.unsafe_split_with_sizes", "aten.unsafe_chunk",
     reason="data movement: copies, converts dtype or rearranges elements",
 )

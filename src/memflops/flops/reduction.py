@@ -307,3 +307,21 @@ def isin(elements: Any, test: Any, *args: Any, out: Any) -> OpCost:
     invert = len(args) > 1 and args[1] is True
     tests = numel(test) if isinstance(test, tuple) else 1  # a Scalar test element is one
     return OpCost(flops=numel(out) * tests + (numel(out) if invert else 0))
+
+
+@register(
+    "aten.unique_consecutive",
+    formula="n - 1 compares, each element with the one before it",
+)
+def unique_consecutive(x: Any, *_: Any, out: Any) -> OpCost:
+    return OpCost(flops=max(0, numel(x) - 1))
+
+
+@register(
+    "aten._unique2", "aten._unique",
+    formula="sort the n elements (n * ceil(log2 n) compares), then n - 1 compares of "
+    "neighbours",
+)
+def unique(x: Any, *_: Any, out: Any) -> OpCost:
+    n = numel(x)
+    return OpCost(flops=n * max(0, (n - 1).bit_length()) + max(0, n - 1))

@@ -90,6 +90,8 @@ class ConfigView:
     config: Any
     bins_first: bool = False
     """A spectrogram is (B, bins, frames), not (B, frames, bins) (see `reads_bins_first`)."""
+    patches: bool = False
+    """Images come as flattened patches with their grid (the model takes a `GRIDS` input)."""
 
     def configs(self) -> Iterator[Any]:
         """The config, then its sub-configs breadth-first."""
@@ -209,7 +211,10 @@ def frames(view: ConfigView) -> int:
 
 @builds("pixel_values")
 def pixels(view: ConfigView, batch: int, seq: int) -> TensorSpec:
-    """(B, C, H, W); a video model's (the config has `num_frames`): (B, T, C, H, W)."""
+    """(B, C, H, W); a video model's (the config has `num_frames`): (B, T, C, H, W); a
+    vision tower that takes its patches with their grid: those patches (`flat_patches`)."""
+    if view.patches:
+        return flat_patches(view, batch, seq)
     if view.find("num_frames") is not None:
         return TensorSpec((batch, frames(view), *image_shape(view)))
     return TensorSpec((batch, *image_shape(view)))
@@ -219,6 +224,56 @@ def pixels(view: ConfigView, batch: int, seq: int) -> TensorSpec:
 def video(view: ConfigView, batch: int, seq: int) -> TensorSpec:
     """(B, T, C, H, W), T = `num_frames` or `frames_per_clip` (16)."""
     return TensorSpec((batch, frames(view), *image_shape(view)))
+
+
+# --- vision towers that take flattened patches and their grid ------------------------------
+
+GRIDS = ("grid_thw", "image_grid_thw")
+"""Inputs that give, per image, its (frames, height, width) in patches."""
+DEFAULT_GRID_SIDE = 16
+
+
+def _merge(view: ConfigView) -> int:
+    found = view.find("spatial_merge_size", "merge_size", "merge_kernel_size")
+    if isinstance(found, (list, tuple)) and found:
+        found = found[0]
+    return int(found) if isinstance(found, int) and found > 0 else 1
+
+
+def patch_grid(view: ConfigView) -> tuple[int, int, int]:
+    """(t, h, w) patches of one image: one temporal group, and a side of
+    `image_size / patch_size` patches (16 where the config names no size), rounded up to
+    a multiple of the merge size (merged patch groups must tile the image)."""
+    patch = view.size("patch_size", default=14)
+    size = view.find("image_size")
+    side = int(size) // patch if isinstance(size, int) and size >= patch else DEFAULT_GRID_SIDE
+    merge = _merge(view)
+    return 1, side, -(-side // merge) * merge
+
+
+def patch_width(view: ConfigView) -> int:
+    """Values per flattened patch: channels x temporal patch x patch x patch."""
+    patch = view.size("patch_size", default=14)
+    channels = view.size("in_channels", "num_channels", default=3)
+    temporal = view.size("temporal_patch_size", "patch_temporal", default=1)
+    return channels * temporal * patch * patch
+
+
+@builds(*GRIDS)
+def grid(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, 3): B images of `patch_grid` patches each. Its values set how many patches
+    each image has, so they are given (see `capture.known_values`)."""
+    t, h, w = patch_grid(view)
+    return TensorSpec((batch, 3), torch.int64, values=[[t, h, w]] * batch)
+
+
+@builds("hidden_states")
+def flat_patches(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B * t * h * w, `patch_width`): the patches of B images, one row each."""
+    if not view.patches:
+        raise SpecError("`hidden_states` is fed only to vision towers with a patch grid")
+    t, h, w = patch_grid(view)
+    return TensorSpec((batch * t * h * w, patch_width(view)))
 
 
 # --- audio -------------------------------------------------------------------------------
@@ -506,7 +561,7 @@ class HFInputs:
             raise SpecError(
                 f"{self.name}: seq {seq} is longer than its {self.max_seq} learned positions"
             )
-        view = ConfigView(self.config, self.bins_first)
+        view = ConfigView(self.config, self.bins_first, any(n in GRIDS for n in self.names))
         return {name: BUILDERS[name](view, batch, seq) for name in self.names}
 
     @property
