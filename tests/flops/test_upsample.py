@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from torch import nn
 
 import memflops
@@ -44,13 +43,18 @@ def test_grid_sampler() -> None:
     assert flops(op, x, grid, 0, 0, False) == 14 * points + 7 * outputs == 1400
     # nearest: 6 per point
     assert flops(op, x, grid, 1, 0, False) == 6 * points == 240
-    with pytest.raises(NotImplementedError, match="bicubic"):
-        flops(op, x, grid, 2, 0, False)
+    # bicubic: 58 per point (unnormalise 4, floor 2, fractions 2, 2 x 25 coefficients)
+    # + 35 per output (4 row interpolations and 1 column, 7 each)
+    assert flops(op, x, grid, 2, 0, False) == (4 + 2 + 2 + 2 * 25) * points + 5 * 7 * outputs
     g = meta(2, 3, 4, 5)
     back = aten.grid_sampler_2d_backward.default
     # 14 per point again, grad_input 8 per output, grad_grid 18 per output + 2 per point
     expected = 14 * points + 8 * outputs + 18 * outputs + 2 * points
     assert flops(back, g, x, grid, 0, 0, False, [True, True]) == expected == 3760
+    # bicubic: (58 + 16 tap weights) per point, grad_input 32 and grad_grid 66 per output,
+    # + 42 per point for the grid gradient
+    expected = 74 * points + 32 * outputs + 66 * outputs + 42 * points
+    assert flops(back, g, x, grid, 2, 0, False, [True, True]) == expected
 
 
 def test_antialiased_downscale_counts_each_window() -> None:

@@ -14,7 +14,12 @@ Grid sampling (`F.grid_sample`) computes its weights per sampling point
 unnormalise the two coordinates (mul, add each: 4), floor them (2), the
 1-d weights w1 = x - x0 and w0 = 1 - w1 per axis (4), the four corner
 weights (4 multiplies): 14; per output element (each channel) 7.
-Nearest, per point: unnormalise 4, round 2; 0 per output element.
+Nearest, per point: unnormalise 4, round 2; 0 per output element. Bicubic,
+per point: unnormalise 4, floor 2, the fractions 2, and per axis the four
+cubic-convolution coefficients of Keys' kernel (3 distances, two 5-FLOP and
+two 6-FLOP polynomials: 25): 58; per output element 35, as the kernel
+interpolates four rows of four taps and then the column (5 x (4 multiplies +
+3 adds)).
 """
 
 from __future__ import annotations
@@ -85,22 +90,20 @@ def _points(grid: Sequence[int]) -> int:
     return numel(grid[:-1])
 
 
-def _bilinear_only(mode: int) -> None:
-    if mode not in (BILINEAR, NEAREST):
-        raise NotImplementedError(
-            f"grid sampling with interpolation mode {mode} (bicubic) has no rule yet"
-        )
+BICUBIC_POINT, BICUBIC_ELEMENT = 58, 35
 
 
 @register(
     "aten.grid_sampler_2d",
     formula="bilinear: 14 per sampling point (unnormalise 4, floor 2, 1-d weights 4, corner"
-    " weights 4) + 7 per output element; nearest: 6 per point (unnormalise 4, round 2)",
+    " weights 4) + 7 per output element; nearest: 6 per point (unnormalise 4, round 2);"
+    " bicubic: 58 per point + 35 per output element",
 )
 def grid_sampler_2d(x: Any, grid: Any, mode: int, *_: Any, out: Any) -> OpCost:
-    _bilinear_only(mode)
     if mode == NEAREST:
         return OpCost(flops=6 * _points(grid))
+    if mode == BICUBIC:
+        return OpCost(flops=BICUBIC_POINT * _points(grid) + BICUBIC_ELEMENT * numel(out))
     return OpCost(flops=14 * _points(grid) + 7 * numel(out))
 
 
@@ -110,16 +113,23 @@ def grid_sampler_2d(x: Any, grid: Any, mode: int, *_: Any, out: Any) -> OpCost:
     " (4 multiplies, 4 adds), grad_grid 18 per output element (per axis: 4 multiplies and"
     " 3 adds for d(sample)/d(coordinate), 1 multiply by grad, 1 add over channels) + 2 per"
     " point (chain rule through the unnormalisation); nearest: 6 per point, grad_input 1"
-    " add per output element, grad_grid 0",
+    " add per output element, grad_grid 0; bicubic: the forward's 58 per point + 16 tap"
+    " weights, grad_input 32 per output element (16 multiplies, 16 adds), grad_grid 66 per"
+    " output element (per axis 16 multiplies and 15 adds, 1 multiply by grad, 1 add over"
+    " channels) + 40 per point (the kernel's derivative coefficients, 20 per axis) + 2",
 )
 def grid_sampler_2d_backward(grad: Any, x: Any, grid: Any, mode: int, padding: Any,
                              align_corners: Any, mask: Sequence[bool], *_: Any,
                              out: Any) -> OpCost:
-    _bilinear_only(mode)
     grad_input, grad_grid = (bool(m) for m in mask)
     points, elements = _points(grid), numel(grad)
     if mode == NEAREST:
         return OpCost(flops=6 * points + (elements if grad_input else 0))
+    if mode == BICUBIC:
+        flops = (BICUBIC_POINT + 16) * points
+        flops += 32 * elements if grad_input else 0
+        flops += 66 * elements + 42 * points if grad_grid else 0
+        return OpCost(flops=flops)
     flops = 14 * points
     if grad_input:
         flops += 8 * elements
