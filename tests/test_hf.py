@@ -175,12 +175,20 @@ def make(name: str, batch: int, seq: int) -> dict[str, TensorSpec]:
     return specs
 
 
+def ids(batch: int, seq: int, token: int) -> TensorSpec:
+    """Token ids, every one the same ordinary token (hf_inputs.ordinary_token)."""
+    return TensorSpec((batch, seq), torch.int64, values=token)
+
+
 def test_inputs() -> None:
-    tokens = TensorSpec((2, 64), torch.int64)
-    assert make("gpt2", 2, 64) == {"input_ids": tokens}
-    assert loaded("gpt2").default_input == {"input_ids": TensorSpec((1, 128), torch.int64)}
-    assert make("bert-base-uncased", 2, 64) == {"input_ids": tokens, "attention_mask": tokens}
-    assert make("t5-base", 2, 64) == {"input_ids": tokens, "decoder_input_ids": tokens}
+    mask = TensorSpec((2, 64), torch.int64)
+    # ids hold the middle of the vocabulary: 50,257 // 2, 30,522 // 2, 32,128 // 2
+    assert make("gpt2", 2, 64) == {"input_ids": ids(2, 64, 25_128)}
+    assert loaded("gpt2").default_input == {"input_ids": ids(1, 128, 25_128)}
+    assert make("bert-base-uncased", 2, 64) == {"input_ids": ids(2, 64, 15_261),
+                                                "attention_mask": mask}
+    assert make("t5-base", 2, 64) == {"input_ids": ids(2, 64, 16_064),
+                                      "decoder_input_ids": ids(2, 64, 16_064)}
     # images ignore seq; pixel_values take the analysis dtype
     assert make("vit-base", 4, 999) == {"pixel_values": TensorSpec((4, 3, 224, 224), None)}
     assert loaded("vit-base").default_input == make("vit-base", 1, 1)
@@ -326,8 +334,9 @@ def test_local_encoder_default_input_fits_its_positions(tmp_path: Path) -> None:
             "max_position_embeddings": 64}
     target = load_target(f"hf:{write(tmp_path, tiny)}")
     assert type(target.module).__name__ == "BertModel"
-    tokens = TensorSpec((1, 64), torch.int64)  # not 128: the table has 64 positions
-    assert target.default_input == {"input_ids": tokens, "attention_mask": tokens}
+    # not 128: the table has 64 positions; ids hold token 40 // 2 = 20
+    assert target.default_input == {"input_ids": ids(1, 64, 20),
+                                     "attention_mask": TensorSpec((1, 64), torch.int64)}
 
 
 def test_local_config_errors(tmp_path: Path) -> None:
@@ -381,8 +390,8 @@ TINY_CLIP_TEXT = {"model_type": "clip_text_model", "hidden_size": 16, "intermedi
 
 def test_learned_text_positions_of_any_model(tmp_path: Path) -> None:
     target = load_target(f"hf:{write(tmp_path, TINY_CLIP_TEXT)}")
-    tokens = TensorSpec((1, 8), torch.int64)  # not 128: the table has 8 positions
-    assert target.default_input == {"input_ids": tokens}
+    # not 128: the table has 8 positions
+    assert target.default_input == {"input_ids": ids(1, 8, 20)}
     with pytest.raises(SpecError, match="seq 9 is longer than its 8 learned positions"):
         make_of(target, 1, 9)
     report = memflops.analyze(target.module, make_of(target, 2, 8), mode="train")

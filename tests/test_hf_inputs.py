@@ -31,6 +31,7 @@ from memflops.frontends.hf_inputs import (
     hop,
     image_shape,
     learned_positions,
+    ordinary_token,
     reads_bins_first,
     spectrogram,
     splices_modalities,
@@ -79,7 +80,7 @@ def test_whisper_takes_its_fixed_mel_window(tmp_path: Path) -> None:
     # (B, mel bins, 2 * max_source_positions) whatever seq is; the decoder reads seq tokens
     assert specs(target, 2, 16) == {
         "input_features": TensorSpec((2, 8, 32)),
-        "decoder_input_ids": TensorSpec((2, 16), INT),
+        "decoder_input_ids": TensorSpec((2, 16), INT, values=25),  # token 50 // 2
     }
     report = analyse(target, 2, 16, mode="train")
     conv1 = row(report, "model.encoder.conv1")
@@ -102,7 +103,7 @@ def test_moonshine_waveform(tmp_path: Path) -> None:
     # no conv_stride, hop_length or ratios in its config: frames of 320 samples
     assert specs(target, 2, 4) == {
         "input_values": TensorSpec((2, 4 * 320)),
-        "decoder_input_ids": TensorSpec((2, 4), INT),
+        "decoder_input_ids": TensorSpec((2, 4), INT, values=25),  # token 50 // 2
     }
     report = analyse(target, 2, 4)
     conv1 = row(report, "model.encoder.conv1")
@@ -164,7 +165,7 @@ def test_dual_encoder_takes_text_and_image(tmp_path: Path) -> None:
     target = load(tmp_path, TINY_BLIP)
     assert type(target.module).__name__ == "BlipModel"
     assert specs(target, 2, 8) == {
-        "input_ids": TensorSpec((2, 8), INT),
+        "input_ids": TensorSpec((2, 8), INT, values=25),  # token 50 // 2
         "pixel_values": TensorSpec((2, 3, 32, 32)),  # the vision config's size
     }
     report = analyse(target, 2, 8, mode="train")
@@ -375,3 +376,9 @@ def test_vision_tower_takes_patches_and_their_grid(tmp_path: Path) -> None:
     # the merger maps each group of 2 x 2 patches (4 * 32 = 128 values) to 48: its second
     # linear layer sees 128 groups: 128 * 128 * 48 MACs
     assert row(report, "merger.mlp.2").forward.macs == 128 * 128 * 48
+
+
+def test_ordinary_token_avoids_special_ids() -> None:
+    config = SimpleNamespace(vocab_size=10, pad_token_id=5, image_token_id=4, eos_token_id=[3])
+    # the middle, 5, is padding and 4 an image placeholder: 3 is eos, so 2
+    assert ordinary_token(ConfigView(config)) == 2

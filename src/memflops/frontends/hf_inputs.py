@@ -5,7 +5,12 @@ name has one builder in `BUILDERS` (filled by `@builds`), which reads the sizes 
 needs from the model's config (or a sub-config: `vision_config`, `audio_config`,
 `encoder_config`, ...). What `seq` means, input by input:
 
-- `input_ids`, the masks, `decoder_input_ids`: (B, seq) int64; seq = tokens.
+- `input_ids`, the masks, `decoder_input_ids`: (B, seq) int64; seq = tokens. Their
+  values are known (`capture.known_values`): every id is one ordinary token
+  (`ordinary_token`), every mask one, so a model that reads them (padding lengths,
+  placeholder tokens) sees plain text without padding.
+- `grid_thw`, `image_grid_thw` and the patches of a vision tower: B images of
+  `patch_grid` patches, the grid's values given.
 - `bbox`: (B, seq, 4) int64, one box per token (document models).
 - `pixel_values`: (B, C, H, W) from `num_channels` (3) and `image_size` (224); a video
   model's (its config has `num_frames`) and `pixel_values_videos`: (B, T, C, H, W),
@@ -139,12 +144,44 @@ def _product(values: Any) -> int | None:
 # --- text --------------------------------------------------------------------------------
 
 
+SPECIAL_TOKEN_KEYS = (
+    "pad_token_id", "bos_token_id", "eos_token_id", "unk_token_id", "sep_token_id",
+    "cls_token_id", "mask_token_id", "decoder_start_token_id", "pad_index", "eos_index",
+    "unk_index", "mask_index", "lang_id", *PLACEHOLDER_TOKENS,
+    "boi_token_id", "eoi_token_id", "image_start_token_id", "image_end_token_id",
+    "vision_start_token_id", "vision_end_token_id",
+)
+"""Config keys naming token ids that mean something other than text."""
+
+
+def ordinary_token(view: ConfigView) -> int:
+    """A token id that is plain text: the middle of the vocabulary, stepped down past any
+    id the config names as special (padding, placeholders, ...)."""
+    special: set[int] = set()
+    for config in view.configs():
+        for key in SPECIAL_TOKEN_KEYS:
+            value = vars(config).get(key)
+            values = value if isinstance(value, (list, tuple)) else [value]
+            special |= {v for v in values if isinstance(v, int)}
+    token = max(1, view.size("vocab_size", default=2) // 2)
+    while token in special and token > 0:
+        token -= 1
+    return token
+
+
+@builds("input_ids", "decoder_input_ids", "qformer_input_ids")
+def token_ids(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, seq) token indices, every one `ordinary_token`: a model that reads its ids
+    (padding, placeholder tokens) sees plain text without padding."""
+    return TensorSpec((batch, seq), torch.int64, values=ordinary_token(view))
+
+
 @builds(
-    "input_ids", "attention_mask", "token_type_ids", "decoder_input_ids",
-    "decoder_attention_mask", "qformer_input_ids", "qformer_attention_mask",
+    "attention_mask", "token_type_ids", "decoder_attention_mask", "qformer_attention_mask",
 )
 def tokens(view: ConfigView, batch: int, seq: int) -> TensorSpec:
-    """(B, seq) token indices or 0/1 mask."""
+    """(B, seq) 0/1 mask or segment ids (masks are filled with ones at analysis,
+    `capture.inputs.FILLED_INPUTS`)."""
     return TensorSpec((batch, seq), torch.int64)
 
 
