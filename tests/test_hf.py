@@ -430,3 +430,41 @@ def test_language_adapters_run_the_first_language(tmp_path: Path) -> None:
             "languages": ["de_DE", "en_XX"]}
     target = load_target(f"hf:{write(tmp_path, tiny)}")
     assert target.module.config.default_language == "de_DE"
+
+
+TINY_GLM4V_TEXT = {
+    "model_type": "glm4v_text", "hidden_size": 32, "intermediate_size": 64,
+    "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 2,
+    "vocab_size": 50,
+    # heads of 16, half of them rotating: 8 dims, 4 frequencies = 1 + 1 + 2
+    "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [1, 1, 2]},
+}
+
+
+def test_published_rotary_fraction_filled(tmp_path: Path) -> None:
+    target = load_target(f"hf:{write(tmp_path, TINY_GLM4V_TEXT)}")
+    # left unset, GLM-4.1V's published 0.5: without it, 8 frequencies would not split 1, 1, 2
+    assert target.module.config.rope_parameters["partial_rotary_factor"] == 0.5
+    # embed 50*32 = 1,600; q, k, v 3*(32*32 + 32) = 3,168; o 32*32 = 1,024;
+    # gate_up 128*32 = 4,096; down 32*64 = 2,048; 5 norms 5*32 = 160: 12,096
+    assert count_params(target.module).total == 12_096
+    assert target.make_inputs is not None
+    report = memflops.analyze(target.module, target.make_inputs(1, 4))
+    assert report.uncounted_ops == ()
+    q_proj = next(r for r in report.modules if r.path == "layers.0.self_attn.q_proj")
+    # Linear(32 -> 32, bias) over 4 tokens: MACs 4 * 32 * 32 = 4,096; with the bias 2 * MACs
+    assert q_proj.forward.macs == 4_096
+    assert q_proj.forward.flops == 8_192
+
+
+def test_published_fills_keep_given_values_and_reach_sub_configs() -> None:
+    from memflops.frontends.hf import make_config
+
+    # DeepSeek-V2-Lite's routing: 6 experts of 1 group
+    config = make_config({"model_type": "deepseek_v2"}, "test")
+    assert (config.num_experts_per_tok, config.n_group, config.topk_group) == (6, 1, 1)
+    given = make_config({"model_type": "deepseek_v2", "num_experts_per_tok": 2}, "test")
+    assert given.num_experts_per_tok == 2
+    # a sub-config is matched by its class's type, though `from_dict` hands it the outer one
+    outer = make_config({"model_type": "hunyuan_vl"}, "test")
+    assert outer.text_config.rope_parameters["mrope_section"] == [16, 16, 16, 16]

@@ -27,11 +27,16 @@ import memflops
 from memflops.capture.inputs import TensorSpec
 from memflops.frontends.hf_inputs import (
     ConfigView,
+    PixelLayout,
     axial_positions,
     hop,
     image_shape,
     learned_positions,
+    merge_sizes,
     ordinary_token,
+    patch_grid,
+    patch_positions,
+    pixels,
     reads_bins_first,
     spectrogram,
     splices_modalities,
@@ -382,3 +387,104 @@ def test_ordinary_token_avoids_special_ids() -> None:
     config = SimpleNamespace(vocab_size=10, pad_token_id=5, image_token_id=4, eos_token_id=[3])
     # the middle, 5, is padding and 4 an image placeholder: 3 is eos, so 2
     assert ordinary_token(ConfigView(config)) == 2
+
+
+def test_siglip2_patch_rows_with_their_shapes(tmp_path: Path) -> None:
+    target = load(tmp_path, {
+        "model_type": "siglip2_vision_model", "hidden_size": 16, "intermediate_size": 32,
+        "num_hidden_layers": 1, "num_attention_heads": 2, "patch_size": 2, "num_patches": 16,
+    })
+    made = specs(target, 2, 4)
+    # 16 patches: a 4 x 4 grid per image; a row is 3 * 2 * 2 = 12 values
+    assert made["pixel_values"] == TensorSpec((2, 16, 12))
+    assert made["spatial_shapes"] == TensorSpec((2, 2), INT, values=[[4, 4], [4, 4]])
+    assert made["pixel_attention_mask"] == TensorSpec((2, 16), INT, values=1)
+    report = analyse(target, 2, 4)
+    patches = row(report, "embeddings.patch_embedding")
+    # Linear(12 -> 16, bias) over 2 * 16 = 32 rows: MACs 32 * 12 * 16 = 6,144; exact 2 * MACs
+    assert patches.forward.macs == 6_144
+    assert patches.forward.flops == 12_288
+
+
+def test_kimi_tower_reads_each_patch_as_an_image(tmp_path: Path) -> None:
+    target = load(tmp_path, {
+        "model_type": "kimi_k25_vision", "hidden_size": 16, "intermediate_size": 32,
+        "num_hidden_layers": 1, "num_attention_heads": 2, "patch_size": 2, "image_size": 8,
+    })
+    made = specs(target, 2, 4)
+    # 8 / 2 = 4 patches a side (a multiple of the 2 x 2 merge): 2 * 16 = 32 patches of 3x2x2
+    assert made["pixel_values"] == TensorSpec((32, 3, 2, 2))
+    assert made["grid_thw"] == TensorSpec((2, 3), INT, values=[[1, 4, 4]] * 2)
+    report = analyse(target, 2, 4)
+    proj = row(report, "patch_embed.proj")
+    # Conv2d(3 -> 16, k=2, stride 2, bias): 32 * 16 outputs, MACs 512 * 3 * 4 = 6,144
+    assert proj.forward.macs == 6_144
+    assert proj.forward.flops == 12_288
+
+
+def test_audio_tokenizer_decoder_reads_latents(tmp_path: Path) -> None:
+    target = load(tmp_path, {
+        "model_type": "vibevoice_acoustic_tokenizer_decoder", "hidden_size": 8,
+        "num_filters": 4, "downsampling_ratios": [2, 2], "depths": [1, 1, 1], "kernel_size": 3,
+    })
+    # its `hidden_states` are (B, hidden_size, frames) latents, not a vision patch list
+    assert specs(target, 2, 4) == {"hidden_states": TensorSpec((2, 8, 4))}
+    report = analyse(target, 2, 4)
+    stem = row(report, "stem.conv.conv")
+    # Conv1d(8 -> 4 * 2**2 = 16, k=3, causal, bias) over 4 frames: 2 * 16 * 4 = 128 outputs
+    # MACs 128 * 8 * 3 = 3,072; exact 2 * MACs
+    assert stem.forward.macs == 3_072
+    assert stem.forward.flops == 6_144
+
+
+def test_decision_transformer_gets_its_trajectory(tmp_path: Path) -> None:
+    target = load(tmp_path, {
+        "model_type": "decision_transformer", "state_dim": 3, "act_dim": 2, "hidden_size": 16,
+        "n_layer": 1, "n_head": 2, "max_ep_len": 10, "n_positions": 16,
+    })
+    made = specs(target, 2, 4)
+    assert made["states"] == TensorSpec((2, 4, 3))
+    assert made["actions"] == TensorSpec((2, 4, 2))
+    assert made["returns_to_go"] == TensorSpec((2, 4, 1))
+    assert made["timesteps"] == TensorSpec((2, 4), INT, values=0)
+    report = analyse(target, 2, 4)
+    state = row(report, "embed_state")
+    # Linear(3 -> 16, bias) over 2 * 4 = 8 steps: MACs 8 * 3 * 16 = 384; exact 2 * MACs
+    assert state.forward.macs == 384
+    assert state.forward.flops == 768
+
+
+def test_stacked_spectrogram_frames(tmp_path: Path) -> None:
+    target = load(tmp_path, {
+        "model_type": "granite_speech5_encoder", "num_mel_bins": 4, "hidden_size": 16,
+        "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+        "head_dim": 8, "context_size": 4,
+    })
+    # its first layer reads 4 bins * 4 stacked frames = 16 values a row
+    assert specs(target, 2, 4)["input_features"] == TensorSpec((2, 4, 16))
+    report = analyse(target, 2, 4)
+    first = row(report, "input_linear")
+    # Linear(16 -> 16, bias) over 8 rows: MACs 8 * 16 * 16 = 2,048; exact 2 * MACs
+    assert first.forward.macs == 2_048
+    assert first.forward.flops == 4_096
+
+
+def test_patch_positions_tile_the_pooling_grid() -> None:
+    view = ConfigView(SimpleNamespace(patch_size=2, image_size=8, pooling_kernel_size=3),
+                      layout=PixelLayout.ROWS)
+    # 8 / 2 = 4 patches a side, rounded up to a multiple of the 3 x 3 pooling: 6
+    assert patch_grid(view) == (1, 6, 6)
+    positions = patch_positions(view, 1, 0)
+    assert positions.shape == (1, 36, 2)
+    assert isinstance(positions.values, list)
+    assert positions.values[0][:7] == [[0, 0], [1, 0], [2, 0], [3, 0], [4, 0], [5, 0], [0, 1]]
+    assert pixels(view, 1, 0) == TensorSpec((1, 36, 12))  # 3 * 2 * 2 values a patch
+    assert merge_sizes(view, 2, 0) == TensorSpec((2,), INT, values=[3, 3])
+
+
+def test_video_only_placeholders_mean_frames() -> None:
+    # InstructBLIP Video names a video placeholder and no image one: (B, T, C, H, W)
+    video = ConfigView(SimpleNamespace(video_token_index=5, image_size=8))
+    assert pixels(video, 2, 0) == TensorSpec((2, 16, 3, 8, 8))
+    both = ConfigView(SimpleNamespace(video_token_index=5, image_token_index=6, image_size=8))
+    assert pixels(both, 2, 0) == TensorSpec((2, 3, 8, 8))

@@ -31,10 +31,11 @@ returns no KV cache. Sparse mixture-of-experts blocks are made shape-only
 (see `memflops.frontends.moe`). A config that leaves a size None for the
 hub config to fill gets the usual value: `head_dim` and
 `num_key_value_heads` derived from the heads, a forecaster's
-`prediction_length` 24 (`HUB_FILLED`); a per-language adapter model (X-MOD) its
-first language. Random skips of a training step
-(LayerDrop, SpecAugment) are turned off, with a warning: whether a layer
-runs is decided by a random tensor's value, which fake tensors do not have.
+`prediction_length` 24 (`HUB_FILLED`), and, per model type, the value of its
+published config (`PUBLISHED`, `PUBLISHED_ROPE`: DeepSeek-V2's routing, GLM-4V's
+rotary fraction, ...); a per-language adapter model (X-MOD) its first language.
+Random skips of a training step (LayerDrop, SpecAugment) are turned off, with a
+warning: whether a layer runs is decided by a random tensor's value, which fake tensors do not have.
 
 Inputs: `Loaded.make_inputs(batch, seq)` gives the keyword inputs the model
 takes, text, image, video, audio or time series (see
@@ -44,6 +45,7 @@ takes, text, image, video, audio or time series (see
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 from collections.abc import Iterator
@@ -80,6 +82,38 @@ HUB_FILLED = {"prediction_length": 24}
 """Sizes a config class leaves None for the published config to fill, and the value used
 when the config given has none: a forecaster's horizon (24 steps, the config default of
 the PatchTST family)."""
+PUBLISHED: dict[str, dict[str, Any]] = {
+    # deepseek-ai/DeepSeek-V2-Lite config.json (the default config's 64 routed experts)
+    "deepseek_v2": {"num_experts_per_tok": 6, "n_group": 1, "topk_group": 1},
+    # stepfun-ai/Step-3.5-Flash config.json (its window; the default layers are all full)
+    "step3p5": {"sliding_window": 512},
+    # zai-org/GLM-4.5V config.json: 96 heads of 128 (not 4096 // 96)
+    "glm4v_moe_text": {"head_dim": 128},
+    # Salesforce/blip2-opt-2.7b config.json: the image placeholder of its OPT vocabulary
+    # (the default text model of all three is OPT; InstructBLIP Video's is for video)
+    "blip-2": {"image_token_index": 50265},
+    "instructblip": {"image_token_index": 50265},
+    "instructblipvideo": {"video_token_index": 50265},
+    # read by `hf_inputs.mel_bins` only: Gemma4FeatureExtractor's default 128 mel bins (its
+    # subsampling projection assumes them)
+    "gemma4_audio": {"num_mel_bins": 128},
+    # read by `hf_inputs.mel_bins` only: GraniteSpeech5FeatureExtractor doubles each frame
+    # with its deltas and stacks frames in pairs: 4 * num_mel_bins a row
+    "granite_speech5_encoder": {"num_stacked_frames": 4},
+}
+"""Per (sub-)config `model_type`: fields its class leaves None (or lacks) that the model
+reads, and the published value filled where the config given has none."""
+PUBLISHED_ROPE: dict[str, dict[str, Any]] = {
+    # zai-org/GLM-4.1V-9B-Thinking config.json: half of each head rotates (its default
+    # `mrope_section` [8, 12, 12] sums to 128 * 0.5 / 2)
+    "glm4v_text": {"partial_rotary_factor": 0.5},
+    "glm4v_moe_text": {"partial_rotary_factor": 0.5},
+    "glm_image_text": {"partial_rotary_factor": 0.5},
+    # tencent/HunyuanOCR config.json: `xdrope_section` [16, 16, 16, 16] (sums to 128 / 2)
+    "hunyuan_vl_text": {"mrope_section": [16, 16, 16, 16]},
+}
+"""Per (sub-)config `model_type`: `rope_parameters` keys the model reads, and the published
+value filled where the config given has none."""
 
 
 def shipped_names() -> list[str]:
@@ -155,6 +189,7 @@ def make_config(raw: dict[str, Any], where: str) -> Any:
     except Exception as exc:
         raise SpecError(f"{where}: transformers rejected the config: {exc}") from exc
     config.use_cache = False
+    _fill_published(config)
     _derive_sizes(config)
     _default_language(config)
     return config
@@ -167,6 +202,21 @@ def _default_language(config: Any) -> None:
     languages = fields.get("languages")
     if "default_language" in fields and fields["default_language"] is None and languages:
         config.default_language = languages[0]
+
+
+def _fill_published(config: Any) -> None:
+    """Fills, in `config` and its sub-configs, the `PUBLISHED` fields and `PUBLISHED_ROPE`
+    rotary settings its class leaves unset, from the published config of its model."""
+    for part in _sub_configs(config):
+        # the class's type: `from_dict` may pass the outer `model_type` on to a sub-config
+        model_type = str(getattr(type(part), "model_type", ""))
+        for key, value in PUBLISHED.get(model_type, {}).items():
+            if vars(part).get(key) is None:
+                setattr(part, key, copy.deepcopy(value))
+        rope = vars(part).get("rope_parameters")
+        if isinstance(rope, dict):
+            for key, value in PUBLISHED_ROPE.get(model_type, {}).items():
+                rope.setdefault(key, copy.deepcopy(value))
 
 
 def _derive_sizes(config: Any) -> None:

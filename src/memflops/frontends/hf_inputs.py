@@ -10,8 +10,16 @@ needs from the model's config (or a sub-config: `vision_config`, `audio_config`,
   (`ordinary_token`), every mask one, so a model that reads them (padding lengths,
   placeholder tokens) sees plain text without padding.
 - `grid_thw`, `image_grid_thw` and the patches of a vision tower: B images of
-  `patch_grid` patches, the grid's values given.
+  `patch_grid` patches, the grid's values given. The patches come in the layout the
+  tower reads (`PixelLayout`): flattened rows beside a grid (Qwen2-VL), one small image
+  per patch (Kimi K2.5), (B, patches, row) beside each image's patch positions (SigLIP 2,
+  Gemma 4), or one strip of patches beside `target_sizes` (MiniCPM-V).
 - `bbox`: (B, seq, 4) int64, one box per token (document models).
+- inputs that are another model's output or a task's: Perceiver's embedded `inputs` and
+  a Q-Former's `query_embeds` (B, seq, width); an audio tokenizer decoder's `latents`
+  (B, hidden_size, seq); LXMERT's 36 regions; a Decision Transformer's trajectory of
+  seq steps; OneFormer's task prompt; SegGPT's prompt image. Optional inputs the model
+  cannot run without are fed beside their partner (`COMPANIONS`).
 - `pixel_values`: (B, C, H, W) from `num_channels` (3) and `image_size` (224); a video
   model's (its config has `num_frames`) and `pixel_values_videos`: (B, T, C, H, W),
   T = `num_frames` (or `frames_per_clip`; 16). seq is not used.
@@ -95,8 +103,13 @@ class ConfigView:
     config: Any
     bins_first: bool = False
     """A spectrogram is (B, bins, frames), not (B, frames, bins) (see `reads_bins_first`)."""
-    patches: bool = False
-    """Images come as flattened patches with their grid (the model takes a `GRIDS` input)."""
+    layout: str = "image"
+    """How the model reads an image (see `PixelLayout`)."""
+
+    @property
+    def patches(self) -> bool:
+        """Images come as patches with their grid or positions, not as (B, C, H, W)."""
+        return self.layout not in (PixelLayout.IMAGE, PixelLayout.PROMPTED)
 
     def configs(self) -> Iterator[Any]:
         """The config, then its sub-configs breadth-first."""
@@ -249,12 +262,22 @@ def frames(view: ConfigView) -> int:
 @builds("pixel_values")
 def pixels(view: ConfigView, batch: int, seq: int) -> TensorSpec:
     """(B, C, H, W); a video model's (the config has `num_frames`): (B, T, C, H, W); a
-    vision tower that takes its patches with their grid: those patches (`flat_patches`)."""
+    vision tower that takes patches: those patches, in its `PixelLayout`."""
+    if view.layout == PixelLayout.PROMPTED:
+        channels, height, width = image_shape(view)
+        return TensorSpec((batch, channels, height // 2, width))
     if view.patches:
-        return flat_patches(view, batch, seq)
-    if view.find("num_frames") is not None:
+        return patches_in_layout(view, batch)
+    if view.find("num_frames") is not None or reads_video_only(view):
         return TensorSpec((batch, frames(view), *image_shape(view)))
     return TensorSpec((batch, *image_shape(view)))
+
+
+def reads_video_only(view: ConfigView) -> bool:
+    """Whether the model's placeholders are for video alone (InstructBLIP Video), so its
+    `pixel_values` are frames."""
+    fields = vars(view.config)
+    return "video_token_index" in fields and "image_token_index" not in fields
 
 
 @builds("pixel_values_videos")
@@ -267,11 +290,55 @@ def video(view: ConfigView, batch: int, seq: int) -> TensorSpec:
 
 GRIDS = ("grid_thw", "image_grid_thw")
 """Inputs that give, per image, its (frames, height, width) in patches."""
+POSITIONS = ("spatial_shapes", "pixel_position_ids")
+"""Inputs that give each image's patch grid or patch positions beside (B, patches, row)."""
 DEFAULT_GRID_SIDE = 16
 
 
+class PixelLayout:
+    """How a vision tower reads its image (`pixel_values`)."""
+
+    IMAGE = "image"
+    """(B, C, H, W)."""
+    FLAT = "flat"
+    """(B * t * h * w, `patch_width`) rows beside a `GRIDS` input (Qwen2-VL)."""
+    CONV = "conv"
+    """(B * h * w, C, patch, patch), one small image per patch, beside a `GRIDS` input: the
+    `PATCH_IMAGES` towers, whose patch Conv2d reads the patches as they come (the other
+    Conv2d towers, Video LLaMA 3, HunYuan-VL, GLM-Image, view flat rows as patches)."""
+    ROWS = "rows"
+    """(B, h * w, `patch_width`) beside a `POSITIONS` input (SigLIP 2, Gemma 4)."""
+    PROMPTED = "prompted"
+    """(B, C, H / 2, W) beside a prompt image of that size: SegGPT stacks the two into its
+    `image_size`."""
+    STRIP = "strip"
+    """(1, C, patch, B * h * w * patch): every image's patches side by side in one strip,
+    beside `target_sizes` (MiniCPM-V)."""
+
+    @staticmethod
+    def of(names: tuple[str, ...], config: Any) -> str:
+        """The layout of the model of `config`, fed `names`."""
+        if "target_sizes" in names:
+            return PixelLayout.STRIP
+        if "prompt_pixel_values" in names:
+            return PixelLayout.PROMPTED
+        if any(n in POSITIONS for n in names):
+            return PixelLayout.ROWS
+        if any(n in GRIDS for n in names):
+            patch_images = getattr(type(config), "model_type", None) in PATCH_IMAGES
+            return PixelLayout.CONV if patch_images else PixelLayout.FLAT
+        return PixelLayout.IMAGE
+
+
+PATCH_IMAGES = ("kimi_k25_vision",)
+"""Vision towers that read each patch as a (C, patch, patch) image (`PixelLayout.CONV`)."""
+
+
 def _merge(view: ConfigView) -> int:
-    found = view.find("spatial_merge_size", "merge_size", "merge_kernel_size")
+    found = view.find(
+        "spatial_merge_size", "merge_size", "merge_kernel_size", "pooling_kernel_size",
+        "window_kernel_size",
+    )
     if isinstance(found, (list, tuple)) and found:
         found = found[0]
     return int(found) if isinstance(found, int) and found > 0 else 1
@@ -279,13 +346,18 @@ def _merge(view: ConfigView) -> int:
 
 def patch_grid(view: ConfigView) -> tuple[int, int, int]:
     """(t, h, w) patches of one image: one temporal group, and a side of
-    `image_size / patch_size` patches (16 where the config names no size), rounded up to
-    a multiple of the merge size (merged patch groups must tile the image)."""
+    `image_size / patch_size` patches (the square root of `num_patches`; 16 where the
+    config names neither), rounded up to a multiple of the merge (or pooling) size: merged
+    patch groups must tile the image."""
     patch = view.size("patch_size", default=14)
-    size = view.find("image_size")
-    side = int(size) // patch if isinstance(size, int) and size >= patch else DEFAULT_GRID_SIDE
+    size, count = view.find("image_size"), view.find("num_patches")
+    if isinstance(size, int) and size >= patch:
+        side = size // patch
+    else:
+        side = math.isqrt(count) if isinstance(count, int) and count > 0 else DEFAULT_GRID_SIDE
     merge = _merge(view)
-    return 1, side, -(-side // merge) * merge
+    side = -(-side // merge) * merge
+    return 1, side, side
 
 
 def patch_width(view: ConfigView) -> int:
@@ -304,13 +376,68 @@ def grid(view: ConfigView, batch: int, seq: int) -> TensorSpec:
     return TensorSpec((batch, 3), torch.int64, values=[[t, h, w]] * batch)
 
 
-@builds("hidden_states")
+@builds("merge_sizes")
+def merge_sizes(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B,): each image's merge size (patches merged per side), given as values."""
+    return TensorSpec((batch,), torch.int64, values=[_merge(view)] * batch)
+
+
 def flat_patches(view: ConfigView, batch: int, seq: int) -> TensorSpec:
     """(B * t * h * w, `patch_width`): the patches of B images, one row each."""
-    if not view.patches:
-        raise SpecError("`hidden_states` is fed only to vision towers with a patch grid")
     t, h, w = patch_grid(view)
     return TensorSpec((batch * t * h * w, patch_width(view)))
+
+
+def patches_in_layout(view: ConfigView, batch: int) -> TensorSpec:
+    """The patches of B images of `patch_grid` patches, in the view's `PixelLayout`."""
+    t, h, w = patch_grid(view)
+    patch = view.size("patch_size", default=14)
+    channels = view.size("num_channels", "in_channels", default=3)
+    if view.layout == PixelLayout.CONV:
+        return TensorSpec((batch * t * h * w, channels, patch, patch))
+    if view.layout == PixelLayout.ROWS:
+        return TensorSpec((batch, h * w, patch_width(view)))
+    if view.layout == PixelLayout.STRIP:
+        return TensorSpec((1, channels, patch, batch * h * w * patch))
+    return flat_patches(view, batch, 0)
+
+
+@builds("spatial_shapes", "target_sizes")
+def spatial_shapes(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, 2): each image's (h, w) in patches (`patch_grid`), given as values."""
+    _, h, w = patch_grid(view)
+    return TensorSpec((batch, 2), torch.int64, values=[[h, w]] * batch)
+
+
+@builds("pixel_attention_mask")
+def patch_mask(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, h * w) ones: every patch of every image is real, none padding."""
+    _, h, w = patch_grid(view)
+    return TensorSpec((batch, h * w), torch.int64, values=1)
+
+
+@builds("pixel_position_ids")
+def patch_positions(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, h * w, 2): each patch's (x, y) in its image, row by row, given as values."""
+    _, h, w = patch_grid(view)
+    one = [[x, y] for y in range(h) for x in range(w)]
+    return TensorSpec((batch, h * w, 2), torch.int64, values=[one] * batch)
+
+
+@builds("hidden_states")
+def hidden_input(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """What a model that names its input `hidden_states` reads: a vision tower with a patch
+    grid its `flat_patches`; an audio tokenizer's decoder its `latents`; an audio
+    tokenizer's encoder its `waveform`."""
+    if view.layout == PixelLayout.FLAT:
+        return flat_patches(view, batch, seq)
+    if decodes_latents(view):
+        return latents(view, batch, seq)
+    if is_codec(view):
+        return waveform(view, batch, seq)
+    raise SpecError(
+        "`hidden_states` is fed only to vision towers with a patch grid and audio tokenizers"
+    )
 
 
 # --- audio -------------------------------------------------------------------------------
@@ -337,6 +464,13 @@ def is_codec(view: ConfigView) -> bool:
 
 
 def mel_bins(view: ConfigView) -> int:
+    """Spectrogram values per row: bins per frame, times the `num_stacked_frames` its
+    feature extractor stacks into one row (FunASR: 7; Granite Speech 5: 4, see
+    `hf.PUBLISHED`)."""
+    return spectrogram_bins(view) * view.size("num_stacked_frames", default=1)
+
+
+def spectrogram_bins(view: ConfigView) -> int:
     """Spectrogram bins per frame."""
     per_channel = view.find("input_feat_per_channel")
     if isinstance(per_channel, int):  # Speech2Text stacks channels
@@ -364,6 +498,19 @@ def feature_frames(view: ConfigView, seq: int) -> int:
     return whisper_window(view) or seq * view.size("audio_length_per_tok", default=1)
 
 
+def decodes_latents(view: ConfigView) -> bool:
+    """Whether the model is the decoder half of an audio tokenizer (its config type ends in
+    `_decoder`: Mimi, Pocket TTS, VibeVoice), which reads latents, not a waveform."""
+    model_type = getattr(type(view.config), "model_type", "")
+    return isinstance(model_type, str) and model_type.endswith("_decoder") and is_codec(view)
+
+
+@builds("latents")
+def latents(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, hidden_size, seq): seq frames of an audio tokenizer's continuous latents."""
+    return TensorSpec((batch, view.size("hidden_size", default=1), seq))
+
+
 @builds("input_values")
 def waveform(view: ConfigView, batch: int, seq: int) -> TensorSpec:
     """(B, seq * hop) samples; codecs (B, channels, seq * hop); AST's spectrogram
@@ -377,6 +524,9 @@ def waveform(view: ConfigView, batch: int, seq: int) -> TensorSpec:
     return TensorSpec((batch, samples))
 
 
+FIRST_LAYERS = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)
+
+
 def reads_bins_first(module: torch.nn.Module, view: ConfigView) -> bool:
     """Whether the model reads a spectrogram as (B, bins, frames): its first layer (in
     registration order) is a `Conv1d` over `mel_bins` channels (Whisper, CLVP). Speech2Text
@@ -384,8 +534,7 @@ def reads_bins_first(module: torch.nn.Module, view: ConfigView) -> bool:
     itself."""
     if view.find("input_feat_per_channel") is not None:
         return False
-    layers = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)
-    first = next((m for m in module.modules() if isinstance(m, layers)), None)
+    first = next((m for m in module.modules() if isinstance(m, FIRST_LAYERS)), None)
     return isinstance(first, torch.nn.Conv1d) and first.in_channels == mel_bins(view)
 
 
@@ -485,6 +634,105 @@ SIZED_BY = {
 """Optional inputs fed only where the config gives them a nonzero size."""
 
 
+# --- inputs that are other models' outputs, or a task's -----------------------------------
+
+LXMERT_BOXES = 36
+"""Regions per image of LXMERT's visual features (its Faster R-CNN extracts 36)."""
+
+
+@builds("inputs")
+def latent_inputs(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """Perceiver's (its config has `num_latents`) already embedded inputs (no
+    preprocessor): (B, seq, d_model); a speech encoder-decoder's: its `waveform`."""
+    if view.find("num_latents") is None:
+        return waveform(view, batch, seq)
+    return TensorSpec((batch, seq, view.size("d_model", "hidden_size", default=1)))
+
+
+@builds("query_embeds")
+def query_embeds(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, seq, hidden_size): the learned queries a Q-Former (BLIP-2) reads."""
+    return TensorSpec((batch, seq, view.size("hidden_size", default=1)))
+
+
+@builds("visual_feats")
+def visual_feats(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, `LXMERT_BOXES`, visual_feat_dim): features of an image's detected regions."""
+    return TensorSpec((batch, LXMERT_BOXES, view.size("visual_feat_dim", default=2048)))
+
+
+@builds("visual_pos")
+def visual_pos(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, `LXMERT_BOXES`, visual_pos_dim): the regions' boxes."""
+    return TensorSpec((batch, LXMERT_BOXES, view.size("visual_pos_dim", default=4)))
+
+
+@builds("task_inputs")
+def task_tokens(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, task_seq_len) token ids of OneFormer's task prompt, every one `ordinary_token`
+    of its text encoder."""
+    token = max(1, view.size("text_encoder_vocab_size", default=2) // 2)
+    return TensorSpec((batch, view.size("task_seq_len", default=seq)), torch.int64, values=token)
+
+
+@builds("prompt_pixel_values", "prompt_masks")
+def prompt_image(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """SegGPT's prompt image and its mask: (B, C, H, W), as its `pixel_values`."""
+    return pixels(view, batch, seq)
+
+
+@builds("image_embeds_position_mask")
+def image_positions(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, seq) zeros: no token is an image placeholder (where they sit is data)."""
+    return TensorSpec((batch, seq), torch.int64, values=0)
+
+
+def trajectory(*last: str) -> Builder:
+    """(B, seq, size) of a Decision Transformer trajectory: sized by the config keys
+    `last` (or 1 where none is given)."""
+
+    def build(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+        size = view.size(*last, default=1) if last else 1
+        return TensorSpec((batch, seq, size))
+
+    return build
+
+
+BUILDERS["states"] = trajectory("state_dim")
+BUILDERS["actions"] = trajectory("act_dim")
+BUILDERS["rewards"] = BUILDERS["returns_to_go"] = trajectory()
+
+
+@builds("timesteps")
+def timesteps(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, seq) episode steps, all 0 (an index into the learned table of `max_ep_len`)."""
+    return TensorSpec((batch, seq), torch.int64, values=0)
+
+
+@builds("mm_token_type_ids")
+def token_kinds(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, seq) zeros: every token is text (Molmo 2's image tokens are 1)."""
+    return TensorSpec((batch, seq), torch.int64, values=0)
+
+
+@builds("encoder_hidden_states")
+def encoder_states(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, seq, encoder_hidden_size): the image features a Q-Former cross-attends to."""
+    return TensorSpec((batch, seq, view.size("encoder_hidden_size", "hidden_size", default=1)))
+
+
+COMPANIONS = {
+    "states": ("actions", "rewards", "returns_to_go", "timesteps", "attention_mask"),
+    TEXT: ("visual_feats", "visual_pos"),
+    "pixel_values": ("image_embeds_position_mask", "mm_token_type_ids"),
+    "input_features": ("input_features_mask",),
+    "query_embeds": ("encoder_hidden_states",),
+}
+"""Optional inputs the model cannot run without, fed where `forward` takes them beside
+the key's input: a trajectory's other parts, LXMERT's regions, Molmo 2's token kinds,
+Kosmos-2's placeholder mask, the mask of a spectrogram, the image a Q-Former reads."""
+
+
 # --- which inputs ------------------------------------------------------------------------
 
 
@@ -522,7 +770,22 @@ def input_names(module: torch.nn.Module, config: Any, kind: str) -> tuple[str, .
     pairs = [TEXT, *MODALITIES]
     if any(n in wanted for n in pairs) and not splices_modalities(config):
         companions += pairs
+    if any(n in wanted for n in MODALITIES) and "qformer_input_ids" in wanted:
+        companions.append(TEXT)  # InstructBLIP's language model reads text beside the image
+    for name in [*wanted, *companions]:
+        if name in params or name == main:
+            companions += COMPANIONS.get(name, ())
+    if "pixel_values" in wanted or "pixel_values" in companions:
+        # optional, but a tower of packed patches needs each image's size (MiniCPM-V,
+        # SigLIP 2's dual encoder)
+        companions += ["target_sizes", "spatial_shapes"]
+        if "spatial_shapes" in params:
+            companions.append("pixel_attention_mask")
+    required = set(wanted)
     wanted += [n for n in companions if n in params]
+    if "pixel_values" in wanted and "pixel_values_videos" not in required:
+        # images, or video where they are required: Molmo 2 refuses both at once
+        wanted = [n for n in wanted if n != "pixel_values_videos"]
     return tuple(dict.fromkeys(n for n in wanted if n in BUILDERS))
 
 
@@ -598,7 +861,8 @@ class HFInputs:
             raise SpecError(
                 f"{self.name}: seq {seq} is longer than its {self.max_seq} learned positions"
             )
-        view = ConfigView(self.config, self.bins_first, any(n in GRIDS for n in self.names))
+        layout = PixelLayout.of(self.names, self.config)
+        view = ConfigView(self.config, self.bins_first, layout)
         return {name: BUILDERS[name](view, batch, seq) for name in self.names}
 
     @property
