@@ -90,3 +90,12 @@ def test_unique() -> None:
     assert rule_of("aten.unique_consecutive")((16,), out=out).flops == 15  # each vs previous
     # sort: 16 * log2 16 = 64 compares, then 15 neighbour compares
     assert rule_of("aten._unique2")((16,), out=out).flops == 64 + 15
+
+
+def test_embedding_bag_backward() -> None:
+    rule = rule_of("aten._embedding_bag_backward")
+    # 6 indices in bags, rows of 4: 24 adds (sum); mean adds 24 divides
+    args = ((2, 4), (6,), (2,), (6,), (2,), (2,), 10, False)
+    assert rule(*args, 0, False, None, out=(10, 4)).flops == 24
+    assert rule(*args, 1, False, None, out=(10, 4)).flops == 48
+    assert rule(*args, 0, False, (6,), out=(10, 4)).flops == 48  # per-sample weights

@@ -43,3 +43,31 @@ def embedding_bag(weight: Any, indices: Any, offsets: Any, scale_grad_by_freq: A
     if per_sample_weights is not None:
         flops += rows * dim
     return OpCost(flops=flops)
+
+
+_BAG_BACKWARD = (
+    "each of the L = indices.numel rows gets its bag's gradient row of D: L*D adds into the"
+    " table; mean (mode 1) + L*D divides (by the bag size); per_sample_weights + L*D"
+    " multiplies"
+)
+
+
+def _bag_backward(grad: Any, indices: Any, mode: Any, per_sample_weights: Any) -> OpCost:
+    per_row = 1 + (mode == 1) + (per_sample_weights is not None)
+    return OpCost(flops=numel(indices) * grad[-1] * per_row)
+
+
+@register("aten._embedding_bag_backward", formula=_BAG_BACKWARD)
+def embedding_bag_backward(grad: Any, indices: Any, offsets: Any, offset2bag: Any,
+                           bag_size: Any, maximum_indices: Any, num_weights: Any,
+                           scale_grad_by_freq: Any, mode: Any, sparse: Any,
+                           per_sample_weights: Any, *_: Any, out: Any) -> OpCost:
+    return _bag_backward(grad, indices, mode, per_sample_weights)
+
+
+@register("aten._embedding_bag_dense_backward", formula=_BAG_BACKWARD)
+def embedding_bag_dense_backward(grad: Any, indices: Any, offset2bag: Any, bag_size: Any,
+                                 maximum_indices: Any, num_weights: Any,
+                                 scale_grad_by_freq: Any, mode: Any, per_sample_weights: Any,
+                                 *_: Any, out: Any) -> OpCost:
+    return _bag_backward(grad, indices, mode, per_sample_weights)
