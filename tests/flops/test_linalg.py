@@ -99,3 +99,10 @@ def test_embedding_bag_backward() -> None:
     assert rule(*args, 0, False, None, out=(10, 4)).flops == 24
     assert rule(*args, 1, False, None, out=(10, 4)).flops == 48
     assert rule(*args, 0, False, (6,), out=(10, 4)).flops == 48  # per-sample weights
+
+
+def test_nonzero_and_multinomial() -> None:
+    # one test per element of 3 x 10
+    assert rule_of("aten.nonzero")((3, 10), out=(7, 2)).flops == 30
+    # 2 rows of 7 probabilities: 6 adds each, then 4 draws of 3 compares (log2 8): 2 * 18
+    assert rule_of("aten.multinomial")((2, 7), 4, out=(2, 4)).flops == 2 * (6 + 4 * 3)

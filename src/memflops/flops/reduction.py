@@ -325,3 +325,22 @@ def unique_consecutive(x: Any, *_: Any, out: Any) -> OpCost:
 def unique(x: Any, *_: Any, out: Any) -> OpCost:
     n = numel(x)
     return OpCost(flops=n * max(0, (n - 1).bit_length()) + max(0, n - 1))
+
+
+@register(
+    "aten.nonzero", "aten.nonzero_static",
+    formula="n tests (!= 0), one per element; writing the indices found moves data",
+)
+def nonzero(x: Any, *_: Any, out: Any) -> OpCost:
+    return OpCost(flops=numel(x))
+
+
+@register(
+    "aten.multinomial",
+    formula="per row of n probabilities: a running sum (n - 1 adds), then each of the k "
+    "draws a binary search in it (ceil(log2(n + 1)) compares); drawing the random number "
+    "itself is 0, as for every random op",
+)
+def multinomial(probs: Any, num_samples: int, *_: Any, out: Any) -> OpCost:
+    rows, n = _rows_and_length(probs, -1)
+    return OpCost(flops=rows * (max(0, n - 1) + num_samples * _search_compares(n)))
