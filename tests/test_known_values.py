@@ -103,3 +103,32 @@ def test_writes_through_views_keep_values() -> None:
     report = memflops.analyze(SpatialShapes(), (3, 32))
     # the table's 2 products (h * w), then one multiply per kept element, 3 * 20: 62
     assert report.by_operator()["aten.mul"].cost.flops == 2 + 60
+
+
+class CodecPadding(nn.Module):
+    """Audio codecs keep a conv's stride as a tensor buffer and pad by its value."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("stride", torch.tensor(4), persistent=False)
+        self.conv = nn.Conv1d(1, 2, kernel_size=4, stride=4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        frames = torch.ceil(torch.tensor(x.shape[-1]) / self.stride).to(torch.int64)
+        extra = int(frames * self.stride) - x.shape[-1]  # a value read: 2 for 30 samples
+        out: torch.Tensor = self.conv(nn.functional.pad(x, (0, extra)))
+        return out
+
+
+def test_constants_of_a_meta_build_stay_known() -> None:
+    from memflops.frontends.meta_init import build_without_weights
+
+    model = build_without_weights(CodecPadding)
+    assert model.conv.weight.device.type == "meta" and model.stride.device.type == "cpu"
+    report = memflops.analyze(model, (1, 1, 30))
+    # padded to 32 samples: 8 positions x 2 channels x 4 taps = 64 MACs
+    assert report.by_module()["conv"].forward.macs == 64
+    with torch.device("meta"):  # without it the stride is a meta tensor: no value
+        plain = CodecPadding()
+    with pytest.raises(DataDependentError):
+        memflops.analyze(plain, (1, 1, 30))

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch._subclasses.fake_tensor import FakeTensorMode
+from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 
 from memflops.capture.fake import fake_weights
 from memflops.capture.inputs import (
@@ -29,6 +29,7 @@ from memflops.capture.inputs import (
     input_values,
     real_values,
 )
+from memflops.capture.known_values import LIMIT
 from memflops.capture.recorder import OpRecorder, OptimizerScalars
 from memflops.capture.records import OpRecord, Phase
 from memflops.capture.tracker import ROOT, ModuleTracker
@@ -92,6 +93,15 @@ def _make_input(
     return torch.empty(spec.shape, dtype=input_dtype(spec, float_dtype, cast), device="cpu")
 
 
+def _small_real_buffers(model: nn.Module) -> list[torch.Tensor]:
+    """Buffers holding real values (a live model's, or small constants a meta build kept on
+    the CPU): their values are known to the analysis (`capture.known_values`)."""
+    return [
+        b for b in model.buffers()
+        if b.device.type != "meta" and not isinstance(b, FakeTensor) and b.numel() <= LIMIT
+    ]
+
+
 def _note_input_values(
     recorder: OpRecorder, inputs: InputSpecs, args: list[torch.Tensor],
     kwargs: dict[str, torch.Tensor],
@@ -153,13 +163,17 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
     grads: frozenset[int] = frozenset()
     state: frozenset[int] = frozenset()
     try:
-        with fake_weights(model, fake_mode, config.dtype), tracker:
+        constants = _small_real_buffers(model)
+        with fake_weights(model, fake_mode, config.dtype) as stand_ins, tracker:
             with fake_mode:
                 args = [_make_input(s, float_dtype, config.dtype) for s in inputs.args]
                 kwargs = {k: _make_input(s, float_dtype, config.dtype) for k, s in inputs.kwargs}
                 trainable = _unique_trainable(model) if config.train else []
                 optimizer = _warm_optimizer(config.optimizer, trainable)
             _note_input_values(recorder, inputs, args, kwargs)
+            for original in constants:
+                fake = stand_ins[id(original)]
+                recorder.values.note(fake, original.detach().to(fake.dtype))
             if storages is not None:
                 _note_preexisting(storages, model, args, kwargs, optimizer)
             autocast = (

@@ -65,6 +65,7 @@ from memflops.frontends.hf_inputs import (
     learned_positions,
     reads_bins_first,
 )
+from memflops.frontends.meta_init import small_constants_on_cpu
 from memflops.frontends.moe import make_shape_only
 from memflops.frontends.targets import Loaded, _did_you_mean
 
@@ -323,7 +324,7 @@ def build(config: Any) -> nn.Module:
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
-        with torch.device("meta"), _quiet(transformers):
+        with torch.device("meta"), small_constants_on_cpu(), _quiet(transformers):
             module: nn.Module = _from_config(auto_class, config, attention)
     except Exception as exc:
         text = str(exc).strip().splitlines()

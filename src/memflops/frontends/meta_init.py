@@ -6,6 +6,12 @@ tensor values (torchvision's RegNet derives its widths with `.tolist()`).
 `empty_weights` is the fallback for those: constructors run on the CPU, and
 each parameter and buffer becomes a meta tensor as it is registered, so at
 most one layer's weights exist at a time.
+
+`small_constants_on_cpu` keeps the small constants a constructor makes with
+`torch.tensor(...)` (a conv's stride or padding, kept as buffers by audio
+codecs) real CPU tensors inside a meta build: a forward that reads their
+values then can (capture treats small real buffers as known values), and
+they cost a few bytes.
 """
 
 from __future__ import annotations
@@ -16,6 +22,50 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
+
+SMALL_CONSTANT = 64
+"""Elements of the largest constant `small_constants_on_cpu` keeps real."""
+_CONSTANT_MAKERS = frozenset({torch.tensor, torch.as_tensor, torch.scalar_tensor})
+
+
+class _SmallConstantsOnCpu(TorchFunctionMode):
+    def __torch_function__(self, func: Any, types: Any, args: Any = (),
+                           kwargs: Any = None) -> Any:
+        kwargs = dict(kwargs or {})
+        if func in _CONSTANT_MAKERS and kwargs.get("device") is None:
+            data = args[0] if args else kwargs.get("data")
+            if not isinstance(data, torch.Tensor) and _small(data):
+                kwargs["device"] = "cpu"
+        return func(*args, **kwargs)
+
+
+def _small(data: Any) -> bool:
+    """Python numbers or (nested) lists of at most SMALL_CONSTANT of them."""
+    if isinstance(data, (int, float, bool)):
+        return True
+    if isinstance(data, (list, tuple)):
+        flat: list[Any] = list(data)
+        count = 0
+        while flat:
+            item = flat.pop()
+            if isinstance(item, (list, tuple)):
+                flat.extend(item)
+            elif isinstance(item, (int, float, bool)):
+                count += 1
+            else:
+                return False
+            if count > SMALL_CONSTANT:
+                return False
+        return True
+    return False
+
+
+@contextmanager
+def small_constants_on_cpu() -> Iterator[None]:
+    """Inside a meta build: `torch.tensor` of a few Python numbers stays on the CPU."""
+    with _SmallConstantsOnCpu():
+        yield
 
 
 @contextmanager
@@ -48,7 +98,7 @@ def build_without_weights(build: Callable[[], Any]) -> Any:
     """Call `build` on the meta device, or, if its constructor needs values, with
     `empty_weights`."""
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), small_constants_on_cpu():
             return build()
     except (NotImplementedError, RuntimeError) as exc:
         if "meta" not in str(exc):
