@@ -106,3 +106,8 @@ def test_nonzero_and_multinomial() -> None:
     assert rule_of("aten.nonzero")((3, 10), out=(7, 2)).flops == 30
     # 2 rows of 7 probabilities: 6 adds each, then 4 draws of 3 compares (log2 8): 2 * 18
     assert rule_of("aten.multinomial")((2, 7), 4, out=(2, 4)).flops == 2 * (6 + 4 * 3)
+
+
+def test_euclidean_dist() -> None:
+    # 5 x 7 pairs of 4-vectors: (4 subtracts + 4 squares + 3 adds + 1 root) each = 12
+    assert cost(aten._euclidean_dist.default, meta(5, 4), meta(7, 4)).flops == 35 * 12

@@ -344,3 +344,12 @@ def nonzero(x: Any, *_: Any, out: Any) -> OpCost:
 def multinomial(probs: Any, num_samples: int, *_: Any, out: Any) -> OpCost:
     rows, n = _rows_and_length(probs, -1)
     return OpCost(flops=rows * (max(0, n - 1) + num_samples * _search_compares(n)))
+
+
+@register(
+    "aten._euclidean_dist",
+    formula="(.., P, M) to (.., R, M): per pair of rows M subtracts, M squares, M - 1 adds "
+    "and a square root: 3M per output element",
+)
+def euclidean_dist(x1: Any, x2: Any, *_: Any, out: Any) -> OpCost:
+    return OpCost(flops=3 * x1[-1] * numel(out))
