@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import math
 import operator
-import weakref
 from collections.abc import Callable
 from typing import Any
 
 import torch
+
+from memflops.capture.tensor_table import TensorTable
 
 Known = bool | int
 Rule = Callable[["FiniteChecks", tuple[Any, ...], torch.Tensor], Known | None]
@@ -111,38 +112,31 @@ RULES: dict[str, Rule] = {
 }
 
 
-def _forget(table: dict[int, Any], key: int) -> Callable[[Any], None]:
-    """A weakref callback that drops `key` from `table` when its tensor dies."""
-    return lambda _ref: table.pop(key, None)  # type: ignore[func-returns-value]
-
-
 class FiniteChecks:
     """Known values of the boolean tensors finiteness tests make (module docstring)."""
 
     def __init__(self) -> None:
-        self._known: dict[int, tuple[weakref.ref[torch.Tensor], Known]] = {}
-        self._abs: dict[int, weakref.ref[torch.Tensor]] = {}
+        self._known: TensorTable[Known] = TensorTable()
+        self._abs: TensorTable[bool] = TensorTable()
         self.reads = 0
 
     def value(self, t: Any) -> Known | None:
-        entry = self._known.get(id(t))
-        return entry[1] if entry is not None and entry[0]() is t else None
+        return self._known.get(t)
 
     def is_abs(self, t: Any) -> bool:
-        ref = self._abs.get(id(t))
-        return ref is not None and ref() is t
+        return self._abs.get(t) is not None
 
     def observe(self, name: str, args: tuple[Any, ...], out: Any) -> None:
         """Note `out`'s value if `name` on `args` makes a known one."""
         if not isinstance(out, torch.Tensor):
             return
         if name == "aten.abs":
-            self._abs[id(out)] = weakref.ref(out, _forget(self._abs, id(out)))
+            self._abs.set(out, True)
             return
         rule = RULES.get(name)
         value = rule(self, args, out) if rule is not None else None
         if value is not None:
-            self._known[id(out)] = (weakref.ref(out, _forget(self._known, id(out))), value)
+            self._known.set(out, value)
 
     def read(self, t: Any) -> Known | float | None:
         """The value `.item()` of `t` reads, if known (and count the read)."""

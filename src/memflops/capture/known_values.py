@@ -27,13 +27,14 @@ are marked, and reads of them are counted for the report's warnings.
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import torch
 from torch._subclasses.fake_tensor import FakeTensor
 from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
+
+from memflops.capture.tensor_table import TensorTable
 
 LIMIT = 1 << 20
 """Largest known tensor kept, in elements."""
@@ -53,7 +54,8 @@ garbage on a GPU too, and one that fills it gets exactly what it wrote."""
 
 _UNINITIALISED = frozenset(n for n in FACTORIES if "empty" in n)
 
-_Entry = tuple["weakref.ref[torch.Tensor]", torch.Tensor, bool]
+_Entry = tuple[torch.Tensor, bool, int]
+"""(real value, depends on a filled input, the fake tensor's storage)."""
 
 
 def _storage(t: torch.Tensor) -> int:
@@ -64,33 +66,31 @@ class KnownValues:
     """Real values beside fake tensors (see the module docstring)."""
 
     def __init__(self) -> None:
-        self._known: dict[int, _Entry] = {}
+        self._known: TensorTable[_Entry] = TensorTable(self._dropped)
         self._on_storage: dict[int, set[int]] = {}
         self.filled_reads = 0
         """Values read that depend on inputs memflops filled."""
 
     # --- lookup ---------------------------------------------------------------------
 
+    def _entry(self, t: Any) -> _Entry | None:
+        """`t`'s own entry: a known fake tensor whose real copy this tracker holds."""
+        return self._known.get(t)
+
+    def _dropped(self, key: int, entry: _Entry) -> None:
+        self._on_storage.get(entry[2], set()).discard(key)
+
     def real(self, t: Any) -> torch.Tensor | None:
         """`t`'s real value if known: a known fake tensor, a real tensor, or a fake constant."""
         if not isinstance(t, torch.Tensor):
             return None
-        entry = self._known.get(id(t))
-        if entry is not None and entry[0]() is t:
-            return entry[1]
+        entry = self._entry(t)
+        if entry is not None:
+            return entry[0]
         if not isinstance(t, FakeTensor):
             return t  # a real tensor (a constant the model holds)
         constant = t.constant
         return constant if isinstance(constant, torch.Tensor) else None
-
-    def _owned(self, t: Any) -> bool:
-        """A known fake tensor whose real copy is this tracker's own."""
-        entry = self._known.get(id(t))
-        return entry is not None and entry[0]() is t
-
-    def _filled(self, t: Any) -> bool:
-        entry = self._known.get(id(t))
-        return entry is not None and entry[0]() is t and entry[2]
 
     def note(self, fake: torch.Tensor, real: torch.Tensor, filled: bool = False,
              copy: bool = True) -> None:
@@ -103,19 +103,14 @@ class KnownValues:
         if (real.numel() > LIMIT or tuple(real.shape) != tuple(fake.shape)
                 or real.dtype != fake.dtype):
             return
-        key, storage = id(fake), _storage(fake)
-
-        def forget(_ref: Any) -> None:
-            self._known.pop(key, None)
-            self._on_storage.get(storage, set()).discard(key)
-
+        storage = _storage(fake)
         # A copy of its own: a real the model holds is never written, and an in-place op
         # on one known tensor cannot change another behind this tracker's back.
         if copy:
             with _disable_current_modes():  # a real copy, even inside the fake mode
                 real = real.detach().clone()
-        self._known[key] = (weakref.ref(fake, forget), real, filled)
-        self._on_storage.setdefault(storage, set()).add(key)
+        self._known.set(fake, (real, filled, storage))
+        self._on_storage.setdefault(storage, set()).add(id(fake))
 
     # --- ops ------------------------------------------------------------------------
 
@@ -124,7 +119,8 @@ class KnownValues:
         real = self.real(t)
         if real is None:
             return None
-        if self._filled(t):
+        entry = self._entry(t)
+        if entry is not None and entry[1]:
             self.filled_reads += 1
         with _disable_current_modes():
             return real.item()
@@ -155,6 +151,8 @@ class KnownValues:
                       kwargs: dict[str, Any]) -> Any:
         """For an op whose output size depends on values: fake outputs at the true size
         (and their values noted), or None when an input is unknown."""
+        if not self._may_know(name, args):
+            return None
         results = self._run_real(name, func, args, kwargs)
         if results is None:
             return None
@@ -173,12 +171,10 @@ class KnownValues:
     def _run_real(self, name: str, func: Any, args: tuple[Any, ...],
                   kwargs: dict[str, Any]) -> tuple[Any, bool, bool] | None:
         """(real output, depends on a filled input, may alias a tensor not this tracker's),
-        or None when an input is unknown."""
+        or None when an input is unknown. The caller has checked `_may_know`."""
         if torch.Tag.nondeterministic_seeded in func.tags:
             return None
         factory = name in FACTORIES
-        if not self._may_know(name, args):
-            return None
         written = {id(t) for t in _written(func, args, kwargs)}
         flat, spec = tree_flatten((args, kwargs))
         with _disable_current_modes(), torch.no_grad():  # real tensors, real kernels
@@ -188,7 +184,8 @@ class KnownValues:
                 if not isinstance(item, torch.Tensor):
                     reals.append(item)
                     continue
-                owned = self._owned(item)
+                entry = self._entry(item)
+                owned = entry is not None
                 real = self.real(item)
                 if id(item) in written and not owned:
                     real = None  # never write into a tensor the model or the fake mode holds
@@ -196,7 +193,7 @@ class KnownValues:
                     if not factory:
                         return None
                     real = torch.empty(tuple(item.shape), dtype=item.dtype)  # values unused
-                filled = filled or self._filled(item)
+                filled = filled or (entry is not None and entry[1])
                 external = external or not owned
                 reals.append(real)
             real_args, real_kwargs = tree_unflatten(reals, spec)
@@ -220,8 +217,8 @@ class KnownValues:
         """An op wrote unknown values: its written arguments' storages are unknown now."""
         for t in _written(func, args, kwargs):
             if isinstance(t, FakeTensor):
-                for key in list(self._on_storage.pop(_storage(t), ())):
-                    self._known.pop(key, None)
+                for key in self._on_storage.pop(_storage(t), ()):
+                    self._known.pop(key)
 
 
 _WRITES: dict[Any, tuple[tuple[int, str], ...]] = {}

@@ -184,11 +184,11 @@ def native_experts(model: nn.Module) -> list[tuple[str, int, int, int]]:
         params = list(module.parameters(recurse=False))
         if (not isinstance(experts, int) or experts < 2 or not params
                 or any(p.dim() < 2 or p.shape[0] != experts for p in params)
-                or not any(p.dim() == 3 for p in params)
-                or isinstance(model.get_submodule(name.rpartition(".")[0]) if name else None,
-                              EqualShareMoe)):
+                or not any(p.dim() == 3 for p in params)):
             continue
-        block = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
+        block = model.get_submodule(name.rpartition(".")[0])  # "" is the model itself
+        if isinstance(block, EqualShareMoe):
+            continue  # routed by shape already
         k = _top_k(model, block)
         if k is None or k >= experts:
             continue
@@ -200,8 +200,6 @@ def make_shape_only(model: nn.Module) -> MoeInfo | None:
     """Swap every sparse-MoE block of `model` for an `EqualShareMoe`, and count the
     active parameters of both those and native grouped experts; None if it has neither."""
     found = [(name, m) for name, m in model.named_modules() if is_sparse_moe(m)]
-    if not found and not native_experts(model):
-        return None
     warnings: list[str] = []
     replaced = 0
     inactive = 0
@@ -221,7 +219,9 @@ def make_shape_only(model: nn.Module) -> MoeInfo | None:
         replaced += 1
         inactive += (shaped.num_experts - shaped.top_k) * _params_per_expert(experts)
         layouts.add((shaped.num_experts, shaped.top_k))
-    native = native_experts(model)
+    native = native_experts(model)  # after the swaps: experts left to run as they are
+    if not found and not native:
+        return None
     for _, experts_count, k, per_expert in native:
         inactive += (experts_count - k) * per_expert
     if native:
