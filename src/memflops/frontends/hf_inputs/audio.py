@@ -1,0 +1,125 @@
+"""Builders of audio: waveforms, spectrograms and their masks, audio tokenizers' latents."""
+
+from __future__ import annotations
+
+import torch
+
+from memflops.capture.inputs import TensorSpec
+from memflops.frontends.hf_inputs.registry import DEFAULT_HOP, ConfigView, _product, builds
+
+
+def hop(view: ConfigView) -> int:
+    """Samples per frame of a waveform model (see the module docstring)."""
+    keys = ("samples_per_token", "conv_stride", "hop_length", "downsampling_ratios",
+            "upsampling_ratios")
+    for key in keys:
+        found = view.find(key, derived=key == "samples_per_token")
+        step = found if isinstance(found, int) else _product(found)
+        if isinstance(step, int) and step > 0:
+            return step
+    return DEFAULT_HOP
+
+
+def is_codec(view: ConfigView) -> bool:
+    """Codecs (EnCodec, DAC, Mimi, ...) read a (B, channels, samples) waveform."""
+    return any(
+        view.find(key) is not None
+        for key in ("audio_channels", "upsampling_ratios", "downsampling_ratios", "hop_length")
+    )
+
+
+def mel_bins(view: ConfigView) -> int:
+    """Spectrogram values per row: bins per frame, times the `num_stacked_frames` its
+    feature extractor stacks into one row (FunASR: 7; Granite Speech 5: 4, see
+    `hf.PUBLISHED`)."""
+    return spectrogram_bins(view) * view.size("num_stacked_frames", default=1)
+
+
+def spectrogram_bins(view: ConfigView) -> int:
+    """Spectrogram bins per frame."""
+    per_channel = view.find("input_feat_per_channel")
+    if isinstance(per_channel, int):  # Speech2Text stacks channels
+        return per_channel * view.size("input_channels", default=1)
+    return view.size(
+        "num_mel_bins", "feature_projection_input_dim", "input_feat_size", "n_mels",
+        "feature_size", default=80,
+    )
+
+
+def whisper_window(view: ConfigView) -> int | None:
+    """Frames of a whisper-style encoder's fixed window: 2 * `max_source_positions` where
+    the same config names `num_mel_bins` (its conv stem halves the frames); else None."""
+    for config in view.configs():
+        fields = vars(config)
+        if fields.get("num_mel_bins") and fields.get("max_source_positions"):
+            return 2 * int(fields["max_source_positions"])
+    return None
+
+
+def feature_frames(view: ConfigView, seq: int) -> int:
+    """Spectrogram frames: a whisper-style window, else `seq` times the config's
+    `audio_length_per_tok` (a streaming model adds one text token per that many frames:
+    Voxtral Realtime, 8), else `seq`."""
+    return whisper_window(view) or seq * view.size("audio_length_per_tok", default=1)
+
+
+def decodes_latents(view: ConfigView) -> bool:
+    """Whether the model is the decoder half of an audio tokenizer (its config type ends in
+    `_decoder`: Mimi, Pocket TTS, VibeVoice), which reads latents, not a waveform."""
+    model_type = getattr(type(view.config), "model_type", "")
+    return isinstance(model_type, str) and model_type.endswith("_decoder") and is_codec(view)
+
+
+@builds("latents")
+def latents(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, hidden_size, seq): seq frames of an audio tokenizer's continuous latents."""
+    return TensorSpec((batch, view.size("hidden_size", default=1), seq))
+
+
+@builds("input_values")
+def waveform(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, seq * hop) samples; codecs (B, channels, seq * hop); AST's spectrogram
+    (B, max_length, mel bins)."""
+    max_length = view.find("max_length")
+    if isinstance(max_length, int) and view.find("num_mel_bins") is not None:
+        return TensorSpec((batch, max_length, mel_bins(view)))
+    samples = seq * hop(view)
+    if is_codec(view):
+        return TensorSpec((batch, view.size("audio_channels", default=1), samples))
+    return TensorSpec((batch, samples))
+
+
+FIRST_LAYERS = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)
+
+
+def reads_bins_first(module: torch.nn.Module, view: ConfigView) -> bool:
+    """Whether the model reads a spectrogram as (B, bins, frames): its first layer (in
+    registration order) is a `Conv1d` over `mel_bins` channels (Whisper, CLVP). Speech2Text
+    (bins from `input_feat_per_channel`) has such a stem too but transposes (B, frames, bins)
+    itself."""
+    if view.find("input_feat_per_channel") is not None:
+        return False
+    first = next((m for m in module.modules() if isinstance(m, FIRST_LAYERS)), None)
+    return isinstance(first, torch.nn.Conv1d) and first.in_channels == mel_bins(view)
+
+
+@builds("input_features", "audio_mel")
+def spectrogram(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """Whisper-style (B, mel bins, window); other (B, bins, frames) readers (B, bins,
+    frames); the rest (B, frames, mel bins) (frames: `feature_frames`)."""
+    frames = feature_frames(view, seq)
+    if whisper_window(view) is not None or view.bins_first:
+        return TensorSpec((batch, mel_bins(view), frames))
+    return TensorSpec((batch, frames, mel_bins(view)))
+
+
+@builds("input_features_mask", "feature_attention_mask")
+def feature_mask(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, frames) 0/1 mask of a spectrogram."""
+    return TensorSpec((batch, feature_frames(view, seq)), torch.int64)
+
+
+@builds("audio_mel_mask")
+def mel_padding(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, frames) bool, True at padding (Gemma 3n)."""
+    return TensorSpec((batch, feature_frames(view, seq)), torch.bool)

@@ -1,0 +1,207 @@
+"""Builders of images and video: (B, C, H, W) pixels, frames, and the patches of vision
+towers in the layout each reads (`registry.PixelLayout`)."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import torch
+
+from memflops.capture.inputs import TensorSpec
+from memflops.errors import SpecError
+from memflops.frontends.hf_inputs.audio import decodes_latents, is_codec, latents, waveform
+from memflops.frontends.hf_inputs.registry import (
+    DEFAULT_FRAMES,
+    DEFAULT_GRID_SIDE,
+    DEFAULT_IMAGE,
+    GRIDS,
+    ConfigView,
+    PixelLayout,
+    builds,
+)
+
+
+def timm_input_size(view: ConfigView) -> tuple[int, int, int] | None:
+    """(C, H, W) a timm backbone (a `timm_wrapper` sub-config naming an `architecture`)
+    was made for: timm's `pretrained_cfg["input_size"]` of that architecture; else None."""
+    name = next(
+        (vars(c).get("architecture") for c in view.configs()
+         if getattr(c, "model_type", None) == "timm_wrapper"),
+        None,
+    )
+    if not isinstance(name, str):
+        return None
+    try:
+        import timm
+    except ImportError:
+        return None
+    found = timm.get_pretrained_cfg(name)
+    size = getattr(found, "input_size", None)
+    return (int(size[0]), int(size[1]), int(size[2])) if size and len(size) == 3 else None
+
+
+def multiscale_side(view: ConfigView) -> int | None:
+    """Side of the image a multi-scale patch encoder (Depth Pro) needs: its smallest
+    `scaled_images_ratios` scale must still cover one `patch_size` patch; else None."""
+    ratios, patch = view.find("scaled_images_ratios"), view.find("patch_size")
+    if not isinstance(ratios, (list, tuple)) or not ratios or not isinstance(patch, int):
+        return None
+    return math.ceil(patch / Fraction(str(min(ratios))))
+
+
+def image_shape(view: ConfigView) -> tuple[int, int, int]:
+    """(channels, height, width): `num_channels` (3) and `image_size` (int or pair); where
+    the config names no size, a timm backbone's input size, else 224; a multi-scale
+    encoder's `multiscale_side` before all."""
+    side = multiscale_side(view)
+    if side is not None:
+        return view.size("num_channels", default=3), side, side
+    size = view.find("image_size", "img_size", "input_size", "max_img_size")  # TVP pads to max
+    timm_size = timm_input_size(view) if size is None else None
+    if timm_size is not None:
+        return timm_size
+    if isinstance(size, dict):  # {"height": h, "width": w}
+        size = (size.get("height", DEFAULT_IMAGE), size.get("width", DEFAULT_IMAGE))
+    if isinstance(size, (list, tuple)) and len(size) >= 2:
+        height, width = int(size[-2]), int(size[-1])
+    else:
+        height = width = int(size) if isinstance(size, int) else DEFAULT_IMAGE
+    return view.size("num_channels", default=3), height, width
+
+
+def frames(view: ConfigView) -> int:
+    return view.size("num_frames", "frames_per_clip", default=DEFAULT_FRAMES)
+
+
+@builds("pixel_values")
+def pixels(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, C, H, W); a video model's (the config has `num_frames`): (B, T, C, H, W); a
+    vision tower that takes patches: those patches, in its `PixelLayout`."""
+    if view.layout == PixelLayout.PROMPTED:
+        channels, height, width = image_shape(view)
+        return TensorSpec((batch, channels, height // 2, width))
+    if view.patches:
+        return patches_in_layout(view, batch)
+    if view.find("num_frames") is not None or reads_video_only(view):
+        return TensorSpec((batch, frames(view), *image_shape(view)))
+    return TensorSpec((batch, *image_shape(view)))
+
+
+def reads_video_only(view: ConfigView) -> bool:
+    """Whether the model's placeholders are for video alone (InstructBLIP Video), so its
+    `pixel_values` are frames."""
+    fields = vars(view.config)
+    return "video_token_index" in fields and "image_token_index" not in fields
+
+
+@builds("pixel_values_videos")
+def video(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, T, C, H, W), T = `num_frames` or `frames_per_clip` (16)."""
+    return TensorSpec((batch, frames(view), *image_shape(view)))
+
+
+def _merge(view: ConfigView) -> int:
+    found = view.find(
+        "spatial_merge_size", "merge_size", "merge_kernel_size", "pooling_kernel_size",
+        "window_kernel_size",
+    )
+    if isinstance(found, (list, tuple)) and found:
+        found = found[0]
+    return int(found) if isinstance(found, int) and found > 0 else 1
+
+
+def patch_grid(view: ConfigView) -> tuple[int, int, int]:
+    """(t, h, w) patches of one image: one temporal group, and a side of
+    `image_size / patch_size` patches (the square root of `num_patches`; 16 where the
+    config names neither), rounded up to a multiple of the merge (or pooling) size: merged
+    patch groups must tile the image."""
+    patch = view.size("patch_size", default=14)
+    size, count = view.find("image_size"), view.find("num_patches")
+    if isinstance(size, int) and size >= patch:
+        side = size // patch
+    else:
+        side = math.isqrt(count) if isinstance(count, int) and count > 0 else DEFAULT_GRID_SIDE
+    merge = _merge(view)
+    side = -(-side // merge) * merge
+    return 1, side, side
+
+
+def patch_width(view: ConfigView) -> int:
+    """Values per flattened patch: channels x temporal patch x patch x patch."""
+    patch = view.size("patch_size", default=14)
+    channels = view.size("in_channels", "num_channels", default=3)
+    temporal = view.size("temporal_patch_size", "patch_temporal", default=1)
+    return channels * temporal * patch * patch
+
+
+@builds(*GRIDS)
+def grid(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, 3): B images of `patch_grid` patches each. Its values set how many patches
+    each image has, so they are given (see `capture.known_values`)."""
+    t, h, w = patch_grid(view)
+    return TensorSpec((batch, 3), torch.int64, values=[[t, h, w]] * batch)
+
+
+@builds("merge_sizes")
+def merge_sizes(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B,): each image's merge size (patches merged per side), given as values."""
+    return TensorSpec((batch,), torch.int64, values=[_merge(view)] * batch)
+
+
+def flat_patches(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B * t * h * w, `patch_width`): the patches of B images, one row each."""
+    t, h, w = patch_grid(view)
+    return TensorSpec((batch * t * h * w, patch_width(view)))
+
+
+def patches_in_layout(view: ConfigView, batch: int) -> TensorSpec:
+    """The patches of B images of `patch_grid` patches, in the view's `PixelLayout`."""
+    t, h, w = patch_grid(view)
+    patch = view.size("patch_size", default=14)
+    channels = view.size("num_channels", "in_channels", default=3)
+    if view.layout == PixelLayout.CONV:
+        return TensorSpec((batch * t * h * w, channels, patch, patch))
+    if view.layout == PixelLayout.ROWS:
+        return TensorSpec((batch, h * w, patch_width(view)))
+    if view.layout == PixelLayout.STRIP:
+        return TensorSpec((1, channels, patch, batch * h * w * patch))
+    return flat_patches(view, batch, 0)
+
+
+@builds("spatial_shapes", "target_sizes")
+def spatial_shapes(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, 2): each image's (h, w) in patches (`patch_grid`), given as values."""
+    _, h, w = patch_grid(view)
+    return TensorSpec((batch, 2), torch.int64, values=[[h, w]] * batch)
+
+
+@builds("pixel_attention_mask")
+def patch_mask(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, h * w) ones: every patch of every image is real, none padding."""
+    _, h, w = patch_grid(view)
+    return TensorSpec((batch, h * w), torch.int64, values=1)
+
+
+@builds("pixel_position_ids")
+def patch_positions(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, h * w, 2): each patch's (x, y) in its image, row by row, given as values."""
+    _, h, w = patch_grid(view)
+    one = [[x, y] for y in range(h) for x in range(w)]
+    return TensorSpec((batch, h * w, 2), torch.int64, values=[one] * batch)
+
+
+@builds("hidden_states")
+def hidden_input(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """What a model that names its input `hidden_states` reads: a vision tower with a patch
+    grid its `flat_patches`; an audio tokenizer's decoder its `latents`; an audio
+    tokenizer's encoder its `waveform`."""
+    if view.layout == PixelLayout.FLAT:
+        return flat_patches(view, batch, seq)
+    if decodes_latents(view):
+        return latents(view, batch, seq)
+    if is_codec(view):
+        return waveform(view, batch, seq)
+    raise SpecError(
+        "`hidden_states` is fed only to vision towers with a patch grid and audio tokenizers"
+    )
