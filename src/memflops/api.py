@@ -207,6 +207,13 @@ def analyze(
             f"{cap.filled_reads} value(s) read from inputs memflops filled (masks of ones: no "
             "padding; a vision tower's grid sizes): the model's control flow follows them"
         )
+    if cap.assumed_picks:
+        warnings.append(
+            f"{cap.assumed_picks} top-k/argmax pick(s) over computed values steered the run, "
+            "assumed balanced (row i picks indices (i*k+j) mod n, j < k): each row still picks "
+            "k, so expert FLOPs total the real active path; their split among experts assumes "
+            "balance"
+        )
     state_bytes = timeline.bytes_of(Kind.OPTIMIZER)
     sweep = None
     if sizes:

@@ -6,15 +6,28 @@ puts the originals back afterwards. Nothing is copied: a fake tensor holds
 only metadata, so a model with 70 billion real or meta parameters is
 analysed in the memory of its module tree. Tied weights stay tied: one
 original maps to one stand-in.
+
+A model may convert its own modules while it runs (`self.classifier =
+self.classifier.to(self.dtype)`, Switch Transformers' router). PyTorch's
+`Module._apply` converts fake parameters with `torch.utils.swap_tensors`,
+which keeps the parameter object and refuses any tensor with a weak
+reference; a `FakeTensorMode` memoises every fake tensor it makes in a
+`WeakValueDictionary`, so the swap always fails (pytorch/pytorch#148977).
+While the stand-ins are in place, `swap_tensors` first drops the two
+tensors' entries from that memo (it maps fresh meta tensors to their fakes,
+and a swapped tensor is never looked up again). The parameter keeps its
+identity; converted to the dtype it has, it keeps its storage too.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import torch
+import torch.utils
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
@@ -28,6 +41,31 @@ def fake_like(
         return torch.empty_strided(
             tuple(tensor.shape), tuple(tensor.stride()), dtype=target, device="cpu"
         )
+
+
+def _forget_memo(mode: FakeTensorMode, t: torch.Tensor) -> None:
+    """Drop `t` from `mode`'s memo of the fake tensors it made (its only weak reference)."""
+    memo = mode.fake_tensor_converter.tensor_memo
+    for ref in weakref.getweakrefs(t):
+        if isinstance(ref, weakref.KeyedRef) and memo.get(ref.key) is t:
+            del memo[ref.key]
+
+
+@contextmanager
+def swappable_fakes(mode: FakeTensorMode) -> Iterator[None]:
+    """Let `Module._apply` swap fake parameters (see the module docstring)."""
+    original = torch.utils.swap_tensors
+
+    def swap(t1: torch.Tensor, t2: torch.Tensor) -> None:
+        _forget_memo(mode, t1)
+        _forget_memo(mode, t2)
+        original(t1, t2)  # type: ignore[no-untyped-call]
+
+    torch.utils.swap_tensors = swap
+    try:
+        yield
+    finally:
+        torch.utils.swap_tensors = original
 
 
 @contextmanager
@@ -55,7 +93,8 @@ def fake_weights(
                         stand_ins[id(original)] = fake
                     swapped.append((slots, name, original))
                     slots[name] = fake
-        yield stand_ins
+        with swappable_fakes(mode):
+            yield stand_ins
     finally:
         for slots, name, original in reversed(swapped):
             slots[name] = original

@@ -22,7 +22,10 @@ FLOPs and bytes of these ops are counted as for any other op; the real
 copies are bookkeeping and are not part of the analysed memory.
 
 Values that depend on inputs memflops filled itself (not given by the user)
-are marked, and reads of them are counted for the report's warnings.
+are marked, and reads of them are counted for the report's warnings. So are
+values that depend on indices picked from unknown values, assumed balanced
+(`capture.assumed_picks`): `used_picks` holds the picks that steered a value
+read or an output size.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from torch._subclasses.fake_tensor import FakeTensor
 from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
+from memflops.capture.assumed_picks import is_pick, pick_indices
+from memflops.capture.known_masks import index_by_positions
 from memflops.capture.tensor_table import TensorTable
 
 LIMIT = 1 << 20
@@ -54,8 +59,10 @@ garbage on a GPU too, and one that fills it gets exactly what it wrote."""
 
 _UNINITIALISED = frozenset(n for n in FACTORIES if "empty" in n)
 
-_Entry = tuple[torch.Tensor, bool, int]
-"""(real value, depends on a filled input, the fake tensor's storage)."""
+_Entry = tuple[torch.Tensor, bool, int, frozenset[int]]
+"""(real value, depends on a filled input, the fake tensor's storage, the assumed picks
+it depends on)."""
+_NO_PICKS: frozenset[int] = frozenset()
 
 
 def _storage(t: torch.Tensor) -> int:
@@ -70,6 +77,9 @@ class KnownValues:
         self._on_storage: dict[int, set[int]] = {}
         self.filled_reads = 0
         """Values read that depend on inputs memflops filled."""
+        self.picks_made = 0
+        self.used_picks: set[int] = set()
+        """Assumed picks (by serial) that a value read or an output size depended on."""
 
     # --- lookup ---------------------------------------------------------------------
 
@@ -93,7 +103,7 @@ class KnownValues:
         return constant if isinstance(constant, torch.Tensor) else None
 
     def note(self, fake: torch.Tensor, real: torch.Tensor, filled: bool = False,
-             copy: bool = True) -> None:
+             copy: bool = True, picks: frozenset[int] = _NO_PICKS) -> None:
         """Remember `real` as the value of `fake` (if small and of the same shape and dtype).
 
         `copy`: keep a copy of `real`, which someone else holds (an input, a model's
@@ -109,7 +119,7 @@ class KnownValues:
         if copy:
             with _disable_current_modes():  # a real copy, even inside the fake mode
                 real = real.detach().clone()
-        self._known.set(fake, (real, filled, storage))
+        self._known.set(fake, (real, filled, storage, picks))
         self._on_storage.setdefault(storage, set()).add(id(fake))
 
     # --- ops ------------------------------------------------------------------------
@@ -120,8 +130,10 @@ class KnownValues:
         if real is None:
             return None
         entry = self._entry(t)
-        if entry is not None and entry[1]:
-            self.filled_reads += 1
+        if entry is not None:
+            if entry[1]:
+                self.filled_reads += 1
+            self.used_picks.update(entry[3])
         with _disable_current_modes():
             return real.item()
 
@@ -139,39 +151,77 @@ class KnownValues:
         if results is None:
             self._forget_written(func, args, kwargs)
             return
-        real_out, filled, external = results
+        real_out, filled, external, picks = results
         reals, _ = tree_flatten(real_out)
         if len(fakes) != len(reals):
             return
         for fake, real in zip(fakes, reals, strict=True):
             if isinstance(fake, torch.Tensor) and isinstance(real, torch.Tensor):
-                self.note(fake, real, filled, copy=external)
+                self.note(fake, real, filled, copy=external, picks=picks)
+
+    def pick(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+        """After a pick (`topk`, `argmax`, ...) over unknown values: its indices are known,
+        assumed balanced (`capture.assumed_picks`)."""
+        if not is_pick(func) or self.real(args[0]) is not None:
+            return
+        found = pick_indices(func, args, kwargs, out, LIMIT)
+        if found is not None:
+            self.picks_made += 1
+            self.note(found[0], found[1], copy=False, picks=frozenset({self.picks_made}))
 
     def shaped_output(self, name: str, func: Any, args: tuple[Any, ...],
                       kwargs: dict[str, Any]) -> Any:
         """For an op whose output size depends on values: fake outputs at the true size
         (and their values noted), or None when an input is unknown."""
         if not self._may_know(name, args):
-            return None
+            return self._by_positions(name, func, args, kwargs)
         results = self._run_real(name, func, args, kwargs)
         if results is None:
-            return None
-        real_out, filled, external = results
+            return self._by_positions(name, func, args, kwargs)
+        real_out, filled, external, picks = results
+        self.used_picks.update(picks)
 
         def fake_of(real: Any) -> Any:
             if not isinstance(real, torch.Tensor):
                 return real
             fake = torch.empty_strided(tuple(real.shape), tuple(real.stride()),
                                        dtype=real.dtype, device="cpu")
-            self.note(fake, real, filled, copy=external)
+            self.note(fake, real, filled, copy=external, picks=picks)
             return fake
 
         return tree_map(fake_of, real_out)
 
+    def _by_positions(self, name: str, func: Any, args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> Any:
+        """Indexing by known masks of unknown data (`known_masks`), or None."""
+        out = index_by_positions(self, name, func, args, kwargs)
+        if out is not None:
+            self._forget_written(func, args, kwargs)  # unknown values written (`x[m] = y`)
+        return out
+
+    def mask_positions(self, mask: Any) -> list[torch.Tensor] | None:
+        """Fake int64 positions of known `mask`'s true entries, one tensor per dimension,
+        their values known and marked as the mask's; None when `mask` is unknown."""
+        real = self.real(mask)
+        if real is None:
+            return None
+        entry = self._entry(mask)
+        filled, picks = (entry[1], entry[3]) if entry is not None else (False, _NO_PICKS)
+        self.used_picks.update(picks)  # an output size depends on them
+        with _disable_current_modes():
+            reals = real.nonzero().unbind(1)
+        fakes = []
+        for positions in reals:
+            fake = torch.empty(tuple(positions.shape), dtype=torch.int64)  # fake in fake mode
+            self.note(fake, positions, filled, copy=False, picks=picks)
+            fakes.append(fake)
+        return fakes
+
     def _run_real(self, name: str, func: Any, args: tuple[Any, ...],
-                  kwargs: dict[str, Any]) -> tuple[Any, bool, bool] | None:
-        """(real output, depends on a filled input, may alias a tensor not this tracker's),
-        or None when an input is unknown. The caller has checked `_may_know`."""
+                  kwargs: dict[str, Any]) -> tuple[Any, bool, bool, frozenset[int]] | None:
+        """(real output, depends on a filled input, may alias a tensor not this tracker's,
+        the assumed picks it depends on), or None when an input is unknown. The caller has
+        checked `_may_know`."""
         if torch.Tag.nondeterministic_seeded in func.tags:
             return None
         factory = name in FACTORIES
@@ -180,6 +230,7 @@ class KnownValues:
         with _disable_current_modes(), torch.no_grad():  # real tensors, real kernels
             reals: list[Any] = []
             filled = external = False
+            picks = _NO_PICKS
             for item in flat:
                 if not isinstance(item, torch.Tensor):
                     reals.append(item)
@@ -193,7 +244,9 @@ class KnownValues:
                     if not factory:
                         return None
                     real = torch.empty(tuple(item.shape), dtype=item.dtype)  # values unused
-                filled = filled or (entry is not None and entry[1])
+                if entry is not None:
+                    filled = filled or entry[1]
+                    picks = picks | entry[3]
                 external = external or not owned
                 reals.append(real)
             real_args, real_kwargs = tree_unflatten(reals, spec)
@@ -201,7 +254,7 @@ class KnownValues:
                 real_out = func(*real_args, **real_kwargs)
                 if name in _UNINITIALISED:
                     real_out.zero_()
-                return real_out, filled, external
+                return real_out, filled, external, picks
             except Exception:  # the real kernel refuses what the fake one took: stay unknown
                 return None
 

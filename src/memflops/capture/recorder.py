@@ -116,6 +116,7 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
             shaped = True
         if tracking and not shaped:
             self.values.observe(name, func, args, kwargs, out)
+            self.values.pick(func, args, kwargs, out)
             self.finite.observe(name, args, out)
         if name in METADATA_OPS or func.is_view:
             return out

@@ -68,6 +68,9 @@ class Capture:
     """Values of finiteness checks read as "all finite" (`capture.finite_checks`)."""
     filled_reads: int = 0
     """Values read that depend on input values memflops filled (`capture.known_values`)."""
+    assumed_picks: int = 0
+    """Picks over unknown values assumed balanced that steered the run
+    (`capture.assumed_picks`)."""
 
 
 def default_float_dtype(model: nn.Module, dtype: torch.dtype | None) -> torch.dtype:
@@ -221,6 +224,7 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
         optimizer_state=state,
         finite_reads=recorder.finite.reads,
         filled_reads=recorder.values.filled_reads,
+        assumed_picks=len(recorder.values.used_picks),
     )
 
 
