@@ -58,6 +58,7 @@ from torch import nn
 
 from memflops.errors import FactoryError, SpecError, TargetNotFoundError, UsageError
 from memflops.frontends.hf_inputs import (
+    ASSUMED,
     ConfigView,
     HFInputs,
     axial_positions,
@@ -65,6 +66,9 @@ from memflops.frontends.hf_inputs import (
     learned_positions,
     reads_bins_first,
 )
+from memflops.frontends.hf_inputs.tasks import image_span
+from memflops.frontends.hf_repairs import repair_defaults
+from memflops.frontends.hf_video_session import session_inputs, takes_session
 from memflops.frontends.meta_init import small_constants_on_cpu
 from memflops.frontends.moe import make_shape_only
 from memflops.frontends.targets import Loaded, _did_you_mean
@@ -101,6 +105,9 @@ PUBLISHED: dict[str, dict[str, Any]] = {
     # read by `hf_inputs.mel_bins` only: GraniteSpeech5FeatureExtractor doubles each frame
     # with its deltas and stacks frames in pairs: 4 * num_mel_bins a row
     "granite_speech5_encoder": {"num_stacked_frames": 4},
+    # Qwen/Qwen3-Omni-30B-A3B-Instruct config.json (thinker_config.text_config): heads of
+    # 128; its class has no `head_dim`, and 2048 // 28 default heads is 73, odd, for rotary
+    "qwen3_omni_moe_text": {"head_dim": 128},
 }
 """Per (sub-)config `model_type`: fields its class leaves None (or lacks) that the model
 reads, and the published value filled where the config given has none."""
@@ -186,7 +193,7 @@ def make_config(raw: dict[str, Any], where: str) -> Any:
             fields[key] = value
     try:
         with _quiet(transformers):
-            config = config_class.from_dict(fields)
+            config = _from_dict(config_class, fields)
     except Exception as exc:
         raise SpecError(f"{where}: transformers rejected the config: {exc}") from exc
     config.use_cache = False
@@ -194,6 +201,20 @@ def make_config(raw: dict[str, Any], where: str) -> Any:
     _derive_sizes(config)
     _default_language(config)
     return config
+
+
+def _from_dict(config_class: Any, fields: dict[str, Any]) -> Any:
+    """`config_class.from_dict(fields)`; where that fails, the class's own constructor. A
+    timm wrapper's `from_dict` (TimmWrapperConfig, Gemma 3n's vision tower) reads the
+    `num_classes` every published timm config.json has, and rejects a config without it;
+    its constructor takes the class's default (`AutoConfig.for_model` builds it so)."""
+    try:
+        return config_class.from_dict(fields)
+    except Exception as exc:
+        try:
+            return config_class(**fields)
+        except Exception:
+            raise exc from None
 
 
 def _default_language(config: Any) -> None:
@@ -290,10 +311,40 @@ def model_class(config: Any) -> tuple[Any, type[nn.Module]]:
     candidates = [*by_kind.get(model_kind(config), []), base]
     for mapping, auto_class in candidates:
         if type(config) in mapping:
-            return auto_class, _pick_class(mapping[type(config)], config)
+            try:
+                return auto_class, _pick_class(mapping[type(config)], config)
+            except ValueError:  # the class is not exported
+                cls = _unexported_class(mapping, config)
+                return _Unexported(cls), cls
     raise SpecError(
         f"transformers {transformers.__version__} has no model class for {config.model_type!r}"
     )
+
+
+def _unexported_class(mapping: Any, config: Any) -> type[nn.Module]:
+    """The class `mapping` names for `config` where its package does not export it (Voxtral
+    Realtime's text model, defined in its modeling file but left out of its `__all__`)."""
+    import importlib
+
+    from transformers.models.auto.configuration_auto import model_type_to_module_name
+
+    name = mapping._model_mapping[config.model_type]
+    package = model_type_to_module_name(config.model_type)
+    modeling = importlib.import_module(f"transformers.models.{package}.modeling_{package}")
+    found = getattr(modeling, name, None)
+    if not isinstance(found, type) or not issubclass(found, nn.Module):
+        raise SpecError(f"transformers defines no class {name} for {config.model_type!r}")
+    return found
+
+
+class _Unexported:
+    """Builds an unexported class (see `_unexported_class`) where an Auto class cannot."""
+
+    def __init__(self, cls: type[nn.Module]) -> None:
+        self.cls = cls
+
+    def from_config(self, config: Any, **kwargs: Any) -> nn.Module:
+        return self.cls._from_config(config, **kwargs)  # type: ignore[attr-defined,no-any-return]
 
 
 def _pick_class(entry: Any, config: Any) -> type[nn.Module]:
@@ -364,7 +415,10 @@ def _inputs_for(module: nn.Module, config: Any, name: str) -> HFInputs:
     bins_first = reads_bins_first(module, ConfigView(config))
     axial = axial_positions(config)
     limits = [n for n in (learned_positions(module, config), axial) if n is not None]
-    return HFInputs(name, names, config, min(limits, default=None), bins_first, axial)
+    shortest = image_span(ConfigView(config)) if "image_embeds_position_mask" in names else None
+    return HFInputs(
+        name, names, config, min(limits, default=None), bins_first, axial, min_seq=shortest
+    )
 
 
 def load_hf(target: str) -> Loaded:
@@ -377,11 +431,17 @@ def load_hf(target: str) -> Loaded:
     else:
         name, raw = shipped_config(target)
     config = make_config(raw, f"hf:{name}")
+    repaired = repair_defaults(config)
     changed = _no_random_skips(config)
     module = build(config)
     moe = make_shape_only(module)
-    inputs = _inputs_for(module, config, f"hf:{name}")
-    warnings = (*(moe.warnings if moe else ()), *_random_skips_warning(changed))
+    # a video segmenter's forward takes a session (`memflops.frontends.hf_video_session`)
+    video = session_inputs(module, config, f"hf:{name}") if takes_session(config) else None
+    inputs = video or _inputs_for(module, config, f"hf:{name}")
+    warnings = (*repaired, *(moe.warnings if moe else ()), *_random_skips_warning(changed),
+                *(video.warnings() if video else ()))
+    assumed = [ASSUMED[n] for n in getattr(inputs, "names", ()) if n in ASSUMED]
+    warnings += tuple(dict.fromkeys(assumed))  # what an input builder assumed
     return Loaded(
         module,
         name,
@@ -389,6 +449,7 @@ def load_hf(target: str) -> Loaded:
         make_inputs=inputs,
         active_params_per_token=moe.active_params if moe else None,
         warnings=warnings,
+        inference_only=video is not None,
     )
 
 

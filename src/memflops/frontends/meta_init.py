@@ -33,11 +33,26 @@ class _SmallConstantsOnCpu(TorchFunctionMode):
     def __torch_function__(self, func: Any, types: Any, args: Any = (),
                            kwargs: Any = None) -> Any:
         kwargs = dict(kwargs or {})
+        if func is torch.Tensor.to and args and _is_meta(args[0]):
+            return _stay_on_meta(args[0], args[1:], kwargs)
         if func in _CONSTANT_MAKERS and kwargs.get("device") is None:
             data = args[0] if args else kwargs.get("data")
             if not isinstance(data, torch.Tensor) and _small(data):
                 kwargs["device"] = "cpu"
         return func(*args, **kwargs)
+
+
+def _is_meta(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.is_meta
+
+
+def _stay_on_meta(tensor: torch.Tensor, args: Any, kwargs: dict[str, Any]) -> torch.Tensor:
+    """`tensor.to(...)` of a meta tensor that stays on meta: its dtype changes as asked, but
+    a move to a small constant's CPU (FastSpeech 2's position table, made `.to(x.device)` of
+    a CPU scalar) keeps it on meta, which has no data to copy."""
+    with torch.device("cpu"):
+        probe = torch.empty(0, dtype=tensor.dtype).to(*args, **kwargs)
+    return tensor.to(dtype=probe.dtype)
 
 
 def _small(data: Any) -> bool:

@@ -34,6 +34,7 @@ Parameters per token: a token runs through every dense parameter and
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +78,19 @@ def is_sparse_moe(module: nn.Module) -> bool:
     return set(children) == {"gate", "experts"} and isinstance(getattr(module, "top_k", None), int)
 
 
+def _gate_buffers(block: nn.Module, gate: nn.Module) -> tuple[str, ...]:
+    """Buffers of `block` its router's `forward` takes after the hidden states, by name
+    (MiniMax-M2's block hands its router `e_score_correction_bias`)."""
+    try:
+        params = list(inspect.signature(gate.forward).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return ()
+    buffers = dict(block.named_buffers(recurse=False))
+    required = [p.name for p in params if p.default is inspect.Parameter.empty
+                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return tuple(required) if all(n in buffers for n in required) else ()
+
+
 def shares(pairs: int, num_experts: int) -> list[int]:
     """`pairs` split as evenly as integers allow: the first `pairs % num_experts` get one more."""
     q, r = divmod(pairs, num_experts)
@@ -102,10 +116,14 @@ class EqualShareMoe(nn.Module):
         self.jitter_noise = float(getattr(block, "jitter_noise", 0.0) or 0.0)
         self.norm_topk_prob = bool(getattr(block, "norm_topk_prob", True))
         self.returns_router_logits = isinstance(self.gate, nn.Linear)
+        self.gate_buffers = _gate_buffers(block, self.gate)
+        for name in self.gate_buffers:
+            persistent = name not in block._non_persistent_buffers_set
+            self.register_buffer(name, block.get_buffer(name), persistent=persistent)
 
     def _route(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(router logits, top-k weights (tokens, top_k))."""
-        out = self.gate(x)
+        out = self.gate(x, *(self.get_buffer(n) for n in self.gate_buffers))
         if isinstance(out, tuple):
             return out[0], out[1]
         probs = F.softmax(out, dim=-1, dtype=torch.float)

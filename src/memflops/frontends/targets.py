@@ -37,6 +37,9 @@ class Loaded:
     """Parameters one token runs through, for mixture-of-experts models."""
     warnings: tuple[str, ...] = ()
     """What the frontend changed or assumed, for the report's warnings."""
+    inference_only: bool = False
+    """The model has no training step (transformers runs its forward under
+    `torch.inference_mode`: SAM 2 Video's session step); only mode="inference" applies."""
 
 
 def _did_you_mean(name: str, choices: Sequence[str]) -> str:

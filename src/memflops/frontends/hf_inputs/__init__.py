@@ -60,7 +60,9 @@ import torch
 
 from memflops.capture.inputs import TensorSpec
 from memflops.errors import SpecError
+from memflops.frontends.hf_inputs import embeddings as embeddings  # registers its builders
 from memflops.frontends.hf_inputs import tasks as tasks  # registers its builders
+from memflops.frontends.hf_inputs import vision_tasks as vision_tasks  # registers builders
 from memflops.frontends.hf_inputs.audio import hop, reads_bins_first, spectrogram
 from memflops.frontends.hf_inputs.images import (
     image_shape,
@@ -70,6 +72,7 @@ from memflops.frontends.hf_inputs.images import (
     pixels,
 )
 from memflops.frontends.hf_inputs.registry import (
+    ASSUMED,
     BUILDERS,
     MODALITIES,
     PLACEHOLDER_TOKENS,
@@ -83,7 +86,8 @@ from memflops.frontends.hf_inputs.series import SIZED_BY
 from memflops.frontends.hf_inputs.text import ordinary_token
 
 __all__ = [
-    "BUILDERS", "COMPANIONS", "ConfigView", "HFInputs", "PixelLayout", "axial_positions", "hop",
+    "ASSUMED", "BUILDERS", "COMPANIONS",
+    "ConfigView", "HFInputs", "PixelLayout", "axial_positions", "hop",
     "image_shape", "input_names", "learned_positions", "merge_sizes", "ordinary_token",
     "patch_grid", "patch_positions", "pixels", "reads_bins_first", "spectrogram",
     "splices_modalities",
@@ -93,13 +97,17 @@ __all__ = [
 COMPANIONS = {
     "states": ("actions", "rewards", "returns_to_go", "timesteps", "attention_mask"),
     TEXT: ("visual_feats", "visual_pos"),
-    "pixel_values": ("image_embeds_position_mask", "mm_token_type_ids"),
+    "pixel_values": ("image_embeds_position_mask", "mm_token_type_ids", "image_attention_mask"),
     "input_features": ("input_features_mask",),
     "query_embeds": ("encoder_hidden_states",),
 }
 """Optional inputs the model cannot run without, fed where `forward` takes them beside
 the key's input: a trajectory's other parts, LXMERT's regions, Molmo 2's token kinds,
-Kosmos-2's placeholder mask, the mask of a spectrogram, the image a Q-Former reads."""
+Kosmos-2's placeholder mask, IDEFICS's image-to-token mask, the mask of a spectrogram,
+the image a Q-Former reads."""
+PASSED_ON = ("t_cond",)
+"""Inputs a text model's `forward` takes only through `**kwargs` and hands on to its layers
+(Voxtral Realtime's time condition), fed where a layer's `forward` names them."""
 
 
 # --- which inputs ------------------------------------------------------------------------
@@ -117,7 +125,11 @@ def forward_parameters(module: torch.nn.Module) -> dict[str, inspect.Parameter]:
 def splices_modalities(config: Any) -> bool:
     """Whether the model puts images, video or audio into its text at placeholder tokens:
     its config has a placeholder's id, even one left None for the hub config to fill."""
-    return any(key in vars(config) or hasattr(type(config), key) for key in PLACEHOLDER_TOKENS)
+    aliases = getattr(type(config), "attribute_map", {})  # Molmo 2: image_patch_id
+    return any(
+        key in vars(config) or hasattr(type(config), key) or key in aliases
+        for key in PLACEHOLDER_TOKENS
+    )
 
 
 def input_names(module: torch.nn.Module, config: Any, kind: str) -> tuple[str, ...]:
@@ -126,6 +138,8 @@ def input_names(module: torch.nn.Module, config: Any, kind: str) -> tuple[str, .
     main = getattr(module, "main_input_name", TEXT)
     wanted = [main] if isinstance(main, str) and (main in params or not params) else []
     wanted += [n for n, p in params.items() if p.default is inspect.Parameter.empty]
+    if not wanted and TEXT in params:  # a text tower under a vision class's main input (SAM 3)
+        wanted = [TEXT]
     companions = []
     if kind == "encoder":
         companions.append("attention_mask")
@@ -152,10 +166,32 @@ def input_names(module: torch.nn.Module, config: Any, kind: str) -> tuple[str, .
             companions.append("pixel_attention_mask")
     required = set(wanted)
     wanted += [n for n in companions if n in params]
+    if TEXT in wanted:
+        wanted += sorted(set(PASSED_ON) & _passed_on(module, params))
     if "pixel_values" in wanted and "pixel_values_videos" not in required:
         # images, or video where they are required: Molmo 2 refuses both at once
         wanted = [n for n in wanted if n != "pixel_values_videos"]
     return tuple(dict.fromkeys(n for n in wanted if n in BUILDERS))
+
+
+def _passed_on(module: torch.nn.Module, params: dict[str, inspect.Parameter]) -> set[str]:
+    """Inputs a `forward` with `**kwargs` hands on to its layers: the parameters a layer's
+    `forward` names that the model's own `forward` does not."""
+    try:
+        signature = inspect.signature(module.forward).parameters.values()
+    except (TypeError, ValueError):
+        return set()
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature):
+        return set()
+    layers = {type(m) for m in module.modules() if m is not module}
+    return {n for cls in layers for n in _layer_parameter_names(cls)} - set(params)
+
+
+def _layer_parameter_names(cls: type[torch.nn.Module]) -> set[str]:
+    try:
+        return set(inspect.signature(cls.forward).parameters) - {"self"}
+    except (TypeError, ValueError):
+        return set()
 
 
 # --- how long a token sequence may be ---------------------------------------------------
@@ -222,10 +258,17 @@ class HFInputs:
     """A spectrogram input is (B, bins, frames) (see `reads_bins_first`)."""
     train_seq: int | None = None
     """The one token sequence a training step takes (`axial_positions`); None: any."""
+    min_seq: int | None = None
+    """Shortest token sequence the inputs fit in (Kosmos-2's image tokens); None: 1."""
 
     def __call__(self, batch: int, seq: int) -> dict[str, TensorSpec]:
         if batch < 1 or seq < 1:
             raise SpecError(f"{self.name}: batch and seq must be >= 1, got {batch} and {seq}")
+        if self.min_seq is not None and seq < self.min_seq:
+            raise SpecError(
+                f"{self.name}: seq {seq} is shorter than the {self.min_seq} tokens its inputs "
+                "take (text around an image's tokens)"
+            )
         if self.max_seq is not None and seq > self.max_seq and TEXT in self.names:
             raise SpecError(
                 f"{self.name}: seq {seq} is longer than its {self.max_seq} learned positions"

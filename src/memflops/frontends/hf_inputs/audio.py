@@ -6,6 +6,7 @@ import torch
 
 from memflops.capture.inputs import TensorSpec
 from memflops.frontends.hf_inputs.registry import DEFAULT_HOP, ConfigView, _product, builds
+from memflops.frontends.hf_inputs.text import ordinary_token, token_ids
 
 
 def hop(view: ConfigView) -> int:
@@ -59,8 +60,18 @@ def whisper_window(view: ConfigView) -> int | None:
 def feature_frames(view: ConfigView, seq: int) -> int:
     """Spectrogram frames: a whisper-style window, else `seq` times the config's
     `audio_length_per_tok` (a streaming model adds one text token per that many frames:
-    Voxtral Realtime, 8), else `seq`."""
-    return whisper_window(view) or seq * view.size("audio_length_per_tok", default=1)
+    Voxtral Realtime, 8), else `seq`; rounded up to whole `audio_chunk` frames."""
+    frames = whisper_window(view) or seq * view.size("audio_length_per_tok", default=1)
+    chunk = audio_chunk(view)
+    return -(-frames // chunk) * chunk
+
+
+def audio_chunk(view: ConfigView) -> int:
+    """Frames of one chunk of a chunked audio encoder: 2 * `n_window` (Qwen3-ASR attends
+    within chunks of 2 * `n_window` frames and refuses a padded length that is not whole
+    chunks); 1 for other models."""
+    window = view.find("n_window")
+    return 2 * window if isinstance(window, int) and window > 0 else 1
 
 
 def decodes_latents(view: ConfigView) -> bool:
@@ -94,20 +105,37 @@ FIRST_LAYERS = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)
 
 def reads_bins_first(module: torch.nn.Module, view: ConfigView) -> bool:
     """Whether the model reads a spectrogram as (B, bins, frames): its first layer (in
-    registration order) is a `Conv1d` over `mel_bins` channels (Whisper, CLVP). Speech2Text
-    (bins from `input_feat_per_channel`) has such a stem too but transposes (B, frames, bins)
-    itself."""
+    registration order) is a `Conv1d` over `mel_bins` channels (Whisper, CLVP), or it is a
+    chunked audio encoder (`audio_chunk` > 1: Qwen3-ASR's Conv2d stem reads one image of
+    bins x frames). Speech2Text (bins from `input_feat_per_channel`) has a Conv1d stem too
+    but transposes (B, frames, bins) itself."""
     if view.find("input_feat_per_channel") is not None:
         return False
+    if audio_chunk(view) > 1:
+        return True
     first = next((m for m in module.modules() if isinstance(m, FIRST_LAYERS)), None)
     return isinstance(first, torch.nn.Conv1d) and first.in_channels == mel_bins(view)
+
+
+def clap_crops(view: ConfigView) -> int | None:
+    """Spectrograms per clip of an audio tower that reads them as an image's channels (its
+    config has `enable_fusion`: CLAP): ClapFeatureExtractor stacks 4 (the whole clip
+    shrunk, and 3 crops of it) where fusion is on, else gives 1. None for other models."""
+    fusion = view.find("enable_fusion")
+    if not isinstance(fusion, bool):
+        return None
+    return 4 if fusion else 1
 
 
 @builds("input_features", "audio_mel")
 def spectrogram(view: ConfigView, batch: int, seq: int) -> TensorSpec:
     """Whisper-style (B, mel bins, window); other (B, bins, frames) readers (B, bins,
-    frames); the rest (B, frames, mel bins) (frames: `feature_frames`)."""
+    frames); CLAP (B, crops, frames, mel bins) (see `clap_crops`); the rest (B, frames,
+    mel bins) (frames: `feature_frames`)."""
     frames = feature_frames(view, seq)
+    crops = clap_crops(view)
+    if crops is not None:
+        return TensorSpec((batch, crops, frames, mel_bins(view)))
     if whisper_window(view) is not None or view.bins_first:
         return TensorSpec((batch, mel_bins(view), frames))
     return TensorSpec((batch, frames, mel_bins(view)))
@@ -123,3 +151,16 @@ def feature_mask(view: ConfigView, batch: int, seq: int) -> TensorSpec:
 def mel_padding(view: ConfigView, batch: int, seq: int) -> TensorSpec:
     """(B, frames) bool, True at padding (Gemma 3n)."""
     return TensorSpec((batch, feature_frames(view, seq)), torch.bool)
+
+
+@builds("decoder_input_ids")
+def decoder_tokens(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """`token_ids`; a decoder of several audio codebooks per step (its `decoder_config`
+    has `num_channels`: Dia, 9) (B, seq, channels), every id an `ordinary_token` of the
+    decoder's vocabulary."""
+    decoder = vars(view.config).get("decoder_config")
+    channels = vars(decoder).get("num_channels") if hasattr(decoder, "to_dict") else None
+    if not isinstance(channels, int):
+        return token_ids(view, batch, seq)
+    token = ordinary_token(ConfigView(decoder))
+    return TensorSpec((batch, seq, channels), torch.int64, values=token)

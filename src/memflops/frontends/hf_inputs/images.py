@@ -12,6 +12,7 @@ from memflops.capture.inputs import TensorSpec
 from memflops.errors import SpecError
 from memflops.frontends.hf_inputs.audio import decodes_latents, is_codec, latents, waveform
 from memflops.frontends.hf_inputs.registry import (
+    ASSUMED,
     DEFAULT_FRAMES,
     DEFAULT_GRID_SIDE,
     DEFAULT_IMAGE,
@@ -77,7 +78,13 @@ def frames(view: ConfigView) -> int:
 @builds("pixel_values")
 def pixels(view: ConfigView, batch: int, seq: int) -> TensorSpec:
     """(B, C, H, W); a video model's (the config has `num_frames`): (B, T, C, H, W); a
-    vision tower that takes patches: those patches, in its `PixelLayout`."""
+    keypoint matcher's (`matches_pairs`): (B, 2, C, H, W); a model that reads sets of
+    images (`PixelLayout.SETS`): (B, 1, C, H, W); a vision tower that takes patches: those
+    patches, in its `PixelLayout`."""
+    if matches_pairs(view):
+        return TensorSpec((batch, 2, *image_shape(view)))
+    if view.layout == PixelLayout.SETS:
+        return TensorSpec((batch, IMAGES_PER_SET, *image_shape(view)))
     if view.layout == PixelLayout.PROMPTED:
         channels, height, width = image_shape(view)
         return TensorSpec((batch, channels, height // 2, width))
@@ -86,6 +93,32 @@ def pixels(view: ConfigView, batch: int, seq: int) -> TensorSpec:
     if view.find("num_frames") is not None or reads_video_only(view):
         return TensorSpec((batch, frames(view), *image_shape(view)))
     return TensorSpec((batch, *image_shape(view)))
+
+
+IMAGES_PER_SET = 1
+"""Images per sample of a model that reads a set of images (`PixelLayout.SETS`)."""
+ASSUMED["image_attention_mask"] = (
+    f"image set assumed: {IMAGES_PER_SET} image per sample, seen by every token"
+)
+
+
+@builds("image_attention_mask")
+def image_set_mask(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, seq, `IMAGES_PER_SET`) ones: every token sees its sample's one image."""
+    return TensorSpec((batch, seq, IMAGES_PER_SET), torch.int64, values=1)
+
+
+def matches_pairs(view: ConfigView) -> bool:
+    """Whether the model matches keypoints between two images (LightGlue, EfficientLoFTR):
+    its type is one transformers maps to a keypoint-matching head, whose input is B pairs
+    of images."""
+    try:
+        from transformers.models.auto.modeling_auto import (
+            MODEL_FOR_KEYPOINT_MATCHING_MAPPING_NAMES as MATCHERS,
+        )
+    except ImportError:
+        return False
+    return getattr(type(view.config), "model_type", None) in MATCHERS
 
 
 def reads_video_only(view: ConfigView) -> bool:

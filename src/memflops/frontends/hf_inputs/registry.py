@@ -15,6 +15,9 @@ from memflops.capture.inputs import TensorSpec
 Builder = Callable[["ConfigView", int, int], TensorSpec]
 BUILDERS: dict[str, Builder] = {}
 """Input name -> (config, batch, seq) -> its TensorSpec."""
+ASSUMED: dict[str, str] = {}
+"""Input name -> what its builder assumes that the config does not say (a prompt's
+length), for the report's warnings."""
 
 DEFAULT_IMAGE, DEFAULT_FRAMES, DEFAULT_HOP = 224, 16, 320
 TEXT = "input_ids"
@@ -129,9 +132,15 @@ class PixelLayout:
     """(1, C, patch, B * h * w * patch): every image's patches side by side in one strip,
     beside `target_sizes` (MiniCPM-V)."""
 
+    SETS = "sets"
+    """(B, images, C, H, W), a set of images per sample, beside an `image_attention_mask`
+    saying which tokens see which image (IDEFICS)."""
+
     @staticmethod
     def of(names: tuple[str, ...], config: Any) -> str:
         """The layout of the model of `config`, fed `names`."""
+        if "image_attention_mask" in names:
+            return PixelLayout.SETS
         if "target_sizes" in names:
             return PixelLayout.STRIP
         if "prompt_pixel_values" in names:

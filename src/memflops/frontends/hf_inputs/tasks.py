@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from memflops.capture.inputs import TensorSpec
+from memflops.errors import SpecError
 from memflops.frontends.hf_inputs.audio import waveform
 from memflops.frontends.hf_inputs.images import pixels
 from memflops.frontends.hf_inputs.registry import BUILDERS, Builder, ConfigView, builds
@@ -55,10 +56,25 @@ def prompt_image(view: ConfigView, batch: int, seq: int) -> TensorSpec:
     return pixels(view, batch, seq)
 
 
+def image_span(view: ConfigView) -> int:
+    """Tokens a Kosmos-2 image takes at the start of the text, in its processor's layout:
+    `<s> <image>`, the `latent_query_num` tokens its image embeddings replace, `</image>`."""
+    return view.size("latent_query_num", default=0) + 3
+
+
 @builds("image_embeds_position_mask")
 def image_positions(view: ConfigView, batch: int, seq: int) -> TensorSpec:
-    """(B, seq) zeros: no token is an image placeholder (where they sit is data)."""
-    return TensorSpec((batch, seq), torch.int64, values=0)
+    """(B, seq): 1 at the `latent_query_num` tokens right after `<s> <image>`, where the
+    model puts the image's embeddings (it puts all of them, so the mask must have room for
+    every one: seq >= `image_span`), 0 elsewhere."""
+    count = view.size("latent_query_num", default=0)
+    if seq < image_span(view):
+        raise SpecError(
+            f"seq {seq} is shorter than the {image_span(view)} tokens the image takes "
+            f"(<s> <image>, {count} image tokens, </image>)"
+        )
+    row = [0, 0] + [1] * count + [0] * (seq - count - 2)
+    return TensorSpec((batch, seq), torch.int64, values=[row] * batch)
 
 
 def trajectory(*last: str) -> Builder:

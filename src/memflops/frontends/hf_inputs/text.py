@@ -32,7 +32,7 @@ def ordinary_token(view: ConfigView) -> int:
     return token
 
 
-@builds("input_ids", "decoder_input_ids", "qformer_input_ids")
+@builds("input_ids", "qformer_input_ids")  # decoder_input_ids: audio.decoder_tokens
 def token_ids(view: ConfigView, batch: int, seq: int) -> TensorSpec:
     """(B, seq) token indices, every one `ordinary_token`: a model that reads its ids
     (padding, placeholder tokens) sees plain text without padding."""

@@ -1,0 +1,51 @@
+"""Default configs transformers cannot run, repaired (`frontends/hf_repairs.py`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("transformers")
+
+import memflops
+from memflops.frontends.hf import make_config
+from memflops.frontends.hf_repairs import repair_defaults
+from memflops.frontends.targets import load_target
+
+
+def test_uvdoc_returns_every_bridge_stage(tmp_path: Path) -> None:
+    path = tmp_path / "uvdoc.json"
+    path.write_text(json.dumps({"model_type": "uvdoc"}))
+    loaded = load_target(f"hf:{path}")
+    assert any("config repaired: UVDoc" in w for w in loaded.warnings)
+    report = memflops.analyze(loaded.module, loaded.make_inputs(1, 1), mode="inference")
+    assert report.totals.params == sum(p.numel() for p in loaded.module.parameters())
+    row = next(r for r in report.modules if r.path == "head.bridge_connector")
+    # 1x1 conv 768 -> 128 (6 bridge stages of 128) on a 14x14 map, no bias:
+    # MACs 768 * 128 * 14 * 14 = 19,267,584
+    assert row.forward.macs == 19_267_584
+    # exact: 2 * MACs - outputs (no bias) + eval BatchNorm 2 per element + ReLU 1 per element
+    # 38,535,168 - 25,088 + 50,176 + 25,088 = 38,585,344
+    assert row.forward.flops == 38_585_344
+
+
+def test_edgetam_backbone_is_the_declared_one() -> None:
+    config = make_config({"model_type": "edgetam"}, "test")
+    assert config.vision_config.backbone_config.architecture == "resnet50"  # transformers' slip
+    warnings = repair_defaults(config.vision_config)
+    assert config.vision_config.backbone_config.architecture == "repvit_m1"
+    assert len(warnings) == 1 and "archirecture" in warnings[0]
+    assert repair_defaults(config.vision_config) == ()  # sound now: nothing to repair
+
+
+def test_given_values_are_left_alone() -> None:
+    config = make_config(
+        {"model_type": "uvdoc", "backbone_config": {
+            "model_type": "uvdoc_backbone", "out_features": ["stage5", "stage6"],
+        }},
+        "test",
+    )
+    assert repair_defaults(config) == ()
+    assert list(config.backbone_config.out_features) == ["stage5", "stage6"]

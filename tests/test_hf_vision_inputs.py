@@ -1,0 +1,109 @@
+"""Inputs of HF vision models: keypoint-matching pairs, image sets, detector prompts, a
+text tower under a vision main input, and configs only a constructor builds."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")
+
+from memflops.frontends.hf import make_config  # noqa: E402
+from memflops.frontends.hf_inputs import (  # noqa: E402
+    ASSUMED,
+    BUILDERS,
+    ConfigView,
+    PixelLayout,
+    input_names,
+    splices_modalities,
+)
+from memflops.frontends.hf_inputs.vision_tasks import DETECTOR_CLASSES  # noqa: E402
+
+
+def _config(model_type: str) -> object:
+    return transformers.AutoConfig.for_model(model_type)
+
+
+def test_keypoint_matcher_takes_image_pairs() -> None:
+    view = ConfigView(_config("efficientloftr"))
+    spec = BUILDERS["pixel_values"](view, 3, 8)
+    # B = 3 pairs of 2 images, (C, H, W) = (3, 224, 224) (no image_size in the config)
+    assert spec.shape == (3, 2, 3, 224, 224)
+
+
+def test_plain_classifier_takes_single_images() -> None:
+    spec = BUILDERS["pixel_values"](ConfigView(_config("vit")), 3, 8)
+    assert spec.shape == (3, 3, 224, 224)
+
+
+def test_image_sets_beside_an_image_attention_mask() -> None:
+    config = _config("idefics")
+    names = ("input_ids", "pixel_values", "image_attention_mask")
+    layout = PixelLayout.of(names, config)
+    assert layout == PixelLayout.SETS
+    view = ConfigView(config, layout=layout)
+    assert BUILDERS["pixel_values"](view, 2, 10).shape == (2, 1, 3, 224, 224)
+    mask = BUILDERS["image_attention_mask"](view, 2, 10)
+    assert mask.shape == (2, 10, 1) and mask.values == 1  # every token sees its image
+    assert "1 image per sample" in ASSUMED["image_attention_mask"]
+
+
+def test_detector_prompts_are_flattened_classes_and_tasks() -> None:
+    view = ConfigView(_config("omdet-turbo"))
+    ids = BUILDERS["classes_input_ids"](view, 2, 8)
+    # 2 images * 80 classes = 160 class prompts of CLIP's 77 tokens
+    assert ids.shape == (160, 77) and ids.dtype == torch.int64
+    assert isinstance(ids.values, int) and ids.values > 0  # an ordinary token
+    assert BUILDERS["classes_attention_mask"](view, 2, 8).values == 1
+    assert BUILDERS["tasks_input_ids"](view, 2, 8).shape == (2, 77)
+    assert BUILDERS["tasks_attention_mask"](view, 2, 8).values == 1
+    structure = BUILDERS["classes_structure"](view, 2, 8)
+    assert structure.shape == (2,) and structure.values == [DETECTOR_CLASSES] * 2
+    assert "80 class names per image" in ASSUMED["classes_structure"]
+
+
+class _TextTower(torch.nn.Module):
+    """A text model that inherits a vision class's `main_input_name`."""
+
+    main_input_name = "pixel_values"
+
+    def forward(
+        self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
+        return input_ids
+
+
+def test_text_tower_under_a_vision_main_input_takes_tokens() -> None:
+    assert input_names(_TextTower(), _config("clip_text_model"), "base") == ("input_ids",)
+
+
+def test_placeholder_under_an_attribute_alias_splices() -> None:
+    # Molmo 2 names its placeholder `image_patch_id`, aliased to `image_token_id`
+    assert splices_modalities(_config("molmo2"))
+    assert not splices_modalities(_config("clip"))
+
+
+@pytest.mark.parametrize("model_type", ["timm_wrapper", "gemma3n_vision"])
+def test_timm_wrapper_config_without_num_classes_builds(model_type: str) -> None:
+    config = make_config({"model_type": model_type}, "test")
+    assert config.num_labels == 2  # the class's default, as AutoConfig.for_model
+
+
+def test_kosmos2_image_tokens_follow_its_processor(tmp_path: object) -> None:
+    import json
+    from pathlib import Path
+
+    from memflops.errors import SpecError
+    from memflops.frontends.targets import load_target
+
+    path = Path(str(tmp_path)) / "kosmos-2.json"
+    path.write_text(json.dumps({"model_type": "kosmos-2"}))
+    inputs = load_target(f"hf:{path}").make_inputs
+    assert inputs is not None
+    # <s> <image> + latent_query_num 64 image tokens + </image> = 67 tokens at least
+    with pytest.raises(SpecError, match="seq 66 is shorter than the 67 tokens"):
+        inputs(1, 66)
+    mask = inputs(2, 70)["image_embeds_position_mask"]
+    assert mask.shape == (2, 70)
+    row = [0, 0] + [1] * 64 + [0] * 4
+    assert mask.values == [row, row]
