@@ -167,7 +167,8 @@ def _prepare_hf(model_type: str) -> tuple[Any, Any, bool]:
     longest = getattr(inputs_of, "max_seq", None) or 64
     seq = getattr(inputs_of, "train_seq", None) or min(64, longest)
     seq = max(seq, getattr(inputs_of, "min_seq", None) or 1)  # room for Kosmos-2's image
-    inputs = loaded.make_inputs(BATCH, seq) if loaded.make_inputs else loaded.default_input
+    batch = min(BATCH, getattr(inputs_of, "max_batch", None) or BATCH)  # TVP runs 1 sample
+    inputs = loaded.make_inputs(batch, seq) if loaded.make_inputs else loaded.default_input
     return loaded.module, inputs, loaded.inference_only
 
 
@@ -400,23 +401,52 @@ def reason_key(result: Result) -> str:
 
 CAUSES = (
     (r"DataDependentError: op aten\.(_local_scalar_dense|nonzero|index)", "a step whose result "
-     "depends on values memflops does not know: computed from the weights or activations "
-     "(routing tokens to experts with `nonzero`, a quantiser's running range, a duration "
-     "predictor) or from token ids, or read from buffers a meta-device build leaves empty; "
-     "values of constants, masks and given inputs are known (`capture/known_values.py`)"),
+     "depends on values memflops does not know, computed from the weights or activations "
+     "(see the model's note below); values of constants, masks, token ids, given inputs and "
+     "balanced top-k picks are known (`capture/known_values.py`, `capture/assumed_picks.py`)"),
     (r"^timeout", "no result within the time limit"),
     (r"missing N required positional argument|You have to specify|unexpected keyword argument "
-     r"'input_ids'", "an input the `hf:` frontend cannot make from the config alone (its values "
-     "matter: a vision tower's `grid_thw`, a video session, embeddings from another model)"),
+     r"'input_ids'", "an input the `hf:` frontend cannot make from the config alone (see the "
+     "model's note below)"),
     (r"has no model class for", "transformers maps no model class to this type"),
-    (r"Couldn't swap", "the model converts its own submodule inside forward "
-     "(`module.to(dtype)`), which PyTorch does by swapping parameters; memflops' fake "
-     "parameters are weakly referenced by its storage tracker and cannot be swapped"),
     (r"split_with_sizes expects split_sizes to sum exactly", "the default config leaves "
      "`partial_rotary_factor` None while its `mrope_section` assumes 0.5 (the published GLM-4.1V "
      "config sets 0.5): the default config is inconsistent"),
 )
 """Known root causes, shown beside a failure group whose reason matches."""
+
+
+NOTES: dict[str, str] = {
+    "bark": "`BarkModel` has no `forward` (it only generates, running three sub-models in "
+    "turn) and transformers maps no other class to the type: there is no step to analyse; "
+    "its sub-models (`bark_semantic`, ...) are not types of their own",
+    "glm_image_vqmodel": "`GlmImageVQVAE` has no `forward` (GLM-Image calls its `encode` to "
+    "tokenise images): there is no step to analyse as a model of its own; GLM-Image, which "
+    "holds it, is covered",
+    "blt": "entropy patching (`patching_mode` 'entropy', also in the published config): patch "
+    "boundaries are where a small byte LM's prediction entropy passes a threshold, and their "
+    "count sets the global model's sequence length; other modes are a different model",
+    "vits": "the duration predictor runs a reverse flow on random noise and the output length "
+    "is the sum of the predicted durations; `forward` with labels raises NotImplementedError, "
+    "so there is no training path with given lengths",
+    "oneformer": "its masked attention thresholds the previous layer's predicted masks "
+    "(`sigmoid(mask) < 0.5`) and fixes rows with no True by value: masks computed from "
+    "activations",
+    "lightglue": "its SuperPoint keypoint detector keeps the pixels whose score passes a "
+    "threshold (`nonzero`): the keypoint count comes from the image's values",
+    "sam3_video": "a text-prompted detector plus tracker whose matching of detections to "
+    "tracks, hot start and suppression follow detection scores (values of activations); its "
+    "tracker alone, `sam3_tracker_video`, is covered",
+    "pi0": "`PI0Model` needs `action_embeds` beside camera images whose 256 tokens each must "
+    "sit at the PaliGemma image token (left None in the default config) in `input_ids`: the "
+    "placeholder layout is data the frontend does not make",
+    "glm5_next": "its sparse-attention indexer concatenates the known padding mask with "
+    "scores computed from activations and later splits the mask back out; known values do "
+    "not follow a slice of a concatenation, so the boolean selection is refused",
+    "glm5_next_text": "as `glm5_next` (the same indexer)",
+}
+"""Model -> why it fails, where the reason alone does not say (what was tried, what it
+would take); shown under its zoo's failure table while the model still fails."""
 
 
 def _cause(key: str) -> str:
@@ -482,6 +512,10 @@ def render(results: dict[tuple[str, str], Result], runs: list[dict[str, Any]],
         else:
             out += ["", "| reason | cause | models | count |", "| --- | --- | --- | ---: |"]
             out += _reason_rows(bad)
+            noted = [r for r in bad if r.name in NOTES]
+            if noted:
+                out += ["", "Why, model by model:", ""]
+                out += [f"- `{r.name}`: {NOTES[r.name]}" for r in noted]
         if unbuildable:
             out += ["", "Not buildable from a default config by transformers itself (outside "
                     "the target):", "", "| reason | cause | models | count |",

@@ -88,3 +88,21 @@ def test_transformers_own_build_failures_are_outside_the_target() -> None:
     # 1 of the 2 buildable models covered: 50%, not 1 of 3
     assert "| hf | 3 | 3 | 1 | 1 | 0 | 1 | 50.0% | >= 95% | 50.0% |" in text
     assert "Not buildable from a default config by transformers itself" in text
+
+
+def test_render_lists_inference_only_models_and_notes() -> None:
+    results = [
+        cov.Result("hf", "sam2_video", "ok", 1.0, params=1, forward_flops=2, step_flops=2,
+                   mode="inference"),
+        cov.Result("hf", "vits", "error", 1.0, error_type="DataDependentError",
+                   error="op aten.index in module `m` needs real tensor values"),
+    ]
+    cov.NOTES["vits"] = "its duration predictor sets the output length"
+    try:
+        text = cov.render({(r.zoo, r.name): r for r in results}, [], {"hf": 2})
+    finally:
+        del cov.NOTES["vits"]
+    # 1 of 2 buildable covered
+    assert "| hf | 2 | 2 | 0 | 1 | 0 | 1 | 50.0% | >= 95% | 50.0% |" in text
+    assert "Analysed in inference mode" in text and "`sam2_video` (ok)" in text
+    assert "- `vits`: its duration predictor sets the output length" in text

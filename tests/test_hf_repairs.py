@@ -49,3 +49,17 @@ def test_given_values_are_left_alone() -> None:
     )
     assert repair_defaults(config) == ()
     assert list(config.backbone_config.out_features) == ["stage5", "stage6"]
+
+
+def test_lw_detr_gets_a_feature_level() -> None:
+    from memflops.frontends.hf_repairs import LW_DETR_SCALES
+
+    config = make_config({"model_type": "lw_detr"}, "test")
+    warnings = repair_defaults(config)
+    assert len(warnings) == 1 and "LW-DETR" in warnings[0]
+    assert list(config.projector_scale_factors) == LW_DETR_SCALES == [1.0]
+    # what LwDetrConfig derives from one scale: one level of d_model (256) channels
+    assert (config.num_feature_levels, config.projector_in_channels) == (1, [256])
+    assert repair_defaults(config) == ()  # sound now
+    given = make_config({"model_type": "lw_detr", "projector_scale_factors": [2.0, 0.5]}, "t")
+    assert repair_defaults(given) == () and list(given.projector_scale_factors) == [2.0, 0.5]

@@ -107,3 +107,51 @@ def test_kosmos2_image_tokens_follow_its_processor(tmp_path: object) -> None:
     assert mask.shape == (2, 70)
     row = [0, 0] + [1] * 64 + [0] * 4
     assert mask.values == [row, row]
+
+
+class _Windowed:
+    """A config with a windowed ViT's sizes (RF-DETR base: patch 14, 4 x 4 windows)."""
+
+    def __init__(self, **sizes: object) -> None:
+        vars(self).update(sizes)
+
+
+def test_windowed_vit_image_rounds_up_to_whole_windows() -> None:
+    from memflops.frontends.hf_inputs.images import windowed_warning
+
+    view = ConfigView(_Windowed(image_size=518, patch_size=14, num_windows=4))
+    # 518 / 14 = 37 patches a side, which 4 windows do not divide: ceil(518 / 56) * 56 = 560
+    assert BUILDERS["pixel_values"](view, 2, 8).shape == (2, 3, 560, 560)
+    assert "560 px" in (windowed_warning(view) or "")
+    # LW-DETR names the side `num_windows_side` (num_windows = 16 in all): 1024 = 16 * 64
+    lw = ConfigView(_Windowed(image_size=1024, patch_size=16, num_windows=16, num_windows_side=4))
+    assert BUILDERS["pixel_values"](lw, 1, 8).shape == (1, 3, 1024, 1024)
+    assert windowed_warning(lw) is None
+    # no windows: the size as the config gives it
+    assert BUILDERS["pixel_values"](ConfigView(_Windowed(image_size=518)), 1, 8).shape == (
+        1, 3, 518, 518)
+
+
+def test_merged_tiles_one_per_image_token() -> None:
+    names = ("pixel_values", "image_grid_thw")
+    config = _config("inkling2_vision")
+    assert PixelLayout.of(names, config) == PixelLayout.TILES
+    view = ConfigView(config, layout=PixelLayout.TILES)
+    # 16 x 16 patches of 20 px, merged 2 x 2: 8 x 8 = 64 tiles of 40 x 40 px per image
+    assert BUILDERS["pixel_values"](view, 2, 8).shape == (2 * 64, 40, 40, 3)
+    grid = BUILDERS["image_grid_thw"](view, 2, 8)
+    assert grid.values == [[1, 8, 8], [1, 8, 8]]  # counted in tiles, not patches
+
+
+def test_token_kinds_beside_text_where_forward_takes_them() -> None:
+    class Splicer(torch.nn.Module):
+        main_input_name = "input_ids"
+
+        def forward(self, input_ids: torch.Tensor,
+                    mm_token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+            return input_ids
+
+    names = input_names(Splicer(), _config("molmo2"), "decoder")
+    assert names == ("input_ids", "mm_token_type_ids")
+    kinds = BUILDERS["mm_token_type_ids"](ConfigView(_config("molmo2")), 2, 5)
+    assert (kinds.shape, kinds.values) == ((2, 5), 0)  # all text

@@ -12,6 +12,7 @@ bytes, are those of the original op. The positions' values are noted as known.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -32,6 +33,8 @@ def index_by_positions(values: KnownValues, name: str, func: Any, args: tuple[An
                        kwargs: dict[str, Any]) -> Any:
     """`func`'s fake output with known masks given as positions, or None (see the module
     docstring): not an indexing op, no mask, or a mask whose values are unknown."""
+    if name == "aten.masked_select":
+        return _masked_select(values, args[0], args[1])
     if name not in INDEXING or len(args) < 2 or not isinstance(args[1], (list, tuple)):
         return None
     indices: list[Any] = []
@@ -48,3 +51,23 @@ def index_by_positions(values: KnownValues, name: str, func: Any, args: tuple[An
     if not masked:
         return None  # the refusal has another cause
     return func(args[0], indices, *args[2:], **kwargs)
+
+
+def _masked_select(values: KnownValues, data: torch.Tensor, mask: torch.Tensor) -> Any:
+    """`data.masked_select(mask)` with a known mask: a 1-D tensor of the entries where the
+    mask, broadcast with `data`, is true (values unknown), or None when the mask is unknown.
+    Broadcasting repeats every mask entry equally, so the count is the mask's true entries
+    times the broadcast's repeats."""
+    positions = values.mask_positions(mask)
+    if positions is None or mask.dim() == 0 or mask.numel() == 0:
+        return None
+    shape = _broadcast(tuple(data.shape), tuple(mask.shape))
+    count = int(positions[0].shape[0]) * (math.prod(shape) // mask.numel())
+    return data.new_empty((count,))
+
+
+def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape `a` and `b` broadcast to (each size 1 stretched to the other's)."""
+    width = max(len(a), len(b))
+    a, b = (1,) * (width - len(a)) + a, (1,) * (width - len(b)) + b
+    return tuple(max(x, y) if min(x, y) == 1 else x for x, y in zip(a, b, strict=True))

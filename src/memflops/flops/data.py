@@ -57,7 +57,7 @@ register_zero(
 register_zero(
     "aten.index", "aten._unsafe_index", "aten.index_select", "aten.gather", "aten.take",
     "aten.masked_scatter", "aten.masked_scatter_", "aten.masked_scatter_backward",
-    "aten.index_copy", "aten.index_copy_",
+    "aten.masked_select", "aten.index_copy", "aten.index_copy_",
     reason="a gather, masked or indexed copy: elements are copied",
 )
 

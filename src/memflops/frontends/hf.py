@@ -66,6 +66,7 @@ from memflops.frontends.hf_inputs import (
     learned_positions,
     reads_bins_first,
 )
+from memflops.frontends.hf_inputs.registry import ASSUMED_WHEN
 from memflops.frontends.hf_inputs.tasks import image_span
 from memflops.frontends.hf_repairs import repair_defaults
 from memflops.frontends.hf_video_session import session_inputs, takes_session
@@ -99,12 +100,6 @@ PUBLISHED: dict[str, dict[str, Any]] = {
     "blip-2": {"image_token_index": 50265},
     "instructblip": {"image_token_index": 50265},
     "instructblipvideo": {"video_token_index": 50265},
-    # read by `hf_inputs.mel_bins` only: Gemma4FeatureExtractor's default 128 mel bins (its
-    # subsampling projection assumes them)
-    "gemma4_audio": {"num_mel_bins": 128},
-    # read by `hf_inputs.mel_bins` only: GraniteSpeech5FeatureExtractor doubles each frame
-    # with its deltas and stacks frames in pairs: 4 * num_mel_bins a row
-    "granite_speech5_encoder": {"num_stacked_frames": 4},
     # Qwen/Qwen3-Omni-30B-A3B-Instruct config.json (thinker_config.text_config): heads of
     # 128; its class has no `head_dim`, and 2048 // 28 default heads is 73, odd, for rotary
     "qwen3_omni_moe_text": {"head_dim": 128},
@@ -441,6 +436,8 @@ def load_hf(target: str) -> Loaded:
     warnings = (*repaired, *(moe.warnings if moe else ()), *_random_skips_warning(changed),
                 *(video.warnings() if video else ()))
     assumed = [ASSUMED[n] for n in getattr(inputs, "names", ()) if n in ASSUMED]
+    assumed += [w for n in getattr(inputs, "names", ()) if n in ASSUMED_WHEN
+                and (w := ASSUMED_WHEN[n](ConfigView(config)))]
     warnings += tuple(dict.fromkeys(assumed))  # what an input builder assumed
     return Loaded(
         module,

@@ -64,6 +64,31 @@ def uvdoc_bridges(config: Any) -> str | None:
     )
 
 
+LW_DETR_SCALES = [1.0]
+"""Projector scales of LW-DETR small, the checkpoint LwDetrConfig's docstring names
+(AnnaZhang/lwdetr_small_60e_coco): its authors' scripts (Atten4Vis/LW-DETR,
+`demo/lwdetr_small_coco_infer.sh`) pass `--projector_scale P4`, the ViT's own 1/16 map,
+which is scale 1.0 (P3 would be 2.0, P5 0.5), beside the backbone the config declares
+(10 layers, windows at 0 1 3 6 7 9, features from 2 4 5 9)."""
+
+
+@repairs("lw_detr")
+def lw_detr_projector(config: Any) -> str | None:
+    """LwDetrConfig declares `projector_scale_factors = ()`: no feature level, so the
+    model concatenates an empty list of maps (`torch.cat` fails on real tensors too)."""
+    if len(getattr(config, "projector_scale_factors", None) or ()) != 0:
+        return None
+    config.projector_scale_factors = list(LW_DETR_SCALES)
+    # what LwDetrConfig.__post_init__ derives from the scales
+    config.projector_in_channels = [config.d_model] * len(LW_DETR_SCALES)
+    config.num_feature_levels = len(LW_DETR_SCALES)
+    return (
+        "config repaired: LW-DETR's default config has no projector scale (no feature "
+        f"level to decode); {LW_DETR_SCALES} is used, LW-DETR small's (projector P4, as "
+        "its authors train the checkpoint the config class names)"
+    )
+
+
 def repair_defaults(config: Any) -> tuple[str, ...]:
     """Repairs `config` and the configs it holds, in place; the warnings of what changed."""
     done = []

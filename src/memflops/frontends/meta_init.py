@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten, tree_unflatten
 
 SMALL_CONSTANT = 64
 """Elements of the largest constant `small_constants_on_cpu` keeps real."""
@@ -39,7 +40,28 @@ class _SmallConstantsOnCpu(TorchFunctionMode):
             data = args[0] if args else kwargs.get("data")
             if not isinstance(data, torch.Tensor) and _small(data):
                 kwargs["device"] = "cpu"
+            return func(*args, **kwargs)
+        args, kwargs = _constants_beside_meta(args, kwargs)
         return func(*args, **kwargs)
+
+
+def _constants_beside_meta(args: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Where an op mixes a kept CPU constant with meta tensors (LayoutLMv3 concatenates its
+    `cls_token_box` constant with meta boxes), the constant joins them on meta, as it would
+    have been without `small_constants_on_cpu`; a 0-d CPU tensor mixes with any device."""
+    flat, spec = tree_flatten((args, kwargs))
+    tensors = [x for x in flat if isinstance(x, torch.Tensor)]
+    if not any(t.is_meta for t in tensors) or not any(
+        t.device.type == "cpu" and t.dim() > 0 for t in tensors
+    ):
+        return args, kwargs
+    moved = [
+        x.to("meta") if isinstance(x, torch.Tensor) and x.device.type == "cpu" and x.dim() > 0
+        else x
+        for x in flat
+    ]
+    args, kwargs = tree_unflatten(moved, spec)
+    return args, kwargs
 
 
 def _is_meta(value: Any) -> bool:

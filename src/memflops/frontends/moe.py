@@ -21,6 +21,10 @@ experts' FLOPs together are those of the real active path; only their split
 among experts (and the size of each expert's temporaries) assumes balance.
 `MoeInfo.warnings` (passed on as `Loaded.warnings`) says so.
 
+A block that returns more than the wrapper does (`representable`: Ernie 4.5 VL's
+text and vision expert blocks return flattened outputs and router logits) runs as it
+is: its router's picks are assumed balanced by the capture (`capture.assumed_picks`).
+
 Blocks whose experts are stored as stacked tensors and run as one grouped
 GEMM over all token-expert pairs (transformers 5's `grouped_mm` experts:
 sort the pairs by expert, `histc` the group sizes, `torch._grouped_mm`) have
@@ -34,7 +38,9 @@ Parameters per token: a token runs through every dense parameter and
 
 from __future__ import annotations
 
+import ast
 import inspect
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +82,35 @@ def is_sparse_moe(module: nn.Module) -> bool:
     """A block with a router `gate` and `experts` (and nothing else) that routes top-k."""
     children = dict(module.named_children())
     return set(children) == {"gate", "experts"} and isinstance(getattr(module, "top_k", None), int)
+
+
+def returns_tuple(block: nn.Module) -> bool:
+    """Whether `block`'s own `forward` returns a tuple (a `return a, b` in its source).
+
+    A block whose router is a module returns its hidden states alone, and `EqualShareMoe`
+    does too; one that returns a tuple beside them (Ernie 4.5 VL's modality experts return
+    their outputs flattened, with the router logits) is one it cannot stand in for. A
+    `forward` whose source cannot be read is taken to return what the wrapper does."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(type(block).forward)))
+    except (OSError, TypeError, SyntaxError):
+        return False
+    function = tree.body[0]
+    pending: list[ast.AST] = list(getattr(function, "body", []))
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue  # a nested function's returns are not the block's
+        if isinstance(node, ast.Return) and isinstance(node.value, ast.Tuple):
+            return True
+        pending += list(ast.iter_child_nodes(node))
+    return False
+
+
+def representable(block: nn.Module) -> bool:
+    """Whether `EqualShareMoe` returns what `block` does: `(hidden_states, router_logits)`
+    for an `nn.Linear` gate, the hidden states alone for a router module."""
+    return isinstance(block.get_submodule("gate"), nn.Linear) or not returns_tuple(block)
 
 
 def _gate_buffers(block: nn.Module, gate: nn.Module) -> tuple[str, ...]:
@@ -218,6 +253,9 @@ def make_shape_only(model: nn.Module) -> MoeInfo | None:
     """Swap every sparse-MoE block of `model` for an `EqualShareMoe`, and count the
     active parameters of both those and native grouped experts; None if it has neither."""
     found = [(name, m) for name, m in model.named_modules() if is_sparse_moe(m)]
+    # a block the wrapper cannot stand in for runs as it is: its experts' picks are
+    # assumed balanced (`capture.assumed_picks`), grouped experts are counted below
+    found = [(name, m) for name, m in found if representable(m)]
     warnings: list[str] = []
     replaced = 0
     inactive = 0

@@ -15,6 +15,9 @@ needs from the model's config (or a sub-config: `vision_config`, `audio_config`,
   per patch (Kimi K2.5), (B, patches, row) beside each image's patch positions (SigLIP 2,
   Gemma 4), or one strip of patches beside `target_sizes` (MiniCPM-V).
 - `bbox`: (B, seq, 4) int64, one box per token (document models).
+- a text-to-speech training step's targets (FastSpeech 2): `duration_labels` (B, seq),
+  every token `audio.FRAMES_PER_TOKEN` frames (assumed, and reported); the spectrogram
+  they lay out (B, seq * frames, bins), with pitch and energy (B, seq, 1) per token.
 - inputs that are another model's output or a task's: Perceiver's embedded `inputs` and
   a Q-Former's `query_embeds` (B, seq, width); an audio tokenizer decoder's `latents`
   (B, hidden_size, seq); LXMERT's 36 regions; a Decision Transformer's trajectory of
@@ -96,13 +99,16 @@ __all__ = [
 
 COMPANIONS = {
     "states": ("actions", "rewards", "returns_to_go", "timesteps", "attention_mask"),
-    TEXT: ("visual_feats", "visual_pos"),
+    TEXT: ("visual_feats", "visual_pos", "spectrogram_labels", "duration_labels",
+           "pitch_labels", "energy_labels", "mm_token_type_ids"),
     "pixel_values": ("image_embeds_position_mask", "mm_token_type_ids", "image_attention_mask"),
     "input_features": ("input_features_mask",),
     "query_embeds": ("encoder_hidden_states",),
 }
 """Optional inputs the model cannot run without, fed where `forward` takes them beside
-the key's input: a trajectory's other parts, LXMERT's regions, Molmo 2's token kinds,
+the key's input: a trajectory's other parts, LXMERT's regions, the targets FastSpeech 2
+refuses to train without, the token kinds of text that could hold images (all text;
+Molmo 2 refuses to train without them),
 Kosmos-2's placeholder mask, IDEFICS's image-to-token mask, the mask of a spectrogram,
 the image a Q-Former reads."""
 PASSED_ON = ("t_cond",)
@@ -244,6 +250,16 @@ def axial_positions(config: Any) -> int | None:
     return _product(shape) if view.find("axial_pos_embds") else None
 
 
+SINGLE_SAMPLE = {
+    "tvp": (
+        "transformers' TVP (checked with 5.23.0) views its (width, hidden) table of column "
+        "positions as (batch, 1, width, hidden) in `add_2d_positional_embeddings`, which "
+        "only a batch of 1 fits"
+    ),
+}
+"""Config `model_type` -> why its transformers model runs only a batch of one sample."""
+
+
 @dataclass(frozen=True)
 class HFInputs:
     """`(batch, seq) -> keyword inputs` of one model (see the module docstring)."""
@@ -273,9 +289,17 @@ class HFInputs:
             raise SpecError(
                 f"{self.name}: seq {seq} is longer than its {self.max_seq} learned positions"
             )
+        single = SINGLE_SAMPLE.get(getattr(type(self.config), "model_type", ""))
+        if single is not None and batch > 1:
+            raise SpecError(f"{self.name}: batch {batch} > 1 cannot run: {single}")
         layout = PixelLayout.of(self.names, self.config)
         view = ConfigView(self.config, self.bins_first, layout)
         return {name: BUILDERS[name](view, batch, seq) for name in self.names}
+
+    @property
+    def max_batch(self) -> int | None:
+        """Largest batch the model runs (`SINGLE_SAMPLE`); None: no limit."""
+        return 1 if getattr(type(self.config), "model_type", "") in SINGLE_SAMPLE else None
 
     @property
     def takes_tokens(self) -> bool:

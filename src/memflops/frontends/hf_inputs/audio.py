@@ -5,7 +5,13 @@ from __future__ import annotations
 import torch
 
 from memflops.capture.inputs import TensorSpec
-from memflops.frontends.hf_inputs.registry import DEFAULT_HOP, ConfigView, _product, builds
+from memflops.frontends.hf_inputs.registry import (
+    ASSUMED,
+    DEFAULT_HOP,
+    ConfigView,
+    _product,
+    builds,
+)
 from memflops.frontends.hf_inputs.text import ordinary_token, token_ids
 
 
@@ -29,15 +35,40 @@ def is_codec(view: ConfigView) -> bool:
     )
 
 
+EXTRACTOR_SIZES: dict[str, dict[str, int]] = {
+    # Gemma4FeatureExtractor's default 128 mel bins (its subsampling projection assumes them)
+    "gemma4_audio": {"num_mel_bins": 128},
+    # GraniteSpeech5FeatureExtractor doubles each frame with its deltas and stacks frames in
+    # pairs: 4 * num_mel_bins a row
+    "granite_speech5_encoder": {"num_stacked_frames": 4},
+}
+"""Per (sub-)config `model_type`: sizes of its feature extractor's output that the model's
+config does not hold (the model reads the spectrogram as it comes), keyed as the config
+keys of other models that do hold them."""
+
+
+def extractor_size(view: ConfigView, key: str) -> int | None:
+    """`key` of `EXTRACTOR_SIZES` for the config or a sub-config, else None."""
+    for config in view.configs():
+        found = EXTRACTOR_SIZES.get(getattr(type(config), "model_type", ""), {}).get(key)
+        if found is not None:
+            return found
+    return None
+
+
 def mel_bins(view: ConfigView) -> int:
     """Spectrogram values per row: bins per frame, times the `num_stacked_frames` its
     feature extractor stacks into one row (FunASR: 7; Granite Speech 5: 4, see
-    `hf.PUBLISHED`)."""
-    return spectrogram_bins(view) * view.size("num_stacked_frames", default=1)
+    `EXTRACTOR_SIZES`)."""
+    stacked = extractor_size(view, "num_stacked_frames")
+    return spectrogram_bins(view) * (stacked or view.size("num_stacked_frames", default=1))
 
 
 def spectrogram_bins(view: ConfigView) -> int:
-    """Spectrogram bins per frame."""
+    """Spectrogram bins per frame (Gemma 4's from `EXTRACTOR_SIZES`)."""
+    published = extractor_size(view, "num_mel_bins")
+    if published is not None:
+        return published
     per_channel = view.find("input_feat_per_channel")
     if isinstance(per_channel, int):  # Speech2Text stacks channels
         return per_channel * view.size("input_channels", default=1)
@@ -164,3 +195,38 @@ def decoder_tokens(view: ConfigView, batch: int, seq: int) -> TensorSpec:
         return token_ids(view, batch, seq)
     token = ordinary_token(ConfigView(decoder))
     return TensorSpec((batch, seq, channels), torch.int64, values=token)
+
+
+# --- a text-to-speech training step's targets (FastSpeech 2) ---------------------------
+
+FRAMES_PER_TOKEN = 7
+"""Spectrogram frames each input token (a phoneme) lasts in `duration_labels`. About 80 ms
+of speech, a phoneme's typical length (English runs about 12 phones a second), in
+FastSpeech 2 Conformer's frames: its hub checkpoint (espnet/fastspeech2_conformer) is
+ESPnet's LJSpeech recipe, 22,050 Hz audio cut in hops of 256 samples (the product of its
+HiFi-GAN's `upsample_rates`, 8 * 8 * 2 * 2): 0.08 * 22050 / 256 = 6.9 frames."""
+ASSUMED["duration_labels"] = (
+    f"speech durations assumed: every input token lasts {FRAMES_PER_TOKEN} spectrogram "
+    "frames (about 80 ms, a typical phoneme), none of them padding"
+)
+
+
+@builds("duration_labels")
+def durations(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, seq) frames per token, every one `FRAMES_PER_TOKEN`: the length regulator repeats
+    each token's state that many times, so the values size the decoder's sequence."""
+    return TensorSpec((batch, seq), torch.int64, values=FRAMES_PER_TOKEN)
+
+
+@builds("spectrogram_labels")
+def target_spectrogram(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, seq * `FRAMES_PER_TOKEN`, mel bins): the spectrogram the durations lay out. Its
+    values are known to be no padding (FastSpeech 2 masks frames whose bins are all -100)
+    and are 0: only the padding mask, not the values, steers the step."""
+    return TensorSpec((batch, seq * FRAMES_PER_TOKEN, mel_bins(view)), values=0.0)
+
+
+@builds("pitch_labels", "energy_labels")
+def token_curve(view: ConfigView, batch: int, seq: int) -> TensorSpec:
+    """(B, seq, 1): a pitch or energy value per token."""
+    return TensorSpec((batch, seq, 1))

@@ -13,6 +13,7 @@ from memflops.errors import SpecError
 from memflops.frontends.hf_inputs.audio import decodes_latents, is_codec, latents, waveform
 from memflops.frontends.hf_inputs.registry import (
     ASSUMED,
+    ASSUMED_WHEN,
     DEFAULT_FRAMES,
     DEFAULT_GRID_SIDE,
     DEFAULT_IMAGE,
@@ -51,13 +52,54 @@ def multiscale_side(view: ConfigView) -> int | None:
     return math.ceil(patch / Fraction(str(min(ratios))))
 
 
+def window_block(view: ConfigView) -> int | None:
+    """Pixels of one window's side in a whole number of patches, for a windowed ViT that
+    cuts its patch grid into `num_windows` x `num_windows` windows (RF-DETR; LW-DETR
+    names the side `num_windows_side`): `patch_size * num_windows`; None for any other
+    model."""
+    windows = view.find("num_windows_side", "num_windows")  # LW-DETR: windows in all
+    patch = view.find("patch_size")
+    if isinstance(windows, int) and windows > 1 and isinstance(patch, int) and patch > 0:
+        return windows * patch
+    return None
+
+
+def windowed(view: ConfigView, side: int) -> int:
+    """`side` rounded up to a multiple of `window_block`: the windows must tile the grid
+    (RF-DETR base: 518 px -> 560, the resolution Roboflow publishes for it)."""
+    block = window_block(view)
+    return side if block is None else -(-side // block) * block
+
+
+def windowed_warning(view: ConfigView) -> str | None:
+    """What `image_shape` assumed by rounding a windowed ViT's image up, if it did."""
+    block, size = window_block(view), view.find("image_size", "img_size")
+    if block is None or not isinstance(size, int) or size % block == 0:
+        return None
+    return (
+        f"image side assumed {windowed(view, size)} px: the config's image_size {size} "
+        f"rounded up to a multiple of {block} (patch_size x num_windows), so its "
+        "num_windows x num_windows windows tile the patch grid"
+    )
+
+
+for _name in ("pixel_values", "pixel_values_videos"):
+    ASSUMED_WHEN[_name] = windowed_warning
+
+
 def image_shape(view: ConfigView) -> tuple[int, int, int]:
     """(channels, height, width): `num_channels` (3) and `image_size` (int or pair); where
     the config names no size, a timm backbone's input size, else 224; a multi-scale
-    encoder's `multiscale_side` before all."""
+    encoder's `multiscale_side` before all; a windowed ViT's sides rounded up so its
+    windows tile the patch grid (`windowed`)."""
     side = multiscale_side(view)
     if side is not None:
         return view.size("num_channels", default=3), side, side
+    channels, height, width = _image_shape(view)
+    return channels, windowed(view, height), windowed(view, width)
+
+
+def _image_shape(view: ConfigView) -> tuple[int, int, int]:
     size = view.find("image_size", "img_size", "input_size", "max_img_size")  # TVP pads to max
     timm_size = timm_input_size(view) if size is None else None
     if timm_size is not None:
@@ -170,9 +212,12 @@ def patch_width(view: ConfigView) -> int:
 
 @builds(*GRIDS)
 def grid(view: ConfigView, batch: int, seq: int) -> TensorSpec:
-    """(B, 3): B images of `patch_grid` patches each. Its values set how many patches
-    each image has, so they are given (see `capture.known_values`)."""
+    """(B, 3): B images of `patch_grid` patches each (a `PixelLayout.TILES` tower counts
+    tiles of merged patches). Its values set how many patches each image has, so they are
+    given (see `capture.known_values`)."""
     t, h, w = patch_grid(view)
+    if view.layout == PixelLayout.TILES:
+        h, w = h // _merge(view), w // _merge(view)
     return TensorSpec((batch, 3), torch.int64, values=[[t, h, w]] * batch)
 
 
@@ -199,6 +244,10 @@ def patches_in_layout(view: ConfigView, batch: int) -> TensorSpec:
         return TensorSpec((batch, h * w, patch_width(view)))
     if view.layout == PixelLayout.STRIP:
         return TensorSpec((1, channels, patch, batch * h * w * patch))
+    if view.layout == PixelLayout.TILES:  # `patch_grid` sides are multiples of the merge
+        merge = _merge(view)
+        tiles = batch * t * (h // merge) * (w // merge)
+        return TensorSpec((tiles, merge * patch, merge * patch, channels))
     return flat_patches(view, batch, 0)
 
 

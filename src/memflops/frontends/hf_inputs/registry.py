@@ -18,6 +18,9 @@ BUILDERS: dict[str, Builder] = {}
 ASSUMED: dict[str, str] = {}
 """Input name -> what its builder assumes that the config does not say (a prompt's
 length), for the report's warnings."""
+ASSUMED_WHEN: dict[str, Callable[[ConfigView], str | None]] = {}
+"""Input name -> what its builder assumes for this config alone (a windowed ViT's image
+side rounded up), or None where it assumes nothing; for the report's warnings."""
 
 DEFAULT_IMAGE, DEFAULT_FRAMES, DEFAULT_HOP = 224, 16, 320
 TEXT = "input_ids"
@@ -128,6 +131,10 @@ class PixelLayout:
     PROMPTED = "prompted"
     """(B, C, H / 2, W) beside a prompt image of that size: SegGPT stacks the two into its
     `image_size`."""
+    TILES = "tiles"
+    """(B * t * h/m * w/m, m * patch, m * patch, C), one tile of m x m patches (m the merge
+    size) per language-model image token, channels last, beside a `GRIDS` input counted in
+    tiles: the `MERGED_TILES` towers (Inkling 2)."""
     STRIP = "strip"
     """(1, C, patch, B * h * w * patch): every image's patches side by side in one strip,
     beside `target_sizes` (MiniCPM-V)."""
@@ -148,12 +155,16 @@ class PixelLayout:
         if any(n in POSITIONS for n in names):
             return PixelLayout.ROWS
         if any(n in GRIDS for n in names):
-            patch_images = getattr(type(config), "model_type", None) in PATCH_IMAGES
-            return PixelLayout.CONV if patch_images else PixelLayout.FLAT
+            model_type = getattr(type(config), "model_type", None)
+            if model_type in MERGED_TILES:
+                return PixelLayout.TILES
+            return PixelLayout.CONV if model_type in PATCH_IMAGES else PixelLayout.FLAT
         return PixelLayout.IMAGE
 
 
 PATCH_IMAGES = ("kimi_k25_vision",)
 """Vision towers that read each patch as a (C, patch, patch) image (`PixelLayout.CONV`)."""
+MERGED_TILES = ("inkling2_vision",)
+"""Vision towers that read a tile of merged patches per image token (`PixelLayout.TILES`)."""
 
 

@@ -35,8 +35,25 @@ def ordinary_token(view: ConfigView) -> int:
 @builds("input_ids", "qformer_input_ids")  # decoder_input_ids: audio.decoder_tokens
 def token_ids(view: ConfigView, batch: int, seq: int) -> TensorSpec:
     """(B, seq) token indices, every one `ordinary_token`: a model that reads its ids
-    (padding, placeholder tokens) sees plain text without padding."""
+    (padding, placeholder tokens) sees plain text without padding. A model whose tokens
+    carry audio codebooks (`codebook_step`) gets (B, seq, 1 + codebooks)."""
+    step = codebook_step(view)
+    if step is not None:
+        return TensorSpec((batch, seq, len(step)), torch.int64, values=[[step] * seq] * batch)
     return TensorSpec((batch, seq), torch.int64, values=ordinary_token(view))
+
+
+def codebook_step(view: ConfigView) -> list[int] | None:
+    """Where one table embeds text and audio codebooks (the config has `codebook_vocab_size`
+    beside `num_codebooks`: Kyutai STT sums, per step, the embeddings of a text token and of
+    one token of each codebook, each offset into its own part of the table): the ids of one
+    step, the text token `ordinary_token`, each codebook's the middle of
+    `codebook_vocab_size`. Else None (Moshi and CSM take codebooks in other inputs)."""
+    codebook_vocab = view.find("codebook_vocab_size")
+    count = view.find("num_codebooks")
+    if not isinstance(codebook_vocab, int) or not isinstance(count, int):
+        return None
+    return [ordinary_token(view)] + [codebook_vocab // 2] * count
 
 
 @builds(
