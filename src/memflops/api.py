@@ -197,23 +197,7 @@ def analyze(
         f"parameter {a} is the same tensor as {b}: counted once" for a, b in params.shared
     ]
     warnings += aggregate.uncounted_warnings(uncounted)
-    if cap.finite_reads:
-        warnings.append(
-            f"{cap.finite_reads} check(s) for non-finite numbers (isnan, isinf, isfinite) read "
-            "as 'every number is finite': fake tensors have no values"
-        )
-    if cap.filled_reads:
-        warnings.append(
-            f"{cap.filled_reads} value(s) read from inputs memflops filled (masks of ones: no "
-            "padding; a vision tower's grid sizes): the model's control flow follows them"
-        )
-    if cap.assumed_picks:
-        warnings.append(
-            f"{cap.assumed_picks} top-k/argmax pick(s) over computed values steered the run, "
-            "assumed balanced (row i picks indices (i*k+j) mod n, j < k): each row still picks "
-            "k, so expert FLOPs total the real active path; their split among experts assumes "
-            "balance"
-        )
+    warnings += cap.assumptions.warnings()
     state_bytes = timeline.bytes_of(Kind.OPTIMIZER)
     sweep = None
     if sizes:

@@ -8,6 +8,10 @@ Three calls are captured, each on fake tensors under `no_grad`:
   whose cache is built first by an unrecorded prefill of that length: the
   cache then has exactly the shapes the real loop would have reached.
 
+Every call, the unrecorded one too, answers value reads as the other modes
+do (known values, assumed picks, finiteness checks); the assumptions of the
+three captured calls, added, are the report's warnings (`capture.assumptions`).
+
 A decode step's FLOPs are affine in the cache length (attention reads every
 cached position once; every other op is independent of it), so the FLOPs of
 all `new_tokens` steps are exactly new_tokens x (first + last) / 2, the sum
@@ -20,18 +24,19 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
+from memflops.capture.assumptions import Assumptions
 from memflops.capture.fake import fake_weights
 from memflops.capture.inputs import TensorSpec
-from memflops.capture.meta_gaps import MetaGaps
 from memflops.capture.recorder import OpRecorder
 from memflops.capture.records import OpRecord, Phase
+from memflops.capture.run import note_constants, small_real_buffers
 from memflops.capture.tracker import ModuleTracker
 from memflops.errors import AnalysisError, ForwardError, MemflopsError, UsageError
 from memflops.memory.storage import StorageTracker
@@ -50,6 +55,8 @@ class CallCapture:
     calls: Mapping[str, int]
     rule_failures: Mapping[str, str]
     feature_map_bytes: Mapping[str, int]
+    assumptions: Assumptions = field(default_factory=Assumptions)
+    """Values the call answered by assumption (`capture.assumptions`)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,16 @@ class GenerateCapture:
     prefill: CallCapture
     first_decode: CallCapture
     last_decode: CallCapture
+
+    def assumptions(self) -> Assumptions:
+        """Those of the recorded calls, added (the last decode once when it is the first)."""
+        calls = [self.prefill, self.first_decode]
+        if self.last_decode is not self.first_decode:
+            calls.append(self.last_decode)
+        total = Assumptions()
+        for call in calls:
+            total += call.assumptions
+        return total
 
 
 def cache_tensors(cache: Any) -> list[torch.Tensor]:
@@ -123,9 +140,15 @@ def _capture_call(
     flags = [(m, m.training) for m in model.modules()]
     model.eval()
     extra = _call_kwargs(model)
+    constants = small_real_buffers(model)
+    # The prompt's cache is built under a recorder of its own, whose records are dropped: it
+    # answers known values as the recorded call's does.
+    builder = OpRecorder(tracker)
     try:
-        with fake_weights(model, fake_mode, dtype), tracker, torch.no_grad():
-            with fake_mode, MetaGaps():
+        with fake_weights(model, fake_mode, dtype) as stand_ins, tracker, torch.no_grad():
+            note_constants(builder, constants, stand_ins)
+            note_constants(recorder, constants, stand_ins)
+            with fake_mode, builder:
                 past = None
                 if cache_len:
                     prompt = torch.empty((batch, cache_len), dtype=torch.int64)
@@ -160,6 +183,7 @@ def _capture_call(
         calls=dict(tracker.calls),
         rule_failures=dict(recorder.rule_failures),
         feature_map_bytes=dict(tracker.feature_map_bytes),
+        assumptions=recorder.assumptions(),
     )
 
 

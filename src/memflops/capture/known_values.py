@@ -14,10 +14,21 @@ so that
   boolean mask, `repeat_interleave`, `unique`) gets its true size, and the
   fake computation goes on at that shape.
 
-Only tensors of at most `LIMIT` elements are kept: a value that steers
-control flow is small, and a 4096 x 4096 causal mask is not worth a copy. A
-random op's output is never known. An in-place op that writes unknown values
-into a known tensor's storage makes every tensor on that storage unknown.
+Only small tensors are kept (`small_enough`): at most `LIMIT` = 2^20
+elements, or `INDEX_LIMIT` = 2^22 for integer and boolean ones (32 MiB of
+int64 at most, freed with the fake tensor). Values that steer control flow
+and output sizes are indices, counts and masks, and most are small; a
+mixture-of-experts router's `one_hot` mask of tokens x picks x experts, from
+which the experts hit are found, is not: 128 tokens x 12 picks x 768 experts
+(LongCat-Flash) is 1.18M elements, NLLB-MoE's 2.1M. Floating tensors made
+from known values are additive attention masks and position tables, which
+only feed arithmetic; at 2^22 a 2048 x 2048 bf16 mask kept per layer cost
+Mixtral-8x7B (seq 2048, train) 256 MB of real copies, hence their lower limit.
+A 4096 x 4096 causal mask (16.8M) is never computed for real, so the
+Llama-2-70B benchmark at sequence 4096 is unchanged (6.1 s, 872 MB peak in
+benchmarks/bench_analysis.py). A random op's output is never known. An
+in-place op that writes unknown values into a known tensor's storage makes
+every tensor on that storage unknown.
 FLOPs and bytes of these ops are counted as for any other op; the real
 copies are bookkeeping and are not part of the analysed memory.
 
@@ -42,7 +53,9 @@ from memflops.capture.known_masks import index_by_positions
 from memflops.capture.tensor_table import TensorTable
 
 LIMIT = 1 << 20
-"""Largest known tensor kept, in elements."""
+"""Largest known floating tensor kept, in elements."""
+INDEX_LIMIT = 1 << 22
+"""Largest known integer or boolean tensor kept, in elements."""
 
 FACTORIES = frozenset({
     "aten.arange", "aten.zeros", "aten.ones", "aten.full", "aten.zeros_like",
@@ -58,6 +71,14 @@ memory (`empty`) reads as zeros: a model that reads it before writing it would r
 garbage on a GPU too, and one that fills it gets exactly what it wrote."""
 
 _UNINITIALISED = frozenset(n for n in FACTORIES if "empty" in n)
+
+def small_enough(t: torch.Tensor) -> bool:
+    """Whether a known value of `t`'s size and dtype is kept (the module docstring)."""
+    numel = t.numel()
+    if numel <= LIMIT:
+        return True
+    return numel <= INDEX_LIMIT and not (t.is_floating_point() or t.is_complex())
+
 
 _Entry = tuple[torch.Tensor, bool, int, frozenset[int]]
 """(real value, depends on a filled input, the fake tensor's storage, the assumed picks
@@ -110,7 +131,7 @@ class KnownValues:
         constant). Without it, `real` is kept itself, so a real view of a known tensor
         shares its storage just as the fake view does, and writes through one reach both.
         """
-        if (real.numel() > LIMIT or tuple(real.shape) != tuple(fake.shape)
+        if (not small_enough(real) or tuple(real.shape) != tuple(fake.shape)
                 or real.dtype != fake.dtype):
             return
         storage = _storage(fake)
@@ -126,6 +147,15 @@ class KnownValues:
 
     def read(self, t: Any) -> Any:
         """The Python value `.item()` of `t` gives, or None if unknown."""
+        real = self.read_real(t)
+        if real is None:
+            return None
+        with _disable_current_modes():
+            return real.item()
+
+    def read_real(self, t: Any) -> torch.Tensor | None:
+        """`t`'s real value if known, counted as a value read (`capture.python_reads`
+        copies it where PyTorch reads data behind the dispatch mode)."""
         real = self.real(t)
         if real is None:
             return None
@@ -134,8 +164,7 @@ class KnownValues:
             if entry[1]:
                 self.filled_reads += 1
             self.used_picks.update(entry[3])
-        with _disable_current_modes():
-            return real.item()
+        return real
 
     def observe(self, name: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                 out: Any) -> None:
@@ -144,7 +173,7 @@ class KnownValues:
             self._forget_written(func, args, kwargs)
             return
         fakes, _ = tree_flatten(out)
-        if not any(isinstance(t, torch.Tensor) and t.numel() <= LIMIT for t in fakes):
+        if not any(isinstance(t, torch.Tensor) and small_enough(t) for t in fakes):
             self._forget_written(func, args, kwargs)
             return  # nothing small enough to keep: never compute a large tensor for real
         results = self._run_real(name, func, args, kwargs)
@@ -164,7 +193,7 @@ class KnownValues:
         assumed balanced (`capture.assumed_picks`)."""
         if not is_pick(func) or self.real(args[0]) is not None:
             return
-        found = pick_indices(func, args, kwargs, out, LIMIT)
+        found = pick_indices(func, args, kwargs, out, INDEX_LIMIT)  # int64 indices
         if found is not None:
             self.picks_made += 1
             self.note(found[0], found[1], copy=False, picks=frozenset({self.picks_made}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
 import torch
@@ -11,6 +12,7 @@ from torch._subclasses.fake_tensor import (
 )
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from memflops.capture.assumptions import Assumptions
 from memflops.capture.costing import cost_of
 from memflops.capture.finite_checks import FiniteChecks
 from memflops.capture.inputs import flatten_tensors
@@ -18,6 +20,7 @@ from memflops.capture.kernel_sizes import real_output_bytes, separate_outputs
 from memflops.capture.known_values import KnownValues
 from memflops.capture.meta_gaps import RULES as GAP_RULES
 from memflops.capture.meta_gaps import output_for
+from memflops.capture.python_reads import python_reads
 from memflops.capture.records import OpRecord, Phase
 from memflops.capture.tracker import ModuleTracker
 from memflops.errors import DataDependentError
@@ -76,6 +79,33 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         self.rule_failures: dict[str, str] = {}
         self.finite = FiniteChecks()
         self.values = KnownValues()
+        self._reads = ExitStack()
+
+    def __enter__(self) -> OpRecorder:
+        """Record, and answer known values Python reads behind the dispatch mode too
+        (`capture.python_reads`)."""
+        self._reads.enter_context(python_reads(self.scalar, self.values.read_real))
+        super().__enter__()  # type: ignore[no-untyped-call]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            super().__exit__(*exc)  # type: ignore[no-untyped-call]
+        finally:
+            self._reads.close()
+
+    def assumptions(self) -> Assumptions:
+        """The values answered by assumption so far (`capture.assumptions`)."""
+        return Assumptions(
+            finite_reads=self.finite.reads,
+            filled_reads=self.values.filled_reads,
+            assumed_picks=len(self.values.used_picks),
+        )
+
+    def scalar(self, t: Any) -> Any:
+        """The value `.item()` of `t` reads if it is known (the read counted), else None."""
+        known = self.values.read(t)
+        return self.finite.read(t) if known is None else known
 
     def module_path(self) -> str:
         if self.phase is Phase.BACKWARD:
@@ -96,9 +126,7 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
             if value is not None:
                 return value
         elif func is aten._local_scalar_dense.default:
-            known = self.values.read(args[0])
-            if known is None:
-                known = self.finite.read(args[0])
+            known = self.scalar(args[0])
             if known is not None:
                 return known
         name = _OP_NAMES.get(func)

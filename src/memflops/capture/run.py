@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 
+from memflops.capture.assumptions import Assumptions
 from memflops.capture.fake import fake_weights
 from memflops.capture.inputs import (
     InputSpecs,
@@ -29,7 +30,7 @@ from memflops.capture.inputs import (
     input_values,
     real_values,
 )
-from memflops.capture.known_values import LIMIT
+from memflops.capture.known_values import small_enough
 from memflops.capture.recorder import OpRecorder, OptimizerScalars
 from memflops.capture.records import OpRecord, Phase
 from memflops.capture.tracker import ROOT, ModuleTracker
@@ -64,13 +65,8 @@ class Capture:
     storages: StorageTracker | None = None
     grads: frozenset[int] = field(default_factory=frozenset)
     optimizer_state: frozenset[int] = field(default_factory=frozenset)
-    finite_reads: int = 0
-    """Values of finiteness checks read as "all finite" (`capture.finite_checks`)."""
-    filled_reads: int = 0
-    """Values read that depend on input values memflops filled (`capture.known_values`)."""
-    assumed_picks: int = 0
-    """Picks over unknown values assumed balanced that steered the run
-    (`capture.assumed_picks`)."""
+    assumptions: Assumptions = field(default_factory=Assumptions)
+    """Values answered by assumption (`capture.assumptions`)."""
 
 
 def default_float_dtype(model: nn.Module, dtype: torch.dtype | None) -> torch.dtype:
@@ -96,13 +92,22 @@ def _make_input(
     return torch.empty(spec.shape, dtype=input_dtype(spec, float_dtype, cast), device="cpu")
 
 
-def _small_real_buffers(model: nn.Module) -> list[torch.Tensor]:
+def small_real_buffers(model: nn.Module) -> list[torch.Tensor]:
     """Buffers holding real values (a live model's, or small constants a meta build kept on
     the CPU): their values are known to the analysis (`capture.known_values`)."""
     return [
         b for b in model.buffers()
-        if b.device.type != "meta" and not isinstance(b, FakeTensor) and b.numel() <= LIMIT
+        if b.device.type != "meta" and not isinstance(b, FakeTensor) and small_enough(b)
     ]
+
+
+def note_constants(
+    recorder: OpRecorder, constants: list[torch.Tensor], stand_ins: dict[int, torch.Tensor]
+) -> None:
+    """Tell the recorder the values of `small_real_buffers` through their fake stand-ins."""
+    for original in constants:
+        fake = stand_ins[id(original)]
+        recorder.values.note(fake, original.detach().to(fake.dtype))
 
 
 def _note_input_values(
@@ -166,7 +171,7 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
     grads: frozenset[int] = frozenset()
     state: frozenset[int] = frozenset()
     try:
-        constants = _small_real_buffers(model)
+        constants = small_real_buffers(model)
         with fake_weights(model, fake_mode, config.dtype) as stand_ins, tracker:
             with fake_mode:
                 args = [_make_input(s, float_dtype, config.dtype) for s in inputs.args]
@@ -174,9 +179,7 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
                 trainable = _unique_trainable(model) if config.train else []
                 optimizer = _warm_optimizer(config.optimizer, trainable)
             _note_input_values(recorder, inputs, args, kwargs)
-            for original in constants:
-                fake = stand_ins[id(original)]
-                recorder.values.note(fake, original.detach().to(fake.dtype))
+            note_constants(recorder, constants, stand_ins)
             if storages is not None:
                 _note_preexisting(storages, model, args, kwargs, optimizer)
             autocast = (
@@ -222,9 +225,7 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
         storages=storages,
         grads=grads,
         optimizer_state=state,
-        finite_reads=recorder.finite.reads,
-        filled_reads=recorder.values.filled_reads,
-        assumed_picks=len(recorder.values.used_picks),
+        assumptions=recorder.assumptions(),
     )
 
 
