@@ -3,6 +3,7 @@ codebook decoders, other models' embeddings; unexported classes; meta builds."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,3 +107,18 @@ def test_shape_only_moe_hands_its_router_the_blocks_buffers() -> None:
     assert moe.gate_buffers == ("bias",)
     out = moe(torch.ones(1, 6, 8))
     assert out.shape == (1, 6, 8)
+
+
+def test_an_input_the_model_makes_itself_is_not_passed_on(tmp_path: Path) -> None:
+    # Voxtral Realtime computes the `t_cond` its text model takes; the text model alone
+    # takes it through **kwargs and is fed it
+    import json
+
+    from memflops.frontends.targets import load_target
+
+    for model_type, fed in (("voxtral_realtime", False), ("voxtral_realtime_text", True)):
+        path = tmp_path / f"{model_type}.json"
+        path.write_text(json.dumps({"model_type": model_type}))
+        inputs = load_target(f"hf:{path}").make_inputs
+        assert inputs is not None
+        assert ("t_cond" in inputs(1, 8)) is fed, model_type

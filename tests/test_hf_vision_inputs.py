@@ -155,3 +155,19 @@ def test_token_kinds_beside_text_where_forward_takes_them() -> None:
     assert names == ("input_ids", "mm_token_type_ids")
     kinds = BUILDERS["mm_token_type_ids"](ConfigView(_config("molmo2")), 2, 5)
     assert (kinds.shape, kinds.values) == ((2, 5), 0)  # all text
+
+
+def test_only_image_set_models_get_a_token_to_image_mask(tmp_path: object) -> None:
+    import json
+    from pathlib import Path
+
+    from memflops.frontends.targets import load_target
+
+    path = Path(str(tmp_path)) / "flava.json"
+    path.write_text(json.dumps({"model_type": "flava"}))
+    inputs = load_target(f"hf:{path}").make_inputs
+    assert inputs is not None
+    made = inputs(2, 16)
+    # FLAVA's own `image_attention_mask` masks patches: not fed; its images are plain
+    assert "image_attention_mask" not in made
+    assert made["pixel_values"].shape == (2, 3, 224, 224)

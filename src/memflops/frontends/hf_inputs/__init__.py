@@ -77,6 +77,7 @@ from memflops.frontends.hf_inputs.images import (
 from memflops.frontends.hf_inputs.registry import (
     ASSUMED,
     BUILDERS,
+    IMAGE_SETS,
     MODALITIES,
     PLACEHOLDER_TOKENS,
     TEXT,
@@ -174,6 +175,8 @@ def input_names(module: torch.nn.Module, config: Any, kind: str) -> tuple[str, .
     wanted += [n for n in companions if n in params]
     if TEXT in wanted:
         wanted += sorted(set(PASSED_ON) & _passed_on(module, params))
+    if getattr(type(config), "model_type", None) not in IMAGE_SETS:  # FLAVA's is per patch
+        wanted = [n for n in wanted if n != "image_attention_mask"]
     if "pixel_values" in wanted and "pixel_values_videos" not in required:
         # images, or video where they are required: Molmo 2 refuses both at once
         wanted = [n for n in wanted if n != "pixel_values_videos"]
@@ -182,15 +185,19 @@ def input_names(module: torch.nn.Module, config: Any, kind: str) -> tuple[str, .
 
 def _passed_on(module: torch.nn.Module, params: dict[str, inspect.Parameter]) -> set[str]:
     """Inputs a `forward` with `**kwargs` hands on to its layers: the parameters a layer's
-    `forward` names that the model's own `forward` does not."""
+    `forward` names that the model's own `forward` neither takes nor mentions (a model that
+    names one makes it itself: Voxtral Realtime computes the `t_cond` its text model
+    takes)."""
     try:
         signature = inspect.signature(module.forward).parameters.values()
-    except (TypeError, ValueError):
+        source = inspect.getsource(type(module).forward)
+    except (TypeError, ValueError, OSError):
         return set()
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature):
         return set()
     layers = {type(m) for m in module.modules() if m is not module}
-    return {n for cls in layers for n in _layer_parameter_names(cls)} - set(params)
+    named = {n for cls in layers for n in _layer_parameter_names(cls)} - set(params)
+    return {n for n in named if n not in source}
 
 
 def _layer_parameter_names(cls: type[torch.nn.Module]) -> set[str]:

@@ -146,7 +146,9 @@ class PixelLayout:
     @staticmethod
     def of(names: tuple[str, ...], config: Any) -> str:
         """The layout of the model of `config`, fed `names`."""
-        if "image_attention_mask" in names:
+        if "image_attention_mask" in names and getattr(type(config), "model_type", None) in (
+            IMAGE_SETS
+        ):
             return PixelLayout.SETS
         if "target_sizes" in names:
             return PixelLayout.STRIP
@@ -162,6 +164,9 @@ class PixelLayout:
         return PixelLayout.IMAGE
 
 
+IMAGE_SETS = ("idefics",)
+"""Models that read a set of images per sample beside a token-to-image mask
+(`PixelLayout.SETS`); other models' `image_attention_mask` (FLAVA: per patch) is not fed."""
 PATCH_IMAGES = ("kimi_k25_vision",)
 """Vision towers that read each patch as a (C, patch, patch) image (`PixelLayout.CONV`)."""
 MERGED_TILES = ("inkling2_vision",)
