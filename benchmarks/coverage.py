@@ -405,6 +405,8 @@ CAUSES = (
      "(see the model's note below); values of constants, masks, token ids, given inputs and "
      "balanced top-k picks are known (`capture/known_values.py`, `capture/assumed_picks.py`)"),
     (r"^timeout", "no result within the time limit"),
+    (r"_forward_unimplemented", "the model class has no `forward`: there is no step to "
+     "analyse (see the model's note below)"),
     (r"missing N required positional argument|You have to specify|unexpected keyword argument "
      r"'input_ids'", "an input the `hf:` frontend cannot make from the config alone (see the "
      "model's note below)"),
@@ -444,6 +446,19 @@ NOTES: dict[str, str] = {
     "scores computed from activations and later splits the mask back out; known values do "
     "not follow a slice of a concatenation, so the boolean selection is refused",
     "glm5_next_text": "as `glm5_next` (the same indexer)",
+    "ibert": "in training, each `QuantAct` updates its running range from the activations' "
+    "min and max and branches on it (`x_min.min() > -1.1e-5`) even with `quant_mode` off; "
+    "the second call's branch reads a range computed from activations",
+    "udop": "`combine_image_text_embeddings` drops the image patches its text boxes cover: "
+    "which ones depends on the `bbox` values, and it indexes with a tuple of 0-d tensors, "
+    "which PyTorch reads below the dispatch layer memflops works at",
+    "pp_ocrv6_small_det": "transformers' default config cannot run on real tensors either: "
+    "its neck expects PaddleOCR's detection-mode PP-LCNetV3 projections (12, 18, 42, 360 "
+    "channels), which transformers' `PPLCNetV3Backbone` lacks, and the backbone it builds "
+    "by default is PP-LCNetV4; no published config to repair it from was found offline",
+    "longcat_flash": "its default config (28 layers, 512 routed + 256 identity experts, "
+    "top-12) runs a Python loop over every expert hit; it is covered alone in about 150 s "
+    "(see the results) and can pass 300 s when two workers share the 2 cores",
 }
 """Model -> why it fails, where the reason alone does not say (what was tried, what it
 would take); shown under its zoo's failure table while the model still fails."""
