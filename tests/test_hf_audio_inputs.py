@@ -4,28 +4,18 @@ codebook decoders, other models' embeddings; unexported classes; meta builds."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
 from torch import nn
 
+from hf_stub import Config
 from memflops.capture.inputs import TensorSpec
 from memflops.frontends.hf_inputs import BUILDERS, ConfigView
 from memflops.frontends.meta_init import small_constants_on_cpu
 from memflops.frontends.moe import EqualShareMoe
 
 INT = torch.int64
-
-
-class Config:
-    """A config as the builders read it: plain attributes; sub-configs have `to_dict`."""
-
-    def __init__(self, **fields: Any) -> None:
-        self.__dict__.update(fields)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(vars(self))
 
 
 def test_clap_reads_one_crop_without_fusion_and_four_with_it() -> None:

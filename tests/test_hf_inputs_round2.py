@@ -10,21 +10,12 @@ import torch
 from torch import nn
 
 import memflops
+from hf_stub import Config
 from memflops.errors import SpecError
 from memflops.frontends.hf_inputs import ASSUMED, BUILDERS, ConfigView, HFInputs, input_names
 from memflops.frontends.hf_inputs.audio import FRAMES_PER_TOKEN, mel_bins, spectrogram_bins
 
 INT = torch.int64
-
-
-class Config:
-    """A config as the builders read it: plain attributes; sub-configs have `to_dict`."""
-
-    def __init__(self, **fields: Any) -> None:
-        self.__dict__.update(fields)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(vars(self))
 
 
 def typed(model_type: str, **fields: Any) -> Config:
