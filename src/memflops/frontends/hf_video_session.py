@@ -155,7 +155,7 @@ def open_session(
         raise AnalysisError(
             f"{type(module).__name__} is inference only: transformers runs its forward under "
             "torch.inference_mode, and in training mode it leaves out the object scores it "
-            "then reads; analyse it with mode='inference'"
+            "then reads; analyse it in inference mode (`--mode inference`, mode='inference')"
         )
     frame, features = kwargs["frame"], kwargs["memory_features"]
     positions, pointers = kwargs["memory_positions"], kwargs["object_pointers"]
