@@ -58,7 +58,6 @@ from torch import nn
 
 from memflops.errors import FactoryError, SpecError, TargetNotFoundError, UsageError
 from memflops.frontends.hf_inputs import (
-    ASSUMED,
     ConfigView,
     HFInputs,
     axial_positions,
@@ -66,7 +65,6 @@ from memflops.frontends.hf_inputs import (
     learned_positions,
     reads_bins_first,
 )
-from memflops.frontends.hf_inputs.registry import ASSUMED_WHEN
 from memflops.frontends.hf_inputs.tasks import image_span
 from memflops.frontends.hf_repairs import repair_defaults
 from memflops.frontends.hf_video_session import session_inputs, takes_session
@@ -407,10 +405,11 @@ def _dtype(value: Any) -> torch.dtype:
 
 def _inputs_for(module: nn.Module, config: Any, name: str) -> HFInputs:
     names = input_names(module, config, model_kind(config))
-    bins_first = reads_bins_first(module, ConfigView(config))
+    view = ConfigView(config)
+    bins_first = reads_bins_first(module, view)
     axial = axial_positions(config)
     limits = [n for n in (learned_positions(module, config), axial) if n is not None]
-    shortest = image_span(ConfigView(config)) if "image_embeds_position_mask" in names else None
+    shortest = image_span(view) if "image_embeds_position_mask" in names else None
     return HFInputs(
         name, names, config, min(limits, default=None), bins_first, axial, min_seq=shortest
     )
@@ -434,11 +433,7 @@ def load_hf(target: str) -> Loaded:
     video = session_inputs(module, config, f"hf:{name}") if takes_session(config) else None
     inputs = video or _inputs_for(module, config, f"hf:{name}")
     warnings = (*repaired, *(moe.warnings if moe else ()), *_random_skips_warning(changed),
-                *(video.warnings() if video else ()))
-    assumed = [ASSUMED[n] for n in getattr(inputs, "names", ()) if n in ASSUMED]
-    assumed += [w for n in getattr(inputs, "names", ()) if n in ASSUMED_WHEN
-                and (w := ASSUMED_WHEN[n](ConfigView(config)))]
-    warnings += tuple(dict.fromkeys(assumed))  # what an input builder assumed
+                *inputs.warnings())  # what the inputs assume
     return Loaded(
         module,
         name,

@@ -76,6 +76,7 @@ from memflops.frontends.hf_inputs.images import (
 )
 from memflops.frontends.hf_inputs.registry import (
     ASSUMED,
+    ASSUMED_WHEN,
     BUILDERS,
     IMAGE_SETS,
     MODALITIES,
@@ -299,9 +300,19 @@ class HFInputs:
         single = SINGLE_SAMPLE.get(getattr(type(self.config), "model_type", ""))
         if single is not None and batch > 1:
             raise SpecError(f"{self.name}: batch {batch} > 1 cannot run: {single}")
-        layout = PixelLayout.of(self.names, self.config)
-        view = ConfigView(self.config, self.bins_first, layout)
+        view = self._view()
         return {name: BUILDERS[name](view, batch, seq) for name in self.names}
+
+    def _view(self) -> ConfigView:
+        return ConfigView(self.config, self.bins_first, PixelLayout.of(self.names, self.config))
+
+    def warnings(self) -> tuple[str, ...]:
+        """What the builders of these inputs assume that the config does not say
+        (`registry.ASSUMED`, `registry.ASSUMED_WHEN`), once each, for the report."""
+        view = self._view()
+        found = [ASSUMED[n] for n in self.names if n in ASSUMED]
+        found += [w for n in self.names if n in ASSUMED_WHEN and (w := ASSUMED_WHEN[n](view))]
+        return tuple(dict.fromkeys(found))
 
     @property
     def max_batch(self) -> int | None:

@@ -73,13 +73,16 @@ def windowed(view: ConfigView, side: int) -> int:
 
 def windowed_warning(view: ConfigView) -> str | None:
     """What `image_shape` assumed by rounding a windowed ViT's image up, if it did."""
-    block, size = window_block(view), view.find("image_size", "img_size")
-    if block is None or not isinstance(size, int) or size % block == 0:
+    block = window_block(view)
+    if block is None or multiscale_side(view) is not None:
+        return None
+    _, height, width = _image_shape(view)
+    if height % block == 0 and width % block == 0:
         return None
     return (
-        f"image side assumed {windowed(view, size)} px: the config's image_size {size} "
-        f"rounded up to a multiple of {block} (patch_size x num_windows), so its "
-        "num_windows x num_windows windows tile the patch grid"
+        f"image sides assumed {windowed(view, height)} x {windowed(view, width)} px: the "
+        f"config's {height} x {width} rounded up to a multiple of {block} (patch_size x "
+        "num_windows), so its num_windows x num_windows windows tile the patch grid"
     )
 
 

@@ -146,9 +146,7 @@ class PixelLayout:
     @staticmethod
     def of(names: tuple[str, ...], config: Any) -> str:
         """The layout of the model of `config`, fed `names`."""
-        if "image_attention_mask" in names and getattr(type(config), "model_type", None) in (
-            IMAGE_SETS
-        ):
+        if "image_attention_mask" in names:  # fed to `IMAGE_SETS` models only
             return PixelLayout.SETS
         if "target_sizes" in names:
             return PixelLayout.STRIP
