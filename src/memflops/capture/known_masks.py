@@ -61,13 +61,7 @@ def _masked_select(values: KnownValues, data: torch.Tensor, mask: torch.Tensor) 
     positions = values.mask_positions(mask)
     if positions is None or mask.dim() == 0 or mask.numel() == 0:
         return None
-    shape = _broadcast(tuple(data.shape), tuple(mask.shape))
+    shape = torch.broadcast_shapes(data.shape, mask.shape)  # type: ignore[no-untyped-call]
     count = int(positions[0].shape[0]) * (math.prod(shape) // mask.numel())
     return data.new_empty((count,))
 
-
-def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
-    """The shape `a` and `b` broadcast to (each size 1 stretched to the other's)."""
-    width = max(len(a), len(b))
-    a, b = (1,) * (width - len(a)) + a, (1,) * (width - len(b)) + b
-    return tuple(max(x, y) if min(x, y) == 1 else x for x, y in zip(a, b, strict=True))
