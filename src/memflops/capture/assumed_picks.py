@@ -31,6 +31,8 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import _disable_current_modes
 
+from memflops.capture.costing import named_args
+
 aten = torch.ops.aten
 
 _PICKS: dict[Any, int | None] = {
@@ -41,16 +43,6 @@ _PICKS: dict[Any, int | None] = {
     aten.min.dim: 1,
 }
 """Pick ops -> picks per row (None: the op's `k`)."""
-
-
-def _argument(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
-    """`func`'s argument `name`: given positionally, by keyword, or its schema default."""
-    for i, arg in enumerate(func._schema.arguments):
-        if arg.name == name:
-            if i < len(args):
-                return args[i]
-            return kwargs.get(name, arg.default_value)
-    return None
 
 
 def balanced(shape: tuple[int, ...], dim: int, k: int, keepdim: bool = True) -> torch.Tensor:
@@ -85,14 +77,15 @@ def pick_indices(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: 
     indices = out[1] if isinstance(out, (tuple, list)) else out
     if not isinstance(indices, torch.Tensor) or indices.numel() > limit:
         return None
-    dim = _argument(func, args, kwargs, "dim")
+    named = named_args(func, args, kwargs)
+    dim = named["dim"]
     shape = tuple(int(s) for s in x.shape)
     if dim is None:  # argmax over the flattened tensor: one row
         dim, shape = 0, (x.numel(),)
     dim = int(dim) % len(shape)
     k = _PICKS[func]
     if k is None:
-        k = int(_argument(func, args, kwargs, "k"))
+        k = int(named["k"])
     if not 0 < k <= shape[dim]:
         return None
     keepdim = indices.dim() == len(shape)  # else keepdim=False dropped the picked dim

@@ -50,6 +50,12 @@ def full_args(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> list[An
     return result
 
 
+def named_args(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`full_args` by schema name."""
+    names = (name for name, _, _ in _schema_of(func))
+    return dict(zip(names, full_args(func, args, kwargs), strict=True))
+
+
 def cost_of(func: Any, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost | None:
     """The cost of one dispatched call, or None when no rule covers the op."""
     rule = lookup(op_name(func))
