@@ -11,7 +11,7 @@ uncounted and, for a failure, the one-line reason.
   224, their natural size); optical flow (RAFT) two 2x3x128x128 images;
   detection models 2x3xSxS with S the size their transform resizes to (800
   for the R-CNNs), made shape-only by the `torchvision:` loader (see
-  `memflops.frontends.detection`), which also synthesises training targets.
+  `memflops.zoo.torchvision.detection`), which also synthesises training targets.
 - timm: every name of `timm.list_models()` at `pretrained_cfg["input_size"]`,
   batch 2, through the `timm:NAME` target.
 - hf: every `model_type` transformers maps to a model class, built from its
@@ -403,7 +403,7 @@ CAUSES = (
     (r"DataDependentError: op aten\.(_local_scalar_dense|nonzero|index)", "a step whose result "
      "depends on values memflops does not know, computed from the weights or activations "
      "(see the model's note below); values of constants, masks, token ids, given inputs and "
-     "balanced top-k picks are known (`capture/known_values.py`, `capture/assumed_picks.py`)"),
+     "balanced top-k picks are known (`capture/values/known.py`, `capture/values/picks.py`)"),
     (r"^timeout", "no result within the time limit"),
     (r"_forward_unimplemented", "the model class has no `forward`: there is no step to "
      "analyse (see the model's note below)"),

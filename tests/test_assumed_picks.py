@@ -8,7 +8,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import memflops
-from memflops.capture.assumed_picks import balanced
+from memflops.capture.values.picks import balanced
 
 TOKENS, HIDDEN, EXPERTS, K = 5, 4, 3, 2
 BALANCED = [[0, 1], [2, 0], [1, 2], [0, 1], [2, 0]]

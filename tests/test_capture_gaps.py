@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import memflops
-from memflops.capture.known_values import INDEX_LIMIT, LIMIT, small_enough
+from memflops.capture.values.known import INDEX_LIMIT, LIMIT, small_enough
 
 
 class NamedExperts(nn.Module):

@@ -9,7 +9,7 @@ import pytest
 from memflops.errors import UsageError
 from memflops.frontends.catalog import list_models, matches
 
-HF_CONFIGS = Path(__file__).resolve().parents[1] / "src" / "memflops" / "frontends" / "hf_configs"
+HF_CONFIGS = Path(__file__).resolve().parents[1] / "src" / "memflops" / "zoo" / "hf" / "configs"
 
 
 def test_torchvision_names() -> None:

@@ -1,4 +1,4 @@
-"""torchvision detection models made shape-only (memflops.frontends.detection).
+"""torchvision detection models made shape-only (memflops.zoo.torchvision.detection).
 
 Counts are checked against numbers fixed by each model's configuration:
 every data-dependent selection keeps its maximum count.
@@ -15,9 +15,9 @@ import torch
 
 import memflops
 from memflops.flops.registry import lookup
-from memflops.frontends.detection import CONVENTION, family_of, make_shape_only
 from memflops.frontends.targets import Loaded, load_target
 from memflops.report.model import Report
+from memflops.zoo.torchvision.detection import CONVENTION, family_of, make_shape_only
 
 torchvision = pytest.importorskip("torchvision")
 

@@ -1,4 +1,4 @@
-"""Checks for non-finite numbers are read as 'every number is finite' (capture.finite_checks)."""
+"""Checks for non-finite numbers are read as 'every number is finite' (capture.values.finite)."""
 
 from __future__ import annotations
 

@@ -11,9 +11,9 @@ from torch import nn
 
 from hf_stub import Config
 from memflops.capture.inputs import TensorSpec
-from memflops.frontends.hf_inputs import BUILDERS, ConfigView
 from memflops.frontends.meta_init import small_constants_on_cpu
-from memflops.frontends.moe import EqualShareMoe
+from memflops.zoo.hf.inputs import BUILDERS, ConfigView
+from memflops.zoo.hf.moe import EqualShareMoe
 
 INT = torch.int64
 
@@ -56,7 +56,7 @@ def test_embedding_inputs_take_the_sizes_of_the_model_they_come_from() -> None:
 
 def test_unexported_class_is_built_from_its_modeling_file() -> None:
     pytest.importorskip("transformers")
-    from memflops.frontends.hf import make_config, model_class
+    from memflops.zoo.hf.loader import make_config, model_class
 
     config = make_config({"model_type": "voxtral_realtime_text"}, "test")
     builder, cls = model_class(config)

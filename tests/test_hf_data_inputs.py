@@ -1,5 +1,5 @@
 """Steps whose size depends on values memflops knows: indexing by a known boolean mask
-(`capture.known_masks`), the data indexed being activations or gradients."""
+(`capture.values.masks`), the data indexed being activations or gradients."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Inputs of non-text transformers models (`memflops.frontends.hf_inputs`).
+"""Inputs of non-text transformers models (`memflops.zoo.hf.inputs`).
 
 Each model is a real transformers class built from a tiny local config (sizes
 overridden so the test is fast). Parameters are checked against
@@ -25,7 +25,8 @@ import torch
 
 import memflops
 from memflops.capture.inputs import TensorSpec
-from memflops.frontends.hf_inputs import (
+from memflops.frontends.targets import Loaded, load_target
+from memflops.zoo.hf.inputs import (
     ConfigView,
     PixelLayout,
     axial_positions,
@@ -41,7 +42,6 @@ from memflops.frontends.hf_inputs import (
     spectrogram,
     splices_modalities,
 )
-from memflops.frontends.targets import Loaded, load_target
 
 INT = torch.int64
 

@@ -12,8 +12,8 @@ from torch import nn
 import memflops
 from hf_stub import Config
 from memflops.errors import SpecError
-from memflops.frontends.hf_inputs import ASSUMED, BUILDERS, ConfigView, HFInputs, input_names
-from memflops.frontends.hf_inputs.audio import FRAMES_PER_TOKEN, mel_bins, spectrogram_bins
+from memflops.zoo.hf.inputs import ASSUMED, BUILDERS, ConfigView, HFInputs, input_names
+from memflops.zoo.hf.inputs.audio import FRAMES_PER_TOKEN, mel_bins, spectrogram_bins
 
 INT = torch.int64
 

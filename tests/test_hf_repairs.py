@@ -1,4 +1,4 @@
-"""Default configs transformers cannot run, repaired (`frontends/hf_repairs.py`)."""
+"""Default configs transformers cannot run, repaired (`zoo/hf/repairs.py`)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 pytest.importorskip("transformers")
 
 import memflops
-from memflops.frontends.hf import make_config
-from memflops.frontends.hf_repairs import repair_defaults
 from memflops.frontends.targets import load_target
+from memflops.zoo.hf.loader import make_config
+from memflops.zoo.hf.repairs import repair_defaults
 
 
 def test_uvdoc_returns_every_bridge_stage(tmp_path: Path) -> None:
@@ -52,7 +52,7 @@ def test_given_values_are_left_alone() -> None:
 
 
 def test_lw_detr_gets_a_feature_level() -> None:
-    from memflops.frontends.hf_repairs import LW_DETR_SCALES
+    from memflops.zoo.hf.repairs import LW_DETR_SCALES
 
     config = make_config({"model_type": "lw_detr"}, "test")
     warnings = repair_defaults(config)

@@ -1,4 +1,4 @@
-"""SAM 2 Video's session step (`memflops.frontends.hf_video_session`) on a tiny config."""
+"""SAM 2 Video's session step (`memflops.zoo.hf.video_session`) on a tiny config."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 
 import memflops
 from memflops.errors import AnalysisError
-from memflops.frontends.hf_video_session import SessionInputs
 from memflops.frontends.targets import Loaded, load_target
+from memflops.zoo.hf.video_session import SessionInputs
 
 pytest.importorskip("transformers")
 

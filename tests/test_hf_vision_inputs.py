@@ -8,8 +8,7 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-from memflops.frontends.hf import make_config  # noqa: E402
-from memflops.frontends.hf_inputs import (  # noqa: E402
+from memflops.zoo.hf.inputs import (  # noqa: E402
     ASSUMED,
     BUILDERS,
     ConfigView,
@@ -17,7 +16,8 @@ from memflops.frontends.hf_inputs import (  # noqa: E402
     input_names,
     splices_modalities,
 )
-from memflops.frontends.hf_inputs.vision_tasks import DETECTOR_CLASSES  # noqa: E402
+from memflops.zoo.hf.inputs.vision_tasks import DETECTOR_CLASSES  # noqa: E402
+from memflops.zoo.hf.loader import make_config  # noqa: E402
 
 
 def _config(model_type: str) -> object:
@@ -117,7 +117,7 @@ class _Windowed:
 
 
 def test_windowed_vit_image_rounds_up_to_whole_windows() -> None:
-    from memflops.frontends.hf_inputs.images import windowed_warning
+    from memflops.zoo.hf.inputs.images import windowed_warning
 
     view = ConfigView(_Windowed(image_size=518, patch_size=14, num_windows=4))
     # 518 / 14 = 37 patches a side, which 4 windows do not divide: ceil(518 / 56) * 56 = 560

@@ -1,4 +1,4 @@
-"""Known values (capture.known_values): data-dependent steps on inputs and constants."""
+"""Known values (capture.values.known): data-dependent steps on inputs and constants."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import memflops
-from memflops.capture.meta_gaps import output_for
+from memflops.capture.kernels.meta_gaps import output_for
 from memflops.flops.registry import lookup
 from memflops.frontends.targets import Loaded, load_target
 from memflops.params import count_params

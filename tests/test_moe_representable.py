@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from memflops.frontends.moe import EqualShareMoe, make_shape_only, representable, returns_tuple
+from memflops.zoo.hf.moe import EqualShareMoe, make_shape_only, representable, returns_tuple
 
 
 class Router(nn.Module):

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from memflops.capture.rnn_workspace import (
+from memflops.capture.kernels.rnn_workspace import (
     good_leading_dim,
     lstm_workspace_bytes,
     onednn_rnn_workspace_bytes,

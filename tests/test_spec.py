@@ -31,7 +31,7 @@ from memflops.capture import costing, recorder
 from memflops.capture.records import Phase
 from memflops.errors import SpecError
 from memflops.flops.registry import op_name
-from memflops.frontends.spec import analyze_spec, load_spec, trace_spec
+from memflops.layerspec.analyze import analyze_spec, load_spec, trace_spec
 from memflops.report.model import Report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -173,7 +173,7 @@ def write_spec(tmp_path: Path, text: str, name: str = "net.yaml") -> Path:
 def test_spec_path_imports_no_torch() -> None:
     code = textwrap.dedent(f"""
         import sys
-        import memflops.frontends.spec as spec
+        import memflops.layerspec.analyze as spec
         report = spec.analyze_spec({str(VGG16)!r}, mode="train")
         assert report.totals.params == 138_357_544, report.totals.params
         print("torch" in sys.modules, sorted(m for m in sys.modules if m.startswith("torch"))[:3])
@@ -198,7 +198,7 @@ def test_spec_modules_import_no_torch_beyond_tensorspec() -> None:
         stub.TensorSpec = dataclasses.make_dataclass("TensorSpec", ["shape", "dtype"])
         stub.dtype_name = lambda d: "default" if d is None else str(d)
         sys.modules["memflops.capture.inputs"] = stub
-        import memflops.frontends.spec as spec
+        import memflops.layerspec.analyze as spec
         report = spec.analyze_spec({str(VGG16)!r}, mode="train")
         print(report.totals.params, report.to_dict()["totals"]["flops"]["forward"])
     """)

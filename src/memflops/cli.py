@@ -41,7 +41,7 @@ ANALYZE_OPTIONS = (
 """Options passed to `memflops.analyze` under their own name when given."""
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 SPEC_OPTIONS = ("mode", "convention", "dtype", "optimizer")
-"""The options a layer-list spec takes (`memflops.frontends.spec.analyze_spec`)."""
+"""The options a layer-list spec takes (`memflops.layerspec.analyze.analyze_spec`)."""
 FORMATS = ("table", "json")
 DEBUG_HINT = "rerun with --debug for the traceback"
 
@@ -303,7 +303,7 @@ def is_layer_spec(target: str) -> bool:
 
 
 def _analyze_spec(target: str, given: dict[str, Any], inputs: Sequence[str] | None) -> Report:
-    from memflops.frontends.spec import analyze_spec
+    from memflops.layerspec.analyze import analyze_spec
 
     unused = [f"--{name.replace('_', '-')}" for name in given if name not in SPEC_OPTIONS]
     if inputs:

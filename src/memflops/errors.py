@@ -9,6 +9,9 @@ Every message names the bad value and, where it helps, what to do.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class MemflopsError(Exception):
     """Base class of every error memflops raises on purpose."""
@@ -44,3 +47,9 @@ class ForwardError(AnalysisError):
 
 class DataDependentError(ForwardError):
     """An op needs real tensor values, which meta/fake tensors do not have."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """"; did you mean a, b?" for the close matches of `name`, or "" when none is close."""
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
+    return f"; did you mean {', '.join(close)}?" if close else ""

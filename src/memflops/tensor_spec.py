@@ -26,7 +26,7 @@ class TensorSpec:
     values: Any = None
     """Known contents, for an input whose values steer the model (a vision tower's grid
     sizes): a number every element equals, or nested lists of the tensor's shape. None:
-    unknown, the usual case (only the shape matters). See `capture.known_values`."""
+    unknown, the usual case (only the shape matters). See `capture.values.known`."""
 
     def describe(self) -> str:
         dims = "x".join(str(d) for d in self.shape) or "scalar"

@@ -75,7 +75,7 @@ def test_amp_train_step_matches_a_real_run(name: str) -> None:
     # kernels (and CUDA's) then keep the saved statistics (batch norm's
     # save_mean/save_invstd, layer norm's mean/rstd) in fp32, while PyTorch's
     # meta kernels give them the input's dtype; memflops counts them at fp32
-    # size (capture/kernel_sizes.py), without which the CNN would be
+    # size (capture/kernels/sizes.py), without which the CNN would be
     # 2 * (16 + 32) * 2 = 192 B short and the frozen LayerNorm 2 * 16 * 2 = 64 B.
     build, shape = MODELS[name]
     model = realrun.seeded(build)
@@ -91,7 +91,7 @@ def test_amp_train_step_matches_a_real_run(name: str) -> None:
 def test_lstm_train_step_counts_the_rnn_training_workspace(optimizer: str) -> None:
     # nn.LSTM trains through aten.mkldnn_rnn_layer, whose oneDNN workspace
     # (output 3; 208,896 B per layer here) autograd saves for backward. The
-    # meta kernel returns it empty; memflops sizes it (capture/rnn_workspace.py),
+    # meta kernel returns it empty; memflops sizes it (capture/kernels/rnn_workspace.py),
     # so the step agrees with the real run to the byte.
     report, real = _train_pair("lstm", optimizer)
     assert report.totals.memory.activations == real.saved

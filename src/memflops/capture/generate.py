@@ -10,7 +10,7 @@ Three calls are captured, each on fake tensors under `no_grad`:
 
 Every call, the unrecorded one too, answers value reads as the other modes
 do (known values, assumed picks, finiteness checks); the assumptions of the
-three captured calls, added, are the report's warnings (`capture.assumptions`).
+three captured calls, added, are the report's warnings (`capture.values.assumptions`).
 
 A decode step's FLOPs are affine in the cache length (attention reads every
 cached position once; every other op is independent of it), so the FLOPs of
@@ -31,13 +31,13 @@ import torch
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
-from memflops.capture.assumptions import Assumptions
 from memflops.capture.fake import fake_weights
 from memflops.capture.inputs import TensorSpec
 from memflops.capture.recorder import OpRecorder
 from memflops.capture.records import OpRecord, Phase
 from memflops.capture.run import note_constants, small_real_buffers
 from memflops.capture.tracker import ModuleTracker
+from memflops.capture.values.assumptions import Assumptions
 from memflops.errors import AnalysisError, ForwardError, MemflopsError, UsageError
 from memflops.memory.storage import StorageTracker
 from memflops.memory.timeline import Timeline, replay
@@ -56,7 +56,7 @@ class CallCapture:
     rule_failures: Mapping[str, str]
     feature_map_bytes: Mapping[str, int]
     assumptions: Assumptions = field(default_factory=Assumptions)
-    """Values the call answered by assumption (`capture.assumptions`)."""
+    """Values the call answered by assumption (`capture.values.assumptions`)."""
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ FILLED_INPUTS = {
 }
 """Keyword inputs whose values memflops fills when none are given: masks of ones ("keep
 every position": no padding, every pixel and time step observed). Models read them to
-decide, e.g., whether attention needs a mask at all (`capture.known_values`)."""
+decide, e.g., whether attention needs a mask at all (`capture.values.known`)."""
 
 DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,

@@ -12,17 +12,17 @@ from torch._subclasses.fake_tensor import (
 )
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from memflops.capture.assumptions import Assumptions
 from memflops.capture.costing import cost_of
-from memflops.capture.finite_checks import FiniteChecks
 from memflops.capture.inputs import flatten_tensors
-from memflops.capture.kernel_sizes import real_output_bytes, separate_outputs
-from memflops.capture.known_values import KnownValues
-from memflops.capture.meta_gaps import RULES as GAP_RULES
-from memflops.capture.meta_gaps import output_for
-from memflops.capture.python_reads import python_reads
+from memflops.capture.kernels.meta_gaps import RULES as GAP_RULES
+from memflops.capture.kernels.meta_gaps import output_for
+from memflops.capture.kernels.sizes import real_output_bytes, separate_outputs
 from memflops.capture.records import OpRecord, Phase
 from memflops.capture.tracker import ModuleTracker
+from memflops.capture.values.assumptions import Assumptions
+from memflops.capture.values.finite import FiniteChecks
+from memflops.capture.values.known import KnownValues
+from memflops.capture.values.python_reads import python_reads
 from memflops.errors import DataDependentError
 from memflops.flops import registry
 from memflops.memory.storage import StorageTracker
@@ -83,7 +83,7 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
 
     def __enter__(self) -> OpRecorder:
         """Record, and answer known values Python reads behind the dispatch mode too
-        (`capture.python_reads`)."""
+        (`capture.values.python_reads`)."""
         self._reads.enter_context(python_reads(self.scalar, self.values.read_real))
         super().__enter__()  # type: ignore[no-untyped-call]
         return self
@@ -95,7 +95,7 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
             self._reads.close()
 
     def assumptions(self) -> Assumptions:
-        """The values answered by assumption so far (`capture.assumptions`)."""
+        """The values answered by assumption so far (`capture.values.assumptions`)."""
         return Assumptions(
             finite_reads=self.finite.reads,
             filled_reads=self.values.filled_reads,

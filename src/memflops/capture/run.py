@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 
-from memflops.capture.assumptions import Assumptions
 from memflops.capture.fake import fake_weights
 from memflops.capture.inputs import (
     InputSpecs,
@@ -30,10 +29,11 @@ from memflops.capture.inputs import (
     input_values,
     real_values,
 )
-from memflops.capture.known_values import small_enough
 from memflops.capture.recorder import OpRecorder, OptimizerScalars
 from memflops.capture.records import OpRecord, Phase
 from memflops.capture.tracker import ROOT, ModuleTracker
+from memflops.capture.values.assumptions import Assumptions
+from memflops.capture.values.known import small_enough
 from memflops.errors import AnalysisError, ForwardError, MemflopsError, UsageError
 from memflops.memory.optimizers import OptimizerSpec, build_optimizer
 from memflops.memory.storage import StorageTracker
@@ -66,7 +66,7 @@ class Capture:
     grads: frozenset[int] = field(default_factory=frozenset)
     optimizer_state: frozenset[int] = field(default_factory=frozenset)
     assumptions: Assumptions = field(default_factory=Assumptions)
-    """Values answered by assumption (`capture.assumptions`)."""
+    """Values answered by assumption (`capture.values.assumptions`)."""
 
 
 def default_float_dtype(model: nn.Module, dtype: torch.dtype | None) -> torch.dtype:
@@ -94,7 +94,7 @@ def _make_input(
 
 def small_real_buffers(model: nn.Module) -> list[torch.Tensor]:
     """Buffers holding real values (a live model's, or small constants a meta build kept on
-    the CPU): their values are known to the analysis (`capture.known_values`)."""
+    the CPU): their values are known to the analysis (`capture.values.known`)."""
     return [
         b for b in model.buffers()
         if b.device.type != "meta" and not isinstance(b, FakeTensor) and small_enough(b)
@@ -114,7 +114,7 @@ def _note_input_values(
     recorder: OpRecorder, inputs: InputSpecs, args: list[torch.Tensor],
     kwargs: dict[str, torch.Tensor],
 ) -> None:
-    """Tell the recorder the values of inputs that have known ones (`capture.known_values`)."""
+    """Tell the recorder the values of inputs that have known ones (`capture.values.known`)."""
     named = [(f"input[{i}]", s, t) for i, (s, t) in enumerate(zip(inputs.args, args,
                                                                    strict=True))]
     named += [(name, s, kwargs[name]) for name, s in inputs.kwargs]

@@ -3,7 +3,7 @@
 `list_models("torchvision")` gives the names `torchvision:NAME` accepts
 (`torchvision.models.list_models()`), `"timm"` those of `timm.list_models()`,
 and `"hf"` the Hugging Face configs shipped with memflops
-(`memflops/frontends/hf_configs/*.json`). With no zoo, every installed zoo is
+(`memflops/zoo/hf/configs/*.json`). With no zoo, every installed zoo is
 listed, each name written as a full target (`timm:resnet50`). A filter keeps
 the names that contain it (case-insensitive), or, when it has a wildcard
 (`*`, `?`, `[`), the names that match it as a glob (`resnet*`).
@@ -13,39 +13,9 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from collections.abc import Callable
 
 from memflops.errors import UsageError
-
-ZOOS = ("torchvision", "timm", "hf")
-_INSTALL = {
-    "torchvision": "pip install 'memflops[vision]'",
-    "timm": "pip install 'memflops[vision]'",
-    "hf": "pip install 'memflops[hf]'",
-}
-
-
-def _torchvision() -> list[str]:
-    import torchvision
-
-    return list(torchvision.models.list_models())
-
-
-def _timm() -> list[str]:
-    import timm
-
-    return list(timm.list_models())
-
-
-def _hf() -> list[str]:
-    from memflops.frontends.hf import shipped_names
-
-    return shipped_names()
-
-
-_LISTERS: dict[str, Callable[[], list[str]]] = {
-    "torchvision": _torchvision, "timm": _timm, "hf": _hf,
-}
+from memflops.frontends.zoos import ZOOS, not_installed, zoo_module
 
 
 def matches(name: str, pattern: str) -> bool:
@@ -58,9 +28,10 @@ def matches(name: str, pattern: str) -> bool:
 
 def _names(zoo: str) -> list[str]:
     try:
-        return sorted(_LISTERS[zoo]())
+        names: list[str] = zoo_module(zoo).names()
     except ImportError as exc:
-        raise UsageError(f"{zoo} is not installed: {_INSTALL[zoo]}") from exc
+        raise not_installed(zoo) from exc
+    return sorted(names)
 
 
 def list_models(zoo: str | None = None, filter: str | None = None) -> list[str]:
@@ -75,8 +46,11 @@ def list_models(zoo: str | None = None, filter: str | None = None) -> list[str]:
             found += [f"{each}:{n}" for n in names if filter is None or matches(n, filter)]
         return found
     key = zoo.strip().lower()
-    if key not in _LISTERS:
-        close = difflib.get_close_matches(key, ZOOS, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise UsageError(f"unknown zoo {zoo!r}{hint} (known: {', '.join(ZOOS)})")
+    if key not in ZOOS:
+        raise UsageError(f"unknown zoo {zoo!r}{_closest(key)} (known: {', '.join(ZOOS)})")
     return [n for n in _names(key) if filter is None or matches(n, filter)]
+
+
+def _closest(key: str) -> str:
+    close = difflib.get_close_matches(key, list(ZOOS), n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -68,7 +68,7 @@ class StorageTracker:
         """Note `t`'s storage; if it is new, record its allocation. Returns its serial.
 
         `nbytes` replaces the storage's own size where the real kernel
-        allocates a different one (see `memflops.capture.kernel_sizes`).
+        allocates a different one (see `memflops.capture.kernels.sizes`).
         """
         storage = t.untyped_storage()
         address = int(storage._cdata)

@@ -1,0 +1,42 @@
+"""`Loaded`, what every loader returns, and building a module from a factory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from memflops.errors import FactoryError
+from memflops.tensor_spec import TensorSpec
+
+
+@dataclass(frozen=True)
+class Loaded:
+    module: nn.Module
+    name: str
+    default_input: tuple[int, ...] | dict[str, TensorSpec] | None = None
+    make_inputs: Callable[[int, int], Any] | None = None
+    """(batch, seq) -> keyword inputs, for models that take tokens (hf: targets)."""
+    active_params_per_token: int | None = None
+    """Parameters one token runs through, for mixture-of-experts models."""
+    warnings: tuple[str, ...] = ()
+    """What the frontend changed or assumed, for the report's warnings."""
+    inference_only: bool = False
+    """The model has no training step (transformers runs its forward under
+    `torch.inference_mode`: SAM 2 Video's session step); only mode="inference" applies."""
+
+
+def call_factory(factory: Callable[[], Any], label: str) -> nn.Module:
+    """`factory()`, which must return a module; whatever it raises becomes a `FactoryError`."""
+    try:
+        module = factory()
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise FactoryError(f"factory {label} raised {type(exc).__name__}: {first}") from exc
+    if not isinstance(module, nn.Module):
+        raise FactoryError(
+            f"factory {label} returned {type(module).__name__}, expected a torch.nn.Module"
+        )
+    return module

@@ -1,0 +1,42 @@
+"""The target prefixes of the model zoos, torch-free.
+
+Each zoo is a module of `memflops.zoo` with two functions, `load(name) ->
+Loaded` and `names() -> list[str]`; the engine reaches it only through this
+table, by module name, so no engine package imports a zoo.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+
+from memflops.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Zoo:
+    prefix: str
+    module: str
+    """The `memflops.zoo` module that loads and lists its models."""
+    install: str
+    """What to install when the zoo's library is missing."""
+
+
+ZOOS: dict[str, Zoo] = {
+    zoo.prefix: zoo
+    for zoo in (
+        Zoo("torchvision", "memflops.zoo.torchvision", "pip install 'memflops[vision]'"),
+        Zoo("timm", "memflops.zoo.timm", "pip install 'memflops[vision]'"),
+        Zoo("hf", "memflops.zoo.hf", "pip install 'memflops[hf]'"),
+    )
+}
+
+
+def zoo_module(prefix: str) -> ModuleType:
+    """The zoo's module, whose `load` and `names` need its library installed."""
+    return importlib.import_module(ZOOS[prefix].module)
+
+
+def not_installed(prefix: str) -> UsageError:
+    return UsageError(f"{prefix} is not installed: {ZOOS[prefix].install}")
