@@ -29,8 +29,8 @@ from memflops.capture.inputs import TensorSpec
 from memflops.errors import SpecError, TargetNotFoundError
 from memflops.frontends.targets import Loaded, load_target
 from memflops.params import count_params
+from memflops.zoo.hf.config import shipped_names
 from memflops.zoo.hf.inputs import HFInputs
-from memflops.zoo.hf.loader import shipped_names
 from memflops.zoo.hf.moe import EqualShareMoe, is_sparse_moe, shares
 
 TRANSFORMERS_MAJOR = int(importlib.metadata.version("transformers").split(".")[0])
@@ -458,7 +458,7 @@ def test_published_rotary_fraction_filled(tmp_path: Path) -> None:
 
 
 def test_published_fills_keep_given_values_and_reach_sub_configs() -> None:
-    from memflops.zoo.hf.loader import make_config
+    from memflops.zoo.hf.config import make_config
 
     # DeepSeek-V2-Lite's routing: 6 experts of 1 group
     config = make_config({"model_type": "deepseek_v2"}, "test")

@@ -56,7 +56,8 @@ def test_embedding_inputs_take_the_sizes_of_the_model_they_come_from() -> None:
 
 def test_unexported_class_is_built_from_its_modeling_file() -> None:
     pytest.importorskip("transformers")
-    from memflops.zoo.hf.loader import make_config, model_class
+    from memflops.zoo.hf.classes import model_class
+    from memflops.zoo.hf.config import make_config
 
     config = make_config({"model_type": "voxtral_realtime_text"}, "test")
     builder, cls = model_class(config)

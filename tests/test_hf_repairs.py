@@ -11,7 +11,7 @@ pytest.importorskip("transformers")
 
 import memflops
 from memflops.frontends.targets import load_target
-from memflops.zoo.hf.loader import make_config
+from memflops.zoo.hf.config import make_config
 from memflops.zoo.hf.repairs import repair_defaults
 
 

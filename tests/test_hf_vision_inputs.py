@@ -8,6 +8,7 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
+from memflops.zoo.hf.config import make_config  # noqa: E402
 from memflops.zoo.hf.inputs import (  # noqa: E402
     ASSUMED,
     BUILDERS,
@@ -17,7 +18,6 @@ from memflops.zoo.hf.inputs import (  # noqa: E402
     splices_modalities,
 )
 from memflops.zoo.hf.inputs.vision_tasks import DETECTOR_CLASSES  # noqa: E402
-from memflops.zoo.hf.loader import make_config  # noqa: E402
 
 
 def _config(model_type: str) -> object:

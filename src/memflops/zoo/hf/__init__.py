@@ -9,7 +9,7 @@ shape-only.
 
 from __future__ import annotations
 
+from memflops.zoo.hf.config import shipped_names as names
 from memflops.zoo.hf.loader import load_hf as load
-from memflops.zoo.hf.loader import shipped_names as names
 
 __all__ = ["load", "names"]

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from memflops.zoo.hf.config import sub_configs
+
 Repair = Callable[[Any], "str | None"]
 REPAIRS: dict[str, Repair] = {}
 """Config `model_type` -> repair of that config; returns a warning, or None if sound."""
@@ -92,7 +94,7 @@ def lw_detr_projector(config: Any) -> str | None:
 def repair_defaults(config: Any) -> tuple[str, ...]:
     """Repairs `config` and the configs it holds, in place; the warnings of what changed."""
     done = []
-    for part in (config, *(v for v in vars(config).values() if hasattr(v, "to_dict"))):
+    for part in sub_configs(config):
         repair = REPAIRS.get(str(getattr(type(part), "model_type", "")))
         warning = repair(part) if repair else None
         if warning:
