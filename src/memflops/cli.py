@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_analyze(commands)
+    _add_list(commands)
+    return parser
+
+
+def _add_analyze(commands: Any) -> None:
     cmd = commands.add_parser(
         "analyze",
         help="count parameters, FLOPs, MACs and memory of one step of a model",
@@ -72,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"the model: {TARGET_FORMS}, or a layer list path/to/spec.yaml (or .json)",
     )
     step = cmd.add_argument_group("the analysed step (arguments of memflops.analyze)")
+    _add_input_options(step)
+    _add_training_options(step)
+    _add_memory_options(step)
+    _add_output_options(cmd.add_argument_group("output"))
+
+
+def _add_input_options(step: Any) -> None:
+    """What the step runs on and how: inputs, mode, generation, convention, dtypes."""
     step.add_argument(
         "--input", dest="inputs", action="append", metavar="SHAPE",
         help="an input shape such as 8x3x224x224 or 2x128:int64; repeat for several "
@@ -111,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     step.add_argument("--dtype", help="cast floating parameters and inputs: fp32, fp16, bf16, ...")
     step.add_argument("--autocast", help="train under automatic mixed precision: fp16 or bf16")
+
+
+def _add_training_options(step: Any) -> None:
+    """The optimizer and loss of a training step."""
     step.add_argument(
         "--optimizer", metavar="NAME",
         help="train: sgd, sgd-momentum, adam, adamw, adam8bit, ... or none "
@@ -121,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"train: sum or cross_entropy (default: {defaults.LOSS})",
     )
     step.add_argument("--targets", metavar="SHAPE", help="cross_entropy targets, e.g. 8:int64")
+
+
+def _add_memory_options(step: Any) -> None:
+    """Batch sweep, fit and the allocator's view of memory."""
     step.add_argument(
         "--batch-sweep", dest="batch_sweep", type=_sizes, metavar="N,N,...",
         help="re-analyse at these batch sizes and fit peak = constant + per-sample x batch",
@@ -138,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--allocator-overhead", dest="allocator_overhead", action="store_true", default=None,
         help="round allocations to 512 bytes and add a CUDA context, as a GPU process sees it",
     )
-    out = cmd.add_argument_group("output")
+
+
+def _add_output_options(out: Any) -> None:
     out.add_argument(
         "--depth", type=_depth, default=DEFAULT_DEPTH, metavar="N",
         help=f"table: show modules down to depth N, 0 = the model only (default: {DEFAULT_DEPTH})",
@@ -146,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--format", choices=FORMATS, default="table", help="default: table")
     out.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
     out.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+
+
+def _add_list(commands: Any) -> None:
     listing = commands.add_parser(
         "list",
         help="list the models of a zoo (torchvision, timm, hf)",
@@ -161,7 +188,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep names containing TEXT (case-insensitive), or matching it as a glob (*, ?)",
     )
     listing.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    return parser
 
 
 _ANALYZE_EPILOG = """\
