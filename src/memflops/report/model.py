@@ -93,6 +93,11 @@ class Totals:
     active_params: int | None = None
     """Mixture of experts: parameters one token runs through (None: every parameter)."""
 
+    @property
+    def frozen_params(self) -> int:
+        """Parameters that do not train (`requires_grad` False)."""
+        return self.params - self.trainable_params
+
 
 @dataclass(frozen=True)
 class ModuleRow:

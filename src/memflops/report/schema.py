@@ -60,7 +60,7 @@ def _totals(totals: Totals, conv: Convention) -> dict[str, Any]:
     return {
         "params": totals.params,
         "trainable_params": totals.trainable_params,
-        "frozen_params": totals.params - totals.trainable_params,
+        "frozen_params": totals.frozen_params,
         "buffers": totals.buffers,
         "active_params": totals.active_params,
         "flops": {
