@@ -20,6 +20,9 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import subprocess
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -182,3 +185,40 @@ def test_natural_width_does_not_wrap() -> None:
 def test_color_only_when_asked(tiny_report: Report) -> None:
     assert "\x1b[" not in render_table(tiny_report, width=WIDTH)
     assert "\x1b[" in render_table(tiny_report, width=WIDTH, color=True)
+
+
+def test_output_shapes_of_scalars_and_no_output() -> None:
+    """A 0-d output is `scalar`; several outputs are listed; no output is `-`."""
+    report = handmade_report()
+    rows = (
+        ModuleRow("total", "Sum", 1, 0, OpCost(), OpCost(), ((),), 1),
+        ModuleRow("pair", "Split", 1, 0, OpCost(), OpCost(), ((), (3,)), 1),
+        ModuleRow("sink", "Log", 1, 0, OpCost(), OpCost(), (), 1),
+    )
+    text = render_table(replace(report, modules=report.modules + rows), width=WIDTH)
+    row = {line.split()[0]: line for line in text.splitlines() if line.startswith("  ")}
+    assert row["total"].endswith("0 B   scalar")
+    assert row["pair"].endswith("0 B   scalar, 3")
+    assert row["sink"].endswith("0 B   -")
+
+
+def test_table_reads_the_typed_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table formats the dataclasses, not the schema dict (so mypy checks every field)."""
+    expected = render_table(handmade_report(), width=WIDTH)
+
+    def no_dict(self: Report) -> None:
+        raise AssertionError("render_table called Report.to_dict()")
+
+    monkeypatch.setattr(Report, "to_dict", no_dict)
+    assert render_table(handmade_report(), width=WIDTH) == expected
+
+
+def test_schema_imports_no_report_model_at_run_time() -> None:
+    """report/model.py imports report/schema.py; an import back would be a cycle."""
+    code = (
+        "import sys, memflops.report.schema\n"
+        "assert 'memflops.report.model' not in sys.modules, 'schema imported model'\n"
+        "import memflops.report.model\n"
+    )
+    src = str(Path(memflops.__file__).parents[1])  # the copy of memflops under test
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": src})

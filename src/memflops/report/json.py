@@ -1,6 +1,7 @@
 """The JSON renderer: `Report.to_dict()` (schema `memflops.report/1`), indented.
 
-The document is described field by field in docs/report-schema.md.
+The document is described field by field in docs/report-schema.md and built
+by `report/schema.py`; this module only writes it out.
 """
 
 from __future__ import annotations

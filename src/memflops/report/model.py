@@ -1,13 +1,11 @@
-"""The report: frozen dataclasses, their queries and `to_dict()`.
+"""The report: frozen dataclasses and their queries.
 
-`to_dict()` implements the JSON schema `memflops.report/1` (see
-docs/report-schema.md). Fields listed there change only with a new schema
-version; new fields may be added.
+`Report.to_dict()` gives the JSON schema `memflops.report/1`, built by
+`report/schema.py` (described in docs/report-schema.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,9 +13,8 @@ from memflops.capture.records import OpRecord, Phase
 from memflops.conventions import Convention
 from memflops.flops.registry import ZERO, OpCost
 from memflops.memory.fit import Fit, Sweep
-from memflops.tensor_spec import TensorSpec, dtype_name
-
-SCHEMA = "memflops.report/1"
+from memflops.report.schema import report_dict
+from memflops.tensor_spec import TensorSpec
 
 
 @dataclass(frozen=True)
@@ -95,6 +92,11 @@ class Totals:
     memory: MemoryTotals
     active_params: int | None = None
     """Mixture of experts: parameters one token runs through (None: every parameter)."""
+
+    @property
+    def frozen_params(self) -> int:
+        """Parameters that do not train (`requires_grad` False)."""
+        return self.params - self.trainable_params
 
 
 @dataclass(frozen=True)
@@ -177,153 +179,5 @@ class Report:
     # --- serialisation -----------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """The report as schema `memflops.report/1` (JSON-ready)."""
-        conv = self.convention
-        costs = self.totals.costs
-        mem = self.totals.memory
-        return {
-            "schema": SCHEMA,
-            "model": self.model,
-            "mode": self.mode,
-            "optimizer": self.optimizer,
-            "precision": self.precision,
-            "convention": conv.value,
-            "inputs": [
-                {"name": name, "shape": list(spec.shape), "dtype": dtype_name(spec.dtype)}
-                for name, spec in self.inputs
-            ],
-            "totals": {
-                "params": self.totals.params,
-                "trainable_params": self.totals.trainable_params,
-                "frozen_params": self.totals.params - self.totals.trainable_params,
-                "buffers": self.totals.buffers,
-                "active_params": self.totals.active_params,
-                "flops": {
-                    "forward": costs.forward.under(conv),
-                    "loss": costs.loss.under(conv),
-                    "backward": costs.backward.under(conv),
-                    "optimizer": costs.optimizer.under(conv),
-                    "decode": costs.decode.under(conv),
-                    "step": costs.step.under(conv),
-                },
-                "macs": {
-                    "forward": costs.forward.macs,
-                    "backward": costs.backward.macs,
-                    "step": costs.step.macs,
-                },
-                "memory": {
-                    "params": mem.params,
-                    "buffers": mem.buffers,
-                    "grads": mem.grads,
-                    "optimizer": mem.optimizer,
-                    "activations": mem.activations,
-                    "peak": mem.peak,
-                    "seed_estimate": mem.seed_estimate,
-                    "kv_cache": mem.kv_cache,
-                },
-            },
-            "modules": [
-                {
-                    "path": row.path,
-                    "type": row.type,
-                    "depth": row.depth,
-                    "params": row.params,
-                    "flops": {
-                        "forward": row.forward.under(conv),
-                        "backward": row.backward.under(conv),
-                    },
-                    "macs": {"forward": row.forward.macs, "backward": row.backward.macs},
-                    "output_shape": _shape_field(row.output_shape),
-                    "activation_bytes": row.activation_bytes,
-                    "calls": row.calls,
-                }
-                for row in self.modules
-            ],
-            "uncounted_ops": [
-                {"op": u.op, "count": u.count, "modules": list(u.modules), "reason": u.reason}
-                for u in self.uncounted_ops
-            ],
-            "memory_detail": _memory_detail(self.memory_detail),
-            "batch_sweep": _sweep(self.sweep),
-            "fit": _fit(self.fit),
-            "generation": _generation(self.generation, conv),
-            "shared_params": [{"name": a, "shares": b} for a, b in self.shared_params],
-            "warnings": list(self.warnings),
-        }
-
-
-def _memory_detail(detail: MemoryDetail | None) -> dict[str, Any] | None:
-    if detail is None:
-        return None
-    return {
-        "peak": {
-            "phase": detail.peak_phase,
-            "op": detail.peak_op,
-            "module": detail.peak_module,
-            "by_kind": dict(detail.peak_by_kind),
-        },
-        "baseline": detail.baseline,
-        "temporaries": detail.temporaries,
-        "inputs": detail.inputs,
-        "feature_maps": detail.feature_maps,
-        "top_saved_modules": [
-            {"module": path, "bytes": nbytes} for path, nbytes in detail.top_saved_modules
-        ],
-    }
-
-
-def _sweep(sweep: Sweep | None) -> dict[str, Any] | None:
-    if sweep is None:
-        return None
-    return {
-        "dimension": sweep.dimension,
-        "points": [
-            {"size": p.size, "peak": p.peak, "seed_estimate": p.seed_estimate}
-            for p in sweep.points
-        ],
-        "constant": sweep.constant,
-        "per_item": sweep.per_item,
-    }
-
-
-def _fit(fit: Fit | None) -> dict[str, Any] | None:
-    if fit is None:
-        return None
-    return {
-        "dimension": fit.dimension,
-        "capacity": fit.capacity,
-        "largest": fit.largest,
-        "peak_at_largest": fit.peak_at_largest,
-        "peak_at_next": fit.peak_at_next,
-        "analyses": fit.analyses,
-    }
-
-
-def _generation(gen: Generation | None, conv: Convention) -> dict[str, Any] | None:
-    if gen is None:
-        return None
-
-    def cost(c: OpCost) -> dict[str, int]:
-        return {"flops": c.under(conv), "macs": c.macs}
-
-    return {
-        "batch": gen.batch,
-        "prompt_len": gen.prompt_len,
-        "new_tokens": gen.new_tokens,
-        "cache_dtype": gen.cache_dtype,
-        "prefill": cost(gen.prefill),
-        "decode_first": cost(gen.decode_first),
-        "decode_last": cost(gen.decode_last),
-        "decode_total": cost(gen.decode_total),
-        "prefill_peak": gen.prefill_peak,
-        "decode_peak": gen.decode_peak,
-        "kv_cache": gen.kv_cache,
-    }
-
-
-def _shape_field(shapes: Iterable[tuple[int, ...]]) -> list[int] | list[list[int]] | None:
-    """One output tensor: its shape; several: a list of shapes; none: null."""
-    listed = [list(s) for s in shapes]
-    if not listed:
-        return None
-    return listed[0] if len(listed) == 1 else listed
+        """The report as schema `memflops.report/1` (JSON-ready; see `report/schema.py`)."""
+        return report_dict(self)

@@ -1,7 +1,7 @@
 """The table renderer: a `Report` as a module tree and a footer of totals.
 
-It formats the report's JSON document (`Report.to_dict()`, schema
-`memflops.report/1`) and computes nothing, so the table and `--format json`
+It reads the typed `Report`, the same fields `report/schema.py` writes to
+the JSON document, and computes nothing, so the table and `--format json`
 always state the same numbers. FLOPs and MACs in the tree use decimal
 prefixes (1 G = 10^9); totals are also printed exactly; bytes use binary
 units (1 GiB = 2^30 bytes), as the footer says.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 from rich import box
 from rich.columns import Columns
@@ -20,7 +19,17 @@ from rich.table import Table
 from rich.text import Text
 
 from memflops.conventions import Convention
-from memflops.report.model import Report
+from memflops.flops.registry import OpCost
+from memflops.memory.fit import Fit, Sweep
+from memflops.report.model import (
+    Generation,
+    MemoryDetail,
+    MemoryTotals,
+    ModuleRow,
+    Report,
+    UncountedOp,
+)
+from memflops.tensor_spec import dtype_name
 from memflops.units import format_bytes, format_count, format_int
 
 DEFAULT_DEPTH = 2
@@ -31,13 +40,6 @@ UNLIMITED = 10_000
 """Console width while measuring the module tree's natural width."""
 INDENT = "  "
 ROOT_LABEL = "(root)"
-MEMORY_FIELDS = (
-    ("params", "params"),
-    ("buffers", "buffers"),
-    ("grads", "gradients"),
-    ("optimizer", "optimizer state"),
-    ("activations", "activations (saved for backward)"),
-)
 
 
 def render_table(
@@ -48,8 +50,7 @@ def render_table(
     `width` None: as wide as the module table needs (at least `MIN_WIDTH`),
     so nothing is wrapped. `color` False writes no ANSI escape codes.
     """
-    doc = report.to_dict()
-    tree = _module_tree(doc, depth)
+    tree = _module_tree(report, depth)
     buffer = io.StringIO()
     console = Console(
         file=buffer,
@@ -64,60 +65,56 @@ def render_table(
     )
     if width is None:
         console.width = max(MIN_WIDTH, console.measure(tree).maximum)
-    console.print(Group(*table_parts(doc, tree)))
+    console.print(Group(*table_parts(report, tree)))
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
 
-def table_parts(doc: dict[str, Any], tree: Table) -> list[RenderableType]:
+def table_parts(report: Report, tree: Table) -> list[RenderableType]:
     """Header, module tree, totals, memory, batch sweep, fit, convention, uncounted ops and
     warnings, in that order; a section with nothing to say is left out."""
-    parts: list[RenderableType] = [_header(doc), Text(""), tree, _totals(doc)]
+    parts: list[RenderableType] = [_header(report), Text(""), tree, _totals(report)]
     for section in (
-        _generation(doc.get("generation")),
-        _memory(doc),
-        _sweep(doc.get("batch_sweep")),
-        _fit(doc.get("fit")),
+        _generation(report.generation, report.convention),
+        _memory(report.totals.memory, report.memory_detail),
+        _sweep(report.sweep),
+        _fit(report.fit),
     ):
         if section is not None:
             parts.append(section)
-    parts.append(_section("Convention", Text(Convention(doc["convention"]).sentence + ".")))
-    if doc["uncounted_ops"]:
-        parts.append(_uncounted(doc["uncounted_ops"]))
-    if doc["warnings"]:
-        warnings = Table.grid(padding=(0, 1))
-        warnings.add_column(no_wrap=True)
-        warnings.add_column()
-        for warning in doc["warnings"]:
-            warnings.add_row("-", Text(warning))
-        parts.append(_section("Warnings", warnings))
+    parts.append(_section("Convention", Text(report.convention.sentence + ".")))
+    if report.uncounted_ops:
+        parts.append(_uncounted(report.uncounted_ops))
+    if report.warnings:
+        parts.append(_warnings(report.warnings))
     return parts
 
 
-def _header(doc: dict[str, Any]) -> Text:
+def _header(report: Report) -> Text:
     inputs = ", ".join(
-        f"{i['name']}={_shape(i['shape'])}:{i['dtype']}" for i in doc["inputs"]
+        f"{name}={_shape(spec.shape)}:{dtype_name(spec.dtype)}" for name, spec in report.inputs
     )
-    facts = [f"mode {doc['mode']}"]
-    if _train(doc):
-        facts.append(f"optimizer {doc['optimizer'] or 'none'}")
+    facts = [f"mode {report.mode}"]
+    if _train(report):
+        facts.append(f"optimizer {report.optimizer or 'none'}")
     facts += [
-        f"precision {doc['precision']}",
-        f"convention {doc['convention']}",
+        f"precision {report.precision}",
+        f"convention {report.convention.value}",
         f"inputs {inputs or 'none'}",
     ]
     text = Text()
     text.append("memflops report: ", style="bold")
-    text.append(doc["model"], style="bold cyan")
+    text.append(report.model, style="bold cyan")
     text.append("\n" + " · ".join(facts))
     return text
 
 
-def _train(doc: dict[str, Any]) -> bool:
-    return bool(doc["mode"] == "train")
+def _train(report: Report) -> bool:
+    return report.mode == "train"
 
 
-def _module_tree(doc: dict[str, Any], depth: int) -> Table:
-    train = _train(doc)
+def _module_tree(report: Report, depth: int) -> Table:
+    train = _train(report)
+    conv = report.convention
     table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
     table.add_column("module", no_wrap=True)
     table.add_column("type", no_wrap=True)
@@ -127,33 +124,31 @@ def _module_tree(doc: dict[str, Any], depth: int) -> Table:
     for name in numeric:
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("output shape", no_wrap=True)
-    for row in doc["modules"]:
-        if row["depth"] > depth:
+    for row in report.modules:
+        if row.depth > depth:
             continue
         cells = [
-            INDENT * row["depth"] + (row["path"] or ROOT_LABEL),
-            row["type"],
-            format_count(row["params"]),
-            format_count(row["macs"]["forward"]),
-            format_count(row["flops"]["forward"]),
+            INDENT * row.depth + (row.path or ROOT_LABEL),
+            row.type,
+            format_count(row.params),
+            format_count(row.forward.macs),
+            format_count(row.forward.under(conv)),
         ]
         if train:
-            cells.append(format_count(row["flops"]["backward"]))
-            cells.append(format_bytes(row["activation_bytes"]))
+            cells.append(format_count(row.backward.under(conv)))
+            cells.append(format_bytes(row.activation_bytes))
         cells.append(_output_shape(row))
-        table.add_row(*(Text(c) for c in cells), style="bold" if row["depth"] == 0 else None)
+        table.add_row(*(Text(c) for c in cells), style="bold" if row.depth == 0 else None)
     return table
 
 
-def _output_shape(row: dict[str, Any]) -> str:
-    shape = row["output_shape"]
-    if row["calls"] == 0:
+def _output_shape(row: ModuleRow) -> str:
+    """`8x10`; `8x10, 8` for several output tensors; `-` for none."""
+    if row.calls == 0:
         return "(not called)"
-    if shape is None:
+    if not row.output_shape:
         return "-"
-    if shape and isinstance(shape[0], list):
-        return ", ".join(_shape(s) for s in shape)
-    return _shape(shape)
+    return ", ".join(_shape(s) for s in row.output_shape)
 
 
 def _shape(shape: Sequence[int]) -> str:
@@ -166,123 +161,123 @@ def _exact(n: int) -> str:
     return format_int(n) if short == str(n) else f"{format_int(n)} ({short})"
 
 
-def _totals(doc: dict[str, Any]) -> RenderableType:
-    totals = doc["totals"]
+def _totals(report: Report) -> RenderableType:
+    totals = report.totals
     grid = _grid()
     grid.add_row(
         "params",
-        f"{_exact(totals['params'])}: {format_int(totals['trainable_params'])} trainable, "
-        f"{format_int(totals['frozen_params'])} frozen",
+        f"{_exact(totals.params)}: {format_int(totals.trainable_params)} trainable, "
+        f"{format_int(totals.frozen_params)} frozen",
     )
-    grid.add_row("buffers", _exact(totals["buffers"]) + " elements")
-    for phase, label in _phases(doc):
-        flops, macs = totals["flops"][phase], totals["macs"].get(phase)
-        line = f"{_exact(flops)} FLOPs"
-        if macs is not None:
-            line += f", {_exact(macs)} MACs"
+    grid.add_row("buffers", _exact(totals.buffers) + " elements")
+    for label, cost, with_macs in _phases(report):
+        line = f"{_exact(cost.under(report.convention))} FLOPs"
+        if with_macs:
+            line += f", {_exact(cost.macs)} MACs"
         grid.add_row(label, line)
     return _section("Totals (FLOPs and MACs: K = 10^3, M = 10^6, G = 10^9)", grid)
 
 
-def _phases(doc: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    yield "forward", "forward"
-    if not _train(doc):
+def _phases(report: Report) -> Iterator[tuple[str, OpCost, bool]]:
+    """Label, cost and whether its MACs are shown: for forward, backward and the whole step,
+    the phases whose MACs the schema states (`totals.macs`)."""
+    costs = report.totals.costs
+    yield "forward", costs.forward, True
+    if not _train(report):
         return
-    flops = doc["totals"]["flops"]
-    if flops.get("loss"):
-        yield "loss", "loss"
-    yield "backward", "backward"
-    if flops.get("optimizer"):
-        yield "optimizer", "optimizer step"
-    yield "step", "whole step"
+    if costs.loss.under(report.convention):
+        yield "loss", costs.loss, False
+    yield "backward", costs.backward, True
+    if costs.optimizer.under(report.convention):
+        yield "optimizer step", costs.optimizer, False
+    yield "whole step", costs.step, True
 
 
-def _memory(doc: dict[str, Any]) -> RenderableType | None:
-    memory = doc["totals"]["memory"]
-    detail = doc.get("memory_detail") or {}
+def _memory(memory: MemoryTotals, detail: MemoryDetail | None) -> RenderableType | None:
     grid = _grid()
 
     def add(label: str, value: int) -> None:
         if value:
             grid.add_row(label, _bytes(value))
 
-    for key, label in MEMORY_FIELDS:
-        add(label, memory[key])
-    add("temporaries (most live at once)", detail.get("temporaries", 0))
-    add("KV cache", memory["kv_cache"])
-    add("baseline (live before the step)", detail.get("baseline", 0))
-    add("peak", memory["peak"])
-    peak = detail.get("peak")
-    if memory["peak"] and peak:
-        module = peak["module"] or ROOT_LABEL
-        grid.add_row("peak reached", f"{peak['phase']} phase, op {peak['op']}, module {module}")
-        grid.add_row("live at peak", _by_kind(peak["by_kind"]))
-    add("seed estimate (article's formula)", memory["seed_estimate"])
+    add("params", memory.params)
+    add("buffers", memory.buffers)
+    add("gradients", memory.grads)
+    add("optimizer state", memory.optimizer)
+    add("activations (saved for backward)", memory.activations)
+    add("temporaries (most live at once)", detail.temporaries if detail is not None else 0)
+    add("KV cache", memory.kv_cache)
+    add("baseline (live before the step)", detail.baseline if detail is not None else 0)
+    add("peak", memory.peak)
+    if memory.peak and detail is not None:
+        module = detail.peak_module or ROOT_LABEL
+        grid.add_row(
+            "peak reached", f"{detail.peak_phase} phase, op {detail.peak_op}, module {module}"
+        )
+        grid.add_row("live at peak", _by_kind(detail.peak_by_kind))
+    add("seed estimate (article's formula)", memory.seed_estimate)
     if not grid.row_count:
         return None
     title = "Memory (binary units: 1 KiB = 2^10 B, 1 MiB = 2^20 B, 1 GiB = 2^30 B)"
     return _section(title, grid)
 
 
-def _by_kind(by_kind: dict[str, int]) -> Columns:
+def _by_kind(by_kind: Sequence[tuple[str, int]]) -> Columns:
     """`kind size` items laid out in as many rows as the width needs, none split."""
-    items = [Text(f"{kind} {format_bytes(n)}", no_wrap=True) for kind, n in by_kind.items() if n]
+    items = [Text(f"{kind} {format_bytes(n)}", no_wrap=True) for kind, n in by_kind if n]
     return Columns(items, padding=(0, 2))
 
 
-def _sweep(sweep: dict[str, Any] | None) -> RenderableType | None:
-    if not sweep:
+def _sweep(sweep: Sweep | None) -> RenderableType | None:
+    if sweep is None:
         return None
-    dim = sweep["dimension"]
+    dim = sweep.dimension
     table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
     for name in (dim, "peak", "seed estimate"):
         table.add_column(name, justify="right", no_wrap=True)
-    for point in sweep["points"]:
+    for point in sweep.points:
         table.add_row(
-            str(point["size"]), format_bytes(point["peak"]), format_bytes(point["seed_estimate"])
+            str(point.size), format_bytes(point.peak), format_bytes(point.seed_estimate)
         )
-    line = Text(
-        f"fitted: peak = {_bytes(sweep['constant'])} + {_bytes(sweep['per_item'])} x {dim}"
-    )
+    line = Text(f"fitted: peak = {_bytes(sweep.constant)} + {_bytes(sweep.per_item)} x {dim}")
     return _section(f"Peak memory by {dim} size", Group(table, line))
 
 
-def _generation(gen: dict[str, Any] | None) -> RenderableType | None:
-    if not gen:
+def _generation(gen: Generation | None, conv: Convention) -> RenderableType | None:
+    if gen is None:
         return None
-    prompt, new = gen["prompt_len"], gen["new_tokens"]
+    prompt, new = gen.prompt_len, gen.new_tokens
     grid = _grid()
     grid.add_row(
-        "tokens", f"batch {gen['batch']}, prompt {format_int(prompt)}, {format_int(new)} new"
+        "tokens", f"batch {gen.batch}, prompt {format_int(prompt)}, {format_int(new)} new"
     )
-    for key, label in (
-        ("prefill", f"prefill ({format_int(prompt)} tokens)"),
-        ("decode_first", f"first decode step (cache {format_int(prompt)})"),
-        ("decode_last", f"last decode step (cache {format_int(prompt + new - 1)})"),
-        ("decode_total", f"all {format_int(new)} decode steps"),
+    for label, cost in (
+        (f"prefill ({format_int(prompt)} tokens)", gen.prefill),
+        (f"first decode step (cache {format_int(prompt)})", gen.decode_first),
+        (f"last decode step (cache {format_int(prompt + new - 1)})", gen.decode_last),
+        (f"all {format_int(new)} decode steps", gen.decode_total),
     ):
-        cost = gen[key]
-        grid.add_row(label, f"{_exact(cost['flops'])} FLOPs, {_exact(cost['macs'])} MACs")
-    grid.add_row(f"KV cache ({gen['cache_dtype']})", _bytes(gen["kv_cache"]))
-    grid.add_row("peak of prefill", _bytes(gen["prefill_peak"]))
-    grid.add_row("peak of last decode step", _bytes(gen["decode_peak"]))
+        grid.add_row(label, f"{_exact(cost.under(conv))} FLOPs, {_exact(cost.macs)} MACs")
+    grid.add_row(f"KV cache ({gen.cache_dtype})", _bytes(gen.kv_cache))
+    grid.add_row("peak of prefill", _bytes(gen.prefill_peak))
+    grid.add_row("peak of last decode step", _bytes(gen.decode_peak))
     return _section("Generation (prefill, then one token at a time with a KV cache)", grid)
 
 
-def _fit(fit: dict[str, Any] | None) -> RenderableType | None:
-    if not fit:
+def _fit(fit: Fit | None) -> RenderableType | None:
+    if fit is None:
         return None
-    dim, largest, after = fit["dimension"], fit["largest"], fit["peak_at_next"]
+    dim, largest, after = fit.dimension, fit.largest, fit.peak_at_next
     grid = _grid()
-    grid.add_row("capacity", _bytes(fit["capacity"]))
+    grid.add_row("capacity", _bytes(fit.capacity))
     if largest == 0:
         grid.add_row(f"largest {dim}", "none")
     else:
-        peak = _bytes(fit["peak_at_largest"])
+        peak = _bytes(fit.peak_at_largest)
         grid.add_row(f"largest {dim}", f"{format_int(largest)}, peak {peak}")
     if after is not None:
         grid.add_row(f"{dim} {format_int(largest + 1)}", f"does not fit, peak {_bytes(after)}")
-    grid.add_row("analyses run", str(fit["analyses"]))
+    grid.add_row("analyses run", str(fit.analyses))
     return _section(f"Largest {dim} that fits", grid)
 
 
@@ -299,17 +294,26 @@ def _grid() -> Table:
     return grid
 
 
-def _uncounted(ops: list[dict[str, Any]]) -> RenderableType:
+def _uncounted(ops: Sequence[UncountedOp]) -> RenderableType:
     table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
     table.add_column("op", no_wrap=True)
     table.add_column("count", justify="right")
     table.add_column("modules")
     table.add_column("reason")
     for op in ops:
-        modules = ", ".join(op["modules"])
-        table.add_row(Text(op["op"]), Text(str(op["count"])), Text(modules), Text(op["reason"]))
+        modules = ", ".join(op.modules)
+        table.add_row(Text(op.op), Text(str(op.count)), Text(modules), Text(op.reason))
     title = "Uncounted ops (no FLOP rule: not included in the totals above)"
     return _section(title, table)
+
+
+def _warnings(warnings: Sequence[str]) -> RenderableType:
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    for warning in warnings:
+        grid.add_row("-", Text(warning))
+    return _section("Warnings", grid)
 
 
 def _section(title: str, body: RenderableType) -> Group:
