@@ -6,6 +6,10 @@ an `OpCost`: exact integers, never floats. Rules are registered with the
 `register` decorator, once per op: registering an op twice is an error, so
 there is one source of truth. An op the registry does not know and that is
 not a view is reported as *uncounted* by the capture, never as zero.
+
+This module and every rule import no torch (the layer-spec frontend
+evaluates the same rules on plain shapes); pricing a dispatched ATen call is
+`memflops.capture.costing.cost_of`.
 """
 
 from __future__ import annotations
@@ -140,18 +144,6 @@ def rules() -> Iterator[Rule]:
         if id(rule) not in seen:
             seen.add(id(rule))
             yield rule
-
-
-def cost_of(func: Any, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost | None:
-    """The cost of one dispatched ATen call, or None when no rule covers the op.
-
-    Implemented in `memflops.capture.costing`, which needs torch; this module
-    and every rule stay importable without torch (the layer-spec frontend
-    evaluates the same rules on plain shapes).
-    """
-    from memflops.capture.costing import cost_of as _cost_of
-
-    return _cost_of(func, args, kwargs, out)
 
 
 def numel(shape: Sequence[int]) -> int:
