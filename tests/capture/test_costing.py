@@ -2,7 +2,8 @@
 
 A call none of whose tensors, read or written, is floating-point or complex
 (index math, counters, masks) costs 0 FLOPs and 0 MACs under every
-convention, rule or no rule, and is not uncounted.
+convention, rule or no rule, and is not uncounted; the MACs the rule of an
+integer matrix product counts are stated in the report's warnings instead.
 A float op that reads integer indices is priced by its rule as before.
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 import memflops
 from memflops.capture.costing import cost_of, integer_only
@@ -90,6 +92,62 @@ def test_integer_cost_keeps_only_the_rules_macs_apart() -> None:
     assert integer_cost(None) == ZERO
     for convention in memflops.Convention:
         assert integer_cost(OpCost(macs=24, flops=40)).under(convention) == 0
+
+
+# --- integer matrix products --------------------------------------------------------
+
+
+def test_int_mm_is_zero_flops_and_its_macs_are_integer_macs() -> None:
+    a, b = meta(32, 64, dtype=torch.int8), meta(64, 16, dtype=torch.int8)
+    with FlopCounterMode(display=False) as fcm:
+        out = aten._int_mm.default(a, b)
+    assert out.dtype == torch.int32
+    # (32, 64) @ (64, 16): 32 * 16 * 64 = 32,768 MACs, on int8: no FLOPs, none in `macs`
+    assert cost_of(aten._int_mm.default, (a, b), {}, out) == OpCost(integer_macs=32_768)
+    # FlopCounterMode has no formula for _int_mm: 0, as our 2mac total
+    assert fcm.get_total_flops() == 0
+
+
+def test_int64_mm_is_zero_flops_where_flop_counter_mode_counts_it() -> None:
+    a, b = meta(8, 5, dtype=torch.int64), meta(5, 3, dtype=torch.int64)
+    with FlopCounterMode(display=False) as fcm:
+        out = aten.mm.default(a, b)
+    # 8 * 3 * 5 = 120 MACs: FlopCounterMode counts 2 * 120 = 240 whatever the dtype;
+    # memflops counts no FLOPs and keeps the 120 as integer MACs
+    assert fcm.get_total_flops() == 2 * 120
+    assert cost_of(aten.mm.default, (a, b), {}, out) == OpCost(integer_macs=120)
+    # the same product on floats: both count it, and agree (2mac)
+    x, y = meta(8, 5), meta(5, 3)
+    with FlopCounterMode(display=False) as fcm:
+        out = aten.mm.default(x, y)
+    cost = cost_of(aten.mm.default, (x, y), {}, out)
+    assert cost is not None and fcm.get_total_flops() == cost.under(memflops.Convention.TWO_MAC)
+
+
+class IntMM(nn.Module):
+    """An int8 linear layer as quantised models run it: int8 activations, int8 weight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Buffer(torch.ones(64, 16, dtype=torch.int8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch._int_mm(x, self.weight)  # (32, 64) @ (64, 16) -> int32
+        return y.float() * 0.5  # dequantise: 32 * 16 = 512 multiplies
+
+
+def test_int_mm_is_stated_in_the_warnings_not_the_totals() -> None:
+    report = memflops.analyze(IntMM(), [TensorSpec((32, 64), torch.int8)])
+    for convention in CONVENTIONS:
+        # only the dequantising multiply: 512 FLOPs exact, no MACs
+        assert report.total("forward", convention) == (512 if convention == "exact" else 0)
+    assert report.totals.costs.forward.macs == 0
+    assert report.totals.costs.forward.integer_macs == 32 * 16 * 64 == 32_768
+    assert report.uncounted_ops == ()
+    (warning,) = [w for w in report.warnings if "integer" in w]
+    assert "aten._int_mm 32768 in 1 call(s)" in warning
+    assert warning.startswith("32768 multiply-accumulate(s) on integer tensors")
+    assert "in no FLOP or MAC total" in warning
 
 
 # --- whole models -------------------------------------------------------------------

@@ -163,6 +163,7 @@ def analyze_spec(
             f"in memory ({OPTIMIZER_STATES[opt]} tensor(s) per parameter)"
         )
     warnings += aggregate.uncounted_warnings(uncounted)
+    warnings += aggregate.integer_warnings(records)
     return Report(
         model=loaded.name,
         mode=mode,
