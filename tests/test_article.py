@@ -59,8 +59,10 @@ def test_batch_norm_train_five_per_element() -> None:
     report = analyze(nn.BatchNorm2d(4), (2, 4, 8, 8), mode="train")
     assert report.totals.params == 8
     assert report.by_operator("forward")["aten.native_batch_norm"].cost.flops == 2_560
-    # The module also counts its num_batches_tracked += 1: one add.
-    assert forward_flops(report, "") == 2_560 + 1
+    # The module's num_batches_tracked += 1 is an int64 add, not a floating-point operation:
+    # 5*B*H*W*C only, no +1 for the counter (was 2,560 + 1).
+    assert report.by_operator("forward")["aten.add_"].cost.flops == 0
+    assert forward_flops(report, "") == 2_560
 
 
 def test_batch_norm_eval_two_per_element() -> None:
@@ -84,16 +86,43 @@ def test_pooling(pool: nn.Module) -> None:
 def test_building_blocks_together(bias: bool) -> None:
     # (2, 3, 8, 8) -> conv 3x3 3->4 pad 1 -> BN -> max pool 2 -> FC 64 -> 10, train mode.
     # conv: 2*8*8*4 = 512 outputs * (2*27 [-1]) = 27,648 / 27,136
-    # BN: 5 * 512 = 2,560 (+1 for num_batches_tracked); pool: 2*4*4*4 * 4 = 512
+    # BN: 5 * 512 = 2,560 (no +1 for the int64 num_batches_tracked); pool: 2*4*4*4 * 4 = 512
     # FC: 2 * 2*64 * 10 = 2,560 / 2 * 127 * 10 = 2,540
     report = analyze(conv_bn_pool_fc(bias), (2, 3, 8, 8), mode="train")
     assert forward_flops(report, "0") == (27_648 if bias else 27_136)
-    assert forward_flops(report, "1") == 2_561
+    assert forward_flops(report, "1") == 2_560  # was 2,561 with the counter's add
     assert forward_flops(report, "2") == 512
     assert forward_flops(report, "4") == (2_560 if bias else 2_540)
     assert report.total("forward") == sum(forward_flops(report, p) for p in "01234")
     # Params: conv 4*(27 + 1) = 112 / 108; BN 2*4 = 8; FC 64*10 + 10 = 650 / 640.
     assert report.totals.params == (112 + 8 + 650 if bias else 108 + 8 + 640)
+
+
+def test_conv_bn_relu_train_is_the_articles_formulas_exactly() -> None:
+    """No +1 per BatchNorm call: its num_batches_tracked += 1 is an int64 add, not a FLOP."""
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True),
+    )
+    b, h, w = 2, 16, 16
+    report = analyze(model, (b, 3, h, w), mode="train")
+    # conv B*H*W*Cout*(2*Cin*K^2 - 1): 2*16*16*8 * (2*3*9 - 1) = 4,096 * 53 = 217,088
+    #                                   2*16*16*16 * (2*8*9 - 1) = 8,192 * 143 = 1,171,456
+    # BN 5*B*H*W*C: 5 * 4,096 = 20,480 and 5 * 8,192 = 40,960
+    # ReLU one compare per element, B*H*W*C: 4,096 and 8,192
+    expected = {"0": 217_088, "1": 20_480, "2": 4_096, "3": 1_171_456, "4": 40_960, "5": 8_192}
+    assert {p: forward_flops(report, p) for p in expected} == expected
+    assert expected["0"] == b * h * w * 8 * (2 * 3 * 3**2 - 1)
+    assert expected["1"] == 5 * b * h * w * 8
+    # 217,088 + 20,480 + 4,096 + 1,171,456 + 40,960 + 8,192 = 1,462,272 (was 1,462,274:
+    # one "FLOP" per BatchNorm call for its counter)
+    assert report.total("forward") == sum(expected.values()) == 1_462_272
+    # MACs: the convolutions only, 4,096 * 27 + 8,192 * 72 = 700,416
+    assert report.total("forward", "mac") == 700_416
+    assert report.total("forward", "2mac") == 2 * 700_416
+    assert report.by_operator("forward")["aten.add_"].count == 2  # the two counters, at 0
+    assert report.by_operator("forward")["aten.add_"].cost.flops == 0
+    assert report.uncounted_ops == ()
 
 
 # --- the worked example: VGG-16 at 1 x 3 x 224 x 224 ---------------------------------

@@ -30,7 +30,7 @@ import memflops
 from memflops.capture import costing, recorder
 from memflops.capture.records import Phase
 from memflops.errors import SpecError
-from memflops.flops.registry import op_name
+from memflops.flops.registry import OpCost, op_name
 from memflops.layerspec.analyze import analyze_spec, load_spec, trace_spec
 from memflops.report.model import Report
 
@@ -60,9 +60,10 @@ def _plain(value: Any) -> Any:
 
 def torch_calls(
     model: nn.Module, shape: tuple[int, ...], mode: str, monkeypatch: pytest.MonkeyPatch
-) -> tuple[Report, list[tuple[str, Any, Any, str, Phase]]]:
-    """Analyse `model` and list every call the capture priced: (op, args, out, module, phase)."""
-    seen: list[tuple[str, Any, Any]] = []
+) -> tuple[Report, list[tuple[str, Any, Any, bool, str, Phase]]]:
+    """Analyse `model` and list every call the capture priced:
+    (op, args, out, integer-only, module, phase)."""
+    seen: list[tuple[str, Any, Any, bool]] = []
     real = recorder.cost_of
 
     def spy(func: Any, args: Any, kwargs: Any, out: Any) -> Any:
@@ -70,6 +71,7 @@ def torch_calls(
             op_name(func),
             _plain(tuple(costing.to_shapes(costing.full_args(func, args, kwargs)))),
             _plain(costing.to_shapes(out)),
+            costing.integer_only(args, kwargs, out),
         ))
         return real(func, args, kwargs, out)
 
@@ -81,9 +83,10 @@ def torch_calls(
     return report, [(*call, rec.module, rec.phase) for call, rec in pairs]
 
 
-def spec_calls(spec: Any, mode: str) -> list[tuple[str, Any, Any, str, Phase]]:
+def spec_calls(spec: Any, mode: str) -> list[tuple[str, Any, Any, bool, str, Phase]]:
     trace = trace_spec(spec, mode=mode)
-    return [(c.op, tuple(c.args), c.out, module, phase) for c, module, phase in trace.calls]
+    return [(c.op, tuple(c.args), c.out, c.integer, module, phase)
+            for c, module, phase in trace.calls]
 
 
 class Add(nn.Module):
@@ -390,6 +393,24 @@ def test_layers_match_torch_call_by_call(
     assert ours.totals.memory.buffers == report.totals.memory.buffers
     assert report.memory_detail is not None
     assert ours.by_module()[""].activation_bytes == report.memory_detail.feature_maps
+
+
+def test_batch_norm_counter_is_an_integer_call_at_zero_flops(tmp_path: Path) -> None:
+    spec = load_spec(write_spec(tmp_path, """
+        input: [4, 5, 5]
+        batch: 2
+        layers:
+          - {type: bn}
+    """))
+    calls = spec_calls(spec, "train")
+    # num_batches_tracked += 1 on int64, and the empty uint8 reserve (0 by its rule anyway)
+    assert [c[0] for c in calls if c[3]] == ["aten.add_", "aten.empty"]
+    report = analyze_spec(spec, mode="train", optimizer=None)
+    # 5 * B*H*W*C = 5 * 2*5*5*4 = 1,000: no +1 for the int64 counter (was 1,001)
+    assert report.total("forward") == 1_000
+    (counter,) = [r for r in report.records if r.op == "aten.add_"]
+    assert counter.cost == OpCost()  # priced at zero, so not uncounted
+    assert report.uncounted_ops == ()
 
 
 def test_graph_backward_accumulates_gradients(tmp_path: Path) -> None:

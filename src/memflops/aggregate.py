@@ -113,6 +113,29 @@ def uncounted_warnings(uncounted: tuple[UncountedOp, ...]) -> list[str]:
     ]
 
 
+def integer_warnings(records: Iterable[OpRecord]) -> list[str]:
+    """The report's one warning about multiply-accumulates on integer tensors (none without any).
+
+    They are no FLOPs (`registry.integer_cost`), but an int8 matrix product is real work
+    that users of quantised models count, so it is stated, apart from every total; index
+    math and counters do none and are not mentioned.
+    """
+    macs: dict[str, int] = defaultdict(int)
+    calls: dict[str, int] = defaultdict(int)
+    for rec in records:
+        if rec.cost is not None and rec.cost.integer_macs:
+            macs[rec.op] += rec.cost.integer_macs
+            calls[rec.op] += 1
+    if not macs:
+        return []
+    listed = ", ".join(f"{op} {macs[op]} in {calls[op]} call(s)"
+                       for op in sorted(macs, key=lambda o: (-macs[o], o)))
+    return [
+        f"{sum(macs.values())} multiply-accumulate(s) on integer tensors ({listed}) are in no "
+        "FLOP or MAC total: FLOPs and MACs count floating-point work only"
+    ]
+
+
 def memory_detail(
     timeline: Timeline,
     feature_map_bytes: int,

@@ -197,6 +197,7 @@ def analyze(
         f"parameter {a} is the same tensor as {b}: counted once" for a, b in params.shared
     ]
     warnings += aggregate.uncounted_warnings(uncounted)
+    warnings += aggregate.integer_warnings(cap.records)
     warnings += cap.assumptions.warnings()
     state_bytes = timeline.bytes_of(Kind.OPTIMIZER)
     sweep = None

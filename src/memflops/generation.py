@@ -91,6 +91,7 @@ def analyze_generate(
     prefill_cap = _as_capture(cap.prefill)
     uncounted = aggregate.uncounted(cap.prefill.records, cap.prefill.rule_failures)
     warnings += aggregate.uncounted_warnings(uncounted)
+    warnings += aggregate.integer_warnings(cap.prefill.records)
     warnings += cap.assumptions().warnings()
     timeline = cap.prefill.timeline if prefill_peak >= decode_peak else cap.last_decode.timeline
     by_kind = tuple(

@@ -6,7 +6,8 @@ from typing import Any
 
 import torch
 
-from memflops.flops.registry import OpCost, RuleFn, cost_of, lookup, op_name
+from memflops.capture.costing import cost_of
+from memflops.flops.registry import OpCost, RuleFn, lookup, op_name
 
 aten = torch.ops.aten
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from memflops.conventions import Convention
 from memflops.flops import rules
-from memflops.flops.docs import COMMAND, render_conventions
+from memflops.flops.docs import COMMAND, FLOATING_POINT, render_conventions
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "conventions.md"
 
@@ -23,6 +23,8 @@ def test_render_lists_every_op_and_convention_once() -> None:
     assert text == render_conventions()  # deterministic
     for convention in Convention:
         assert convention.sentence in text
+    assert FLOATING_POINT.startswith("A FLOP is a floating-point operation: ")
+    assert text.count(FLOATING_POINT) == 1
     tables, composites = text.split("## Composite ops")
     for rule in rules():
         for op in rule.ops:

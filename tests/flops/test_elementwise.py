@@ -30,7 +30,9 @@ def test_one_flop_ops() -> None:
     assert flops(aten.mul.Scalar, x, 3.0) == 30
     assert flops(aten.pow.Tensor_Scalar, x, 2) == 30
     assert flops(aten.gt.Scalar, x, 0) == 30
-    assert flops(aten.logical_not.default, meta(5, 6, dtype=torch.bool)) == 30
+    assert flops(aten.logical_not.default, x) == 30  # x == 0 on 30 floats
+    # on bools in and out: no floating-point operation, 0 (was 30 before FLOPs were floating-point)
+    assert flops(aten.logical_not.default, meta(5, 6, dtype=torch.bool)) == 0
 
 
 def test_div_rounding_mode_adds_the_rounding() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from memflops.flops.registry import Shape
+
 from ._meta import aten, cost, meta, rule_of
 
 
@@ -45,9 +47,12 @@ def test_histc() -> None:
 
 def test_is_all_true_and_polar() -> None:
     flags = meta(3, 10, dtype=torch.bool)
-    # 30 bools ANDed into one: 29 operations
-    assert cost(aten._is_all_true.default, flags).flops == 29
-    assert cost(aten._is_any_true.default, flags).flops == 29
+    # the rule: 30 bools ANDed into one, 29 operations ...
+    assert rule_of("aten._is_all_true")(Shape((3, 10)), out=Shape(())).flops == 29
+    assert rule_of("aten._is_any_true")(Shape((3, 10)), out=Shape(())).flops == 29
+    # ... but a call on bools only does no floating-point operation: 0 FLOPs (was 29)
+    assert cost(aten._is_all_true.default, flags).flops == 0
+    assert cost(aten._is_any_true.default, flags).flops == 0
     # 3 x 10 complex numbers, each abs * cos(angle) and abs * sin(angle): 4 FLOPs = 120
     assert cost(aten.polar.default, meta(3, 10), meta(3, 10)).flops == 120
 
@@ -78,10 +83,14 @@ def test_cummax_and_isin() -> None:
     # 3 slices of 8 along dim 1: 7 compares each = 21
     assert cost(aten.cummax.default, x, 1).flops == 21
     assert cost(aten.cummin.default, x, 1).flops == 21
+    values = meta(2, 5)
+    # 10 floats x 4 test values = 40 compares; one value: 10
+    assert cost(aten.isin.Tensor_Tensor, values, meta(4)).flops == 40
+    assert cost(aten.isin.Tensor_Scalar, values, 3.0).flops == 10
+    # the same on int64 ids: integer compares, 0 FLOPs (were 40 and 10)
     ids = meta(2, 5, dtype=torch.int64)
-    # 10 elements x 4 test values = 40 compares
-    assert cost(aten.isin.Tensor_Tensor, ids, meta(4, dtype=torch.int64)).flops == 40
-    assert cost(aten.isin.Tensor_Scalar, ids, 3).flops == 10
+    assert cost(aten.isin.Tensor_Tensor, ids, meta(4, dtype=torch.int64)).flops == 0
+    assert cost(aten.isin.Tensor_Scalar, ids, 3).flops == 0
 
 
 def test_unique() -> None:

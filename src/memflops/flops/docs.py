@@ -25,6 +25,16 @@ from memflops.flops.registry import Rule
 DEFAULT_PATH = Path("docs/conventions.md")
 COMMAND = "python -m memflops.flops.docs"
 
+FLOATING_POINT = (
+    "A FLOP is a floating-point operation: ops on integer and boolean tensors only (no"
+    " floating-point or complex tensor read or written: index math, counters such as"
+    " BatchNorm's `num_batches_tracked += 1`, masks) count 0 FLOPs and 0 MACs under every"
+    " convention, rule or no rule, and are not listed in `uncounted_ops`; the"
+    " multiply-accumulates a rule counts for such an op (an int8 matrix product,"
+    " `torch._int_mm`) are stated in the report's `warnings`, apart from every total."
+)
+"""Applied once, where a dispatched call is priced (`capture.costing`), not in each rule."""
+
 PRINCIPLES = (
     "Every add, subtract, multiply, divide, compare, logical operation and elementary"
     " function (`exp`, `log`, `sqrt`, `tanh`, `erf`, ...) is one FLOP; constants are free.",
@@ -39,8 +49,8 @@ PRINCIPLES = (
     "Normalisation is counted per element as the article counts batch norm: per-channel"
     " or per-row finishing work and the affine gamma/beta are not counted.",
     "Data movement, creation and random number generation cost 0 FLOPs; each such op is"
-    " registered with its reason. Views are skipped; an op with no rule is reported in"
-    " `uncounted_ops`, never counted as 0.",
+    " registered with its reason. Views are skipped; an op on floating-point tensors with"
+    " no rule is reported in `uncounted_ops`, never counted as 0.",
 )
 
 COMPOSITES = (
@@ -117,6 +127,7 @@ def render_conventions() -> str:
         "",
     ]
     lines += [f"- {c.sentence}." for c in Convention]
+    lines += ["", FLOATING_POINT]
     lines += ["", "## How the rules count", ""]
     lines += [f"- {p}" for p in PRINCIPLES]
     lines += [

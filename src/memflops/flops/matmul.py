@@ -28,6 +28,16 @@ def mm(a: Shape, b: Shape, *_: Any, out: Shape) -> OpCost:
 
 
 @register(
+    "aten._int_mm",
+    formula="int8 (M,K)@(K,N) into int32: M*N*K multiply-accumulates on integers, stated in"
+    " the report's warnings; 0 FLOPs, as every op on integer tensors only",
+)
+def int_mm(a: Shape, b: Shape, *_: Any, out: Shape) -> OpCost:
+    # mm's count; the capture keeps only its MACs, as integer MACs (registry.integer_cost)
+    return mm(a, b, out=out)
+
+
+@register(
     "aten.addmm",
     formula="beta*bias + alpha*(M,K)@(K,N): MACs = M*N*K; FLOPs = 2*M*N*K"
     " (+M*N for alpha != 1, +M*N for beta not in {0, 1}; beta = 0 drops the bias: -M*N)",

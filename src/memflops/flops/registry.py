@@ -5,7 +5,12 @@ replaced by its `Shape`, and of the shapes it produced (`out=`). It returns
 an `OpCost`: exact integers, never floats. Rules are registered with the
 `register` decorator, once per op: registering an op twice is an error, so
 there is one source of truth. An op the registry does not know and that is
-not a view is reported as *uncounted* by the capture, never as zero.
+not a view is reported as *uncounted* by the capture, never as zero, unless
+it reads and writes no floating-point tensor (`integer_cost`).
+
+This module and every rule import no torch (the layer-spec frontend
+evaluates the same rules on plain shapes); pricing a dispatched ATen call is
+`memflops.capture.costing.cost_of`.
 """
 
 from __future__ import annotations
@@ -34,14 +39,22 @@ class OpCost:
 
     `macs` counts multiply-accumulates of matmul-like work only (convolution,
     matrix products, attention); `flops` counts every arithmetic operation
-    under the article's exact rules.
+    under the article's exact rules. Both count floating-point work only: a
+    call on integer and boolean tensors has none (`integer_cost`), and the
+    multiply-accumulates of such a call (an int8 matmul) are kept apart in
+    `integer_macs`, which no convention counts. Rules never set it.
     """
 
     macs: int = 0
     flops: int = 0
+    integer_macs: int = 0
 
     def __add__(self, other: OpCost) -> OpCost:
-        return OpCost(self.macs + other.macs, self.flops + other.flops)
+        return OpCost(
+            self.macs + other.macs,
+            self.flops + other.flops,
+            self.integer_macs + other.integer_macs,
+        )
 
     def under(self, convention: Convention) -> int:
         """FLOPs of this op under a convention."""
@@ -53,6 +66,20 @@ class OpCost:
 
 
 ZERO = OpCost()
+
+
+def integer_cost(rule_cost: OpCost | None) -> OpCost:
+    """The cost of a call whose tensors, read and written, are all integer or boolean.
+
+    A FLOP is a floating-point operation, so such a call (index math, a counter
+    such as BatchNorm's `num_batches_tracked += 1`, a mask) costs 0 FLOPs and 0
+    MACs under every convention, whether a rule covers it or not (`rule_cost`
+    None): zero is its true count, so it is counted, not reported as uncounted.
+    The MACs its rule counts (an int8 matrix product) are real work on integers:
+    they are kept as `integer_macs`, for the report's warnings, out of every total.
+    """
+    return OpCost(integer_macs=rule_cost.macs if rule_cost is not None else 0)
+
 
 RuleFn = Callable[..., OpCost]
 
@@ -140,18 +167,6 @@ def rules() -> Iterator[Rule]:
         if id(rule) not in seen:
             seen.add(id(rule))
             yield rule
-
-
-def cost_of(func: Any, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost | None:
-    """The cost of one dispatched ATen call, or None when no rule covers the op.
-
-    Implemented in `memflops.capture.costing`, which needs torch; this module
-    and every rule stay importable without torch (the layer-spec frontend
-    evaluates the same rules on plain shapes).
-    """
-    from memflops.capture.costing import cost_of as _cost_of
-
-    return _cost_of(func, args, kwargs, out)
 
 
 def numel(shape: Sequence[int]) -> int:

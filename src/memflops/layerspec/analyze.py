@@ -30,7 +30,7 @@ from memflops import aggregate, flops  # noqa: F401  (flops registers every rule
 from memflops.capture.records import OpRecord, Phase
 from memflops.conventions import Convention
 from memflops.errors import SpecError, UsageError
-from memflops.flops.registry import OpCost, Shape, lookup
+from memflops.flops.registry import OpCost, Shape, integer_cost, lookup
 from memflops.layerspec.layers import Call
 from memflops.layerspec.load import DTYPE_ALIASES, ITEMSIZE, Spec, load_spec
 from memflops.layerspec.walk import ROOT, LayerResult, SpecTrace, trace_spec
@@ -53,14 +53,16 @@ OPTIMIZER_STATES = {"none": 0, "sgd": 0, "sgd-momentum": 1, "nesterov": 1, "adam
 
 
 def _cost(call: Call, failures: dict[str, str]) -> OpCost | None:
+    """As `capture.costing.cost_of` prices the same call."""
     rule = lookup(call.op)
-    if rule is None:
-        return None
-    try:
-        return rule.fn(*call.args, out=call.out)
-    except Exception as exc:  # a rule's bug must not hide the rest of the network
-        failures.setdefault(call.op, f"{type(exc).__name__}: {exc}")
-        return None
+    cost = None
+    if rule is not None:
+        try:
+            cost = rule.fn(*call.args, out=call.out)
+        except Exception as exc:  # a rule's bug must not hide the rest of the network
+            failures.setdefault(call.op, f"{type(exc).__name__}: {exc}")
+            return None
+    return integer_cost(cost) if call.integer else cost
 
 
 def _groups(name: str) -> list[str]:
@@ -161,6 +163,7 @@ def analyze_spec(
             f"in memory ({OPTIMIZER_STATES[opt]} tensor(s) per parameter)"
         )
     warnings += aggregate.uncounted_warnings(uncounted)
+    warnings += aggregate.integer_warnings(records)
     return Report(
         model=loaded.name,
         mode=mode,

@@ -57,11 +57,16 @@ SCALAR = Shape(())
 
 @dataclass(frozen=True)
 class Call:
-    """One ATen call: op name, the arguments a rule receives, and the output shape(s)."""
+    """One ATen call: op name, the arguments a rule receives, and the output shape(s).
+
+    `integer`: every tensor it reads and writes is integer or boolean, so it costs
+    0 FLOPs (`registry.integer_cost`), as the capture prices it.
+    """
 
     op: str
     args: tuple[Any, ...]
     out: Any
+    integer: bool = False
 
 
 @dataclass(frozen=True)
@@ -182,9 +187,11 @@ def bn(layer: Layer, ops: list[Operand], train: bool) -> Lowered:
     saved = vec if batch_stats else Shape((0,))
     forward = []
     if train and track:
-        forward.append(Call("aten.add_", (SCALAR, 1, 1), SCALAR))  # num_batches_tracked += 1
+        # num_batches_tracked += 1, on an int64 counter: 0 FLOPs
+        forward.append(Call("aten.add_", (SCALAR, 1, 1), SCALAR, integer=True))
     forward += [
-        Call("aten.empty", ([0], "uint8", "strided", "cpu", None, None), Shape((0,))),
+        Call("aten.empty", ([0], "uint8", "strided", "cpu", None, None), Shape((0,)),
+             integer=True),
         Call(
             "aten.native_batch_norm",
             (x, weight, bias, running, running, batch_stats, layer["momentum"], layer["eps"]),
