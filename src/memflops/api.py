@@ -11,20 +11,17 @@ from torch import nn
 
 from memflops import aggregate, flops  # noqa: F401  (flops: loads every rule)
 from memflops import analyze_options as defaults
-from memflops.analyze_options import MODES
 from memflops.capture.inputs import (
     InputSpecs,
     TensorSpec,
     dtype_name,
     normalize_inputs,
-    parse_dtype,
 )
 from memflops.capture.run import (
     Capture,
     LossSpec,
     StepConfig,
     capture,
-    check_loss,
     default_float_dtype,
     input_dtype,
 )
@@ -32,7 +29,6 @@ from memflops.conventions import Convention
 from memflops.errors import SpecError, UsageError
 from memflops.frontends.targets import load_target
 from memflops.generation import analyze_generate
-from memflops.hardware.catalog import find_accelerator
 from memflops.memory.fit import (
     ALLOCATION_GRANULARITY,
     CUDA_CONTEXT_BYTES,
@@ -40,19 +36,17 @@ from memflops.memory.fit import (
     SweepPoint,
     fit_line,
     largest_fitting,
-    parse_memory,
 )
 from memflops.memory.kinds import Kind
-from memflops.memory.optimizers import OptimizerSpec, check_optimizer, optimizer_label
+from memflops.memory.optimizers import OptimizerSpec, optimizer_label
 from memflops.memory.seed import seed_estimate
 from memflops.memory.timeline import Timeline, replay
 from memflops.params import ParamCounts, count_params
 from memflops.report.model import MemoryTotals, Report, Totals
+from memflops.request import AnalysisRequest
 
 DEFAULT_SEQ = 128
 """Sequence length of token inputs when only a batch is given."""
-DIMENSIONS = ("batch", "seq")
-AUTOCAST_DTYPES = (torch.float16, torch.bfloat16)
 
 
 def analyze(
@@ -110,26 +104,13 @@ def analyze(
     (stored in `cache_dtype`, default the model's dtype); see
     `memflops.capture.generate`.
     """
-    if mode not in MODES:
-        raise UsageError(f"unknown mode {mode!r}; expected one of: {', '.join(MODES)}")
-    conv = Convention.parse(convention)
-    cast = parse_dtype(dtype) if dtype is not None else None
-    if cast is not None and not cast.is_floating_point:
-        raise SpecError(f"dtype {dtype_name(cast)} is not a floating dtype")
-    amp = parse_dtype(autocast, field="autocast") if autocast is not None else None
-    if amp is not None and amp not in AUTOCAST_DTYPES:
-        raise SpecError(f"autocast: expected fp16 or bf16, got {dtype_name(amp)}")
-    train = mode == "train"
-    if isinstance(optimizer, str) and optimizer == "none":
-        optimizer = None
-    check_optimizer(optimizer)
-    check_loss(loss)
-    if fit_dimension not in DIMENSIONS:
-        raise UsageError(
-            f"unknown fit_dimension {fit_dimension!r}; expected one of: {', '.join(DIMENSIONS)}"
-        )
-    sizes = _check_sizes(batch_sweep)
-    capacity = _capacity(fit) if fit is not None else None
+    request = AnalysisRequest.from_arguments(
+        mode=mode, convention=convention, dtype=dtype, optimizer=optimizer, autocast=autocast,
+        loss=loss, targets=targets, batch_sweep=batch_sweep, fit=fit,
+        fit_dimension=fit_dimension, allocator_overhead=allocator_overhead, batch=batch, seq=seq,
+        prompt_len=prompt_len, new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
+    )
+    cast, train = request.cast, request.train
 
     default_input: Any = None
     make_inputs = None
@@ -137,35 +118,33 @@ def analyze(
     active_params = None
     if isinstance(model, str):
         loaded = load_target(model)
-        module, label, default_input = loaded.module, name or model, loaded.default_input
+        module, label, default_input = loaded.module, request.name or model, loaded.default_input
         make_inputs = loaded.make_inputs
         frontend_warnings, active_params = loaded.warnings, loaded.active_params_per_token
     elif isinstance(model, nn.Module):
-        module, label = model, name or type(model).__name__
+        module, label = model, request.name or type(model).__name__
     else:
         raise UsageError(
             f"model: expected a torch.nn.Module or a target string, got {type(model).__name__}"
         )
-    if mode == "generate":
-        if prompt_len is None or new_tokens is None:
-            raise UsageError("mode generate needs prompt_len and new_tokens")
-        kv = parse_dtype(cache_dtype, field="cache_dtype") if cache_dtype is not None else None
+    if request.mode == "generate":
+        options = request.generate_options()
         report = analyze_generate(
             module,
             label,
-            batch=batch or 1,
-            prompt_len=prompt_len,
-            new_tokens=new_tokens,
+            batch=options.batch,
+            prompt_len=options.prompt_len,
+            new_tokens=options.new_tokens,
             dtype=cast,
-            cache_dtype=kv,
-            convention=conv,
+            cache_dtype=options.cache_dtype,
+            convention=request.convention,
         )
         return replace(
             report,
             totals=replace(report.totals, active_params=active_params),
             warnings=frontend_warnings + report.warnings,
         )
-    if batch is not None or seq is not None:
+    if request.batch is not None or request.seq is not None:
         if inputs is not None:
             raise UsageError("give either inputs or batch/seq, not both")
         if make_inputs is None:
@@ -173,24 +152,16 @@ def analyze(
                 f"{label} takes raw input shapes, not batch/seq: pass inputs such as "
                 f"(1, 3, 224, 224)"
             )
-        inputs = make_inputs(batch or 1, seq or DEFAULT_SEQ)
+        inputs = make_inputs(request.batch or 1, request.seq or DEFAULT_SEQ)
     if inputs is None:
         if default_input is None:
             raise SpecError(f"no inputs given for {label}: pass a shape such as (1, 3, 224, 224)")
         inputs = default_input
     specs = normalize_inputs(inputs)
-    target_spec = normalize_inputs(targets).args[0] if targets is not None else None
+    config = request.step_config()
 
     params = count_params(module, cast)
-    config = StepConfig(
-        train=train,
-        dtype=cast,
-        optimizer=optimizer if train else None,
-        autocast=amp,
-        loss=loss,
-        targets=target_spec,
-    )
-    cap, timeline = _run(module, specs, config, allocator_overhead)
+    cap, timeline = _run(module, specs, config, request.allocator_overhead)
     float_dtype = default_float_dtype(module, cast)
     uncounted = aggregate.uncounted(cap.records, cap.rule_failures)
     warnings = list(frontend_warnings) + [
@@ -200,22 +171,22 @@ def analyze(
     warnings += cap.assumptions.warnings()
     state_bytes = timeline.bytes_of(Kind.OPTIMIZER)
     sweep = None
-    if sizes:
+    if request.sweep_sizes:
         points = []
-        for size in sizes:
-            c, t = _run(module, _resized(specs, size, 0), config, allocator_overhead)
+        for size in request.sweep_sizes:
+            c, t = _run(module, _resized(specs, size, 0), config, request.allocator_overhead)
             points.append(SweepPoint(size, t.peak.bytes, _seed(c, t, params, train)))
         constant, per_item = fit_line([(p.size, p.peak) for p in points])
         sweep = Sweep("batch", tuple(points), constant, per_item)
     fitted = None
-    if capacity is not None:
-        axis = 0 if fit_dimension == "batch" else 1
-        _check_axis(specs, axis, fit_dimension)
+    if request.capacity is not None:
+        axis = 0 if request.fit_dimension == "batch" else 1
+        _check_axis(specs, axis, request.fit_dimension)
         fitted = largest_fitting(
-            lambda n: _run(module, _resized(specs, n, axis), config, allocator_overhead)[1]
+            lambda n: _run(module, _resized(specs, n, axis), config, request.allocator_overhead)[1]
             .peak.bytes,
-            capacity,
-            dimension=fit_dimension,
+            request.capacity,
+            dimension=request.fit_dimension,
         )
     memory = MemoryTotals(
         params=timeline.bytes_of(Kind.PARAMS),
@@ -230,12 +201,12 @@ def analyze(
         (n, TensorSpec(s.shape, input_dtype(s, float_dtype, cast))) for n, s in specs.all()
     ]
     precision = dtype_name(float_dtype)
-    if amp is not None:
-        precision = f"amp-{dtype_name(amp)} ({precision} parameters)"
+    if request.autocast is not None:
+        precision = f"amp-{dtype_name(request.autocast)} ({precision} parameters)"
     return Report(
         model=label,
-        mode=mode,
-        convention=conv,
+        mode=request.mode,
+        convention=request.convention,
         precision=precision,
         inputs=tuple(specs_all),
         totals=Totals(
@@ -284,26 +255,6 @@ def _seed(cap: Capture, timeline: Timeline, params: ParamCounts, train: bool) ->
         feature_map_bytes=sum(cap.feature_map_bytes.values()),
         train=train,
     )
-
-
-def _check_sizes(sizes: Sequence[int] | None) -> tuple[int, ...]:
-    if sizes is None:
-        return ()
-    checked = tuple(sizes)
-    if not checked or any(not isinstance(n, int) or n < 1 for n in checked):
-        raise UsageError(f"batch_sweep: expected positive integers, got {list(checked)}")
-    return checked
-
-
-def _capacity(fit: str | int) -> int:
-    """Bytes from an int, a size string ("24GiB") or an accelerator name ("H200")."""
-    if isinstance(fit, int):
-        if fit <= 0:
-            raise UsageError(f"fit: expected a positive byte count, got {fit}")
-        return fit
-    if fit.strip()[:1].isdigit():
-        return parse_memory(fit)
-    return find_accelerator(fit).memory_bytes
 
 
 def _check_axis(specs: InputSpecs, axis: int, dimension: str) -> None:
