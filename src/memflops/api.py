@@ -29,18 +29,11 @@ from memflops.conventions import Convention
 from memflops.errors import SpecError, UsageError
 from memflops.frontends.targets import load_target
 from memflops.generation import analyze_generate
-from memflops.memory.fit import (
-    ALLOCATION_GRANULARITY,
-    CUDA_CONTEXT_BYTES,
-    Sweep,
-    SweepPoint,
-    fit_line,
-    largest_fitting,
-)
 from memflops.memory.kinds import Kind
 from memflops.memory.optimizers import OptimizerSpec, optimizer_label
 from memflops.memory.seed import seed_estimate
-from memflops.memory.timeline import Timeline, replay
+from memflops.memory.sweep import Measure, fit_size, sweep_batch
+from memflops.memory.timeline import Timeline, replay_capture
 from memflops.params import ParamCounts, count_params
 from memflops.report.model import MemoryTotals, Report, Totals
 from memflops.request import AnalysisRequest
@@ -161,7 +154,8 @@ def analyze(
     config = request.step_config()
 
     params = count_params(module, cast)
-    cap, timeline = _run(module, specs, config, request.allocator_overhead)
+    cap = capture(module, specs, config)
+    timeline = replay_capture(cap, allocator_overhead=request.allocator_overhead)
     float_dtype = default_float_dtype(module, cast)
     uncounted = aggregate.uncounted(cap.records, cap.rule_failures)
     warnings = list(frontend_warnings) + [
@@ -170,24 +164,11 @@ def analyze(
     warnings += aggregate.uncounted_warnings(uncounted)
     warnings += cap.assumptions.warnings()
     state_bytes = timeline.bytes_of(Kind.OPTIMIZER)
-    sweep = None
-    if request.sweep_sizes:
-        points = []
-        for size in request.sweep_sizes:
-            c, t = _run(module, _resized(specs, size, 0), config, request.allocator_overhead)
-            points.append(SweepPoint(size, t.peak.bytes, _seed(c, t, params, train)))
-        constant, per_item = fit_line([(p.size, p.peak) for p in points])
-        sweep = Sweep("batch", tuple(points), constant, per_item)
+    measure = _measure_at(module, config, params, request.allocator_overhead)
+    sweep = sweep_batch(specs, request.sweep_sizes, measure) if request.sweep_sizes else None
     fitted = None
     if request.capacity is not None:
-        axis = 0 if request.fit_dimension == "batch" else 1
-        _check_axis(specs, axis, request.fit_dimension)
-        fitted = largest_fitting(
-            lambda n: _run(module, _resized(specs, n, axis), config, request.allocator_overhead)[1]
-            .peak.bytes,
-            request.capacity,
-            dimension=request.fit_dimension,
-        )
+        fitted = fit_size(specs, request.capacity, request.fit_dimension, measure)
     memory = MemoryTotals(
         params=timeline.bytes_of(Kind.PARAMS),
         buffers=timeline.bytes_of(Kind.BUFFERS),
@@ -229,22 +210,17 @@ def analyze(
     )
 
 
-def _run(
-    module: nn.Module, specs: InputSpecs, config: StepConfig, allocator_overhead: bool
-) -> tuple[Capture, Timeline]:
-    cap = capture(module, specs, config)
-    assert cap.storages is not None
-    timeline = replay(
-        cap.storages,
-        cap.records,
-        cap.grads,
-        cap.optimizer_state,
-        granularity=ALLOCATION_GRANULARITY if allocator_overhead else 1,
-    )
-    if allocator_overhead:
-        peak = timeline.peak
-        timeline = replace(timeline, peak=replace(peak, bytes=peak.bytes + CUDA_CONTEXT_BYTES))
-    return cap, timeline
+def _measure_at(
+    module: nn.Module, config: StepConfig, params: ParamCounts, allocator_overhead: bool
+) -> Measure:
+    """The step analysed again on other inputs (a sweep's or a fit's): its peak and estimate."""
+
+    def measure(specs: InputSpecs) -> tuple[int, int]:
+        cap = capture(module, specs, config)
+        timeline = replay_capture(cap, allocator_overhead=allocator_overhead)
+        return timeline.peak.bytes, _seed(cap, timeline, params, config.train)
+
+    return measure
 
 
 def _seed(cap: Capture, timeline: Timeline, params: ParamCounts, train: bool) -> int:
@@ -254,28 +230,4 @@ def _seed(cap: Capture, timeline: Timeline, params: ParamCounts, train: bool) ->
         optimizer_state_bytes=timeline.bytes_of(Kind.OPTIMIZER),
         feature_map_bytes=sum(cap.feature_map_bytes.values()),
         train=train,
-    )
-
-
-def _check_axis(specs: InputSpecs, axis: int, dimension: str) -> None:
-    for name, spec in specs.all():
-        if len(spec.shape) <= axis:
-            raise UsageError(
-                f"fit_dimension={dimension}: input {name} of shape {spec.describe()} has no "
-                f"dimension {axis} to vary"
-            )
-
-
-def _resized(specs: InputSpecs, size: int, axis: int) -> InputSpecs:
-    """The same inputs with dimension `axis` (0: batch, 1: sequence) set to `size`."""
-
-    def resize(spec: TensorSpec) -> TensorSpec:
-        if len(spec.shape) <= axis:
-            return spec
-        shape = list(spec.shape)
-        shape[axis] = size
-        return TensorSpec(tuple(shape), spec.dtype)
-
-    return InputSpecs(
-        tuple(resize(s) for s in specs.args), tuple((k, resize(s)) for k, s in specs.kwargs)
     )

@@ -27,8 +27,8 @@ from memflops.errors import SpecError, UsageError
 from memflops.hardware.catalog import find_accelerator
 from memflops.memory.fit import parse_memory
 from memflops.memory.optimizers import OptimizerSpec, check_optimizer
+from memflops.memory.sweep import DIMENSIONS
 
-DIMENSIONS = ("batch", "seq")
 AUTOCAST_DTYPES = (torch.float16, torch.bfloat16)
 
 
