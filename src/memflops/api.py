@@ -1,9 +1,13 @@
-"""`analyze()`: frontend -> capture -> analyses -> Report."""
+"""`analyze()`, the façade: one analysis read top to bottom as its pipeline.
+
+request (options checked) -> model resolved -> (generate mode: its own
+analysis) -> inputs built -> the step captured -> its memory replayed ->
+batch sweep / fit when asked -> the Report assembled.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any, Literal
 
 import torch
@@ -11,12 +15,7 @@ from torch import nn
 
 from memflops import aggregate, flops  # noqa: F401  (flops: loads every rule)
 from memflops import analyze_options as defaults
-from memflops.capture.inputs import (
-    InputSpecs,
-    TensorSpec,
-    dtype_name,
-    normalize_inputs,
-)
+from memflops.capture.inputs import InputSpecs, TensorSpec, dtype_name, normalize_inputs
 from memflops.capture.run import (
     Capture,
     LossSpec,
@@ -27,8 +26,9 @@ from memflops.capture.run import (
 )
 from memflops.conventions import Convention
 from memflops.errors import SpecError, UsageError
-from memflops.frontends.targets import load_target
+from memflops.frontends.resolve import ResolvedModel, resolve_model
 from memflops.generation import analyze_generate
+from memflops.memory.fit import Fit, Sweep
 from memflops.memory.kinds import Kind
 from memflops.memory.optimizers import OptimizerSpec, optimizer_label
 from memflops.memory.seed import seed_estimate
@@ -103,111 +103,40 @@ def analyze(
         fit_dimension=fit_dimension, allocator_overhead=allocator_overhead, batch=batch, seq=seq,
         prompt_len=prompt_len, new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
     )
-    cast, train = request.cast, request.train
-
-    default_input: Any = None
-    make_inputs = None
-    frontend_warnings: tuple[str, ...] = ()
-    active_params = None
-    if isinstance(model, str):
-        loaded = load_target(model)
-        module, label, default_input = loaded.module, request.name or model, loaded.default_input
-        make_inputs = loaded.make_inputs
-        frontend_warnings, active_params = loaded.warnings, loaded.active_params_per_token
-    elif isinstance(model, nn.Module):
-        module, label = model, request.name or type(model).__name__
-    else:
-        raise UsageError(
-            f"model: expected a torch.nn.Module or a target string, got {type(model).__name__}"
-        )
+    target = resolve_model(model, request.name)
     if request.mode == "generate":
-        options = request.generate_options()
-        report = analyze_generate(
-            module,
-            label,
-            batch=options.batch,
-            prompt_len=options.prompt_len,
-            new_tokens=options.new_tokens,
-            dtype=cast,
-            cache_dtype=options.cache_dtype,
-            convention=request.convention,
-        )
-        return replace(
-            report,
-            totals=replace(report.totals, active_params=active_params),
-            warnings=frontend_warnings + report.warnings,
-        )
-    if request.batch is not None or request.seq is not None:
-        if inputs is not None:
-            raise UsageError("give either inputs or batch/seq, not both")
-        if make_inputs is None:
-            raise UsageError(
-                f"{label} takes raw input shapes, not batch/seq: pass inputs such as "
-                f"(1, 3, 224, 224)"
-            )
-        inputs = make_inputs(request.batch or 1, request.seq or DEFAULT_SEQ)
-    if inputs is None:
-        if default_input is None:
-            raise SpecError(f"no inputs given for {label}: pass a shape such as (1, 3, 224, 224)")
-        inputs = default_input
-    specs = normalize_inputs(inputs)
+        return analyze_generate(target, request)
+    specs = build_inputs(inputs, target, request)
     config = request.step_config()
-
-    params = count_params(module, cast)
-    cap = capture(module, specs, config)
+    params = count_params(target.module, request.cast)
+    cap = capture(target.module, specs, config)
     timeline = replay_capture(cap, allocator_overhead=request.allocator_overhead)
-    float_dtype = default_float_dtype(module, cast)
-    uncounted = aggregate.uncounted(cap.records, cap.rule_failures)
-    warnings = list(frontend_warnings) + [
-        f"parameter {a} is the same tensor as {b}: counted once" for a, b in params.shared
-    ]
-    warnings += aggregate.uncounted_warnings(uncounted)
-    warnings += cap.assumptions.warnings()
-    state_bytes = timeline.bytes_of(Kind.OPTIMIZER)
-    measure = _measure_at(module, config, params, request.allocator_overhead)
+    measure = _measure_at(target.module, config, params, request.allocator_overhead)
     sweep = sweep_batch(specs, request.sweep_sizes, measure) if request.sweep_sizes else None
     fitted = None
     if request.capacity is not None:
         fitted = fit_size(specs, request.capacity, request.fit_dimension, measure)
-    memory = MemoryTotals(
-        params=timeline.bytes_of(Kind.PARAMS),
-        buffers=timeline.bytes_of(Kind.BUFFERS),
-        grads=timeline.bytes_of(Kind.GRADS),
-        optimizer=state_bytes,
-        activations=timeline.bytes_of(Kind.ACTIVATIONS),
-        peak=timeline.peak.bytes,
-        seed_estimate=_seed(cap, timeline, params, train),
-    )
-    specs_all = [
-        (n, TensorSpec(s.shape, input_dtype(s, float_dtype, cast))) for n, s in specs.all()
-    ]
-    precision = dtype_name(float_dtype)
-    if request.autocast is not None:
-        precision = f"amp-{dtype_name(request.autocast)} ({precision} parameters)"
-    return Report(
-        model=label,
-        mode=request.mode,
-        convention=request.convention,
-        precision=precision,
-        inputs=tuple(specs_all),
-        totals=Totals(
-            params=params.total,
-            trainable_params=params.trainable,
-            buffers=params.buffers,
-            active_params=active_params,
-            costs=aggregate.phase_costs(cap.records),
-            memory=memory,
-        ),
-        modules=aggregate.module_rows(module, cap, params, timeline),
-        uncounted_ops=uncounted,
-        warnings=tuple(warnings),
-        shared_params=params.shared,
-        optimizer=optimizer_label(config.optimizer),
-        sweep=sweep,
-        fit=fitted,
-        memory_detail=aggregate.memory_detail(timeline, sum(cap.feature_map_bytes.values())),
-        records=cap.records,
-    )
+    return _step_report(target, request, specs, params, cap, timeline, sweep, fitted)
+
+
+def build_inputs(inputs: Any, target: ResolvedModel, request: AnalysisRequest) -> InputSpecs:
+    """The step's inputs: those given, else built from batch/seq, else the target's default."""
+    if request.batch is not None or request.seq is not None:
+        if inputs is not None:
+            raise UsageError("give either inputs or batch/seq, not both")
+        if target.make_inputs is None:
+            raise UsageError(
+                f"{target.label} takes raw input shapes, not batch/seq: pass inputs such as "
+                f"(1, 3, 224, 224)"
+            )
+        inputs = target.make_inputs(request.batch or 1, request.seq or DEFAULT_SEQ)
+    if inputs is None:
+        if target.default_input is None:
+            raise SpecError(
+                f"no inputs given for {target.label}: pass a shape such as (1, 3, 224, 224)"
+            )
+        inputs = target.default_input
+    return normalize_inputs(inputs)
 
 
 def _measure_at(
@@ -221,6 +150,71 @@ def _measure_at(
         return timeline.peak.bytes, _seed(cap, timeline, params, config.train)
 
     return measure
+
+
+def _step_report(
+    target: ResolvedModel,
+    request: AnalysisRequest,
+    specs: InputSpecs,
+    params: ParamCounts,
+    cap: Capture,
+    timeline: Timeline,
+    sweep: Sweep | None,
+    fitted: Fit | None,
+) -> Report:
+    float_dtype = default_float_dtype(target.module, request.cast)
+    uncounted = aggregate.uncounted(cap.records, cap.rule_failures)
+    warnings = [*target.warnings, *_shared_warnings(params)]
+    warnings += aggregate.uncounted_warnings(uncounted)
+    warnings += cap.assumptions.warnings()
+    return Report(
+        model=target.label,
+        mode=request.mode,
+        convention=request.convention,
+        precision=_precision(float_dtype, request.autocast),
+        inputs=tuple(
+            (n, TensorSpec(s.shape, input_dtype(s, float_dtype, request.cast)))
+            for n, s in specs.all()
+        ),
+        totals=Totals(
+            params=params.total,
+            trainable_params=params.trainable,
+            buffers=params.buffers,
+            active_params=target.active_params,
+            costs=aggregate.phase_costs(cap.records),
+            memory=_memory_totals(timeline, _seed(cap, timeline, params, request.train)),
+        ),
+        modules=aggregate.module_rows(target.module, cap, params, timeline),
+        uncounted_ops=uncounted,
+        warnings=tuple(warnings),
+        shared_params=params.shared,
+        optimizer=optimizer_label(request.step_optimizer),
+        sweep=sweep,
+        fit=fitted,
+        memory_detail=aggregate.memory_detail(timeline, sum(cap.feature_map_bytes.values())),
+        records=cap.records,
+    )
+
+
+def _precision(float_dtype: torch.dtype, autocast: torch.dtype | None) -> str:
+    precision = dtype_name(float_dtype)
+    return precision if autocast is None else f"amp-{dtype_name(autocast)} ({precision} parameters)"
+
+
+def _shared_warnings(params: ParamCounts) -> list[str]:
+    return [f"parameter {a} is the same tensor as {b}: counted once" for a, b in params.shared]
+
+
+def _memory_totals(timeline: Timeline, seed: int) -> MemoryTotals:
+    return MemoryTotals(
+        params=timeline.bytes_of(Kind.PARAMS),
+        buffers=timeline.bytes_of(Kind.BUFFERS),
+        grads=timeline.bytes_of(Kind.GRADS),
+        optimizer=timeline.bytes_of(Kind.OPTIMIZER),
+        activations=timeline.bytes_of(Kind.ACTIVATIONS),
+        peak=timeline.peak.bytes,
+        seed_estimate=seed,
+    )
 
 
 def _seed(cap: Capture, timeline: Timeline, params: ParamCounts, train: bool) -> int:
