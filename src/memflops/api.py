@@ -35,7 +35,8 @@ from memflops.memory.seed import seed_estimate
 from memflops.memory.sweep import Measure, fit_size, sweep_batch
 from memflops.memory.timeline import Timeline, replay_capture
 from memflops.params import ParamCounts, count_params
-from memflops.report.model import MemoryTotals, Report, Totals
+from memflops.report.assemble import assemble_report
+from memflops.report.model import MemoryTotals, Report
 from memflops.request import AnalysisRequest
 
 DEFAULT_SEQ = 128
@@ -163,36 +164,30 @@ def _step_report(
     fitted: Fit | None,
 ) -> Report:
     float_dtype = default_float_dtype(target.module, request.cast)
-    uncounted = aggregate.uncounted(cap.records, cap.rule_failures)
-    warnings = [*target.warnings, *_shared_warnings(params)]
-    warnings += aggregate.uncounted_warnings(uncounted)
-    warnings += cap.assumptions.warnings()
-    return Report(
+    return assemble_report(
         model=target.label,
         mode=request.mode,
         convention=request.convention,
         precision=_precision(float_dtype, request.autocast),
-        inputs=tuple(
+        inputs=[
             (n, TensorSpec(s.shape, input_dtype(s, float_dtype, request.cast)))
             for n, s in specs.all()
-        ),
-        totals=Totals(
-            params=params.total,
-            trainable_params=params.trainable,
-            buffers=params.buffers,
-            active_params=target.active_params,
-            costs=aggregate.phase_costs(cap.records),
-            memory=_memory_totals(timeline, _seed(cap, timeline, params, request.train)),
-        ),
-        modules=aggregate.module_rows(target.module, cap, params, timeline),
-        uncounted_ops=uncounted,
-        warnings=tuple(warnings),
+        ],
+        params=params.total,
+        trainable_params=params.trainable,
+        buffers=params.buffers,
+        active_params=target.active_params,
         shared_params=params.shared,
+        memory=_memory_totals(timeline, _seed(cap, timeline, params, request.train)),
+        modules=aggregate.module_rows(target.module, cap, params, timeline),
+        records=cap.records,
+        uncounted=aggregate.uncounted(cap.records, cap.rule_failures),
+        notes=(*target.warnings, *_shared_warnings(params)),
+        assumptions=cap.assumptions.warnings(),
         optimizer=optimizer_label(request.step_optimizer),
         sweep=sweep,
         fit=fitted,
         memory_detail=aggregate.memory_detail(timeline, sum(cap.feature_map_bytes.values())),
-        records=cap.records,
     )
 
 

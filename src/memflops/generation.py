@@ -13,7 +13,8 @@ from memflops.frontends.resolve import ResolvedModel
 from memflops.memory.kinds import Kind
 from memflops.memory.timeline import Timeline
 from memflops.params import count_params
-from memflops.report.model import Generation, MemoryTotals, PhaseCosts, Report, Totals
+from memflops.report.assemble import assemble_report
+from memflops.report.model import Generation, MemoryTotals, PhaseCosts, Report
 from memflops.request import AnalysisRequest, GenerateOptions
 
 INTERPOLATED = (
@@ -39,39 +40,34 @@ def analyze_generate(model: ResolvedModel, request: AnalysisRequest) -> Report:
     generation, affine = _generation(cap, options, dtype_name(kv_dtype), sizes)
     timeline = _peak_timeline(cap, generation)
     feature_maps = sum(cap.prefill.feature_map_bytes.values())
-    uncounted = aggregate.uncounted(cap.prefill.records, cap.prefill.rule_failures)
-    warnings = [*model.warnings, *(() if affine else (INTERPOLATED,))]
-    warnings += aggregate.uncounted_warnings(uncounted)
-    warnings += cap.assumptions().warnings()
-    return Report(
+    return assemble_report(
         model=model.label,
         mode="generate",
         convention=request.convention,
         precision=dtype_name(float_dtype),
         inputs=(("input_ids", TensorSpec((options.batch, options.prompt_len), torch.int64)),),
-        totals=Totals(
-            params=params.total,
-            trainable_params=params.trainable,
-            buffers=params.buffers,
-            active_params=model.active_params,
-            costs=PhaseCosts(forward=generation.prefill, decode=generation.decode_total),
-            memory=MemoryTotals(
-                params=params.param_bytes,
-                buffers=params.buffer_bytes,
-                peak=max(generation.prefill_peak, generation.decode_peak),
-                seed_estimate=params.param_bytes + feature_maps,
-                kv_cache=generation.kv_cache,
-            ),
+        params=params.total,
+        trainable_params=params.trainable,
+        buffers=params.buffers,
+        active_params=model.active_params,
+        shared_params=params.shared,
+        costs=PhaseCosts(forward=generation.prefill, decode=generation.decode_total),
+        memory=MemoryTotals(
+            params=params.param_bytes,
+            buffers=params.buffer_bytes,
+            peak=max(generation.prefill_peak, generation.decode_peak),
+            seed_estimate=params.param_bytes + feature_maps,
+            kv_cache=generation.kv_cache,
         ),
         modules=aggregate.module_rows(model.module, _as_capture(cap.prefill), params),
-        uncounted_ops=uncounted,
-        warnings=tuple(warnings),
-        shared_params=params.shared,
+        records=cap.prefill.records + cap.first_decode.records,
+        uncounted=aggregate.uncounted(cap.prefill.records, cap.prefill.rule_failures),
+        notes=(*model.warnings, *(() if affine else (INTERPOLATED,))),
+        assumptions=cap.assumptions().warnings(),
         generation=generation,
         memory_detail=aggregate.memory_detail(
             timeline, feature_maps, _rescaled_by_kind(timeline, sizes)
         ),
-        records=cap.prefill.records + cap.first_decode.records,
     )
 
 
