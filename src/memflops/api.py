@@ -1,9 +1,13 @@
-"""`analyze()`: frontend -> capture -> analyses -> Report."""
+"""`analyze()`, the façade: one analysis read top to bottom as its pipeline.
+
+request (options checked) -> model resolved -> (generate mode: its own
+analysis) -> inputs built -> the step captured -> its memory replayed ->
+batch sweep / fit when asked -> the Report assembled.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any, Literal
 
 import torch
@@ -11,48 +15,32 @@ from torch import nn
 
 from memflops import aggregate, flops  # noqa: F401  (flops: loads every rule)
 from memflops import analyze_options as defaults
-from memflops.analyze_options import MODES
-from memflops.capture.inputs import (
-    InputSpecs,
-    TensorSpec,
-    dtype_name,
-    normalize_inputs,
-    parse_dtype,
-)
+from memflops.capture.inputs import InputSpecs, TensorSpec, dtype_name, normalize_inputs
 from memflops.capture.run import (
     Capture,
     LossSpec,
     StepConfig,
     capture,
-    check_loss,
     default_float_dtype,
     input_dtype,
 )
 from memflops.conventions import Convention
 from memflops.errors import SpecError, UsageError
-from memflops.frontends.targets import load_target
+from memflops.frontends.resolve import ResolvedModel, resolve_model
 from memflops.generation import analyze_generate
-from memflops.hardware.catalog import find_accelerator
-from memflops.memory.fit import (
-    ALLOCATION_GRANULARITY,
-    CUDA_CONTEXT_BYTES,
-    Sweep,
-    SweepPoint,
-    fit_line,
-    largest_fitting,
-    parse_memory,
-)
+from memflops.memory.fit import Fit, Sweep
 from memflops.memory.kinds import Kind
-from memflops.memory.optimizers import OptimizerSpec, check_optimizer, optimizer_label
+from memflops.memory.optimizers import OptimizerSpec, optimizer_label
 from memflops.memory.seed import seed_estimate
-from memflops.memory.timeline import Timeline, replay
+from memflops.memory.sweep import Measure, fit_size, sweep_batch
+from memflops.memory.timeline import Timeline, replay_capture
 from memflops.params import ParamCounts, count_params
-from memflops.report.model import MemoryTotals, Report, Totals
+from memflops.report.assemble import assemble_report
+from memflops.report.model import MemoryTotals, Report
+from memflops.request import AnalysisRequest
 
 DEFAULT_SEQ = 128
 """Sequence length of token inputs when only a batch is given."""
-DIMENSIONS = ("batch", "seq")
-AUTOCAST_DTYPES = (torch.float16, torch.bfloat16)
 
 
 def analyze(
@@ -110,171 +98,118 @@ def analyze(
     (stored in `cache_dtype`, default the model's dtype); see
     `memflops.capture.generate`.
     """
-    if mode not in MODES:
-        raise UsageError(f"unknown mode {mode!r}; expected one of: {', '.join(MODES)}")
-    conv = Convention.parse(convention)
-    cast = parse_dtype(dtype) if dtype is not None else None
-    if cast is not None and not cast.is_floating_point:
-        raise SpecError(f"dtype {dtype_name(cast)} is not a floating dtype")
-    amp = parse_dtype(autocast, field="autocast") if autocast is not None else None
-    if amp is not None and amp not in AUTOCAST_DTYPES:
-        raise SpecError(f"autocast: expected fp16 or bf16, got {dtype_name(amp)}")
-    train = mode == "train"
-    if isinstance(optimizer, str) and optimizer == "none":
-        optimizer = None
-    check_optimizer(optimizer)
-    check_loss(loss)
-    if fit_dimension not in DIMENSIONS:
-        raise UsageError(
-            f"unknown fit_dimension {fit_dimension!r}; expected one of: {', '.join(DIMENSIONS)}"
-        )
-    sizes = _check_sizes(batch_sweep)
-    capacity = _capacity(fit) if fit is not None else None
+    request = AnalysisRequest.from_arguments(
+        mode=mode, convention=convention, dtype=dtype, optimizer=optimizer, autocast=autocast,
+        loss=loss, targets=targets, batch_sweep=batch_sweep, fit=fit,
+        fit_dimension=fit_dimension, allocator_overhead=allocator_overhead, batch=batch, seq=seq,
+        prompt_len=prompt_len, new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
+    )
+    target = resolve_model(model, request.name)
+    if request.mode == "generate":
+        return analyze_generate(target, request)
+    specs = build_inputs(inputs, target, request)
+    config = request.step_config()
+    params = count_params(target.module, request.cast)
+    cap = capture(target.module, specs, config)
+    timeline = replay_capture(cap, allocator_overhead=request.allocator_overhead)
+    measure = _measure_at(target.module, config, params, request.allocator_overhead)
+    sweep = sweep_batch(specs, request.sweep_sizes, measure) if request.sweep_sizes else None
+    fitted = None
+    if request.capacity is not None:
+        fitted = fit_size(specs, request.capacity, request.fit_dimension, measure)
+    return _step_report(target, request, specs, params, cap, timeline, sweep, fitted)
 
-    default_input: Any = None
-    make_inputs = None
-    frontend_warnings: tuple[str, ...] = ()
-    active_params = None
-    if isinstance(model, str):
-        loaded = load_target(model)
-        module, label, default_input = loaded.module, name or model, loaded.default_input
-        make_inputs = loaded.make_inputs
-        frontend_warnings, active_params = loaded.warnings, loaded.active_params_per_token
-    elif isinstance(model, nn.Module):
-        module, label = model, name or type(model).__name__
-    else:
-        raise UsageError(
-            f"model: expected a torch.nn.Module or a target string, got {type(model).__name__}"
-        )
-    if mode == "generate":
-        if prompt_len is None or new_tokens is None:
-            raise UsageError("mode generate needs prompt_len and new_tokens")
-        kv = parse_dtype(cache_dtype, field="cache_dtype") if cache_dtype is not None else None
-        report = analyze_generate(
-            module,
-            label,
-            batch=batch or 1,
-            prompt_len=prompt_len,
-            new_tokens=new_tokens,
-            dtype=cast,
-            cache_dtype=kv,
-            convention=conv,
-        )
-        return replace(
-            report,
-            totals=replace(report.totals, active_params=active_params),
-            warnings=frontend_warnings + report.warnings,
-        )
-    if batch is not None or seq is not None:
+
+def build_inputs(inputs: Any, target: ResolvedModel, request: AnalysisRequest) -> InputSpecs:
+    """The step's inputs: those given, else built from batch/seq, else the target's default."""
+    if request.batch is not None or request.seq is not None:
         if inputs is not None:
             raise UsageError("give either inputs or batch/seq, not both")
-        if make_inputs is None:
+        if target.make_inputs is None:
             raise UsageError(
-                f"{label} takes raw input shapes, not batch/seq: pass inputs such as "
+                f"{target.label} takes raw input shapes, not batch/seq: pass inputs such as "
                 f"(1, 3, 224, 224)"
             )
-        inputs = make_inputs(batch or 1, seq or DEFAULT_SEQ)
+        inputs = target.make_inputs(request.batch or 1, request.seq or DEFAULT_SEQ)
     if inputs is None:
-        if default_input is None:
-            raise SpecError(f"no inputs given for {label}: pass a shape such as (1, 3, 224, 224)")
-        inputs = default_input
-    specs = normalize_inputs(inputs)
-    target_spec = normalize_inputs(targets).args[0] if targets is not None else None
+        if target.default_input is None:
+            raise SpecError(
+                f"no inputs given for {target.label}: pass a shape such as (1, 3, 224, 224)"
+            )
+        inputs = target.default_input
+    return normalize_inputs(inputs)
 
-    params = count_params(module, cast)
-    config = StepConfig(
-        train=train,
-        dtype=cast,
-        optimizer=optimizer if train else None,
-        autocast=amp,
-        loss=loss,
-        targets=target_spec,
-    )
-    cap, timeline = _run(module, specs, config, allocator_overhead)
-    float_dtype = default_float_dtype(module, cast)
-    uncounted = aggregate.uncounted(cap.records, cap.rule_failures)
-    warnings = list(frontend_warnings) + [
-        f"parameter {a} is the same tensor as {b}: counted once" for a, b in params.shared
-    ]
-    warnings += aggregate.uncounted_warnings(uncounted)
-    warnings += aggregate.integer_warnings(cap.records)
-    warnings += cap.assumptions.warnings()
-    state_bytes = timeline.bytes_of(Kind.OPTIMIZER)
-    sweep = None
-    if sizes:
-        points = []
-        for size in sizes:
-            c, t = _run(module, _resized(specs, size, 0), config, allocator_overhead)
-            points.append(SweepPoint(size, t.peak.bytes, _seed(c, t, params, train)))
-        constant, per_item = fit_line([(p.size, p.peak) for p in points])
-        sweep = Sweep("batch", tuple(points), constant, per_item)
-    fitted = None
-    if capacity is not None:
-        axis = 0 if fit_dimension == "batch" else 1
-        _check_axis(specs, axis, fit_dimension)
-        fitted = largest_fitting(
-            lambda n: _run(module, _resized(specs, n, axis), config, allocator_overhead)[1]
-            .peak.bytes,
-            capacity,
-            dimension=fit_dimension,
-        )
-    memory = MemoryTotals(
-        params=timeline.bytes_of(Kind.PARAMS),
-        buffers=timeline.bytes_of(Kind.BUFFERS),
-        grads=timeline.bytes_of(Kind.GRADS),
-        optimizer=state_bytes,
-        activations=timeline.bytes_of(Kind.ACTIVATIONS),
-        peak=timeline.peak.bytes,
-        seed_estimate=_seed(cap, timeline, params, train),
-    )
-    specs_all = [
-        (n, TensorSpec(s.shape, input_dtype(s, float_dtype, cast))) for n, s in specs.all()
-    ]
-    precision = dtype_name(float_dtype)
-    if amp is not None:
-        precision = f"amp-{dtype_name(amp)} ({precision} parameters)"
-    return Report(
-        model=label,
-        mode=mode,
-        convention=conv,
-        precision=precision,
-        inputs=tuple(specs_all),
-        totals=Totals(
-            params=params.total,
-            trainable_params=params.trainable,
-            buffers=params.buffers,
-            active_params=active_params,
-            costs=aggregate.phase_costs(cap.records),
-            memory=memory,
-        ),
-        modules=aggregate.module_rows(module, cap, params, timeline),
-        uncounted_ops=uncounted,
-        warnings=tuple(warnings),
+
+def _measure_at(
+    module: nn.Module, config: StepConfig, params: ParamCounts, allocator_overhead: bool
+) -> Measure:
+    """The step analysed again on other inputs (a sweep's or a fit's): its peak and estimate."""
+
+    def measure(specs: InputSpecs) -> tuple[int, int]:
+        cap = capture(module, specs, config)
+        timeline = replay_capture(cap, allocator_overhead=allocator_overhead)
+        return timeline.peak.bytes, _seed(cap, timeline, params, config.train)
+
+    return measure
+
+
+def _step_report(
+    target: ResolvedModel,
+    request: AnalysisRequest,
+    specs: InputSpecs,
+    params: ParamCounts,
+    cap: Capture,
+    timeline: Timeline,
+    sweep: Sweep | None,
+    fitted: Fit | None,
+) -> Report:
+    float_dtype = default_float_dtype(target.module, request.cast)
+    return assemble_report(
+        model=target.label,
+        mode=request.mode,
+        convention=request.convention,
+        precision=_precision(float_dtype, request.autocast),
+        inputs=[
+            (n, TensorSpec(s.shape, input_dtype(s, float_dtype, request.cast)))
+            for n, s in specs.all()
+        ],
+        params=params.total,
+        trainable_params=params.trainable,
+        buffers=params.buffers,
+        active_params=target.active_params,
         shared_params=params.shared,
-        optimizer=optimizer_label(config.optimizer),
+        memory=_memory_totals(timeline, _seed(cap, timeline, params, request.train)),
+        modules=aggregate.module_rows(target.module, cap, params, timeline),
+        records=cap.records,
+        uncounted=aggregate.uncounted(cap.records, cap.rule_failures),
+        notes=(*target.warnings, *_shared_warnings(params)),
+        assumptions=cap.assumptions.warnings(),
+        optimizer=optimizer_label(request.step_optimizer),
         sweep=sweep,
         fit=fitted,
         memory_detail=aggregate.memory_detail(timeline, sum(cap.feature_map_bytes.values())),
-        records=cap.records,
     )
 
 
-def _run(
-    module: nn.Module, specs: InputSpecs, config: StepConfig, allocator_overhead: bool
-) -> tuple[Capture, Timeline]:
-    cap = capture(module, specs, config)
-    assert cap.storages is not None
-    timeline = replay(
-        cap.storages,
-        cap.records,
-        cap.grads,
-        cap.optimizer_state,
-        granularity=ALLOCATION_GRANULARITY if allocator_overhead else 1,
+def _precision(float_dtype: torch.dtype, autocast: torch.dtype | None) -> str:
+    precision = dtype_name(float_dtype)
+    return precision if autocast is None else f"amp-{dtype_name(autocast)} ({precision} parameters)"
+
+
+def _shared_warnings(params: ParamCounts) -> list[str]:
+    return [f"parameter {a} is the same tensor as {b}: counted once" for a, b in params.shared]
+
+
+def _memory_totals(timeline: Timeline, seed: int) -> MemoryTotals:
+    return MemoryTotals(
+        params=timeline.bytes_of(Kind.PARAMS),
+        buffers=timeline.bytes_of(Kind.BUFFERS),
+        grads=timeline.bytes_of(Kind.GRADS),
+        optimizer=timeline.bytes_of(Kind.OPTIMIZER),
+        activations=timeline.bytes_of(Kind.ACTIVATIONS),
+        peak=timeline.peak.bytes,
+        seed_estimate=seed,
     )
-    if allocator_overhead:
-        peak = timeline.peak
-        timeline = replace(timeline, peak=replace(peak, bytes=peak.bytes + CUDA_CONTEXT_BYTES))
-    return cap, timeline
 
 
 def _seed(cap: Capture, timeline: Timeline, params: ParamCounts, train: bool) -> int:
@@ -284,48 +219,4 @@ def _seed(cap: Capture, timeline: Timeline, params: ParamCounts, train: bool) ->
         optimizer_state_bytes=timeline.bytes_of(Kind.OPTIMIZER),
         feature_map_bytes=sum(cap.feature_map_bytes.values()),
         train=train,
-    )
-
-
-def _check_sizes(sizes: Sequence[int] | None) -> tuple[int, ...]:
-    if sizes is None:
-        return ()
-    checked = tuple(sizes)
-    if not checked or any(not isinstance(n, int) or n < 1 for n in checked):
-        raise UsageError(f"batch_sweep: expected positive integers, got {list(checked)}")
-    return checked
-
-
-def _capacity(fit: str | int) -> int:
-    """Bytes from an int, a size string ("24GiB") or an accelerator name ("H200")."""
-    if isinstance(fit, int):
-        if fit <= 0:
-            raise UsageError(f"fit: expected a positive byte count, got {fit}")
-        return fit
-    if fit.strip()[:1].isdigit():
-        return parse_memory(fit)
-    return find_accelerator(fit).memory_bytes
-
-
-def _check_axis(specs: InputSpecs, axis: int, dimension: str) -> None:
-    for name, spec in specs.all():
-        if len(spec.shape) <= axis:
-            raise UsageError(
-                f"fit_dimension={dimension}: input {name} of shape {spec.describe()} has no "
-                f"dimension {axis} to vary"
-            )
-
-
-def _resized(specs: InputSpecs, size: int, axis: int) -> InputSpecs:
-    """The same inputs with dimension `axis` (0: batch, 1: sequence) set to `size`."""
-
-    def resize(spec: TensorSpec) -> TensorSpec:
-        if len(spec.shape) <= axis:
-            return spec
-        shape = list(spec.shape)
-        shape[axis] = size
-        return TensorSpec(tuple(shape), spec.dtype)
-
-    return InputSpecs(
-        tuple(resize(s) for s in specs.args), tuple((k, resize(s)) for k, s in specs.kwargs)
     )

@@ -23,7 +23,7 @@ torch frontend and are 0 here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from memflops import aggregate, flops  # noqa: F401  (flops registers every rule; torch-free)
@@ -35,12 +35,8 @@ from memflops.layerspec.layers import Call
 from memflops.layerspec.load import DTYPE_ALIASES, ITEMSIZE, Spec, load_spec
 from memflops.layerspec.walk import ROOT, LayerResult, SpecTrace, trace_spec
 from memflops.memory.seed import seed_estimate
-from memflops.report.model import (
-    MemoryTotals,
-    ModuleRow,
-    Report,
-    Totals,
-)
+from memflops.report.assemble import assemble_report
+from memflops.report.model import MemoryTotals, ModuleRow, Report
 from memflops.tensor_spec import TensorSpec
 
 __all__ = ["OPTIMIZER_STATES", "SpecTrace", "analyze_spec", "load_spec", "trace_spec"]
@@ -136,8 +132,7 @@ def analyze_spec(
         raise UsageError(f"unknown optimizer {optimizer!r} for a layer-list spec; expected one "
                          f"of: {', '.join(OPTIMIZER_STATES)}")
     trace = trace_spec(spec, mode=mode, batch=batch)
-    loaded = trace.spec
-    precision = DTYPE_ALIASES.get(dtype, dtype) if dtype is not None else loaded.dtype
+    precision = DTYPE_ALIASES.get(dtype, dtype) if dtype is not None else trace.spec.dtype
     if precision not in ITEMSIZE:
         raise SpecError(f"dtype: expected one of: {', '.join(ITEMSIZE)}, got {dtype!r}")
     itemsize = ITEMSIZE[precision]
@@ -146,53 +141,58 @@ def analyze_spec(
     failures: dict[str, str] = {}
     records = [OpRecord(call.op, module, phase, _cost(call, failures))
                for call, module, phase in trace.calls]
-    uncounted = aggregate.uncounted(records, failures)
     results = trace.layers
     params = sum(r.lowered.params for r in results)
-    param_bytes = params * itemsize
-    trainable_bytes = param_bytes if train else 0
-    state_bytes = OPTIMIZER_STATES[opt] * param_bytes if train else 0
-    feature_maps = sum(r.feature_map_elements for r in results) * itemsize
-    warnings = [
-        "layer-list spec: memory is the article's estimate (seed_estimate) and per-layer "
-        "feature maps; the peak needs the torch frontend"
-    ]
-    if train:
-        warnings.append(
-            f"layer-list spec: the {opt} optimizer step is not counted in FLOPs; its state is "
-            f"in memory ({OPTIMIZER_STATES[opt]} tensor(s) per parameter)"
-        )
-    warnings += aggregate.uncounted_warnings(uncounted)
-    warnings += aggregate.integer_warnings(records)
-    return Report(
-        model=loaded.name,
+    return assemble_report(
+        model=trace.spec.name,
         mode=mode,
         convention=conv,
         precision=precision,
         inputs=(("input[0]", TensorSpec(trace.size, precision)),),
-        totals=Totals(
-            params=params,
-            trainable_params=params,
-            buffers=sum(r.lowered.float_buffers + r.lowered.int_buffers for r in results),
-            costs=aggregate.phase_costs(records),
-            memory=MemoryTotals(
-                params=param_bytes,
-                buffers=sum(r.lowered.float_buffers * itemsize
-                            + r.lowered.int_buffers * INT64_BYTES for r in results),
-                grads=trainable_bytes,
-                optimizer=state_bytes,
-                seed_estimate=seed_estimate(
-                    param_bytes=param_bytes,
-                    trainable_bytes=trainable_bytes,
-                    optimizer_state_bytes=state_bytes,
-                    feature_map_bytes=feature_maps,
-                    train=train,
-                ),
-            ),
-        ),
+        params=params,
+        trainable_params=params,
+        buffers=sum(r.lowered.float_buffers + r.lowered.int_buffers for r in results),
+        memory=_memory(results, itemsize, train, OPTIMIZER_STATES[opt]),
         modules=_rows(results, records, trace.output, itemsize),
-        uncounted_ops=uncounted,
-        warnings=tuple(warnings),
+        records=records,
+        uncounted=aggregate.uncounted(records, failures),
+        notes=_notes(train, opt),
         optimizer=opt if train else None,
-        records=tuple(records),
     )
+
+
+def _memory(
+    results: Sequence[LayerResult], itemsize: int, train: bool, states: int
+) -> MemoryTotals:
+    """The article's estimate: parameters, their gradients and `states` optimizer state
+    tensors in training, and every layer's feature map."""
+    param_bytes = sum(r.lowered.params for r in results) * itemsize
+    trainable_bytes = param_bytes if train else 0
+    state_bytes = states * param_bytes if train else 0
+    return MemoryTotals(
+        params=param_bytes,
+        buffers=sum(r.lowered.float_buffers * itemsize
+                    + r.lowered.int_buffers * INT64_BYTES for r in results),
+        grads=trainable_bytes,
+        optimizer=state_bytes,
+        seed_estimate=seed_estimate(
+            param_bytes=param_bytes,
+            trainable_bytes=trainable_bytes,
+            optimizer_state_bytes=state_bytes,
+            feature_map_bytes=sum(r.feature_map_elements for r in results) * itemsize,
+            train=train,
+        ),
+    )
+
+
+def _notes(train: bool, optimizer: str) -> list[str]:
+    notes = [
+        "layer-list spec: memory is the article's estimate (seed_estimate) and per-layer "
+        "feature maps; the peak needs the torch frontend"
+    ]
+    if train:
+        notes.append(
+            f"layer-list spec: the {optimizer} optimizer step is not counted in FLOPs; its state "
+            f"is in memory ({OPTIMIZER_STATES[optimizer]} tensor(s) per parameter)"
+        )
+    return notes

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from memflops.capture.records import OpRecord
+from memflops.memory.fit import ALLOCATION_GRANULARITY, CUDA_CONTEXT_BYTES
 from memflops.memory.kinds import Kind
 from memflops.memory.storage import StorageTracker
+
+if TYPE_CHECKING:
+    from memflops.capture.run import Capture
 
 _ROLE_KINDS = {
     "params": Kind.PARAMS,
@@ -128,3 +133,24 @@ def replay(
         baseline=baseline,
         saved_by_module=tuple(sorted(saved_by_module.items(), key=lambda kv: (-kv[1], kv[0]))),
     )
+
+
+def replay_capture(cap: Capture, *, allocator_overhead: bool = False) -> Timeline:
+    """The timeline of one captured step.
+
+    With `allocator_overhead`, as a GPU process sees it: every allocation
+    rounded up to the caching allocator's block and a CUDA context added to
+    the peak (`memory.fit` states both constants and their sources).
+    """
+    assert cap.storages is not None
+    timeline = replay(
+        cap.storages,
+        cap.records,
+        cap.grads,
+        cap.optimizer_state,
+        granularity=ALLOCATION_GRANULARITY if allocator_overhead else 1,
+    )
+    if allocator_overhead:
+        peak = timeline.peak
+        timeline = replace(timeline, peak=replace(peak, bytes=peak.bytes + CUDA_CONTEXT_BYTES))
+    return timeline

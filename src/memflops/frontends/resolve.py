@@ -1,0 +1,48 @@
+"""`analyze`'s model argument, a live module or a target string, resolved to what the
+analysis needs: the module, the name the report gives it, and what its frontend knows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from memflops.errors import UsageError
+from memflops.frontends.targets import load_target
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    module: nn.Module
+    label: str
+    """The report's name for the model: `name` if given, else the target string or the
+    module's class name."""
+    default_input: Any = None
+    """The frontend's inputs when none are given (zoo targets); None: the caller must give them."""
+    make_inputs: Callable[[int, int], Any] | None = None
+    """(batch, seq) -> inputs, for targets that know their input form (hf: text models)."""
+    warnings: tuple[str, ...] = ()
+    """What the frontend changed or assumed."""
+    active_params: int | None = None
+    """Mixture of experts: parameters one token runs through."""
+
+
+def resolve_model(model: nn.Module | str, name: str | None = None) -> ResolvedModel:
+    """A module as it is, or a target string loaded by its frontend (`load_target`)."""
+    if isinstance(model, str):
+        loaded = load_target(model)
+        return ResolvedModel(
+            loaded.module,
+            name or model,
+            loaded.default_input,
+            loaded.make_inputs,
+            loaded.warnings,
+            loaded.active_params_per_token,
+        )
+    if isinstance(model, nn.Module):
+        return ResolvedModel(model, name or type(model).__name__)
+    raise UsageError(
+        f"model: expected a torch.nn.Module or a target string, got {type(model).__name__}"
+    )

@@ -1,0 +1,68 @@
+"""The batch sweep and the fit, driven: the same step analysed again at other sizes.
+
+`fit_line` and `largest_fitting` (`memory.fit`) are the arithmetic; the
+drivers here set dimension 0 (batch) or 1 (sequence) of every input to a
+size and call `measure`, which analyses the step on those inputs and
+returns its peak and the article's estimate, in bytes. They live beside
+`memory.fit`, not in it, because `Sweep` and `Fit` belong to the torch-free
+report while the inputs here are torch's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from memflops.capture.inputs import InputSpecs
+from memflops.errors import UsageError
+from memflops.memory.fit import Fit, Sweep, SweepPoint, fit_line, largest_fitting
+from memflops.tensor_spec import TensorSpec
+
+AXES = {"batch": 0, "seq": 1}
+"""The input dimension each fit dimension varies."""
+DIMENSIONS = tuple(AXES)
+
+Measure = Callable[[InputSpecs], tuple[int, int]]
+"""Analyses the step on the given inputs: (peak, seed estimate) in bytes."""
+
+
+def sweep_batch(specs: InputSpecs, sizes: Sequence[int], measure: Measure) -> Sweep:
+    """The peak at each batch size, and the line peak = constant + per_item x batch."""
+    points = []
+    for size in sizes:
+        peak, seed = measure(resized(specs, size, AXES["batch"]))
+        points.append(SweepPoint(size, peak, seed))
+    constant, per_item = fit_line([(p.size, p.peak) for p in points])
+    return Sweep("batch", tuple(points), constant, per_item)
+
+
+def fit_size(specs: InputSpecs, capacity: int, dimension: str, measure: Measure) -> Fit:
+    """The largest batch (or sequence length) whose peak fits in `capacity` bytes."""
+    axis = AXES[dimension]
+    _check_axis(specs, axis, dimension)
+    return largest_fitting(
+        lambda n: measure(resized(specs, n, axis))[0], capacity, dimension=dimension
+    )
+
+
+def _check_axis(specs: InputSpecs, axis: int, dimension: str) -> None:
+    for name, spec in specs.all():
+        if len(spec.shape) <= axis:
+            raise UsageError(
+                f"fit_dimension={dimension}: input {name} of shape {spec.describe()} has no "
+                f"dimension {axis} to vary"
+            )
+
+
+def resized(specs: InputSpecs, size: int, axis: int) -> InputSpecs:
+    """The same inputs with dimension `axis` (0: batch, 1: sequence) set to `size`."""
+
+    def resize(spec: TensorSpec) -> TensorSpec:
+        if len(spec.shape) <= axis:
+            return spec
+        shape = list(spec.shape)
+        shape[axis] = size
+        return TensorSpec(tuple(shape), spec.dtype)
+
+    return InputSpecs(
+        tuple(resize(s) for s in specs.args), tuple((k, resize(s)) for k, s in specs.kwargs)
+    )

@@ -1,0 +1,183 @@
+"""The options of one analysis, parsed and checked once: `AnalysisRequest`.
+
+`memflops.analyze` takes its options as keyword arguments (the command line
+passes them 1:1); `AnalysisRequest.from_arguments` turns them into one
+frozen value, checking them in a fixed order and raising the first error:
+mode, convention, dtype, autocast, optimizer, loss, fit dimension, batch
+sweep sizes, fit capacity. The checks that need the model come later and
+are methods here, called at the step that needs them, so an error is raised
+at the same point of the pipeline whatever else is wrong:
+`generate_options()` (generate mode, once the model is resolved) and
+`step_config()` (the training targets, once the inputs are built).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from memflops.analyze_options import MODES
+from memflops.capture.inputs import dtype_name, normalize_inputs, parse_dtype
+from memflops.capture.run import LossSpec, StepConfig, check_loss
+from memflops.conventions import Convention
+from memflops.errors import SpecError, UsageError
+from memflops.hardware.catalog import find_accelerator
+from memflops.memory.fit import parse_memory
+from memflops.memory.optimizers import OptimizerSpec, check_optimizer
+from memflops.memory.sweep import DIMENSIONS
+
+AUTOCAST_DTYPES = (torch.float16, torch.bfloat16)
+
+
+@dataclass(frozen=True)
+class GenerateOptions:
+    """What generate mode runs: a prompt of `prompt_len` tokens, then `new_tokens` decodes."""
+
+    batch: int
+    prompt_len: int
+    new_tokens: int
+    cache_dtype: torch.dtype | None
+    """The KV cache's dtype; None: the model's."""
+
+
+@dataclass(frozen=True)
+class AnalysisRequest:
+    """The validated options of one `memflops.analyze` call (see its docstring)."""
+
+    mode: str
+    convention: Convention
+    cast: torch.dtype | None
+    """`dtype`: floating parameters and inputs cast to it (None: as the model has them)."""
+    autocast: torch.dtype | None
+    optimizer: OptimizerSpec | None
+    """As given, with "none" read as None (no optimizer step)."""
+    loss: LossSpec
+    targets: Any
+    """The cross-entropy targets as given; `step_config()` reads them."""
+    sweep_sizes: tuple[int, ...]
+    """Batch sizes of the batch sweep; () for none."""
+    capacity: int | None
+    """Bytes the step must fit in (`fit`), None when no fit is asked."""
+    fit_dimension: str
+    allocator_overhead: bool
+    batch: int | None
+    seq: int | None
+    prompt_len: int | None
+    new_tokens: int | None
+    cache_dtype: str | torch.dtype | None
+    """As given; `generate_options()` reads it (only generate mode uses it)."""
+    name: str | None
+
+    @classmethod
+    def from_arguments(
+        cls,
+        *,
+        mode: str,
+        convention: str | Convention,
+        dtype: str | torch.dtype | None,
+        optimizer: OptimizerSpec | None,
+        autocast: str | torch.dtype | None,
+        loss: LossSpec,
+        targets: Any,
+        batch_sweep: Sequence[int] | None,
+        fit: str | int | None,
+        fit_dimension: str,
+        allocator_overhead: bool,
+        batch: int | None,
+        seq: int | None,
+        prompt_len: int | None,
+        new_tokens: int | None,
+        cache_dtype: str | torch.dtype | None,
+        name: str | None,
+    ) -> AnalysisRequest:
+        """`analyze`'s keyword arguments, checked in the order the module docstring gives."""
+        if mode not in MODES:
+            raise UsageError(f"unknown mode {mode!r}; expected one of: {', '.join(MODES)}")
+        conv = Convention.parse(convention)
+        cast = _cast_dtype(dtype)
+        amp = _autocast_dtype(autocast)
+        if isinstance(optimizer, str) and optimizer == "none":
+            optimizer = None
+        check_optimizer(optimizer)
+        check_loss(loss)
+        if fit_dimension not in DIMENSIONS:
+            raise UsageError(
+                f"unknown fit_dimension {fit_dimension!r}; expected one of: {', '.join(DIMENSIONS)}"
+            )
+        sizes = _sweep_sizes(batch_sweep)
+        capacity = _capacity(fit) if fit is not None else None
+        return cls(
+            mode=mode, convention=conv, cast=cast, autocast=amp, optimizer=optimizer, loss=loss,
+            targets=targets, sweep_sizes=sizes, capacity=capacity, fit_dimension=fit_dimension,
+            allocator_overhead=allocator_overhead, batch=batch, seq=seq, prompt_len=prompt_len,
+            new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
+        )
+
+    @property
+    def train(self) -> bool:
+        return self.mode == "train"
+
+    @property
+    def step_optimizer(self) -> OptimizerSpec | None:
+        """The optimizer the step runs: the requested one in training, none otherwise."""
+        return self.optimizer if self.train else None
+
+    def step_config(self) -> StepConfig:
+        """What the captured step does; parses the cross-entropy targets."""
+        targets = normalize_inputs(self.targets).args[0] if self.targets is not None else None
+        return StepConfig(
+            train=self.train,
+            dtype=self.cast,
+            optimizer=self.step_optimizer,
+            autocast=self.autocast,
+            loss=self.loss,
+            targets=targets,
+        )
+
+    def generate_options(self) -> GenerateOptions:
+        """Generate mode's options; it needs `prompt_len` and `new_tokens`."""
+        if self.prompt_len is None or self.new_tokens is None:
+            raise UsageError("mode generate needs prompt_len and new_tokens")
+        kv = (
+            parse_dtype(self.cache_dtype, field="cache_dtype")
+            if self.cache_dtype is not None
+            else None
+        )
+        return GenerateOptions(self.batch or 1, self.prompt_len, self.new_tokens, kv)
+
+
+def _cast_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
+    cast = parse_dtype(dtype) if dtype is not None else None
+    if cast is not None and not cast.is_floating_point:
+        raise SpecError(f"dtype {dtype_name(cast)} is not a floating dtype")
+    return cast
+
+
+def _autocast_dtype(autocast: str | torch.dtype | None) -> torch.dtype | None:
+    amp = parse_dtype(autocast, field="autocast") if autocast is not None else None
+    if amp is not None and amp not in AUTOCAST_DTYPES:
+        raise SpecError(f"autocast: expected fp16 or bf16, got {dtype_name(amp)}")
+    return amp
+
+
+def _sweep_sizes(sizes: Sequence[int] | None) -> tuple[int, ...]:
+    if sizes is None:
+        return ()
+    checked = tuple(sizes)
+    if not checked or any(not isinstance(n, int) or n < 1 for n in checked):
+        raise UsageError(f"batch_sweep: expected positive integers, got {list(checked)}")
+    return checked
+
+
+def _capacity(fit: str | int) -> int:
+    """Bytes from an int, a size string ("24GiB") or an accelerator name ("H200")."""
+    if isinstance(fit, int):
+        if fit <= 0:
+            raise UsageError(f"fit: expected a positive byte count, got {fit}")
+        return fit
+    if fit.strip()[:1].isdigit():
+        return parse_memory(fit)
+    return find_accelerator(fit).memory_bytes
