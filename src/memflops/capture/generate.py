@@ -39,6 +39,7 @@ from memflops.capture.run import note_constants, small_real_buffers
 from memflops.capture.tracker import ModuleTracker
 from memflops.capture.values.assumptions import Assumptions
 from memflops.errors import AnalysisError, ForwardError, MemflopsError, UsageError
+from memflops.memory.kinds import Kind
 from memflops.memory.storage import StorageTracker
 from memflops.memory.timeline import Timeline, replay
 
@@ -158,12 +159,12 @@ def _capture_call(
             tracker.calls.clear()
             tracker.feature_map_bytes.clear()
             for p in model.parameters():
-                storages.preexisting_tensor(p, "params")
+                storages.preexisting_tensor(p, Kind.PARAMS)
             for b in model.buffers():
-                storages.preexisting_tensor(b, "buffers")
-            storages.preexisting_tensor(ids, "inputs")
+                storages.preexisting_tensor(b, Kind.BUFFERS)
+            storages.preexisting_tensor(ids, Kind.INPUTS)
             for t in cache_tensors(past):
-                storages.preexisting_tensor(t, "kv_cache")
+                storages.preexisting_tensor(t, Kind.KV_CACHE)
             with fake_mode, recorder:
                 output = _invoke(model, tracker, ids, past, extra)
                 cache = cache_tensors(_past(output))

@@ -35,6 +35,7 @@ from memflops.capture.tracker import ROOT, ModuleTracker
 from memflops.capture.values.assumptions import Assumptions
 from memflops.capture.values.known import small_enough
 from memflops.errors import AnalysisError, ForwardError, MemflopsError, UsageError
+from memflops.memory.kinds import Kind
 from memflops.memory.optimizers import OptimizerSpec, build_optimizer
 from memflops.memory.storage import StorageTracker
 
@@ -292,16 +293,16 @@ def _note_preexisting(
     kwargs: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer | None,
 ) -> None:
     for p in model.parameters():
-        storages.preexisting_tensor(p, "params")
+        storages.preexisting_tensor(p, Kind.PARAMS)
     for b in model.buffers():
-        storages.preexisting_tensor(b, "buffers")
+        storages.preexisting_tensor(b, Kind.BUFFERS)
     for t in [*args, *kwargs.values()]:
-        storages.preexisting_tensor(t, "inputs")
+        storages.preexisting_tensor(t, Kind.INPUTS)
     if optimizer is not None:
         for t in _state_tensors(optimizer, on_device=False):
             storages.on_host(t)
         for t in _state_tensors(optimizer):
-            storages.preexisting_tensor(t, "optimizer")
+            storages.preexisting_tensor(t, Kind.OPTIMIZER)
 
 
 def _forward(

@@ -10,14 +10,6 @@ from memflops.capture.records import OpRecord
 from memflops.memory.kinds import Kind
 from memflops.memory.storage import StorageTracker
 
-_ROLE_KINDS = {
-    "params": Kind.PARAMS,
-    "buffers": Kind.BUFFERS,
-    "inputs": Kind.INPUTS,
-    "optimizer": Kind.OPTIMIZER,
-    "kv_cache": Kind.KV_CACHE,
-}
-
 
 @dataclass(frozen=True)
 class Peak:
@@ -55,9 +47,9 @@ def classify(
     """One kind per storage serial (see `Kind` for the precedence)."""
     kinds: dict[int, Kind] = {}
     for serial in storages.info:
-        role = storages.preexisting.get(serial)
-        if role is not None:
-            kinds[serial] = _ROLE_KINDS[role]
+        preexisting = storages.preexisting.get(serial)
+        if preexisting is not None:
+            kinds[serial] = preexisting
         elif serial in kv_cache:
             kinds[serial] = Kind.KV_CACHE
         elif serial in state:
