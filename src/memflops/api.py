@@ -19,7 +19,7 @@ from memflops.capture.inputs import (
     normalize_inputs,
     parse_dtype,
 )
-from memflops.capture.run import (
+from memflops.capture.step import (
     Capture,
     LossSpec,
     StepConfig,

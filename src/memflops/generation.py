@@ -8,7 +8,7 @@ from torch import nn
 from memflops import aggregate
 from memflops.capture.generate import CallCapture, capture_generate
 from memflops.capture.inputs import TensorSpec, dtype_name
-from memflops.capture.run import Capture, default_float_dtype
+from memflops.capture.step import Capture, default_float_dtype
 from memflops.conventions import Convention
 from memflops.flops.registry import OpCost
 from memflops.memory.kinds import Kind

@@ -35,7 +35,7 @@ from memflops.capture.fake import fake_weights
 from memflops.capture.inputs import TensorSpec
 from memflops.capture.recorder import OpRecorder
 from memflops.capture.records import OpRecord, Phase
-from memflops.capture.run import note_constants, small_real_buffers
+from memflops.capture.step import note_constants, small_real_buffers
 from memflops.capture.tracker import ModuleTracker
 from memflops.capture.values.assumptions import Assumptions
 from memflops.errors import AnalysisError, ForwardError, MemflopsError, UsageError
