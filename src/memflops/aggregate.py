@@ -18,7 +18,7 @@ from memflops.report.model import MemoryDetail, ModuleRow, PhaseCosts, Uncounted
 if TYPE_CHECKING:
     from torch import nn
 
-    from memflops.capture.run import Capture
+    from memflops.capture.step import Capture
     from memflops.memory.timeline import Timeline
     from memflops.params import ParamCounts
 

@@ -16,7 +16,7 @@ from torch import nn
 from memflops import aggregate, flops  # noqa: F401  (flops: loads every rule)
 from memflops import analyze_options as defaults
 from memflops.capture.inputs import InputSpecs, TensorSpec, dtype_name, normalize_inputs
-from memflops.capture.run import (
+from memflops.capture.step import (
     Capture,
     LossSpec,
     StepConfig,

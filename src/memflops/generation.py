@@ -7,7 +7,7 @@ import torch
 from memflops import aggregate
 from memflops.capture.generate import CallCapture, GenerateCapture, capture_generate
 from memflops.capture.inputs import TensorSpec, dtype_name
-from memflops.capture.run import Capture, default_float_dtype
+from memflops.capture.step import Capture, default_float_dtype
 from memflops.flops.registry import OpCost
 from memflops.frontends.resolve import ResolvedModel
 from memflops.memory.kinds import Kind

@@ -21,7 +21,7 @@ import torch
 
 from memflops.analyze_options import MODES
 from memflops.capture.inputs import dtype_name, normalize_inputs, parse_dtype
-from memflops.capture.run import LossSpec, StepConfig, check_loss
+from memflops.capture.step import LossSpec, StepConfig, check_loss
 from memflops.conventions import Convention
 from memflops.errors import SpecError, UsageError
 from memflops.hardware.catalog import find_accelerator

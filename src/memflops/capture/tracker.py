@@ -66,6 +66,13 @@ class ModuleTracker:
             handle.remove()
         self._handles.clear()
 
+    def forget_calls(self) -> None:
+        """Forget the calls seen so far (output shapes, counts, feature maps): those of an
+        unrecorded run before the recorded one."""
+        self.output_shapes.clear()
+        self.calls.clear()
+        self.feature_map_bytes.clear()
+
     @property
     def current(self) -> str:
         return self.stack[-1].path if self.stack else ROOT

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from memflops.memory.kinds import Kind
+
 
 @dataclass
 class StorageInfo:
@@ -49,7 +51,7 @@ class StorageTracker:
     events: list[Event] = field(default_factory=list)
     info: dict[int, StorageInfo] = field(default_factory=dict)
     saved: set[int] = field(default_factory=set)
-    preexisting: dict[int, str] = field(default_factory=dict)
+    preexisting: dict[int, Kind] = field(default_factory=dict)
     op_count: int = 0
     _live: dict[int, int] = field(default_factory=dict)
     _host: set[int] = field(default_factory=set)
@@ -84,10 +86,14 @@ class StorageTracker:
             weakref.finalize(storage, self._freed, address, serial, nbytes)
         return serial
 
-    def preexisting_tensor(self, t: torch.Tensor, role: str) -> None:
-        """A storage alive before the step starts (parameter, buffer, input, state)."""
+    def preexisting_tensor(self, t: torch.Tensor, kind: Kind) -> None:
+        """A storage alive before the step starts (parameter, buffer, input, state).
+
+        A storage noted twice keeps the kind it was first noted with: callers note
+        storages in `Kind`'s order of precedence.
+        """
         serial = self.observe(t, "before", "", -1)
-        self.preexisting.setdefault(serial, role)
+        self.preexisting.setdefault(serial, kind)
 
     def mark_saved(self, t: torch.Tensor, phase: str, module: str, op_index: int) -> None:
         self.saved.add(self.observe(t, phase, module, op_index))

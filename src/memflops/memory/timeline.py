@@ -13,15 +13,7 @@ from memflops.memory.kinds import Kind
 from memflops.memory.storage import StorageTracker
 
 if TYPE_CHECKING:
-    from memflops.capture.run import Capture
-
-_ROLE_KINDS = {
-    "params": Kind.PARAMS,
-    "buffers": Kind.BUFFERS,
-    "inputs": Kind.INPUTS,
-    "optimizer": Kind.OPTIMIZER,
-    "kv_cache": Kind.KV_CACHE,
-}
+    from memflops.capture.step import Capture
 
 
 @dataclass(frozen=True)
@@ -60,9 +52,9 @@ def classify(
     """One kind per storage serial (see `Kind` for the precedence)."""
     kinds: dict[int, Kind] = {}
     for serial in storages.info:
-        role = storages.preexisting.get(serial)
-        if role is not None:
-            kinds[serial] = _ROLE_KINDS[role]
+        preexisting = storages.preexisting.get(serial)
+        if preexisting is not None:
+            kinds[serial] = preexisting
         elif serial in kv_cache:
             kinds[serial] = Kind.KV_CACHE
         elif serial in state:

@@ -4,24 +4,24 @@ Inference: `eval()` and `no_grad`, one forward that frees as it goes.
 Train: the steady state of a training loop, as in its second iteration:
 optimizer state already exists, gradients were zeroed with
 `set_to_none=True`; then `train()` forward, a scalar loss, backward and,
-when an optimizer is given, its step. The model's own weights are swapped
-for fake stand-ins for the duration and put back, and its train/eval flags
-are restored.
+when an optimizer is given, its step. Both run inside a `CaptureSession`
+(`capture.session`), which swaps the model's weights for fake stand-ins and
+puts them back, with the train/eval flags; what is particular to a step
+(inputs with known values, the optimizer's warm-up, autocast, the tensors
+saved for backward, loss, backward, optimizer step) is here.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 
-from memflops.capture.fake import fake_weights
 from memflops.capture.inputs import (
     InputSpecs,
     TensorSpec,
@@ -31,10 +31,11 @@ from memflops.capture.inputs import (
 )
 from memflops.capture.recorder import OpRecorder, OptimizerScalars
 from memflops.capture.records import OpRecord, Phase
+from memflops.capture.session import CaptureSession
 from memflops.capture.tracker import ROOT, ModuleTracker
 from memflops.capture.values.assumptions import Assumptions
-from memflops.capture.values.known import small_enough
 from memflops.errors import AnalysisError, ForwardError, MemflopsError, UsageError
+from memflops.memory.kinds import Kind
 from memflops.memory.optimizers import OptimizerSpec, build_optimizer
 from memflops.memory.storage import StorageTracker
 
@@ -92,24 +93,6 @@ def _make_input(
     return torch.empty(spec.shape, dtype=input_dtype(spec, float_dtype, cast), device="cpu")
 
 
-def small_real_buffers(model: nn.Module) -> list[torch.Tensor]:
-    """Buffers holding real values (a live model's, or small constants a meta build kept on
-    the CPU): their values are known to the analysis (`capture.values.known`)."""
-    return [
-        b for b in model.buffers()
-        if b.device.type != "meta" and not isinstance(b, FakeTensor) and small_enough(b)
-    ]
-
-
-def note_constants(
-    recorder: OpRecorder, constants: list[torch.Tensor], stand_ins: dict[int, torch.Tensor]
-) -> None:
-    """Tell the recorder the values of `small_real_buffers` through their fake stand-ins."""
-    for original in constants:
-        fake = stand_ins[id(original)]
-        recorder.values.note(fake, original.detach().to(fake.dtype))
-
-
 def _note_input_values(
     recorder: OpRecorder, inputs: InputSpecs, args: list[torch.Tensor],
     kwargs: dict[str, torch.Tensor],
@@ -162,71 +145,84 @@ def check_loss(loss: LossSpec) -> None:
 def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture:
     """Run one step of `model` on fake tensors (see the module docstring)."""
     float_dtype = default_float_dtype(model, config.dtype)
-    fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
-    tracker = ModuleTracker(model, tag_backward=config.train)
-    storages = StorageTracker() if config.track_memory else None
-    recorder = OpRecorder(tracker, storages)
-    flags = [(m, m.training) for m in model.modules()]
-    model.train(config.train)
     grads: frozenset[int] = frozenset()
     state: frozenset[int] = frozenset()
-    try:
-        constants = small_real_buffers(model)
-        with fake_weights(model, fake_mode, config.dtype) as stand_ins, tracker:
-            with fake_mode:
-                args = [_make_input(s, float_dtype, config.dtype) for s in inputs.args]
-                kwargs = {k: _make_input(s, float_dtype, config.dtype) for k, s in inputs.kwargs}
-                trainable = _unique_trainable(model) if config.train else []
-                optimizer = _warm_optimizer(config.optimizer, trainable)
-            _note_input_values(recorder, inputs, args, kwargs)
-            note_constants(recorder, constants, stand_ins)
-            if storages is not None:
-                _note_preexisting(storages, model, args, kwargs, optimizer)
-            autocast = (
-                torch.autocast("cpu", dtype=config.autocast)
-                if config.autocast is not None
-                else contextlib.nullcontext()
-            )
-            saving = (
-                torch.autograd.graph.saved_tensors_hooks(recorder.pack_saved, _unpack)
-                if config.train and storages is not None
-                else contextlib.nullcontext()
-            )
-            with torch.set_grad_enabled(config.train), fake_mode, recorder:
-                with saving:
-                    with autocast:
-                        output = _forward(model, tracker, args, kwargs, inputs)
-                    if config.train:
-                        recorder.phase = Phase.LOSS
-                        with autocast:
-                            loss = _loss(output, config)
-                        tracker.tag_nodes([loss], ROOT)
-                if config.train:
-                    del output
-                    recorder.phase = Phase.BACKWARD
-                    _backward(loss, tracker)
-                    del loss
-                    if storages is not None:
-                        grads = _serials(storages, [p.grad for p in trainable])
-                    if optimizer is not None:
-                        recorder.phase = Phase.OPTIMIZER
-                        optimizer.step()
-                        if storages is not None:
-                            state = _serials(storages, _state_tensors(optimizer))
-    finally:
-        for module, flag in flags:
-            module.training = flag
+    with CaptureSession(
+        model, train=config.train, dtype=config.dtype, track_memory=config.track_memory
+    ) as session:
+        with session.fake_mode:
+            args = [_make_input(s, float_dtype, config.dtype) for s in inputs.args]
+            kwargs = {k: _make_input(s, float_dtype, config.dtype) for k, s in inputs.kwargs}
+            trainable = _unique_trainable(model) if config.train else []
+            optimizer = _warm_optimizer(config.optimizer, trainable)
+        _note_input_values(session.recorder, inputs, args, kwargs)
+        session.note_weights_and_inputs([*args, *kwargs.values()])
+        if optimizer is not None:
+            _note_optimizer_state(session, optimizer)
+        if config.train:
+            grads, state = _train_step(session, args, kwargs, inputs, config, optimizer)
+        else:
+            _inference_step(session, args, kwargs, inputs, config)
+    recorder, tracker = session.recorder, session.tracker
     return Capture(
         records=tuple(recorder.records),
         output_shapes=dict(tracker.output_shapes),
         calls=dict(tracker.calls),
         rule_failures=dict(recorder.rule_failures),
         feature_map_bytes=dict(tracker.feature_map_bytes),
-        storages=storages,
+        storages=session.storages,
         grads=grads,
         optimizer_state=state,
         assumptions=recorder.assumptions(),
     )
+
+
+def _autocast(config: StepConfig) -> contextlib.AbstractContextManager[Any]:
+    if config.autocast is None:
+        return contextlib.nullcontext()
+    return torch.autocast("cpu", dtype=config.autocast)
+
+
+def _inference_step(
+    session: CaptureSession, args: list[torch.Tensor], kwargs: dict[str, torch.Tensor],
+    inputs: InputSpecs, config: StepConfig,
+) -> None:
+    """One forward under no grad: each activation is freed once no op needs it."""
+    with session.recording(), _autocast(config):
+        _forward(session.model, session.tracker, args, kwargs, inputs)
+
+
+def _train_step(
+    session: CaptureSession, args: list[torch.Tensor], kwargs: dict[str, torch.Tensor],
+    inputs: InputSpecs, config: StepConfig, optimizer: torch.optim.Optimizer | None,
+) -> tuple[frozenset[int], frozenset[int]]:
+    """Forward, loss, backward, optimizer step; the serials of the gradients and of the
+    optimizer state."""
+    recorder, tracker = session.recorder, session.tracker
+    saving = (
+        torch.autograd.graph.saved_tensors_hooks(recorder.pack_saved, _unpack)
+        if session.storages is not None
+        else contextlib.nullcontext()
+    )
+    state: frozenset[int] = frozenset()
+    with session.recording():
+        with saving:
+            with _autocast(config):
+                output = _forward(session.model, tracker, args, kwargs, inputs)
+            recorder.phase = Phase.LOSS
+            with _autocast(config):
+                loss = _loss(output, config)
+            tracker.tag_nodes([loss], ROOT)
+        del output
+        recorder.phase = Phase.BACKWARD
+        _backward(loss, tracker)
+        del loss
+        grads = session.serials([p.grad for p in _unique_trainable(session.model)])
+        if optimizer is not None:
+            recorder.phase = Phase.OPTIMIZER
+            optimizer.step()
+            state = session.serials(_state_tensors(optimizer))
+    return grads, state
 
 
 def _unpack(t: Any) -> Any:
@@ -275,33 +271,13 @@ def _state_tensors(
     ]
 
 
-def _serials(
-    storages: StorageTracker, tensors: Sequence[torch.Tensor | None]
-) -> frozenset[int]:
-    found = set()
-    for t in tensors:
-        if t is not None:
-            serial = storages.serial_of(t)
-            if serial is not None:
-                found.add(serial)
-    return frozenset(found)
-
-
-def _note_preexisting(
-    storages: StorageTracker, model: nn.Module, args: list[torch.Tensor],
-    kwargs: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer | None,
-) -> None:
-    for p in model.parameters():
-        storages.preexisting_tensor(p, "params")
-    for b in model.buffers():
-        storages.preexisting_tensor(b, "buffers")
-    for t in [*args, *kwargs.values()]:
-        storages.preexisting_tensor(t, "inputs")
-    if optimizer is not None:
-        for t in _state_tensors(optimizer, on_device=False):
-            storages.on_host(t)
-        for t in _state_tensors(optimizer):
-            storages.preexisting_tensor(t, "optimizer")
+def _note_optimizer_state(session: CaptureSession, optimizer: torch.optim.Optimizer) -> None:
+    """The warm optimizer's state: host tensors never counted, the rest pre-existing."""
+    if session.storages is None:
+        return
+    for t in _state_tensors(optimizer, on_device=False):
+        session.storages.on_host(t)
+    session.note_preexisting(Kind.OPTIMIZER, _state_tensors(optimizer))
 
 
 def _forward(

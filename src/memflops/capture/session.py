@@ -1,0 +1,121 @@
+"""One capture session: the fake world one step or one generation call runs in.
+
+Every mode (`capture.step`: inference and train; `capture.generate`) sets up
+the same things, and this class owns them for the length of a `with` block:
+
+- the `FakeTensorMode`, in which the mode makes its inputs;
+- the model's weights swapped for fake stand-ins (`capture.fake`), and the
+  values of its small real buffers noted through their stand-ins, so the
+  recorder knows them (`capture.values.known`);
+- the `ModuleTracker` (backward tagged too when training), the
+  `StorageTracker` (when memory is tracked) and the `OpRecorder` feeding it;
+- the storages alive before the recorded step: weights, inputs, and what
+  the mode adds (optimizer state, KV cache), each noted with its `Kind`.
+
+On entry it sets the modules' training flags and grad mode for the mode
+(train: `train()` and grad enabled; otherwise `eval()` and no grad); on exit
+it puts back the grad mode, the weights and every module's own flag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from types import TracebackType
+
+import torch
+from torch import nn
+from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+
+from memflops.capture.fake import fake_weights
+from memflops.capture.recorder import OpRecorder
+from memflops.capture.tracker import ModuleTracker
+from memflops.capture.values.known import small_enough
+from memflops.memory.kinds import Kind
+from memflops.memory.storage import StorageTracker
+
+
+def small_real_buffers(model: nn.Module) -> list[torch.Tensor]:
+    """Buffers holding real values (a live model's, or small constants a meta build kept on
+    the CPU): their values are known to the analysis (`capture.values.known`)."""
+    return [
+        b for b in model.buffers()
+        if b.device.type != "meta" and not isinstance(b, FakeTensor) and small_enough(b)
+    ]
+
+
+def _restore_training_flags(flags: list[tuple[nn.Module, bool]]) -> None:
+    for module, flag in flags:
+        module.training = flag
+
+
+class CaptureSession:
+    """The fake mode, trackers and recorder of one capture, and what it must restore."""
+
+    def __init__(
+        self, model: nn.Module, *, train: bool, dtype: torch.dtype | None,
+        track_memory: bool = True,
+    ) -> None:
+        """`dtype`: the stand-ins' floating dtype (None: each weight's own)."""
+        self.model = model
+        self.train = train
+        self.dtype = dtype
+        self.fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+        self.tracker = ModuleTracker(model, tag_backward=train)
+        self.storages = StorageTracker() if track_memory else None
+        self.recorder = OpRecorder(self.tracker, self.storages)
+        self._constants: list[tuple[torch.Tensor, torch.Tensor]] = []
+        """(real buffer, its fake stand-in) for each of `small_real_buffers`."""
+        self._restore = ExitStack()
+
+    def __enter__(self) -> CaptureSession:
+        with ExitStack() as stack:  # unwound at once if entering fails half-way
+            stack.callback(_restore_training_flags, [(m, m.training) for m in self.model.modules()])
+            self.model.train(self.train)
+            constants = small_real_buffers(self.model)
+            stand_ins = stack.enter_context(fake_weights(self.model, self.fake_mode, self.dtype))
+            stack.enter_context(self.tracker)
+            stack.enter_context(torch.set_grad_enabled(self.train))
+            self._constants = [(c, stand_ins[id(c)]) for c in constants]
+            self.note_constants(self.recorder)
+            self._restore = stack.pop_all()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._constants = []
+        self._restore.__exit__(exc_type, exc, traceback)
+
+    def note_constants(self, recorder: OpRecorder) -> None:
+        """Tell `recorder` the values of `small_real_buffers` through their fake stand-ins."""
+        for original, fake in self._constants:
+            recorder.values.note(fake, original.detach().to(fake.dtype))
+
+    @contextmanager
+    def recording(self, recorder: OpRecorder | None = None) -> Iterator[OpRecorder]:
+        """Run in the fake mode under `recorder` (by default the session's own)."""
+        recorder = self.recorder if recorder is None else recorder
+        with self.fake_mode, recorder:
+            yield recorder
+
+    def note_preexisting(self, kind: Kind, tensors: Iterable[torch.Tensor]) -> None:
+        """Storages alive before the recorded step starts, of `kind` (a storage keeps the
+        first kind it is noted with: note them in `Kind`'s order of precedence)."""
+        if self.storages is not None:
+            for t in tensors:
+                self.storages.preexisting_tensor(t, kind)
+
+    def note_weights_and_inputs(self, inputs: Sequence[torch.Tensor]) -> None:
+        """The storages every mode has before its step: parameters, buffers, inputs."""
+        self.note_preexisting(Kind.PARAMS, self.model.parameters())
+        self.note_preexisting(Kind.BUFFERS, self.model.buffers())
+        self.note_preexisting(Kind.INPUTS, inputs)
+
+    def serials(self, tensors: Iterable[torch.Tensor | None]) -> frozenset[int]:
+        """The serials of the tracked storages of `tensors` (None entries skipped)."""
+        if self.storages is None:
+            return frozenset()
+        found = (self.storages.serial_of(t) for t in tensors if t is not None)
+        return frozenset(s for s in found if s is not None)
