@@ -18,7 +18,8 @@ cached position once; every other op is independent of it), so the FLOPs of
 all `new_tokens` steps are exactly new_tokens x (first + last) / 2, the sum
 of an arithmetic progression. The model must follow the Hugging Face causal
 LM protocol: `model(input_ids=..., use_cache=True)` returns an object with
-`past_key_values`, which a later call takes back.
+its KV cache, which a later call takes back: `cache` in transformers 5,
+`past_key_values` before (`_cache_argument`).
 """
 
 from __future__ import annotations
@@ -110,10 +111,24 @@ def _call_kwargs(model: nn.Module) -> dict[str, Any]:
     return {}
 
 
+CACHE_NAMES = ("cache", "past_key_values")
+"""The KV cache's name, as an argument and in a causal LM's output: transformers 5, then 4.x."""
+
+
+def _cache_argument(model: nn.Module) -> str:
+    """The name of the KV cache argument: transformers 5 calls it `cache` and warns on the
+    older `past_key_values`, which 4.x takes."""
+    new, old = CACHE_NAMES
+    return new if new in inspect.signature(model.forward).parameters else old
+
+
 def _past(output: Any) -> Any:
-    cache = getattr(output, "past_key_values", None)
-    if cache is None and isinstance(output, Mapping):
-        cache = output.get("past_key_values")
+    cache = None
+    for name in CACHE_NAMES:
+        if cache is None:
+            cache = getattr(output, name, None)
+        if cache is None and isinstance(output, Mapping):
+            cache = output.get(name)
     if cache is None:
         raise AnalysisError(
             "generate mode: the model returned no past_key_values with use_cache=True; "
@@ -191,7 +206,7 @@ def _invoke(
 ) -> Any:
     kwargs = dict(extra, use_cache=True)
     if past is not None:
-        kwargs["past_key_values"] = past
+        kwargs[_cache_argument(model)] = past
     try:
         return model(input_ids=ids, **kwargs)
     except MemflopsError:
