@@ -2,13 +2,13 @@
 
 `analyze_spec("examples/vgg16.yaml")` returns the same `Report` as
 `memflops.analyze` gives for the equivalent PyTorch module. Each layer is
-lowered to the ATen calls that module dispatches (`spec_layers`), and each
+lowered to the ATen calls that module dispatches (`layerspec.layers`), and each
 call is priced by the *same* rule of the FLOP registry, so parameters and
 FLOPs per layer and per phase are identical by construction:
 
 - inference: the forward of the `eval()` module;
 - train: the `train()` forward, the loss (the sum of the output) and the
-  backward as autograd runs it (`spec_walk` states how). The optimizer step
+  backward as autograd runs it (`layerspec.walk` states how). The optimizer step
   is not counted here (`analyze(..., optimizer=None)` matches).
 
 Memory is the reference article's estimate, not a timeline: each row's

@@ -1,6 +1,6 @@
 """Walk a spec's layers as PyTorch would run them: shapes, checks, and every ATen call.
 
-Each layer is lowered by `spec_layers`; this module keeps the tensors
+Each layer is lowered by `layerspec.layers`; this module keeps the tensors
 between layers and mirrors autograd for train mode:
 
 - a tensor requires grad when its layer has parameters or reads a tensor

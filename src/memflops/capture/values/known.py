@@ -222,7 +222,7 @@ class KnownValues:
 
     def _by_positions(self, name: str, func: Any, args: tuple[Any, ...],
                       kwargs: dict[str, Any]) -> Any:
-        """Indexing by known masks of unknown data (`known_masks`), or None."""
+        """Indexing by known masks of unknown data (`values.masks`), or None."""
         out = index_by_positions(self.mask_positions, name, func, args, kwargs)
         if out is not None:
             self._forget_written(func, args, kwargs)  # unknown values written (`x[m] = y`)

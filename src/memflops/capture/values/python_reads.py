@@ -1,8 +1,8 @@
 """Values Python reads from a tensor without an op the dispatch mode sees.
 
 Most reads of a value (`.item()`, `int(t)`, `if t:`) reach the recorder as
-`aten._local_scalar_dense`, which answers known values (`known_values`,
-`finite_checks`). Two reads do not:
+`aten._local_scalar_dense`, which answers known values (`values.known`,
+`values.finite`). Two reads do not:
 
 - formatting, `f"expert_{idx}"` (Switch Transformers, NLLB-MoE pick their
   expert module by name): `Tensor.__format__` formats a 0-d tensor as its
