@@ -15,7 +15,7 @@ Each layer takes the previous layer's output, or the output of the layer
 named in `input:` (`input` itself names the network input). `add` and
 `concat` combine that tensor with the outputs of the layers named in
 `from:`, in that order. A layer is named by `name:`, or by its index.
-`LAYER_FIELDS` lists every type, its fields and their defaults.
+`fields.LAYER_FIELDS` lists every type, its fields and their defaults.
 
 Every problem raises `SpecError` with one line naming the file, the YAML
 line, the layer index and the field. This module does not import torch.
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,15 @@ from typing import Any
 import yaml
 
 from memflops.errors import SpecError
+from memflops.layerspec.fields import (
+    ALIASES,
+    COMMON_FIELDS,
+    LAYER_FIELDS,
+    REQUIRED,
+    TOP_FIELDS,
+    is_int,
+    ref,
+)
 
 ITEMSIZE = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 DTYPE_ALIASES = {
@@ -140,143 +149,6 @@ class Spec:
         return ITEMSIZE[self.dtype]
 
 
-# --- field kinds -------------------------------------------------------------
-
-Check = Callable[[Any], Any]
-"""Returns the normalised value or raises ValueError with what was expected."""
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _int(minimum: int) -> Check:
-    def check(v: Any) -> int:
-        if not _is_int(v) or v < minimum:
-            raise ValueError(f"expected an integer >= {minimum}")
-        return int(v)
-
-    return check
-
-
-def _pair(minimum: int) -> Check:
-    """An int `k` (meaning `k x k`) or a list `[h, w]`."""
-
-    def check(v: Any) -> tuple[int, int]:
-        if _is_int(v) and v >= minimum:
-            return (int(v), int(v))
-        if isinstance(v, list) and len(v) == 2 and all(_is_int(x) and x >= minimum for x in v):
-            return (int(v[0]), int(v[1]))
-        raise ValueError(f"expected an integer >= {minimum} or a pair [h, w] of them")
-
-    return check
-
-
-def _bool(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise ValueError("expected true or false")
-    return v
-
-
-def _float(low: float, high: float, *, high_open: bool = False) -> Check:
-    def check(v: Any) -> float:
-        # YAML 1.1 reads `1e-5` (no dot) as a string: accept numeric strings.
-        if isinstance(v, str):
-            try:
-                v = float(v)
-            except ValueError:
-                raise ValueError("expected a number") from None
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ValueError("expected a number")
-        value = float(v)
-        if not low <= value <= high or (high_open and value == high):
-            bound = f"{high})" if high_open else f"{high}]"
-            raise ValueError(f"expected a number in [{low}, {bound}")
-        return value
-
-    return check
-
-
-def _choice(*choices: str) -> Check:
-    def check(v: Any) -> str:
-        if v not in choices:
-            raise ValueError(f"expected one of: {', '.join(choices)}")
-        return str(v)
-
-    return check
-
-
-def _ref(v: Any) -> str:
-    if isinstance(v, str) or _is_int(v):
-        return str(v)
-    raise ValueError("expected a layer name or index")
-
-
-def _refs(v: Any) -> tuple[str, ...]:
-    items = v if isinstance(v, list) else [v]
-    if not items:
-        raise ValueError("expected at least one layer name or index")
-    return tuple(_ref(x) for x in items)
-
-
-REQUIRED = object()
-"""Marks a field without default."""
-
-INF = float("inf")
-_CONV: dict[str, tuple[Check, Any]] = {
-    "kernel": (_pair(1), REQUIRED),
-    "stride": (_pair(1), 1),
-    "padding": (_pair(0), 0),
-    "dilation": (_pair(1), 1),
-    "bias": (_bool, True),
-}
-_ACT = {"inplace": (_bool, False)}
-_POOL: dict[str, tuple[Check, Any]] = {
-    "kernel": (_pair(1), REQUIRED),
-    "stride": (_pair(1), None),  # None: the kernel size, as in nn.MaxPool2d
-    "padding": (_pair(0), 0),
-    "ceil_mode": (_bool, False),
-}
-
-LAYER_FIELDS: dict[str, dict[str, tuple[Check, Any]]] = {
-    "conv": {"out": (_int(1), REQUIRED), **_CONV, "groups": (_int(1), 1)},
-    # depthwise: groups = input channels; `out` a multiple of them (default: the same)
-    "dwconv": {"out": (_int(1), None), **_CONV},
-    "bn": {
-        "eps": (_float(0, INF), 1e-5),
-        "momentum": (_float(0, 1), 0.1),
-        "affine": (_bool, True),
-        "track_running_stats": (_bool, True),
-    },
-    "relu": dict(_ACT),
-    "relu6": dict(_ACT),
-    "leaky_relu": {**_ACT, "negative_slope": (_float(-INF, INF), 0.01)},
-    "gelu": {"approximate": (_choice("none", "tanh"), "none")},
-    "silu": dict(_ACT),
-    "sigmoid": {},
-    "tanh": {},
-    "hardswish": dict(_ACT),
-    "hardsigmoid": dict(_ACT),
-    "maxpool": {**_POOL, "dilation": (_pair(1), 1)},
-    "avgpool": {**_POOL, "count_include_pad": (_bool, True)},
-    "gap": {},
-    "adaptive_avgpool": {"out": (_pair(1), REQUIRED)},
-    "flatten": {},
-    "fc": {"out": (_int(1), REQUIRED), "in": (_int(1), None), "bias": (_bool, True)},
-    "dropout": {"p": (_float(0, 1, high_open=True), 0.5), "inplace": (_bool, False)},
-    "add": {"from": (_refs, REQUIRED)},
-    "concat": {"from": (_refs, REQUIRED)},
-}
-
-ALIASES = {
-    "conv2d": "conv", "depthwise": "dwconv", "batchnorm": "bn", "bn2d": "bn", "linear": "fc",
-    "dense": "fc", "cat": "concat", "global_avgpool": "gap", "maxpool2d": "maxpool",
-    "avgpool2d": "avgpool", "swish": "silu", "residual": "add",
-}
-COMMON_FIELDS = ("type", "name", "input")
-TOP_FIELDS = ("name", "input", "batch", "dtype", "layers", "description")
-
-
 def _did_you_mean(word: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(word, choices, n=2, cutoff=0.6)
     return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
@@ -307,7 +179,7 @@ def _shape(value: Any, where: Where, field: str) -> tuple[int, ...]:
     if (
         not isinstance(value, list)
         or not value
-        or not all(_is_int(d) and d >= 1 for d in value)
+        or not all(is_int(d) and d >= 1 for d in value)
     ):
         raise where.error(
             field, f"expected the shape of one sample as a list of sizes >= 1, e.g. "
@@ -364,7 +236,7 @@ def _layer(raw: Any, index: int, label: str, names: set[str]) -> Layer:
     source = raw.get("input")
     if source is not None:
         try:
-            source = _ref(source)
+            source = ref(source)
         except ValueError as exc:
             raise where.error("input", f"{exc}, got {source!r}") from None
     return Layer(kind, name, index, source, fields, where)
@@ -385,7 +257,7 @@ def parse_spec(data: Any, label: str) -> Spec:
         raise top.error("input", "missing; give the shape of one sample, e.g. [3, 224, 224]")
     shape = _shape(data["input"], top, "input")
     batch = data.get("batch", 1)
-    if not _is_int(batch) or batch < 1:
+    if not is_int(batch) or batch < 1:
         raise top.error("batch", f"expected an integer >= 1, got {batch!r}")
     dtype = data.get("dtype", "float32")
     dtype = DTYPE_ALIASES.get(dtype, dtype) if isinstance(dtype, str) else dtype
