@@ -10,6 +10,7 @@ bias, B*2*Fin*Fout with; and the article's worked example, VGG-16.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 import torch
@@ -18,7 +19,6 @@ from torch import nn
 
 import memflops
 from memflops.report.model import Report
-from models import conv_bn_pool_fc
 
 
 def analyze(model: nn.Module, shape: tuple[int, ...], mode: str = "inference") -> Report:
@@ -83,7 +83,7 @@ def test_pooling(pool: nn.Module) -> None:
 
 
 @pytest.mark.parametrize("bias", [True, False])
-def test_building_blocks_together(bias: bool) -> None:
+def test_building_blocks_together(bias: bool, conv_bn_pool_fc: Any) -> None:
     # (2, 3, 8, 8) -> conv 3x3 3->4 pad 1 -> BN -> max pool 2 -> FC 64 -> 10, train mode.
     # conv: 2*8*8*4 = 512 outputs * (2*27 [-1]) = 27,648 / 27,136
     # BN: 5 * 512 = 2,560 (no +1 for the int64 num_batches_tracked); pool: 2*4*4*4 * 4 = 512

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 import torchvision
@@ -9,7 +11,6 @@ from torch import nn
 
 import memflops
 from memflops.report.model import Report
-from models import TiedLM
 
 
 def analyze(model: nn.Module, inputs: object, **kwargs: object) -> Report:
@@ -42,10 +43,10 @@ def test_zoo_params(name: str) -> None:
     assert report.by_module()[""].params == report.totals.params
 
 
-def test_tied_weights_counted_once() -> None:
+def test_tied_weights_counted_once(tied_lm: Any) -> None:
     # Embedding 100 x 16 shared with the head; LayerNorm 2 * 16:
     # 1,600 + 32 = 1,632, not 3,232.
-    model = TiedLM(vocab=100, dim=16)
+    model = tied_lm(vocab=100, dim=16)
     report = analyze(model, {"input_ids": (2, 5)}, mode="train")
     assert report.totals.params == 1_632 == unique_numel(model)
     everywhere = model.named_parameters(remove_duplicate=False)

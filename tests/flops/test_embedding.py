@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._meta import aten, flops, meta
+from ._meta import aten, flops, meta, rule_of
 
 
 def test_embedding_lookup_is_free() -> None:
@@ -27,3 +27,12 @@ def test_embedding_bag() -> None:
     assert flops(op, table, idx, offsets, False, 0) == 72
     # mean: + 3 * 8 divides = 96
     assert flops(op, table, idx, offsets, False, 1) == 96
+
+
+def test_embedding_bag_backward() -> None:
+    rule = rule_of("aten._embedding_bag_backward")
+    # 6 indices in bags, rows of 4: 24 adds (sum); mean adds 24 divides
+    args = ((2, 4), (6,), (2,), (6,), (2,), (2,), 10, False)
+    assert rule(*args, 0, False, None, out=(10, 4)).flops == 24
+    assert rule(*args, 1, False, None, out=(10, 4)).flops == 48
+    assert rule(*args, 0, False, (6,), out=(10, 4)).flops == 48  # per-sample weights

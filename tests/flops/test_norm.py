@@ -8,7 +8,7 @@ from torch import nn
 import memflops
 from memflops.flops.registry import Shape
 
-from ._meta import aten, flops, meta, rule_of
+from ._meta import aten, cost, flops, meta, rule_of
 
 B, C, H, W = 2, 8, 5, 6
 N = B * C * H * W  # 2 * 8 * 5 * 6 = 480 elements
@@ -111,3 +111,17 @@ def test_fused_rms_norm() -> None:
     # grad_input 6 + 1 (weight) + grad_weight 2 = 9 per element
     assert flops(op, g, x, [16], rstd, w, [True, True]) == 9 * elements
     assert flops(op, g, x, [16], rstd, w, [False, True]) == 3 * elements
+
+
+def test_weight_norm_counted_per_row() -> None:
+    v, g = meta(8, 3, 5), meta(8, 1, 1)  # 8 rows of 15
+    rows, per_row = 8, 15
+    # per row: 15 squares + 14 adds + 1 root (the norm), 1 divide (g / norm), 15 multiplies
+    forward = rows * (per_row + (per_row - 1) + 1 + 1 + per_row)
+    assert cost(aten._weight_norm_interface.default, v, g, 0).flops == forward == 368
+    w, norms = aten._weight_norm_interface.default(v, g, 0)
+    # per row: grad_w * v 15, sum 14, / norm 1, g / norm 1, grad_g / norm 1, then
+    # v * (grad_g / norm) 15, grad_w - that 15, times g / norm 15
+    backward = rows * (15 + 14 + 1 + 1 + 1 + 15 + 15 + 15)
+    got = cost(aten._weight_norm_interface_backward.default, w, v, g, norms, 0)
+    assert got.flops == backward == 616

@@ -7,6 +7,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+import torch
+
+import memflops
+from memflops.flops import rules
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -37,3 +43,40 @@ def test_no_flops_module_imports_the_capture() -> None:
         if line.lstrip().startswith(("import memflops.capture", "from memflops.capture"))
     ]
     assert importing == []
+
+
+@pytest.mark.parametrize(
+    ("target", "shape"),
+    [
+        ("torchvision:resnet18", (2, 3, 32, 32)),
+        ("torchvision:mobilenet_v3_small", (2, 3, 32, 32)),
+        ("torchvision:swin_t", (1, 3, 64, 64)),
+    ],
+)
+def test_no_uncounted_ops(target: str, shape: tuple[int, ...]) -> None:
+    pytest.importorskip("torchvision")
+    report = memflops.analyze(target, shape, mode="train")
+    assert [(u.op, u.reason) for u in report.uncounted_ops] == []
+
+
+def _exists(op: str) -> bool:
+    """`aten.NAME` in torch; `torchvision.NAME` in torchvision, when it is installed."""
+    namespace, _, name = op.partition(".")
+    if namespace == "torchvision":
+        try:
+            import torchvision  # noqa: F401  (registers torch.ops.torchvision)
+        except ImportError:
+            return True
+    elif namespace != "aten":
+        return False
+    return hasattr(getattr(torch.ops, namespace), name)
+
+
+def test_every_registered_op_exists_in_torch() -> None:
+    missing = [op for rule in rules() for op in rule.ops if not _exists(op)]
+    assert missing == [], f"not ATen ops in torch {torch.__version__}: {missing}"
+
+
+def test_every_rule_states_its_formula() -> None:
+    for rule in rules():
+        assert rule.formula.strip(), rule.ops

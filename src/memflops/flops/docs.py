@@ -117,7 +117,7 @@ def render_conventions() -> str:
         f"<!-- Generated from the rule registry by `{COMMAND}`; do not edit by hand. -->",
         "",
         f"This file is generated: after changing a rule, run `{COMMAND}` from the"
-        " repository root (`tests/flops/test_docs_fresh.py` fails while it is stale).",
+        " repository root (`tests/flops/test_docs.py` fails while it is stale).",
         "",
         "## Conventions",
         "",

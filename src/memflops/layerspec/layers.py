@@ -7,7 +7,7 @@ runs on CPU with the *same arguments* the capture hands to a FLOP rule
 by its `Shape`): the forward calls, and the backward calls its autograd
 node makes. Running the registry's rules on these calls therefore gives the
 numbers the torch frontend gives for the equivalent module, by
-construction; tests/test_spec.py checks it call by call against the
+construction; tests/layerspec/test_layers.py checks it call by call against the
 capture. Non-numeric arguments that have no shape (dtype, layout, device,
 memory format) are passed by name ("uint8", "strided", "cpu",
 "preserve_format"); rules do not read them.

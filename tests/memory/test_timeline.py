@@ -1,0 +1,259 @@
+"""memflops' simulated peak and saved bytes against an independent real CPU run.
+
+memflops runs the step on fake tensors; `realrun` runs the same steady-state
+step on real CPU tensors with seeded random weights and measures every
+storage the ops allocate (see its docstring). Both count the bytes a step
+allocates through PyTorch's dispatcher, so they must agree: within 1% is
+asserted, and every case below agrees to the byte except where noted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import memflops
+
+from . import nets, realrun
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+# memflops' named optimizers are the foreach implementations (what PyTorch
+# picks on a GPU); "sgd-momentum" is SGD(lr=0.01, momentum=0.9).
+OPTIMIZERS: dict[str, OptimizerFactory] = {
+    "adam": lambda ps: torch.optim.Adam(ps, foreach=True),
+    "sgd-momentum": lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.9, foreach=True),
+}
+
+MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
+    "cnn-bn-inplace-relu": (nets.cnn, (8, 3, 32, 32)),
+    "transformer-block-sdpa": (nets.Block, (4, 32, 64)),
+    "frozen-and-shared": (nets.FrozenShared, (16, 32)),
+    "lstm": (nets.LSTMNet, (4, 12, 16)),
+}
+
+# The oneDNN workspace nn.LSTM's CPU kernel keeps for backward: output 3 of
+# `mkldnn_rnn_layer` (uint8). PyTorch's meta kernel returns it with 0 bytes.
+ONEDNN_WORKSPACE = frozenset({("aten.mkldnn_rnn_layer.default", 3)})
+
+
+def assert_close(what: str, simulated: int, real: int) -> None:
+    """Relative error at most 1%, in integers: 100 * |sim - real| <= real."""
+    print(f"{what}: memflops {simulated:,} B, real run {real:,} B, diff {simulated - real:+,} B")
+    assert 100 * abs(simulated - real) <= real, (what, simulated, real)
+
+
+def _train_pair(
+    name: str, optimizer: str, untracked: frozenset[tuple[str, int]] = frozenset()
+) -> tuple[memflops.Report, realrun.Measured]:
+    build, shape = MODELS[name]
+    model = realrun.seeded(build)
+    report = memflops.analyze(model, shape, mode="train", optimizer=optimizer)
+    inputs = (torch.randn(shape),)
+    real = realrun.train_step(model, inputs, OPTIMIZERS[optimizer], untracked=untracked)
+    return report, real
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("name", [n for n in MODELS if n != "lstm"])
+def test_train_step_peak_and_saved_bytes_match_a_real_run(name: str, optimizer: str) -> None:
+    report, real = _train_pair(name, optimizer)
+    mem = report.totals.memory
+    # Parameters + buffers + input + the optimizer's device state, before the step.
+    assert report.memory_detail is not None
+    assert report.memory_detail.baseline == real.baseline
+    assert_close(f"{name}/{optimizer} peak", mem.peak, real.peak)
+    assert_close(f"{name}/{optimizer} saved for backward", mem.activations, real.saved)
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS if n != "lstm"])
+def test_amp_train_step_matches_a_real_run(name: str) -> None:
+    # Under autocast the norms get a bf16 input and fp32 weights. The real CPU
+    # kernels (and CUDA's) then keep the saved statistics (batch norm's
+    # save_mean/save_invstd, layer norm's mean/rstd) in fp32, while PyTorch's
+    # meta kernels give them the input's dtype; memflops counts them at fp32
+    # size (capture/kernels/sizes.py), without which the CNN would be
+    # 2 * (16 + 32) * 2 = 192 B short and the frozen LayerNorm 2 * 16 * 2 = 64 B.
+    build, shape = MODELS[name]
+    model = realrun.seeded(build)
+    report = memflops.analyze(model, shape, mode="train", optimizer="adam", autocast="bf16")
+    real = realrun.train_step(
+        model, (torch.randn(shape),), OPTIMIZERS["adam"], autocast=torch.bfloat16
+    )
+    mem = report.totals.memory
+    assert (mem.peak, mem.activations) == (real.peak, real.saved)
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_lstm_train_step_counts_the_rnn_training_workspace(optimizer: str) -> None:
+    # nn.LSTM trains through aten.mkldnn_rnn_layer, whose oneDNN workspace
+    # (output 3; 208,896 B per layer here) autograd saves for backward. The
+    # meta kernel returns it empty; memflops sizes it (capture/kernels/rnn_workspace.py),
+    # so the step agrees with the real run to the byte.
+    report, real = _train_pair("lstm", optimizer)
+    assert report.totals.memory.activations == real.saved
+    assert report.totals.memory.peak == real.peak
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_inference_peak_matches_a_real_run(name: str) -> None:
+    # eval() and no_grad: nothing is saved, and nn.LSTM allocates no workspace.
+    build, shape = MODELS[name]
+    model = realrun.seeded(build)
+    report = memflops.analyze(model, shape, mode="inference")
+    real = realrun.inference(model, (torch.randn(shape),))
+    assert report.memory_detail is not None
+    assert report.memory_detail.baseline == real.baseline
+    assert_close(f"{name} inference peak", report.totals.memory.peak, real.peak)
+    assert report.totals.memory.activations == 0
+
+
+B = 4  # batch; input 3 x 32 x 32, fp32
+
+
+X = B * 3 * 32 * 32 * 4  # input: 49_152 B
+
+
+C1 = B * 16 * 32 * 32 * 4  # conv1 / relu1 map: 262_144 B
+
+
+P1 = B * 16 * 16 * 16 * 4  # max pool output: 65_536 B
+
+
+IDX = B * 16 * 16 * 16 * 8  # max pool int64 indices: 131_072 B
+
+
+C2 = B * 32 * 16 * 16 * 4  # conv2 / relu2 map: 131_072 B
+
+
+GAP = B * 32 * 4  # global average pool output: 512 B
+
+
+FC = B * 10 * 4  # logits: 160 B
+
+
+def net(inplace: bool) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1),  # 16 * 3 * 9 + 16 = 448 params
+        nn.ReLU(inplace=inplace),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),  # 32 * 16 * 9 + 32 = 4640 params
+        nn.ReLU(inplace=inplace),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, 10),  # 32 * 10 + 10 = 330 params
+    )
+
+
+PARAMS = 4 * (448 + 4640 + 330)  # 21_672 B
+
+
+BASE = PARAMS + X  # inference baseline: 70_824 B
+
+
+def conv_relu(inplace: bool) -> nn.Module:
+    """The ReLU map is the output: nothing is allocated after it."""
+    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(inplace=inplace))
+
+
+def both(build: Callable[[bool], nn.Module], **kw: Any) -> tuple[memflops.Report, ...]:
+    return tuple(
+        memflops.analyze(realrun.seeded(partial(build, ip)), (B, 3, 32, 32), **kw)
+        for ip in (False, True)
+    )
+
+
+def real_inference(build: Callable[[bool], nn.Module], inplace: bool) -> int:
+    model = realrun.seeded(partial(build, inplace))
+    return realrun.inference(model, (torch.randn(B, 3, 32, 32),)).peak
+
+
+def test_saved_bytes_are_equal_and_train_peak_unchanged() -> None:
+    out_of_place, in_place = both(net, mode="train", optimizer="adam")
+    # Saved for backward (the input and the weights are not activations):
+    #   relu1 output C1 (in place: the conv1 map it overwrote, same bytes) 262_144
+    #   max pool indices IDX (its input is relu1's output, already counted) 131_072
+    #   conv2 input P1                                                      65_536
+    #   relu2 output C2 (avg pool's input, the same storage)                131_072
+    #   linear input GAP (flatten is a view)                                   512
+    # total 262_144 + 131_072 + 65_536 + 131_072 + 512 = 590_336
+    saved = C1 + IDX + P1 + C2 + GAP
+    assert saved == 590_336
+    assert out_of_place.totals.memory.activations == in_place.totals.memory.activations == saved
+    # The train peak is in backward, where both hold the same saved maps.
+    assert out_of_place.totals.memory.peak == in_place.totals.memory.peak
+    for inplace, report in ((False, out_of_place), (True, in_place)):
+        model = realrun.seeded(partial(net, inplace))
+        real = realrun.train_step(
+            model, (torch.randn(B, 3, 32, 32),), lambda ps: torch.optim.Adam(ps, foreach=True)
+        )
+        assert (report.totals.memory.peak, report.totals.memory.activations) == (
+            real.peak,
+            real.saved,
+        )
+
+
+def test_seed_estimate_drops_the_overwritten_maps() -> None:
+    # The article's feature maps: every leaf module's new output. Out of place:
+    #   C1 + C1 (relu1) + P1 + C2 + C2 (relu2) + GAP + FC (flatten is a view, no map)
+    #   = 262_144 * 2 + 65_536 + 131_072 * 2 + 512 + 160 = 852_640
+    # In place, relu1 and relu2 make no new map: 852_640 - 262_144 - 131_072 = 459_424
+    maps = 2 * C1 + P1 + 2 * C2 + GAP + FC
+    assert (maps, maps - C1 - C2) == (852_640, 459_424)
+    train_oop, train_ip = both(net, mode="train", optimizer="adam")
+    assert train_oop.memory_detail is not None and train_ip.memory_detail is not None
+    assert (train_oop.memory_detail.feature_maps, train_ip.memory_detail.feature_maps) == (
+        852_640,
+        459_424,
+    )
+    # Training keeps each map and its gradient: 2 x (262_144 + 131_072) = 786_432
+    train_diff = train_oop.totals.memory.seed_estimate - train_ip.totals.memory.seed_estimate
+    assert train_diff == 2 * (C1 + C2) == 786_432
+    # Inference counts each map once: 262_144 + 131_072 = 393_216
+    inf_oop, inf_ip = both(net)
+    assert inf_oop.totals.memory.seed_estimate - inf_ip.totals.memory.seed_estimate == C1 + C2
+
+
+def test_inference_peak_drops_by_the_overwritten_map_when_the_relu_is_last() -> None:
+    # Conv -> ReLU: params 448 * 4 = 1792 B, input 49_152 B: baseline 50_944 B.
+    # Out of place, the peak is at the relu: the conv map and the relu map,
+    # 50_944 + 2 * 262_144 = 575_232. In place the relu allocates nothing and
+    # nothing follows: 50_944 + 262_144 = 313_088, lower by exactly one map.
+    base = 448 * 4 + X
+    out_of_place, in_place = both(conv_relu)
+    assert out_of_place.totals.memory.peak == base + 2 * C1 == 575_232
+    assert in_place.totals.memory.peak == base + C1 == 313_088
+    assert out_of_place.totals.memory.peak - in_place.totals.memory.peak == C1
+    assert real_inference(conv_relu, False) == 575_232
+    assert real_inference(conv_relu, True) == 313_088
+
+
+def test_inference_peak_when_a_pool_follows_the_relu() -> None:
+    # Live bytes above the baseline (70_824) at each op that allocates; a map
+    # is freed as soon as the next layer has consumed it:
+    #   op          out of place                 in place
+    #   conv1       C1            = 262_144      C1            = 262_144
+    #   relu1       C1 + C1       = 524_288 *    (none)
+    #   max pool    C1 + P1 + IDX = 458_752      C1 + P1 + IDX = 458_752 *
+    #   conv2       P1 + C2       = 196_608      P1 + C2       = 196_608
+    #   relu2       C2 + C2       = 262_144      (none)
+    # (* the peak). The in-place net saves the overwritten map C1 at relu1, but
+    # its own peak is the pool's moment, which holds P1 and the int64 indices
+    # beside C1: the saving is C1 - P1 - IDX = 262_144 - 65_536 - 131_072 = 65_536.
+    out_of_place, in_place = both(net)
+    assert out_of_place.totals.memory.peak == BASE + 2 * C1 == 595_112
+    assert in_place.totals.memory.peak == BASE + C1 + P1 + IDX == 529_576
+    assert out_of_place.totals.memory.peak - in_place.totals.memory.peak == C1 - P1 - IDX
+    assert out_of_place.memory_detail is not None and in_place.memory_detail is not None
+    assert (out_of_place.memory_detail.peak_op, out_of_place.memory_detail.peak_module) == (
+        "aten.relu",
+        "1",
+    )
+    assert in_place.memory_detail.peak_module == "2"
+    assert real_inference(net, False) == 595_112
+    assert real_inference(net, True) == 529_576

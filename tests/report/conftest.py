@@ -1,0 +1,141 @@
+"""Shared stand-ins of the report tests: a tiny analysed model, a hand-made train report,
+and the golden-file check."""
+
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+import memflops
+from memflops.capture.inputs import TensorSpec
+from memflops.conventions import Convention
+from memflops.flops.registry import OpCost
+from memflops.memory.fit import Fit, Sweep, SweepPoint
+from memflops.report.model import (
+    MemoryDetail,
+    MemoryTotals,
+    ModuleRow,
+    PhaseCosts,
+    Report,
+    Totals,
+    UncountedOp,
+)
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "tiny_model.py"
+
+
+REGEN = os.environ.get("MEMFLOPS_REGEN_GOLDEN") == "1"
+
+
+def _check_golden(name: str, actual: str) -> None:
+    path = GOLDEN / name
+    if REGEN:
+        path.write_text(actual, encoding="utf-8")
+        return
+    expected = path.read_text(encoding="utf-8") if path.exists() else ""
+    if actual != expected:
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(keepends=True),
+                actual.splitlines(keepends=True),
+                fromfile=f"tests/report/golden/{name}",
+                tofile="rendered",
+            )
+        )
+        pytest.fail(
+            f"{name} differs from its golden file (regenerate with "
+            f"MEMFLOPS_REGEN_GOLDEN=1 pytest tests/report):\n{diff}"
+        )
+
+
+@pytest.fixture(scope="module")
+def tiny_report() -> Report:
+    return memflops.analyze(f"{FIXTURE}:tiny", (2, 3, 4, 4), name="tiny")
+
+
+@pytest.fixture
+def handmade_report() -> Report:
+    """A train-mode report of a two-layer model, numbers chosen to be easy to read."""
+    fwd = OpCost(macs=3_000_000, flops=6_100_000)
+    bwd = OpCost(macs=6_000_000, flops=12_300_000)
+    return Report(
+        model="handmade",
+        mode="train",
+        convention=Convention.EXACT,
+        precision="bfloat16",
+        inputs=(("input[0]", TensorSpec((8, 128), torch.bfloat16)),),
+        totals=Totals(
+            params=1_234_567,
+            trainable_params=1_000_000,
+            buffers=256,
+            costs=PhaseCosts(
+                forward=fwd, loss=OpCost(flops=1_023), backward=bwd, optimizer=OpCost(flops=777)
+            ),
+            memory=MemoryTotals(
+                params=2_469_134,
+                buffers=512,
+                grads=2_000_000,
+                optimizer=8_000_000,
+                activations=3 * 2**30,
+                peak=5 * 2**30 + 2**29,
+                seed_estimate=4 * 2**30,
+            ),
+        ),
+        modules=(
+            ModuleRow("", "Net", 0, 1_234_567, fwd, bwd, ((8, 10), (8,)), 1, 4096),
+            ModuleRow(
+                "encoder", "Sequential", 1, 1_234_000, OpCost(2_000_000, 4_000_000),
+                OpCost(4_000_000, 8_000_000), ((8, 512),), 1,
+            ),
+            ModuleRow(
+                "encoder.0", "Linear", 2, 1_000_000, OpCost(2_000_000, 4_000_000),
+                OpCost(4_000_000, 8_000_000), ((8, 512),), 1,
+            ),
+            ModuleRow("encoder.0.act", "GELU", 3, 0, OpCost(), OpCost(), ((8, 512),), 1),
+            ModuleRow("head", "Head", 1, 567, OpCost(1_000_000, 2_100_000),
+                      OpCost(2_000_000, 4_300_000), ((8, 10), (8,)), 1),
+            ModuleRow("unused", "Dropout", 1, 0, OpCost(), OpCost(), (), 0),
+        ),
+        uncounted_ops=(
+            UncountedOp("aten.gelu", 2, ("encoder.0.act",)),
+            UncountedOp("aten.my_op", 1, ("head",), "rule failed: IndexError: tuple index"),
+        ),
+        warnings=(
+            "3 op call(s) of 2 kind(s) have no FLOP rule and are not counted: aten.gelu, "
+            "aten.my_op",
+            "parameter head.weight is the same tensor as encoder.0.weight: counted once",
+        ),
+        shared_params=(("head.weight", "encoder.0.weight"),),
+        optimizer="adam",
+        memory_detail=MemoryDetail(
+            peak_phase="backward",
+            peak_op="aten.mm",
+            peak_module="encoder.0",
+            peak_by_kind=(("params", 2_469_134), ("grads", 0), ("activations", 3 * 2**30)),
+            baseline=10_469_646,
+            temporaries=2**20,
+            inputs=4_096,
+            feature_maps=2**30,
+            top_saved_modules=(("encoder.0", 3 * 2**30),),
+        ),
+        sweep=Sweep(
+            "batch", (SweepPoint(8, 5 * 2**30, 4 * 2**30), SweepPoint(16, 10 * 2**30, 8 * 2**30)),
+            constant=0, per_item=5 * 2**27,
+        ),
+        fit=Fit("batch", 80 * 2**30, 128, 80 * 2**30, 80 * 2**30 + 5 * 2**27, 4),
+    )
+
+
+@pytest.fixture
+def golden() -> Callable[[str, str], None]:
+    """Compares a rendering with its golden file (`MEMFLOPS_REGEN_GOLDEN=1` rewrites it)."""
+    return _check_golden
