@@ -17,6 +17,9 @@ The tiny model (tests/fixtures/tiny_model.py:tiny), input (2, 3, 4, 4):
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ import memflops.api
 from memflops import cli
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny_model.py"
+ROOT = Path(__file__).resolve().parents[1]
 TINY = f"{FIXTURE}:tiny"
 TINY_INPUT = ["--input", "2x3x4x4"]
 TINY_PARAMS = 762  # 112 + 650
@@ -294,3 +298,21 @@ def test_generate_mode_reports_kv_cache(capfd: pytest.CaptureFixture[str]) -> No
     # K and V: 2 x 32 layers x 32 heads x 128 dims x 128 tokens x 2 sequences x 2 bytes
     assert doc["totals"]["memory"]["kv_cache"] == 2 * 32 * 32 * 128 * 128 * 2 * 2
     assert doc["generation"]["new_tokens"] == 28
+
+
+def test_console_command_analyses_a_layer_list_when_torch_cannot_be_imported(
+    tmp_path: Path,
+) -> None:
+    """`python -m memflops analyze spec.yaml`, the console entry point (`cli.run`), with a
+    `torch` on the path whose import fails: the layer-list pipeline never imports torch."""
+    (tmp_path / "torch.py").write_text('raise ImportError("torch is blocked in this test")\n')
+    paths = [str(tmp_path), str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]
+    done = subprocess.run(
+        [sys.executable, "-m", "memflops", "analyze", "examples/vgg16.yaml", "--mode", "train",
+         "--format", "json"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p)),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    # VGG-16 without its final pooling: 138,357,544 parameters (the article's count)
+    assert json.loads(done.stdout)["totals"]["params"] == 138_357_544
