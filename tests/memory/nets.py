@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import (
+    CheckpointPolicy,
+    checkpoint,
+    checkpoint_sequential,
+    create_selective_checkpoint_contexts,
+)
 
 
 def cnn(inplace: bool = True) -> nn.Module:
@@ -76,3 +85,61 @@ class FrozenShared(nn.Module):
         x = self.frozen(torch.relu(self.stem(x)))
         x = self.shared(F.gelu(self.shared(x)))
         return self.head(x)
+
+
+class ResidualMLP(nn.Module):
+    """x + W2 relu(W1 LayerNorm(x)): one block of `Checkpointed`."""
+
+    def __init__(self, dim: int = 64, hidden: int = 256) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.up = nn.Linear(dim, hidden)
+        self.down = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.down(torch.relu(self.up(self.norm(x))))
+
+
+def _save_matmuls(ctx: Any, op: Any, *args: Any, **kwargs: Any) -> CheckpointPolicy:
+    """A selective-checkpointing policy: keep matrix products, recompute the rest."""
+    if op is torch.ops.aten.mm.default:
+        return CheckpointPolicy.MUST_SAVE
+    return CheckpointPolicy.PREFER_RECOMPUTE
+
+
+class Checkpointed(nn.Module):
+    """Four residual blocks under activation checkpointing, in one of its forms:
+    "non-reentrant", "reentrant" (the first block runs plainly: its input needs no
+    gradient, which reentrant checkpointing requires), "sequential"
+    (`checkpoint_sequential` in two segments) or "selective" (`_save_matmuls`)."""
+
+    def __init__(self, form: str) -> None:
+        super().__init__()
+        self.form = form
+        self.blocks = nn.Sequential(*(ResidualMLP() for _ in range(4)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.form == "sequential":
+            out: torch.Tensor = checkpoint_sequential(self.blocks, 2, x, use_reentrant=False)
+            return out
+        for block in self.blocks:
+            if self.form == "reentrant":
+                x = checkpoint(block, x, use_reentrant=True) if x.requires_grad else block(x)
+            elif self.form == "selective":
+                context = partial(create_selective_checkpoint_contexts, _save_matmuls)
+                x = checkpoint(block, x, use_reentrant=False, context_fn=context)
+            else:
+                x = checkpoint(block, x, use_reentrant=False)
+        return x
+
+
+class CheckpointedBlock(nn.Module):
+    """`inner` run under non-reentrant activation checkpointing."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = checkpoint(self.inner, x, use_reentrant=False)
+        return out

@@ -26,6 +26,10 @@ from torch.utils.hooks import RemovableHandle
 from memflops.capture.inputs import flatten_tensors
 
 ROOT = ""
+NODE_TAG = "memflops.module"
+"""The key of a node's tag in its own `metadata`: nothing outside the graph refers to a
+node, so autograd frees each node, and what it holds, as backward consumes the graph (as
+checkpointing's recomputation relies on)."""
 
 
 @dataclass
@@ -51,7 +55,6 @@ class ModuleTracker:
     backward_path: str = ROOT
     _paths: dict[int, str] = field(default_factory=dict)
     _handles: list[RemovableHandle] = field(default_factory=list)
-    _node_paths: dict[Any, str] = field(default_factory=dict)
     _hooks_by_path: dict[str, Callable[..., None]] = field(default_factory=dict)
 
     def __enter__(self) -> ModuleTracker:
@@ -129,8 +132,9 @@ class ModuleTracker:
             if node in seen or node._sequence_nr() < first_node:
                 continue
             seen.add(node)
-            if node not in self._node_paths:
-                self._node_paths[node] = path
+            tags: dict[str, Any] = node.metadata  # type: ignore[assignment]  # a property
+            if NODE_TAG not in tags:
+                tags[NODE_TAG] = path
                 node.register_prehook(self._hook_for(path))
             pending.extend(nxt for nxt, _ in node.next_functions if nxt is not None)
 
