@@ -128,8 +128,10 @@ class Checkpointed(nn.Module):
             elif self.form == "selective":
                 context = partial(create_selective_checkpoint_contexts, _save_matmuls)
                 x = checkpoint(block, x, use_reentrant=False, context_fn=context)
-            else:
+            elif self.form == "non-reentrant":
                 x = checkpoint(block, x, use_reentrant=False)
+            else:
+                raise ValueError(f"unknown checkpointing form {self.form!r}")
         return x
 
 

@@ -27,7 +27,7 @@ from memflops.zoo.hf.inputs import (
     splices_modalities,
 )
 
-transformers = pytest.importorskip("transformers")
+pytest.importorskip("transformers")
 
 
 INT = torch.int64
