@@ -212,7 +212,7 @@ def _invoke(
     except MemflopsError:
         raise
     except Exception as exc:
-        frame = tracker.innermost()
+        frame = tracker.failed_in(exc)
         where = f"module `{frame.path}`" if frame is not None and frame.path else "the model"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ForwardError(

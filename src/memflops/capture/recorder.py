@@ -107,8 +107,17 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         known = self.values.read(t)
         return self.finite.read(t) if known is None else known
 
+    def recomputing(self) -> bool:
+        """Whether a forward is running again inside backward (activation checkpointing
+        recomputes under grad mode; backward's own ops run without it)."""
+        return self.phase is Phase.BACKWARD and torch.is_grad_enabled()
+
     def module_path(self) -> str:
+        """The module an op belongs to: in backward, the module whose forward made the
+        autograd node running, or the module whose forward is being recomputed."""
         if self.phase is Phase.BACKWARD:
+            if self.tracker.stack and torch.is_grad_enabled():
+                return self.tracker.current
             return self.tracker.backward_path
         return self.tracker.current
 
@@ -157,7 +166,7 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         module = self.module_path()
         if self.storages is not None:
             self._observe_outputs(name, args, out, module)
-        self.records.append(OpRecord(name, module, self.phase, cost))
+        self.records.append(OpRecord(name, module, self.phase, cost, self.recomputing()))
         return out
 
     def _observe_outputs(self, name: str, args: tuple[Any, ...], out: Any, module: str) -> None:

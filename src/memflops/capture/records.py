@@ -24,10 +24,13 @@ class OpRecord:
 
     `cost` is None when no rule covers the op (it is then reported as
     uncounted, never as zero). `module` is the dotted path of the innermost
-    module that ran it ("" for the root).
+    module that ran it ("" for the root). `recompute` marks a forward op run
+    again during backward (activation checkpointing): backward ops run
+    without grad mode, a recomputed forward with it.
     """
 
     op: str
     module: str
     phase: Phase
     cost: OpCost | None
+    recompute: bool = False

@@ -289,7 +289,7 @@ def _forward(
     except MemflopsError:
         raise
     except Exception as exc:
-        frame = tracker.innermost()
+        frame = tracker.failed_in(exc)
         if frame is None or frame.path == ROOT:
             given = ", ".join(f"{n}={s.describe()}" for n, s in inputs.all())
             where = f"forward of {type(model).__name__} failed given {given}"

@@ -18,6 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import contextlib
+import sys
+
 import torch
 from torch import nn
 from torch._C._autograd import _get_sequence_nr
@@ -26,6 +29,8 @@ from torch.utils.hooks import RemovableHandle
 from memflops.capture.inputs import flatten_tensors
 
 ROOT = ""
+FAILED_IN = "_memflops_failed_in"
+"""The attribute an exception leaving a module's forward gets: that module's `Frame`."""
 NODE_TAG = "memflops.module"
 """The key of a node's tag in its own `metadata`: nothing outside the graph refers to a
 node, so autograd frees each node, and what it holds, as backward consumes the graph (as
@@ -61,7 +66,9 @@ class ModuleTracker:
         for path, module in self.model.named_modules():
             self._paths[id(module)] = path
             self._handles.append(module.register_forward_pre_hook(self._pre, with_kwargs=True))
-            self._handles.append(module.register_forward_hook(self._post, with_kwargs=True))
+            self._handles.append(
+                module.register_forward_hook(self._post, with_kwargs=True, always_call=True)
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -83,6 +90,11 @@ class ModuleTracker:
     def innermost(self) -> Frame | None:
         return self.stack[-1] if self.stack else None
 
+    def failed_in(self, exc: BaseException) -> Frame | None:
+        """The innermost module whose forward `exc` came out of, if it left one."""
+        frame = getattr(exc, FAILED_IN, None)
+        return frame if isinstance(frame, Frame) else self.innermost()
+
     def _pre(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         shapes = [tuple(t.shape) for t in flatten_tensors((args, kwargs))]
         path = self._paths.get(id(module), ROOT)
@@ -98,6 +110,15 @@ class ModuleTracker:
         if not self.stack:
             return
         frame = self.stack.pop()
+        raised = sys.exc_info()[1]
+        if output is None and raised is not None:
+            # Called by `always_call` as an exception leaves this forward (a model's own
+            # error, or checkpointing stopping a recomputation early): the frame is gone,
+            # and the error remembers the innermost module it came out of.
+            if not hasattr(raised, FAILED_IN):
+                with contextlib.suppress(AttributeError, TypeError):
+                    setattr(raised, FAILED_IN, frame)
+            return
         self.calls[frame.path] = self.calls.get(frame.path, 0) + 1
         tensors = flatten_tensors(output)
         if not module._modules:
