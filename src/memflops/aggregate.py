@@ -35,11 +35,15 @@ def ancestors(path: str) -> list[str]:
 
 def phase_costs(records: Iterable[OpRecord]) -> PhaseCosts:
     totals = {phase: OpCost() for phase in Phase}
+    recompute = OpCost()
     for rec in records:
         if rec.cost is not None:
             totals[rec.phase] += rec.cost
+            if rec.recompute:
+                recompute += rec.cost
     return PhaseCosts(
-        totals[Phase.FORWARD], totals[Phase.LOSS], totals[Phase.BACKWARD], totals[Phase.OPTIMIZER]
+        totals[Phase.FORWARD], totals[Phase.LOSS], totals[Phase.BACKWARD], totals[Phase.OPTIMIZER],
+        recompute=recompute,
     )
 
 
@@ -48,6 +52,7 @@ def module_rows(
 ) -> tuple[ModuleRow, ...]:
     """One row per module, each counting itself and its submodules."""
     inclusive: dict[tuple[str, Phase], OpCost] = defaultdict(OpCost)
+    recomputed: dict[str, OpCost] = defaultdict(OpCost)
     chains: dict[str, list[str]] = {}
     saved: dict[str, int] = defaultdict(int)
     for module_path, nbytes in timeline.saved_by_module if timeline else ():
@@ -61,6 +66,8 @@ def module_rows(
             chain = chains[rec.module] = ancestors(rec.module)
         for path in chain:
             inclusive[path, rec.phase] += rec.cost
+            if rec.recompute:
+                recomputed[path] += rec.cost
     rows = []
     # named_modules() after the step: a model may swap a submodule in as it runs (BigBird
     # picks full attention for short sequences, reusing the replaced module's layers). A
@@ -74,6 +81,7 @@ def module_rows(
                 params=params.per_module.get(path, 0),
                 forward=inclusive.get((path, Phase.FORWARD), OpCost()),
                 backward=inclusive.get((path, Phase.BACKWARD), OpCost()),
+                recompute=recomputed.get(path, OpCost()),
                 output_shape=tuple(cap.output_shapes.get(path, ())),
                 calls=cap.calls.get(path, 0),
                 activation_bytes=saved.get(path, 0),

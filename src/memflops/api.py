@@ -15,6 +15,11 @@ from torch import nn
 
 from memflops import aggregate, flops  # noqa: F401  (flops: loads every rule)
 from memflops import analyze_options as defaults
+from memflops.capture.checkpointing import (
+    can_turn_off,
+    checkpointing_off,
+    outermost,
+)
 from memflops.capture.inputs import InputSpecs, TensorSpec, dtype_name, normalize_inputs
 from memflops.capture.step import (
     Capture,
@@ -36,7 +41,7 @@ from memflops.memory.sweep import Measure, fit_size, sweep_batch
 from memflops.memory.timeline import Timeline, replay_capture
 from memflops.params import ParamCounts, count_params
 from memflops.report.assemble import assemble_report
-from memflops.report.model import MemoryTotals, Report
+from memflops.report.model import Checkpointing, MemoryTotals, Report
 from memflops.request import AnalysisRequest
 
 DEFAULT_SEQ = 128
@@ -117,7 +122,8 @@ def analyze(
     fitted = None
     if request.capacity is not None:
         fitted = fit_size(specs, request.capacity, request.fit_dimension, measure)
-    return _step_report(target, request, specs, params, cap, timeline, sweep, fitted)
+    checkpointed = _checkpointing(target.module, specs, config, cap, request.allocator_overhead)
+    return _step_report(target, request, specs, params, cap, timeline, sweep, fitted, checkpointed)
 
 
 def build_inputs(inputs: Any, target: ResolvedModel, request: AnalysisRequest) -> InputSpecs:
@@ -153,6 +159,27 @@ def _measure_at(
     return measure
 
 
+def _checkpointing(
+    module: nn.Module, specs: InputSpecs, config: StepConfig, cap: Capture,
+    allocator_overhead: bool,
+) -> Checkpointing | None:
+    """The modules that ran under activation checkpointing, and the same step captured
+    with checkpointing off (`memflops.capture.checkpointing`); None without any."""
+    if not cap.checkpointed and not cap.recomputed:
+        return None
+    modules = cap.checkpointed or outermost(cap.recomputed)
+    if not can_turn_off():
+        return Checkpointing(modules, None, None, "this torch has no torch.utils.checkpoint."
+                             "_checkpoint_impl to turn checkpointing off with")
+    with checkpointing_off():
+        plain = capture(module, specs, config)
+    if plain.recomputed:
+        return Checkpointing(modules, None, None, "a forward re-runs in backward without "
+                             "torch.utils.checkpoint (a recomputation of the model's own)")
+    timeline = replay_capture(plain, allocator_overhead=allocator_overhead)
+    return Checkpointing(modules, timeline.bytes_of(Kind.ACTIVATIONS), timeline.peak.bytes)
+
+
 def _step_report(
     target: ResolvedModel,
     request: AnalysisRequest,
@@ -162,6 +189,7 @@ def _step_report(
     timeline: Timeline,
     sweep: Sweep | None,
     fitted: Fit | None,
+    checkpointed: Checkpointing | None = None,
 ) -> Report:
     float_dtype = default_float_dtype(target.module, request.cast)
     return assemble_report(
@@ -188,6 +216,7 @@ def _step_report(
         sweep=sweep,
         fit=fitted,
         memory_detail=aggregate.memory_detail(timeline, sum(cap.feature_map_bytes.values())),
+        checkpointing=checkpointed,
     )
 
 

@@ -102,9 +102,12 @@ class ResidualMLP(nn.Module):
 
 def _save_matmuls(ctx: Any, op: Any, *args: Any, **kwargs: Any) -> CheckpointPolicy:
     """A selective-checkpointing policy: keep matrix products, recompute the rest."""
-    if op is torch.ops.aten.mm.default:
+    if op in (torch.ops.aten.mm.default, torch.ops.aten.addmm.default):
         return CheckpointPolicy.MUST_SAVE
     return CheckpointPolicy.PREFER_RECOMPUTE
+
+
+CHECKPOINT_FORMS = ("non-reentrant", "reentrant", "sequential", "selective")
 
 
 class Checkpointed(nn.Module):

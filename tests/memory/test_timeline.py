@@ -71,11 +71,8 @@ def test_train_step_peak_and_saved_bytes_match_a_real_run(name: str, optimizer: 
     assert_close(f"{name}/{optimizer} saved for backward", mem.activations, real.saved)
 
 
-CHECKPOINTING = ("non-reentrant", "reentrant", "sequential", "selective")
-
-
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-@pytest.mark.parametrize("form", CHECKPOINTING)
+@pytest.mark.parametrize("form", nets.CHECKPOINT_FORMS)
 def test_checkpointed_step_matches_a_real_run_to_the_byte(form: str, optimizer: str) -> None:
     """Recomputed activations and a checkpoint's saved inputs are freed when backward
     is done with them, as in the real step (before the tracker stopped holding autograd
@@ -88,8 +85,16 @@ def test_checkpointed_step_matches_a_real_run_to_the_byte(form: str, optimizer: 
     report = memflops.analyze(nets.Checkpointed(form), (32, 64), mode="train",
                               optimizer=optimizer)
     assert (report.totals.memory.peak, report.totals.memory.activations) == (
-        real.peak, real.saved
+        real.peak, real.saved + SELECTIVELY_CACHED.get(form, 0)
     )
+
+
+# Selective checkpointing keeps the outputs its policy saves (here every matrix product)
+# in its own cache, outside autograd's saved tensors, so the real run's saved-tensor
+# hooks do not see them while memflops counts them as saved: per block the two Linear
+# outputs, 32 x 256 and 32 x 64 fp32 = 32,768 + 8,192 B; 4 blocks = 163,840 B. (The real
+# peak, which counts every storage, already includes them.)
+SELECTIVELY_CACHED = {"selective": 4 * (32 * 256 + 32 * 64) * 4}
 
 
 def test_checkpointed_resnet_blocks_match_a_real_run_to_the_byte() -> None:

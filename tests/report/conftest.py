@@ -18,6 +18,7 @@ from memflops.conventions import Convention
 from memflops.flops.registry import OpCost
 from memflops.memory.fit import Fit, Sweep, SweepPoint
 from memflops.report.model import (
+    Checkpointing,
     MemoryDetail,
     MemoryTotals,
     ModuleRow,
@@ -67,6 +68,7 @@ def handmade_report() -> Report:
     """A train-mode report of a two-layer model, numbers chosen to be easy to read."""
     fwd = OpCost(macs=3_000_000, flops=6_100_000)
     bwd = OpCost(macs=6_000_000, flops=12_300_000)
+    recompute = OpCost(macs=2_000_000, flops=4_000_000)
     return Report(
         model="handmade",
         mode="train",
@@ -78,7 +80,8 @@ def handmade_report() -> Report:
             trainable_params=1_000_000,
             buffers=256,
             costs=PhaseCosts(
-                forward=fwd, loss=OpCost(flops=1_023), backward=bwd, optimizer=OpCost(flops=777)
+                forward=fwd, loss=OpCost(flops=1_023), backward=bwd, optimizer=OpCost(flops=777),
+                recompute=recompute,
             ),
             memory=MemoryTotals(
                 params=2_469_134,
@@ -94,11 +97,11 @@ def handmade_report() -> Report:
             ModuleRow("", "Net", 0, 1_234_567, fwd, bwd, ((8, 10), (8,)), 1, 4096),
             ModuleRow(
                 "encoder", "Sequential", 1, 1_234_000, OpCost(2_000_000, 4_000_000),
-                OpCost(4_000_000, 8_000_000), ((8, 512),), 1,
+                OpCost(4_000_000, 8_000_000), ((8, 512),), 1, recompute=recompute,
             ),
             ModuleRow(
                 "encoder.0", "Linear", 2, 1_000_000, OpCost(2_000_000, 4_000_000),
-                OpCost(4_000_000, 8_000_000), ((8, 512),), 1,
+                OpCost(4_000_000, 8_000_000), ((8, 512),), 1, recompute=recompute,
             ),
             ModuleRow("encoder.0.act", "GELU", 3, 0, OpCost(), OpCost(), ((8, 512),), 1),
             ModuleRow("head", "Head", 1, 567, OpCost(1_000_000, 2_100_000),
@@ -132,6 +135,7 @@ def handmade_report() -> Report:
             constant=0, per_item=5 * 2**27,
         ),
         fit=Fit("batch", 80 * 2**30, 128, 80 * 2**30, 80 * 2**30 + 5 * 2**27, 4),
+        checkpointing=Checkpointing(("encoder",), 4 * 2**30, 6 * 2**30),
     )
 
 

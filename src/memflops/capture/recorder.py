@@ -18,7 +18,8 @@ from memflops.capture.kernels.meta_gaps import RULES as GAP_RULES
 from memflops.capture.kernels.meta_gaps import output_for
 from memflops.capture.kernels.sizes import real_output_bytes, separate_outputs
 from memflops.capture.records import OpRecord, Phase
-from memflops.capture.tracker import ModuleTracker
+from memflops.capture.saved_hooks import active_pack_hook, describe
+from memflops.capture.tracker import ModuleTracker, in_recomputation
 from memflops.capture.values.assumptions import Assumptions
 from memflops.capture.values.finite import FiniteChecks
 from memflops.capture.values.known import KnownValues
@@ -80,6 +81,11 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         self.finite = FiniteChecks()
         self.values = KnownValues()
         self._reads = ExitStack()
+        self.saving: Any = None
+        """The pack hook the train step marks saved tensors with, once it is active."""
+        self.foreign_hooks: str | None = None
+        """Why the step cannot be analysed: saved-tensor hooks of the model's own (the
+        error is raised after the forward, not from inside a hook autograd runs)."""
 
     def __enter__(self) -> OpRecorder:
         """Record, and answer known values Python reads behind the dispatch mode too
@@ -108,15 +114,16 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         return self.finite.read(t) if known is None else known
 
     def recomputing(self) -> bool:
-        """Whether a forward is running again inside backward (activation checkpointing
-        recomputes under grad mode; backward's own ops run without it)."""
-        return self.phase is Phase.BACKWARD and torch.is_grad_enabled()
+        """Whether a forward is running again inside backward: activation checkpointing
+        recomputes under grad mode while autograd runs a node; backward's own ops run
+        without grad mode (and the seed gradient `backward()` makes is outside any node)."""
+        return self.phase is Phase.BACKWARD and in_recomputation()
 
     def module_path(self) -> str:
         """The module an op belongs to: in backward, the module whose forward made the
         autograd node running, or the module whose forward is being recomputed."""
         if self.phase is Phase.BACKWARD:
-            if self.tracker.stack and torch.is_grad_enabled():
+            if self.tracker.stack and self.recomputing():
                 return self.tracker.current
             return self.tracker.backward_path
         return self.tracker.current
@@ -157,6 +164,8 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
             self.finite.observe(name, args, out)
         if name in METADATA_OPS or func.is_view:
             return out
+        if self.saving is not None and self.foreign_hooks is None:
+            self._check_saved_hooks(name)
         out = separate_outputs(name, out)
         try:
             cost = cost_of(func, args, kwargs, out)
@@ -180,6 +189,19 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         for t in flatten_tensors(out):
             self.storages.observe(t, self.phase.value, module, index)
         self.storages.op_count = index + 1
+
+    def _check_saved_hooks(self, name: str) -> None:
+        pack = active_pack_hook()
+        if pack is None or pack == self.saving:
+            return
+        path = self.module_path() or "<root>"
+        self.foreign_hooks = (
+            f"op {name} in module `{path}` runs under saved-tensor hooks of the model's own "
+            f"({describe(pack)}): memflops cannot tell where such hooks keep the tensors "
+            f"autograd saves (save_on_cpu moves them to host memory), so it would misstate "
+            f"the memory; analyse the model without them (without offloading, the peak is an "
+            f"upper bound)"
+        )
 
     def _data_dependent(self, func: Any) -> DataDependentError:
         path = self.module_path() or "<root>"

@@ -67,6 +67,8 @@ class CaptureSession:
         self._constants: list[tuple[torch.Tensor, torch.Tensor]] = []
         """(real buffer, its fake stand-in) for each of `small_real_buffers`."""
         self._restore = ExitStack()
+        self.checkpointed: list[str] = []
+        """The module of each activation-checkpointing region the step ran."""
 
     def __enter__(self) -> CaptureSession:
         with ExitStack() as stack:  # unwound at once if entering fails half-way

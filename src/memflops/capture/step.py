@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from memflops.capture.checkpointing import regions_noted, selective_saves_marked
 from memflops.capture.inputs import (
     InputSpecs,
     TensorSpec,
@@ -68,6 +69,11 @@ class Capture:
     optimizer_state: frozenset[int] = field(default_factory=frozenset)
     assumptions: Assumptions = field(default_factory=Assumptions)
     """Values answered by assumption (`capture.values.assumptions`)."""
+    recomputed: tuple[str, ...] = ()
+    """Modules whose forward ran again in backward (activation checkpointing), in order."""
+    checkpointed: tuple[str, ...] = ()
+    """The module of each region the forward ran under activation checkpointing, in order
+    (`capture.checkpointing.regions_noted`)."""
 
 
 def default_float_dtype(model: nn.Module, dtype: torch.dtype | None) -> torch.dtype:
@@ -174,6 +180,8 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
         grads=grads,
         optimizer_state=state,
         assumptions=recorder.assumptions(),
+        recomputed=tuple(tracker.recomputed),
+        checkpointed=tuple(dict.fromkeys(session.checkpointed)),
     )
 
 
@@ -199,11 +207,12 @@ def _train_step(
     """Forward, loss, backward, optimizer step; the serials of the gradients and of the
     optimizer state."""
     recorder, tracker = session.recorder, session.tracker
-    saving = (
-        torch.autograd.graph.saved_tensors_hooks(recorder.pack_saved, _unpack)
-        if session.storages is not None
-        else contextlib.nullcontext()
-    )
+    saving = contextlib.ExitStack()
+    if session.storages is not None:
+        saving.enter_context(torch.autograd.graph.saved_tensors_hooks(recorder.pack_saved, _unpack))
+        saving.enter_context(selective_saves_marked(recorder.pack_saved))
+        recorder.saving = recorder.pack_saved
+    saving.enter_context(regions_noted(tracker, session.checkpointed))
     state: frozenset[int] = frozenset()
     with session.recording():
         with saving:
@@ -213,6 +222,9 @@ def _train_step(
             with _autocast(config):
                 loss = _loss(output, config)
             tracker.tag_nodes([loss], ROOT)
+        recorder.saving = None
+        if recorder.foreign_hooks is not None:
+            raise AnalysisError(recorder.foreign_hooks)
         del output
         recorder.phase = Phase.BACKWARD
         _backward(loss, tracker)

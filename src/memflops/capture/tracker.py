@@ -14,12 +14,11 @@ with no guessing from class names.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-import contextlib
-import sys
 
 import torch
 from torch import nn
@@ -37,12 +36,22 @@ node, so autograd frees each node, and what it holds, as backward consumes the g
 checkpointing's recomputation relies on)."""
 
 
+def in_recomputation() -> bool:
+    """Whether a forward runs again inside backward: activation checkpointing recomputes
+    under grad mode while autograd runs a node (backward's own ops run without grad mode)."""
+    return torch.is_grad_enabled() and torch._C._current_autograd_node() is not None
+
+
 @dataclass
 class Frame:
     path: str
     module: nn.Module
     input_shapes: list[tuple[int, ...]]
     first_node: int
+    recompute: bool = False
+    """The forward runs again inside backward (activation checkpointing)."""
+    region: bool = False
+    """Not a module's forward: a function `enter_region` runs under `path`."""
 
 
 @dataclass
@@ -58,6 +67,10 @@ class ModuleTracker:
     """Bytes of each leaf module's outputs over all its calls, leaving out
     outputs written in place over an input (the article's feature maps)."""
     backward_path: str = ROOT
+    recomputed: dict[str, None] = field(default_factory=dict)
+    """Modules whose forward ran again inside backward, in order (a set that keeps it)."""
+    entered: list[str] = field(default_factory=list)
+    """The module of every forward call, in order (recomputations left out)."""
     _paths: dict[int, str] = field(default_factory=dict)
     _handles: list[RemovableHandle] = field(default_factory=list)
     _hooks_by_path: dict[str, Callable[..., None]] = field(default_factory=dict)
@@ -79,6 +92,8 @@ class ModuleTracker:
     def forget_calls(self) -> None:
         """Forget the calls seen so far (output shapes, counts, feature maps): those of an
         unrecorded run before the recorded one."""
+        self.recomputed.clear()
+        self.entered.clear()
         self.output_shapes.clear()
         self.calls.clear()
         self.feature_map_bytes.clear()
@@ -90,6 +105,23 @@ class ModuleTracker:
     def innermost(self) -> Frame | None:
         return self.stack[-1] if self.stack else None
 
+    def path_of(self, module: nn.Module) -> str | None:
+        """The module's path in the model, or None if it is not one of its modules."""
+        return self._paths.get(id(module))
+
+    def enter_region(self, path: str, owner: nn.Module | None) -> Frame:
+        """Make `path` current for the ops of a function that runs outside module hooks
+        (a checkpointed `forward`, which checkpointing runs again in backward)."""
+        frame = Frame(path, owner if owner is not None else self.model, [], _get_sequence_nr(),
+                      in_recomputation(), region=True)
+        self.stack.append(frame)
+        return frame
+
+    def leave_region(self, frame: Frame) -> None:
+        while self.stack:
+            if self.stack.pop() is frame:
+                return
+
     def failed_in(self, exc: BaseException) -> Frame | None:
         """The innermost module whose forward `exc` came out of, if it left one."""
         frame = getattr(exc, FAILED_IN, None)
@@ -98,14 +130,19 @@ class ModuleTracker:
     def _pre(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         shapes = [tuple(t.shape) for t in flatten_tensors((args, kwargs))]
         path = self._paths.get(id(module), ROOT)
-        self.stack.append(Frame(path, module, shapes, _get_sequence_nr()))
+        recompute = in_recomputation()
+        if recompute:
+            self.recomputed.setdefault(path, None)
+        else:
+            self.entered.append(path)
+        self.stack.append(Frame(path, module, shapes, _get_sequence_nr(), recompute))
 
     def _post(
         self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any
     ) -> None:
         # Pop down to this module's frame: a submodule whose forward raised
         # and was caught by the model's own code leaves a stale frame.
-        while self.stack and self.stack[-1].module is not module:
+        while self.stack and (self.stack[-1].module is not module or self.stack[-1].region):
             self.stack.pop()
         if not self.stack:
             return
@@ -119,8 +156,15 @@ class ModuleTracker:
                 with contextlib.suppress(AttributeError, TypeError):
                     setattr(raised, FAILED_IN, frame)
             return
-        self.calls[frame.path] = self.calls.get(frame.path, 0) + 1
         tensors = flatten_tensors(output)
+        if frame.recompute:
+            # Not a call of the model's: its outputs and feature maps are those of the
+            # forward it repeats; its autograd nodes are tagged for a reentrant
+            # checkpoint's backward, which runs through them.
+            if self.tag_backward:
+                self.tag_nodes(tensors, frame.path, frame.first_node)
+            return
+        self.calls[frame.path] = self.calls.get(frame.path, 0) + 1
         if not module._modules:
             self._note_feature_maps(frame.path, args, kwargs, tensors)
         if frame.path not in self.output_shapes:

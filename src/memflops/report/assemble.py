@@ -21,6 +21,7 @@ from memflops.capture.records import OpRecord
 from memflops.conventions import Convention
 from memflops.memory.fit import Fit, Sweep
 from memflops.report.model import (
+    Checkpointing,
     Generation,
     MemoryDetail,
     MemoryTotals,
@@ -57,6 +58,7 @@ def assemble_report(
     sweep: Sweep | None = None,
     fit: Fit | None = None,
     generation: Generation | None = None,
+    checkpointing: Checkpointing | None = None,
     priced: Sequence[OpRecord] | None = None,
 ) -> Report:
     """The report of one analysis.
@@ -94,5 +96,6 @@ def assemble_report(
         sweep=sweep,
         fit=fit,
         generation=generation,
+        checkpointing=checkpointing,
         records=tuple(records),
     )

@@ -27,6 +27,9 @@ class PhaseCosts:
     optimizer: OpCost = ZERO
     decode: OpCost = ZERO
     """Generation: every decode step of all new tokens (0 otherwise)."""
+    recompute: OpCost = ZERO
+    """Activation checkpointing: the forward ops run again in backward, a part of
+    `backward` (not added to the step twice)."""
 
     @property
     def step(self) -> OpCost:
@@ -112,6 +115,20 @@ class ModuleRow:
     output_shape: tuple[tuple[int, ...], ...]
     calls: int
     activation_bytes: int = 0
+    recompute: OpCost = ZERO
+    """The part of `backward` that re-ran this module's forward (activation checkpointing)."""
+
+
+@dataclass(frozen=True)
+class Checkpointing:
+    """Activation checkpointing in the analysed step: the outermost modules whose forward
+    ran again in backward, and the same step captured with checkpointing turned off
+    (None when it could not be: `note` says why)."""
+
+    modules: tuple[str, ...]
+    activations_without: int | None
+    peak_without: int | None
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -148,6 +165,7 @@ class Report:
     sweep: Sweep | None = None
     fit: Fit | None = None
     generation: Generation | None = None
+    checkpointing: Checkpointing | None = None
     records: tuple[OpRecord, ...] = field(default=(), repr=False, compare=False)
 
     # --- queries -----------------------------------------------------------

@@ -20,7 +20,14 @@ if TYPE_CHECKING:
     from memflops.conventions import Convention
     from memflops.flops.registry import OpCost
     from memflops.memory.fit import Fit, Sweep
-    from memflops.report.model import Generation, MemoryDetail, ModuleRow, Report, Totals
+    from memflops.report.model import (
+        Checkpointing,
+        Generation,
+        MemoryDetail,
+        ModuleRow,
+        Report,
+        Totals,
+    )
 
 SCHEMA = "memflops.report/1"
 
@@ -49,6 +56,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         "batch_sweep": _sweep(report.sweep),
         "fit": _fit(report.fit),
         "generation": _generation(report.generation, conv),
+        "checkpointing": _checkpointing(report.checkpointing),
         "shared_params": [{"name": a, "shares": b} for a, b in report.shared_params],
         "warnings": list(report.warnings),
     }
@@ -70,11 +78,13 @@ def _totals(totals: Totals, conv: Convention) -> dict[str, Any]:
             "optimizer": costs.optimizer.under(conv),
             "decode": costs.decode.under(conv),
             "step": costs.step.under(conv),
+            "recompute": costs.recompute.under(conv),
         },
         "macs": {
             "forward": costs.forward.macs,
             "backward": costs.backward.macs,
             "step": costs.step.macs,
+            "recompute": costs.recompute.macs,
         },
         "memory": {
             "params": mem.params,
@@ -98,6 +108,7 @@ def _module(row: ModuleRow, conv: Convention) -> dict[str, Any]:
         "flops": {
             "forward": row.forward.under(conv),
             "backward": row.backward.under(conv),
+            "recompute": row.recompute.under(conv),
         },
         "macs": {"forward": row.forward.macs, "backward": row.backward.macs},
         "output_shape": _shape_field(row.output_shape),
@@ -172,6 +183,17 @@ def _generation(gen: Generation | None, conv: Convention) -> dict[str, Any] | No
         "prefill_peak": gen.prefill_peak,
         "decode_peak": gen.decode_peak,
         "kv_cache": gen.kv_cache,
+    }
+
+
+def _checkpointing(ckpt: Checkpointing | None) -> dict[str, Any] | None:
+    if ckpt is None:
+        return None
+    return {
+        "modules": list(ckpt.modules),
+        "activations_without": ckpt.activations_without,
+        "peak_without": ckpt.peak_without,
+        "note": ckpt.note or None,
     }
 
 

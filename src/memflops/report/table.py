@@ -22,6 +22,7 @@ from memflops.conventions import Convention
 from memflops.flops.registry import OpCost
 from memflops.memory.fit import Fit, Sweep
 from memflops.report.model import (
+    Checkpointing,
     Generation,
     MemoryDetail,
     MemoryTotals,
@@ -76,6 +77,7 @@ def table_parts(report: Report, tree: Table) -> list[RenderableType]:
     for section in (
         _generation(report.generation, report.convention),
         _memory(report.totals.memory, report.memory_detail),
+        _checkpointing(report.checkpointing, report.totals.memory),
         _sweep(report.sweep),
         _fit(report.fit),
     ):
@@ -188,6 +190,8 @@ def _phases(report: Report) -> Iterator[tuple[str, OpCost, bool]]:
     if costs.loss.under(report.convention):
         yield "loss", costs.loss, False
     yield "backward", costs.backward, True
+    if costs.recompute.under(report.convention):
+        yield f"{INDENT}of which recomputed forward", costs.recompute, False
     if costs.optimizer.under(report.convention):
         yield "optimizer step", costs.optimizer, False
     yield "whole step", costs.step, True
@@ -220,6 +224,29 @@ def _memory(memory: MemoryTotals, detail: MemoryDetail | None) -> RenderableType
         return None
     title = "Memory (binary units: 1 KiB = 2^10 B, 1 MiB = 2^20 B, 1 GiB = 2^30 B)"
     return _section(title, grid)
+
+
+CHECKPOINTED_SHOWN = 4
+"""Checkpointed regions named in the table; the JSON lists them all."""
+
+
+def _checkpointing(ckpt: Checkpointing | None, memory: MemoryTotals) -> RenderableType | None:
+    if ckpt is None:
+        return None
+    grid = _grid()
+    shown = ", ".join(m or ROOT_LABEL for m in ckpt.modules[:CHECKPOINTED_SHOWN])
+    more = len(ckpt.modules) - CHECKPOINTED_SHOWN
+    grid.add_row(
+        "regions", f"{format_int(len(ckpt.modules))}: {shown}" + (f", ... ({more} more)"
+                                                                  if more > 0 else "")
+    )
+    grid.add_row("activations saved", f"{_bytes(memory.activations)} with checkpointing")
+    if ckpt.activations_without is not None and ckpt.peak_without is not None:
+        grid.add_row("", f"{_bytes(ckpt.activations_without)} without")
+        grid.add_row("peak", f"{_bytes(memory.peak)} with, {_bytes(ckpt.peak_without)} without")
+    if ckpt.note:
+        grid.add_row("without checkpointing", f"not analysed: {ckpt.note}")
+    return _section("Activation checkpointing", grid)
 
 
 def _by_kind(by_kind: Sequence[tuple[str, int]]) -> Columns:
