@@ -32,6 +32,7 @@ from memflops.capture.step import (
 from memflops.conventions import Convention
 from memflops.errors import SpecError, UsageError
 from memflops.frontends.resolve import ResolvedModel, resolve_model
+from memflops.frontends.zoos import library_adjustments
 from memflops.generation import analyze_generate
 from memflops.memory.fit import Fit, Sweep
 from memflops.memory.kinds import Kind
@@ -110,6 +111,12 @@ def analyze(
         prompt_len=prompt_len, new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
     )
     target = resolve_model(model, request.name)
+    with library_adjustments(target.module):
+        return _analyze(target, inputs, request)
+
+
+def _analyze(target: ResolvedModel, inputs: Any, request: AnalysisRequest) -> Report:
+    """The analysis of a resolved model (`analyze`'s steps after the request)."""
     if request.mode == "generate":
         return analyze_generate(target, request)
     specs = build_inputs(inputs, target, request)

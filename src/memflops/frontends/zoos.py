@@ -8,8 +8,11 @@ table, by module name, so no engine package imports a zoo.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 from memflops.errors import UsageError
 
@@ -40,3 +43,19 @@ def zoo_module(prefix: str) -> ModuleType:
 
 def not_installed(prefix: str) -> UsageError:
     return UsageError(f"{prefix} is not installed: {ZOOS[prefix].install}")
+
+
+ADJUSTMENTS: dict[str, str] = {"transformers": "memflops.zoo.hf.eager_paths"}
+"""Library (top-level package of a model's module classes) -> the zoo module whose
+`during_analysis()` makes that library run on fake tensors as it runs eagerly."""
+
+
+@contextmanager
+def library_adjustments(model: Any) -> Iterator[None]:
+    """Enter `during_analysis()` of each library the model's modules come from."""
+    packages = {type(m).__module__.partition(".")[0] for m in model.modules()}
+    with ExitStack() as stack:
+        for package, module in ADJUSTMENTS.items():
+            if package in packages:
+                stack.enter_context(importlib.import_module(module).during_analysis())
+        yield
