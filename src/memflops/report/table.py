@@ -218,8 +218,9 @@ def _memory(memory: MemoryTotals, detail: MemoryDetail | None) -> RenderableType
     add("seed estimate (article's formula)", memory.seed_estimate)
     sim = detail.allocator if detail is not None else None
     if sim is not None:
-        conf = f" ({sim.config.text})" if sim.config.text else ""
-        grid.add_row(f"reserved (caching allocator{conf})", _bytes(sim.reserved))
+        grid.add_row("reserved (caching allocator)", _bytes(sim.reserved))
+        if sim.config.text:
+            grid.add_row("  allocator options", sim.config.text)
         grid.add_row(
             "  at the reserved peak",
             f"{_bytes(sim.allocated_at_reserved_peak)} in use, "
