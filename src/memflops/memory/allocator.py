@@ -558,8 +558,8 @@ class CachingAllocator:
         return block
 
     def _merge(self, dst: _Block, src: _Block | None) -> None:
-        """`try_merge_blocks`: `dst` absorbs its neighbour `src` if that is free and mapped
-        alike. Neither is in the free set when this runs... except `src`, taken out here."""
+        """`try_merge_blocks`: `dst` (not in the free set) absorbs its neighbour `src` if
+        that is free and mapped alike; `src` leaves the free (or unmapped) set."""
         if src is None or src.allocated or src.mapped != dst.mapped:
             return
         pool = dst.pool
