@@ -1,8 +1,9 @@
 """`analyze()`, the façade: one analysis read top to bottom as its pipeline.
 
 request (options checked) -> model resolved -> (generate mode: its own
-analysis) -> inputs built -> the step captured -> its memory replayed ->
-batch sweep / fit when asked -> the Report assembled.
+analysis) -> inputs built -> the step captured -> its memory replayed, and
+through the caching allocator -> batch sweep / fit when asked -> the Report
+assembled.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ from memflops.generation import analyze_generate
 from memflops.memory.fit import Fit, Sweep
 from memflops.memory.kinds import Kind
 from memflops.memory.optimizers import OptimizerSpec, optimizer_label
+from memflops.memory.reserved import ReservedMemory, device_need, simulate_capture
 from memflops.memory.seed import seed_estimate
-from memflops.memory.sweep import Measure, fit_size, sweep_batch
+from memflops.memory.sweep import Measure, Need, fit_size, sweep_batch
 from memflops.memory.timeline import Timeline, replay_capture
 from memflops.params import ParamCounts, count_params
 from memflops.report.assemble import assemble_report
@@ -63,6 +65,8 @@ def analyze(
     batch_sweep: Sequence[int] | None = None,
     fit: str | int | None = None,
     fit_dimension: Literal["batch", "seq"] = defaults.FIT_DIMENSION,
+    fit_against: Literal["allocated", "reserved"] = defaults.FIT_AGAINST,
+    allocator_conf: str | None = None,
     allocator_overhead: bool = False,
     batch: int | None = None,
     seq: int | None = None,
@@ -94,8 +98,17 @@ def analyze(
     accelerator from the catalog such as "H200") finds the largest batch —
     or with `fit_dimension="seq"` the largest sequence length (dimension 1
     of the inputs) — whose peak fits, confirmed by analysing it and the next
-    size. `allocator_overhead` rounds every allocation up to 512 bytes and
-    adds a CUDA context, as a GPU process would see it.
+    size; with `fit_against="reserved"` a size fits when PyTorch's caching
+    allocator, simulated with a CUDA context held aside, never fails to
+    reserve memory (the report's `fit.against` says which was used).
+
+    Every train and inference step (and generation) is also run through a
+    simulation of PyTorch's CUDA caching allocator in steady state
+    (`memflops.memory.reserved`): the reserved peak, fragmentation, segments
+    and the device total nvidia-smi shows. `allocator_conf` sets its options
+    as `PYTORCH_CUDA_ALLOC_CONF` does, e.g. "expandable_segments:True".
+    `allocator_overhead`, the older approximation, rounds every allocation up
+    to 512 bytes and adds a CUDA context to the peak.
 
     `batch` and `seq` build the inputs of targets that know their input
     form (Hugging Face text models) instead of raw shapes. `mode="generate"`
@@ -109,6 +122,7 @@ def analyze(
         loss=loss, targets=targets, batch_sweep=batch_sweep, fit=fit,
         fit_dimension=fit_dimension, allocator_overhead=allocator_overhead, batch=batch, seq=seq,
         prompt_len=prompt_len, new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
+        fit_against=fit_against, allocator_conf=allocator_conf,
     )
     target = resolve_model(model, request.name)
     with library_adjustments(target.module):
@@ -124,13 +138,19 @@ def _analyze(target: ResolvedModel, inputs: Any, request: AnalysisRequest) -> Re
     params = count_params(target.module, request.cast)
     cap = capture(target.module, specs, config)
     timeline = replay_capture(cap, allocator_overhead=request.allocator_overhead)
-    measure = _measure_at(target.module, config, params, request.allocator_overhead)
+    reserved = simulate_capture(cap, request.allocator)
+    measure = _measure_at(target.module, config, params, request)
     sweep = sweep_batch(specs, request.sweep_sizes, measure) if request.sweep_sizes else None
     fitted = None
     if request.capacity is not None:
-        fitted = fit_size(specs, request.capacity, request.fit_dimension, measure)
+        need = _need_at(target.module, config, request, request.capacity, measure)
+        fitted = fit_size(
+            specs, request.capacity, request.fit_dimension, need, request.fit_against
+        )
     checkpointed = _checkpointing(target.module, specs, config, cap, request.allocator_overhead)
-    return _step_report(target, request, specs, params, cap, timeline, sweep, fitted, checkpointed)
+    return _step_report(
+        target, request, specs, params, cap, timeline, reserved, sweep, fitted, checkpointed
+    )
 
 
 def build_inputs(inputs: Any, target: ResolvedModel, request: AnalysisRequest) -> InputSpecs:
@@ -154,14 +174,16 @@ def build_inputs(inputs: Any, target: ResolvedModel, request: AnalysisRequest) -
 
 
 def _measure_at(
-    module: nn.Module, config: StepConfig, params: ParamCounts, allocator_overhead: bool
+    module: nn.Module, config: StepConfig, params: ParamCounts, request: AnalysisRequest
 ) -> Measure:
-    """The step analysed again on other inputs (a sweep's or a fit's): its peak and estimate."""
+    """The step analysed again on other inputs (a sweep's or a fit's): its peak, estimate
+    and reserved peak."""
 
-    def measure(specs: InputSpecs) -> tuple[int, int]:
+    def measure(specs: InputSpecs) -> tuple[int, int, int | None]:
         cap = capture(module, specs, config)
-        timeline = replay_capture(cap, allocator_overhead=allocator_overhead)
-        return timeline.peak.bytes, _seed(cap, timeline, params, config.train)
+        timeline = replay_capture(cap, allocator_overhead=request.allocator_overhead)
+        reserved = simulate_capture(cap, request.allocator).reserved
+        return timeline.peak.bytes, _seed(cap, timeline, params, config.train), reserved
 
     return measure
 
@@ -187,6 +209,17 @@ def _checkpointing(
     return Checkpointing(modules, timeline.bytes_of(Kind.ACTIVATIONS), timeline.peak.bytes)
 
 
+def _need_at(
+    module: nn.Module, config: StepConfig, request: AnalysisRequest, capacity: int,
+    measure: Measure,
+) -> Need:
+    """What `fit` holds against the capacity: the peak, or the device need
+    (`memory.reserved.device_need`)."""
+    if request.fit_against == "allocated":
+        return lambda specs: measure(specs)[0]
+    return lambda specs: device_need(capture(module, specs, config), request.allocator, capacity)
+
+
 def _step_report(
     target: ResolvedModel,
     request: AnalysisRequest,
@@ -194,6 +227,7 @@ def _step_report(
     params: ParamCounts,
     cap: Capture,
     timeline: Timeline,
+    reserved: ReservedMemory,
     sweep: Sweep | None,
     fitted: Fit | None,
     checkpointed: Checkpointing | None = None,
@@ -213,7 +247,7 @@ def _step_report(
         buffers=params.buffers,
         active_params=target.active_params,
         shared_params=params.shared,
-        memory=_memory_totals(timeline, _seed(cap, timeline, params, request.train)),
+        memory=_memory_totals(timeline, _seed(cap, timeline, params, request.train), reserved),
         modules=aggregate.module_rows(target.module, cap, params, timeline),
         records=cap.records,
         uncounted=aggregate.uncounted(cap.records, cap.rule_failures),
@@ -222,7 +256,9 @@ def _step_report(
         optimizer=optimizer_label(request.step_optimizer),
         sweep=sweep,
         fit=fitted,
-        memory_detail=aggregate.memory_detail(timeline, sum(cap.feature_map_bytes.values())),
+        memory_detail=aggregate.memory_detail(
+            timeline, sum(cap.feature_map_bytes.values()), allocator=reserved
+        ),
         checkpointing=checkpointed,
     )
 
@@ -236,7 +272,7 @@ def _shared_warnings(params: ParamCounts) -> list[str]:
     return [f"parameter {a} is the same tensor as {b}: counted once" for a, b in params.shared]
 
 
-def _memory_totals(timeline: Timeline, seed: int) -> MemoryTotals:
+def _memory_totals(timeline: Timeline, seed: int, reserved: ReservedMemory) -> MemoryTotals:
     return MemoryTotals(
         params=timeline.bytes_of(Kind.PARAMS),
         buffers=timeline.bytes_of(Kind.BUFFERS),
@@ -245,6 +281,8 @@ def _memory_totals(timeline: Timeline, seed: int) -> MemoryTotals:
         activations=timeline.bytes_of(Kind.ACTIVATIONS),
         peak=timeline.peak.bytes,
         seed_estimate=seed,
+        reserved=reserved.reserved,
+        device_total=reserved.device_total,
     )
 
 

@@ -35,7 +35,7 @@ from memflops.report.table import DEFAULT_DEPTH, render_table
 PROG = "memflops"
 ANALYZE_OPTIONS = (
     "mode", "convention", "dtype", "autocast", "optimizer", "loss", "targets",
-    "batch_sweep", "fit", "fit_dimension", "allocator_overhead",
+    "batch_sweep", "fit", "fit_dimension", "fit_against", "allocator_conf", "allocator_overhead",
     "batch", "seq", "prompt_len", "new_tokens", "cache_dtype",
 )
 """Options passed to `memflops.analyze` under their own name when given."""
@@ -157,8 +157,20 @@ def _add_memory_options(step: Any) -> None:
         f"(default: {defaults.FIT_DIMENSION})",
     )
     step.add_argument(
+        "--fit-against", dest="fit_against", choices=defaults.FIT_AGAINST_CHOICES,
+        help="what --fit holds against the capacity: the allocated peak, or the device total "
+        "with PyTorch's caching allocator simulated (reserved) "
+        f"(default: {defaults.FIT_AGAINST})",
+    )
+    step.add_argument(
+        "--allocator-conf", dest="allocator_conf", metavar="CONF",
+        help="options of the simulated CUDA caching allocator, as PYTORCH_CUDA_ALLOC_CONF "
+        "takes them, e.g. \"expandable_segments:True\" or \"max_split_size_mb:256\"",
+    )
+    step.add_argument(
         "--allocator-overhead", dest="allocator_overhead", action="store_true", default=None,
-        help="round allocations to 512 bytes and add a CUDA context, as a GPU process sees it",
+        help="add to the peak a 512-byte rounding of every allocation and a CUDA context "
+        "(a rough view; the report's reserved and device total simulate the allocator)",
     )
 
 
@@ -197,6 +209,8 @@ examples:
   memflops analyze examples/vgg16.yaml --mode train --optimizer sgd
   memflops analyze my_pkg.models:tiny_bert --input input_ids=2x128 --input attention_mask=2x128
   memflops analyze hf:llama-2-7b --batch 4 --seq 2048 --mode train --dtype bf16 --fit H200
+  memflops analyze hf:llama-2-7b --batch 2 --seq 4096 --mode train --dtype bf16 \
+      --allocator-conf expandable_segments:True --fit H100 --fit-against reserved
   memflops analyze hf:llama-2-70b --mode generate --prompt-len 4000 --new-tokens 96
 
 exit status: 0 success, 1 the model could not be analysed, 2 usage error"""

@@ -11,6 +11,7 @@ from memflops.capture.step import Capture, default_float_dtype
 from memflops.flops.registry import OpCost
 from memflops.frontends.resolve import ResolvedModel
 from memflops.memory.kinds import Kind
+from memflops.memory.reserved import ReservedMemory
 from memflops.memory.timeline import Timeline
 from memflops.params import count_params
 from memflops.report.assemble import assemble_report
@@ -33,12 +34,14 @@ def analyze_generate(model: ResolvedModel, request: AnalysisRequest) -> Report:
         prompt_len=options.prompt_len,
         new_tokens=options.new_tokens,
         dtype=request.cast,
+        allocator=request.allocator,
     )
     float_dtype = default_float_dtype(model.module, request.cast)
     kv_dtype = options.cache_dtype or float_dtype
     sizes = (float_dtype.itemsize, kv_dtype.itemsize)
     generation, affine = _generation(cap, options, dtype_name(kv_dtype), sizes)
     timeline = _peak_timeline(cap, generation)
+    reserved = _reserved(cap)
     feature_maps = sum(cap.prefill.feature_map_bytes.values())
     return assemble_report(
         model=model.label,
@@ -58,6 +61,8 @@ def analyze_generate(model: ResolvedModel, request: AnalysisRequest) -> Report:
             peak=max(generation.prefill_peak, generation.decode_peak),
             seed_estimate=params.param_bytes + feature_maps,
             kv_cache=generation.kv_cache,
+            reserved=reserved.reserved if reserved else None,
+            device_total=reserved.device_total if reserved else None,
         ),
         modules=aggregate.module_rows(model.module, _as_capture(cap.prefill), params),
         records=cap.prefill.records + cap.first_decode.records,
@@ -67,7 +72,7 @@ def analyze_generate(model: ResolvedModel, request: AnalysisRequest) -> Report:
         assumptions=cap.assumptions().warnings(),
         generation=generation,
         memory_detail=aggregate.memory_detail(
-            timeline, feature_maps, _rescaled_by_kind(timeline, sizes)
+            timeline, feature_maps, _rescaled_by_kind(timeline, sizes), allocator=reserved
         ),
     )
 
@@ -119,6 +124,14 @@ def _rescale_kv(nbytes: int, sizes: tuple[int, int]) -> int:
 def _peak(call: CallCapture, sizes: tuple[int, int]) -> int:
     kv_at_peak = dict(call.timeline.peak.by_kind).get(Kind.KV_CACHE, 0)
     return call.timeline.peak.bytes - kv_at_peak + _rescale_kv(kv_at_peak, sizes)
+
+
+def _reserved(cap: GenerateCapture) -> ReservedMemory | None:
+    """The larger reserved peak of the prefill and the last decode step, each simulated
+    on its own: a lower bound for the whole generation, whose cache grows token by token
+    through the same allocator (and whose KV cache is taken in the model's dtype)."""
+    runs = [c.reserved for c in (cap.prefill, cap.last_decode) if c.reserved is not None]
+    return max(runs, key=lambda r: r.reserved, default=None)
 
 
 def _peak_timeline(cap: GenerateCapture, generation: Generation) -> Timeline:

@@ -53,6 +53,8 @@ class SweepPoint:
     size: int
     peak: int
     seed_estimate: int
+    reserved: int | None = None
+    """The caching allocator's reserved peak at this size (None: not simulated)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,10 @@ class Fit:
     peak_at_next: int | None
     """Peak at largest + 1 (when largest is 0: the peak at size 1; None past the search limit)."""
     analyses: int
+    against: str = "allocated"
+    """What was held against the capacity: "allocated" (the peak of the step's
+    tensors) or "reserved" (the device total with the caching allocator simulated:
+    a size fits when the allocator never fails to reserve a segment)."""
 
 
 def largest_fitting(

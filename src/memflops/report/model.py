@@ -13,6 +13,7 @@ from memflops.capture.records import OpRecord, Phase
 from memflops.conventions import Convention
 from memflops.flops.registry import ZERO, OpCost
 from memflops.memory.fit import Fit, Sweep
+from memflops.memory.reserved import ReservedMemory
 from memflops.report.schema import report_dict
 from memflops.tensor_spec import TensorSpec
 
@@ -48,6 +49,11 @@ class MemoryTotals:
     peak: int = 0
     seed_estimate: int = 0
     kv_cache: int = 0
+    reserved: int | None = None
+    """The caching allocator's reserved peak, simulated (`memory.reserved`); None: not
+    simulated (layer lists)."""
+    device_total: int | None = None
+    """What nvidia-smi shows: `reserved` + the CUDA context."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,8 @@ class MemoryDetail:
     inputs: int
     feature_maps: int
     top_saved_modules: tuple[tuple[str, int], ...]
+    allocator: ReservedMemory | None = None
+    """The caching allocator's view of the steady-state step."""
 
 
 @dataclass(frozen=True)

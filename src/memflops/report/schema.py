@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from memflops.conventions import Convention
     from memflops.flops.registry import OpCost
     from memflops.memory.fit import Fit, Sweep
+    from memflops.memory.reserved import ReservedMemory
     from memflops.report.model import (
         Checkpointing,
         Generation,
@@ -95,6 +96,8 @@ def _totals(totals: Totals, conv: Convention) -> dict[str, Any]:
             "peak": mem.peak,
             "seed_estimate": mem.seed_estimate,
             "kv_cache": mem.kv_cache,
+            "reserved": mem.reserved,
+            "device_total": mem.device_total,
         },
     }
 
@@ -134,6 +137,29 @@ def _memory_detail(detail: MemoryDetail | None) -> dict[str, Any] | None:
         "top_saved_modules": [
             {"module": path, "bytes": nbytes} for path, nbytes in detail.top_saved_modules
         ],
+        "allocator": _allocator(detail.allocator),
+    }
+
+
+def _allocator(sim: ReservedMemory | None) -> dict[str, Any] | None:
+    if sim is None:
+        return None
+    return {
+        "conf": sim.config.text,
+        "reserved": sim.reserved,
+        "allocated_peak": sim.allocated_peak,
+        "requested_peak": sim.requested_peak,
+        "allocated_at_reserved_peak": sim.allocated_at_reserved_peak,
+        "fragmentation": sim.fragmentation,
+        "segments": sim.segments,
+        "pools": {
+            pool: {"reserved": reserved, "allocated": allocated, "segments": segments}
+            for pool, reserved, allocated, segments in sim.by_pool
+        },
+        "cublas_workspaces": sim.workspaces,
+        "cuda_context": sim.cuda_context,
+        "device_total": sim.device_total,
+        "num_alloc_retries": sim.num_alloc_retries,
     }
 
 
@@ -143,7 +169,10 @@ def _sweep(sweep: Sweep | None) -> dict[str, Any] | None:
     return {
         "dimension": sweep.dimension,
         "points": [
-            {"size": p.size, "peak": p.peak, "seed_estimate": p.seed_estimate}
+            {
+                "size": p.size, "peak": p.peak, "reserved": p.reserved,
+                "seed_estimate": p.seed_estimate,
+            }
             for p in sweep.points
         ],
         "constant": sweep.constant,
@@ -156,6 +185,7 @@ def _fit(fit: Fit | None) -> dict[str, Any] | None:
         return None
     return {
         "dimension": fit.dimension,
+        "against": fit.against,
         "capacity": fit.capacity,
         "largest": fit.largest,
         "peak_at_largest": fit.peak_at_largest,

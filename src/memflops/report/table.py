@@ -220,6 +220,21 @@ def _memory(memory: MemoryTotals, detail: MemoryDetail | None) -> RenderableType
         )
         grid.add_row("live at peak", _by_kind(detail.peak_by_kind))
     add("seed estimate (article's formula)", memory.seed_estimate)
+    sim = detail.allocator if detail is not None else None
+    if sim is not None:
+        grid.add_row("reserved (caching allocator)", _bytes(sim.reserved))
+        if sim.config.text:
+            grid.add_row("  allocator options", sim.config.text)
+        grid.add_row(
+            "  at the reserved peak",
+            f"{_bytes(sim.allocated_at_reserved_peak)} in use, "
+            f"{format_bytes(sim.fragmentation)} free in {format_int(sim.segments)} segments",
+        )
+        grid.add_row(
+            "device total (nvidia-smi)",
+            f"{_bytes(sim.device_total)}: reserved + CUDA context "
+            f"{format_bytes(sim.cuda_context)}",
+        )
     if not grid.row_count:
         return None
     title = "Memory (binary units: 1 KiB = 2^10 B, 1 MiB = 2^20 B, 1 GiB = 2^30 B)"
@@ -260,12 +275,17 @@ def _sweep(sweep: Sweep | None) -> RenderableType | None:
         return None
     dim = sweep.dimension
     table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
-    for name in (dim, "peak", "seed estimate"):
+    reserved = any(p.reserved is not None for p in sweep.points)
+    names = (dim, "peak (allocated)", "reserved", "seed estimate") if reserved else (
+        dim, "peak", "seed estimate"
+    )
+    for name in names:
         table.add_column(name, justify="right", no_wrap=True)
     for point in sweep.points:
-        table.add_row(
-            str(point.size), format_bytes(point.peak), format_bytes(point.seed_estimate)
-        )
+        row = [str(point.size), format_bytes(point.peak)]
+        if reserved:
+            row.append(format_bytes(point.reserved) if point.reserved is not None else "")
+        table.add_row(*row, format_bytes(point.seed_estimate))
     line = Text(f"fitted: peak = {_bytes(sweep.constant)} + {_bytes(sweep.per_item)} x {dim}")
     return _section(f"Peak memory by {dim} size", Group(table, line))
 
@@ -297,13 +317,15 @@ def _fit(fit: Fit | None) -> RenderableType | None:
     dim, largest, after = fit.dimension, fit.largest, fit.peak_at_next
     grid = _grid()
     grid.add_row("capacity", _bytes(fit.capacity))
+    need = "peak" if fit.against == "allocated" else "device total"
+    grid.add_row("held against it", f"the {need} ({fit.against})")
     if largest == 0:
         grid.add_row(f"largest {dim}", "none")
     else:
         peak = _bytes(fit.peak_at_largest)
-        grid.add_row(f"largest {dim}", f"{format_int(largest)}, peak {peak}")
+        grid.add_row(f"largest {dim}", f"{format_int(largest)}, {need} {peak}")
     if after is not None:
-        grid.add_row(f"{dim} {format_int(largest + 1)}", f"does not fit, peak {_bytes(after)}")
+        grid.add_row(f"{dim} {format_int(largest + 1)}", f"does not fit, {need} {_bytes(after)}")
     grid.add_row("analyses run", str(fit.analyses))
     return _section(f"Largest {dim} that fits", grid)
 
