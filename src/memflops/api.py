@@ -28,6 +28,8 @@ from memflops.conventions import Convention
 from memflops.errors import SpecError, UsageError
 from memflops.frontends.resolve import ResolvedModel, resolve_model
 from memflops.generation import analyze_generate
+from memflops.hardware.catalog import Accelerator
+from memflops.hardware.time_model import TimeConstants, TimeModel
 from memflops.memory.fit import Fit, Sweep
 from memflops.memory.kinds import Kind
 from memflops.memory.optimizers import OptimizerSpec, optimizer_label
@@ -36,7 +38,7 @@ from memflops.memory.sweep import Measure, fit_size, sweep_batch
 from memflops.memory.timeline import Timeline, replay_capture
 from memflops.params import ParamCounts, count_params
 from memflops.report.assemble import assemble_report
-from memflops.report.model import MemoryTotals, Report
+from memflops.report.model import MemoryTotals, Report, Timing
 from memflops.request import AnalysisRequest
 
 DEFAULT_SEQ = 128
@@ -64,6 +66,8 @@ def analyze(
     new_tokens: int | None = None,
     cache_dtype: str | torch.dtype | None = None,
     name: str | None = None,
+    gpu: str | Accelerator | None = None,
+    time_constants: str | dict[str, object] | TimeConstants | None = None,
 ) -> Report:
     """Count parameters, FLOPs, MACs and memory of one step of `model`.
 
@@ -97,12 +101,21 @@ def analyze(
     `prompt_len` tokens, then `new_tokens` decode steps with a KV cache
     (stored in `cache_dtype`, default the model's dtype); see
     `memflops.capture.generate`.
+
+    Every op's bytes read and written are priced beside its FLOPs. `gpu` (a
+    catalog name such as "A100 80GB SXM", `custom:fp16=300T,bw=1.5T,mem=40G`
+    or a JSON file of those keys) times the step on that accelerator with the
+    roofline of `memflops.hardware.time_model`: time per op, module and phase,
+    throughput and MFU (generate mode: prefill and decode times).
+    `time_constants` ("matmul=0.6,overhead=5us", or a mapping) overrides the
+    model's global constants (docs/time-model.md).
     """
     request = AnalysisRequest.from_arguments(
         mode=mode, convention=convention, dtype=dtype, optimizer=optimizer, autocast=autocast,
         loss=loss, targets=targets, batch_sweep=batch_sweep, fit=fit,
         fit_dimension=fit_dimension, allocator_overhead=allocator_overhead, batch=batch, seq=seq,
         prompt_len=prompt_len, new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
+        gpu=gpu, time_constants=time_constants,
     )
     target = resolve_model(model, request.name)
     if request.mode == "generate":
@@ -117,7 +130,31 @@ def analyze(
     fitted = None
     if request.capacity is not None:
         fitted = fit_size(specs, request.capacity, request.fit_dimension, measure)
-    return _step_report(target, request, specs, params, cap, timeline, sweep, fitted)
+    timing = time_step(request, cap, specs)
+    return _step_report(target, request, specs, params, cap, timeline, sweep, fitted, timing)
+
+
+def time_step(request: AnalysisRequest, cap: Capture, specs: InputSpecs) -> Timing | None:
+    """The captured step timed on the requested accelerator (None when none is asked)."""
+    if request.accelerator is None:
+        return None
+    model = TimeModel(request.accelerator, request.time_constants)
+    samples, tokens = _step_size(specs)
+    return Timing(request.accelerator, request.time_constants, model.estimate(cap.records),
+                  samples, tokens)
+
+
+def _step_size(specs: InputSpecs) -> tuple[int | None, int | None]:
+    """(samples, tokens) one step processes: dimension 0 of the first input, and, when it
+    holds integer token ids of two or more dimensions, dimensions 0 x 1."""
+    inputs = [s for _, s in specs.all()]
+    if not inputs or not inputs[0].shape:
+        return None, None
+    first = inputs[0]
+    samples = int(first.shape[0])
+    integer = first.dtype is not None and not first.dtype.is_floating_point
+    tokens = samples * int(first.shape[1]) if integer and len(first.shape) >= 2 else None
+    return samples, tokens
 
 
 def build_inputs(inputs: Any, target: ResolvedModel, request: AnalysisRequest) -> InputSpecs:
@@ -162,6 +199,7 @@ def _step_report(
     timeline: Timeline,
     sweep: Sweep | None,
     fitted: Fit | None,
+    timing: Timing | None = None,
 ) -> Report:
     float_dtype = default_float_dtype(target.module, request.cast)
     return assemble_report(
@@ -188,6 +226,7 @@ def _step_report(
         sweep=sweep,
         fit=fitted,
         memory_detail=aggregate.memory_detail(timeline, sum(cap.feature_map_bytes.values())),
+        timing=timing,
     )
 
 

@@ -4,7 +4,8 @@
 passes them 1:1); `AnalysisRequest.from_arguments` turns them into one
 frozen value, checking them in a fixed order and raising the first error:
 mode, convention, dtype, autocast, optimizer, loss, fit dimension, batch
-sweep sizes, fit capacity. The checks that need the model come later and
+sweep sizes, fit capacity, accelerator (`gpu`), time constants. The checks
+that need the model come later and
 are methods here, called at the step that needs them, so an error is raised
 at the same point of the pipeline whatever else is wrong:
 `generate_options()` (generate mode, once the model is resolved) and
@@ -14,7 +15,7 @@ at the same point of the pipeline whatever else is wrong:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -24,7 +25,8 @@ from memflops.capture.inputs import dtype_name, normalize_inputs, parse_dtype
 from memflops.capture.step import LossSpec, StepConfig, check_loss
 from memflops.conventions import Convention
 from memflops.errors import SpecError, UsageError
-from memflops.hardware.catalog import find_accelerator
+from memflops.hardware.catalog import Accelerator, accelerator, find_accelerator
+from memflops.hardware.time_model import TimeConstants, parse_constants
 from memflops.memory.fit import parse_memory
 from memflops.memory.optimizers import OptimizerSpec, check_optimizer
 from memflops.memory.sweep import DIMENSIONS
@@ -70,6 +72,10 @@ class AnalysisRequest:
     cache_dtype: str | torch.dtype | None
     """As given; `generate_options()` reads it (only generate mode uses it)."""
     name: str | None
+    accelerator: Accelerator | None = None
+    """`gpu`: the accelerator to time the step on (None: no time model)."""
+    time_constants: TimeConstants = field(default_factory=TimeConstants)
+    """The time model's constants, the defaults overridden by `time_constants`."""
 
     @classmethod
     def from_arguments(
@@ -92,6 +98,8 @@ class AnalysisRequest:
         new_tokens: int | None,
         cache_dtype: str | torch.dtype | None,
         name: str | None,
+        gpu: str | Accelerator | None = None,
+        time_constants: str | dict[str, object] | TimeConstants | None = None,
     ) -> AnalysisRequest:
         """`analyze`'s keyword arguments, checked in the order the module docstring gives."""
         if mode not in MODES:
@@ -109,11 +117,16 @@ class AnalysisRequest:
             )
         sizes = _sweep_sizes(batch_sweep)
         capacity = _capacity(fit) if fit is not None else None
+        hardware = accelerator(gpu) if isinstance(gpu, str) else gpu
+        constants = parse_constants(time_constants)
+        if time_constants is not None and hardware is None:
+            raise UsageError("time_constants: they set the time model, which needs gpu=")
         return cls(
             mode=mode, convention=conv, cast=cast, autocast=amp, optimizer=optimizer, loss=loss,
             targets=targets, sweep_sizes=sizes, capacity=capacity, fit_dimension=fit_dimension,
             allocator_overhead=allocator_overhead, batch=batch, seq=seq, prompt_len=prompt_len,
             new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
+            accelerator=hardware, time_constants=constants,
         )
 
     @property

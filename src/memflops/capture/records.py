@@ -24,10 +24,13 @@ class OpRecord:
 
     `cost` is None when no rule covers the op (it is then reported as
     uncounted, never as zero). `module` is the dotted path of the innermost
-    module that ran it ("" for the root).
+    module that ran it ("" for the root). `dtype` is the dtype it computes in
+    (its first floating-point input's, e.g. "bfloat16"; None when it has no
+    tensor): the time model picks the unit's peak by it.
     """
 
     op: str
     module: str
     phase: Phase
     cost: OpCost | None
+    dtype: str | None = None

@@ -27,6 +27,7 @@ from memflops.report.model import (
     ModuleRow,
     PhaseCosts,
     Report,
+    Timing,
     Totals,
     UncountedOp,
 )
@@ -58,6 +59,8 @@ def assemble_report(
     fit: Fit | None = None,
     generation: Generation | None = None,
     priced: Sequence[OpRecord] | None = None,
+    timing: Timing | None = None,
+    bytes_priced: bool = True,
 ) -> Report:
     """The report of one analysis.
 
@@ -87,6 +90,7 @@ def assemble_report(
             *aggregate.uncounted_warnings(uncounted),
             *aggregate.integer_warnings(records if priced is None else priced),
             *assumptions,
+            *(timing.estimate.warnings if timing is not None else ()),
         ),
         shared_params=shared_params,
         optimizer=optimizer,
@@ -95,4 +99,6 @@ def assemble_report(
         fit=fit,
         generation=generation,
         records=tuple(records),
+        timing=timing,
+        bytes_priced=bytes_priced,
     )

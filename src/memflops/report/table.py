@@ -27,10 +27,11 @@ from memflops.report.model import (
     MemoryTotals,
     ModuleRow,
     Report,
+    Timing,
     UncountedOp,
 )
 from memflops.tensor_spec import dtype_name
-from memflops.units import format_bytes, format_count, format_int
+from memflops.units import format_bytes, format_count, format_int, format_seconds
 
 DEFAULT_DEPTH = 2
 MIN_WIDTH = 100
@@ -74,6 +75,7 @@ def table_parts(report: Report, tree: Table) -> list[RenderableType]:
     warnings, in that order; a section with nothing to say is left out."""
     parts: list[RenderableType] = [_header(report), Text(""), tree, _totals(report)]
     for section in (
+        _time(report),
         _generation(report.generation, report.convention),
         _memory(report.totals.memory, report.memory_detail),
         _sweep(report.sweep),
@@ -121,6 +123,9 @@ def _module_tree(report: Report, depth: int) -> Table:
     numeric = ["params", "MACs fwd", "FLOPs fwd"]
     if train:
         numeric += ["FLOPs bwd", "saved for bwd"]
+    timing = report.timing
+    if timing is not None:
+        numeric += ["bytes fwd", "time fwd"] + (["time bwd"] if train else [])
     for name in numeric:
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("output shape", no_wrap=True)
@@ -137,6 +142,12 @@ def _module_tree(report: Report, depth: int) -> Table:
         if train:
             cells.append(format_count(row.backward.under(conv)))
             cells.append(format_bytes(row.activation_bytes))
+        if timing is not None:
+            forward, backward = timing.module(row.path)
+            cells.append(format_bytes(row.forward.bytes) if report.bytes_priced else "-")
+            cells.append(format_seconds(forward))
+            if train:
+                cells.append(format_seconds(backward))
         cells.append(_output_shape(row))
         table.add_row(*(Text(c) for c in cells), style="bold" if row.depth == 0 else None)
     return table
@@ -174,6 +185,8 @@ def _totals(report: Report) -> RenderableType:
         line = f"{_exact(cost.under(report.convention))} FLOPs"
         if with_macs:
             line += f", {_exact(cost.macs)} MACs"
+        if report.bytes_priced:
+            line += f", {format_bytes(cost.bytes)} moved"
         grid.add_row(label, line)
     return _section("Totals (FLOPs and MACs: K = 10^3, M = 10^6, G = 10^9)", grid)
 
@@ -191,6 +204,55 @@ def _phases(report: Report) -> Iterator[tuple[str, OpCost, bool]]:
     if costs.optimizer.under(report.convention):
         yield "optimizer step", costs.optimizer, False
     yield "whole step", costs.step, True
+
+
+def _time(report: Report) -> RenderableType | None:
+    """Time on the accelerator: per phase, the step, throughput, MFU, bounds, constants."""
+    timing: Timing | None = report.timing
+    if timing is None:
+        return None
+    est, acc, c = timing.estimate, timing.accelerator, timing.constants
+    grid = _grid()
+    phases = est.phases
+    for label, seconds in (("forward", phases.forward), ("loss", phases.loss),
+                           ("backward", phases.backward), ("optimizer step", phases.optimizer),
+                           ("decode (all steps)", phases.decode)):
+        if seconds:
+            grid.add_row(label, format_seconds(seconds))
+    grid.add_row("whole step" if report.mode != "generate" else "whole generation",
+                 format_seconds(est.step))
+    rates = []
+    if timing.samples_per_s is not None:
+        rates.append(f"{timing.samples_per_s:,.1f} samples/s")
+    if timing.tokens_per_s is not None:
+        rates.append(f"{timing.tokens_per_s:,.1f} tokens/s")
+    if rates:
+        grid.add_row("throughput", ", ".join(rates))
+    mfu = est.mfu()
+    if mfu is not None:
+        grid.add_row("MFU", f"{100 * mfu:.1f}% (2mac FLOPs over time x {est.peak_dtype} dense "
+                            f"peak {est.peak_flops / 1e12:g} TFLOP/s)")
+    total = est.step or 1.0
+    grid.add_row("bound", ", ".join(f"{name} {100 * seconds / total:.0f}%"
+                                    for name, seconds in est.by_bound)
+                 + f" of the time ({format_int(est.kernels)} kernels)")
+    intensity = report.intensity()
+    if intensity is not None:
+        grid.add_row("arithmetic intensity", f"{intensity:.1f} FLOPs/byte "
+                     f"(ridge point {_ridge(timing):.0f})")
+    grid.add_row("constants", f"matmul {c.matmul_efficiency:g}, vector {c.vector_efficiency:g} "
+                 f"and memory {c.memory_efficiency:g} of peak; {c.kernel_overhead_s * 1e6:g} us "
+                 f"per kernel; TF32 matmul {'on' if c.tf32_matmul else 'off'}, conv "
+                 f"{'on' if c.tf32_conv else 'off'}; eager (no fusion)")
+    title = (f"Time on {acc.name} ({format_bytes(acc.memory_bytes)}, "
+             f"{acc.bandwidth_bytes_per_s / 1e9:g} GB/s): a roofline per op")
+    return _section(title, grid)
+
+
+def _ridge(timing: Timing) -> float:
+    """FLOPs per byte where the peak of the MFU's unit meets the bandwidth."""
+    bandwidth = timing.accelerator.bandwidth_bytes_per_s
+    return timing.estimate.peak_flops / bandwidth if bandwidth else 0.0
 
 
 def _memory(memory: MemoryTotals, detail: MemoryDetail | None) -> RenderableType | None:
@@ -257,8 +319,17 @@ def _generation(gen: Generation | None, conv: Convention) -> RenderableType | No
         (f"last decode step (cache {format_int(prompt + new - 1)})", gen.decode_last),
         (f"all {format_int(new)} decode steps", gen.decode_total),
     ):
-        grid.add_row(label, f"{_exact(cost.under(conv))} FLOPs, {_exact(cost.macs)} MACs")
+        grid.add_row(label, f"{_exact(cost.under(conv))} FLOPs, {_exact(cost.macs)} MACs, "
+                            f"{format_bytes(cost.bytes)} moved")
     grid.add_row(f"KV cache ({gen.cache_dtype})", _bytes(gen.kv_cache))
+    if gen.time is not None:
+        t = gen.time
+        grid.add_row("time to first token", f"{format_seconds(t.prefill_s)} "
+                     f"(prefill, {t.prefill_bound}-bound)")
+        grid.add_row("decode step", f"{format_seconds(t.decode_step_first_s)} first, "
+                     f"{format_seconds(t.decode_step_last_s)} last ({t.decode_bound}-bound)")
+        grid.add_row("decode", f"{t.decode_tokens_per_s:,.1f} tokens/s "
+                     f"({format_seconds(t.decode_total_s)} for all steps)")
     grid.add_row("peak of prefill", _bytes(gen.prefill_peak))
     grid.add_row("peak of last decode step", _bytes(gen.decode_peak))
     return _section("Generation (prefill, then one token at a time with a KV cache)", grid)
