@@ -96,10 +96,11 @@ def _normal(text: str) -> str:
 
 
 def find_accelerator(name: str) -> Accelerator:
-    """The catalog entry named `name`: an exact name, or a unique part of one ("H200")."""
+    """The catalog entry named `name`: an exact name with or without its vendor ("L4"), a
+    unique part of one ("H200"), or words all found in one name only ("A100 SXM 80GB")."""
     wanted = _normal(name)
     catalog = accelerators()
-    exact = [a for a in catalog if _normal(a.name) == wanted]
+    exact = [a for a in catalog if wanted in (_normal(a.name), _normal(_short(a.name)))]
     if exact:
         return exact[0]
     partial = [a for a in catalog if wanted and wanted in _normal(a.name)]
@@ -118,9 +119,14 @@ def find_accelerator(name: str) -> Accelerator:
     )
 
 
+def _short(name: str) -> str:
+    """The name without its vendor: "A100 80GB SXM" for "NVIDIA A100 80GB SXM"."""
+    return name.split(" ", 1)[1] if " " in name else name
+
+
 def _suggestion(name: str, catalog: tuple[Accelerator, ...]) -> str:
     """"; did you mean ...?" over the names with and without their vendor's prefix."""
-    short = {a.name.split(" ", 1)[1] if " " in a.name else a.name: a.name for a in catalog}
+    short = {_short(a.name): a.name for a in catalog}
     close = difflib.get_close_matches(name, [*short, *short.values()], n=3, cutoff=0.5)
     names = list(dict.fromkeys(short.get(c, c) for c in close))
     return f"; did you mean {', '.join(names)}?" if names else ""

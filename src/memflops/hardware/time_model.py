@@ -67,7 +67,8 @@ class TimeConstants:
 _ALIASES = {"matmul": "matmul_efficiency", "vector": "vector_efficiency",
             "memory": "memory_efficiency", "overhead": "kernel_overhead_s",
             "tf32": "tf32_matmul"}
-_TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+_PER_SECOND = {"s": 1.0, "ms": 1e3, "us": 1e6, "µs": 1e6, "ns": 1e9}
+"""Units of a duration, as how many make a second."""
 
 
 def parse_constants(given: str | Mapping[str, object] | TimeConstants | None) -> TimeConstants:
@@ -115,7 +116,7 @@ def _value(name: str, value: object) -> float | bool:
         number = float("nan")
     if number != number:
         raise UsageError(f"time constant {name}={value!r}: expected a number")
-    return number * _TIME_UNITS[match.group(2)] if match and match.group(2) else number
+    return number / _PER_SECOND[match.group(2)] if match and match.group(2) else number
 
 
 @dataclass(frozen=True)
