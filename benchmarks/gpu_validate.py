@@ -28,11 +28,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import torch
+from torch import nn
 
-import memflops  # noqa: E402
-from memflops.hardware.catalog import find_accelerator  # noqa: E402
+import memflops
+from memflops.hardware.catalog import find_accelerator
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,6 @@ def measure(model: Model, steps: int, warmup: int) -> tuple[float, int, int]:
     torch.cuda.synchronize()
     seconds = start.elapsed_time(end) / 1e3 / steps
     allocated, reserved = torch.cuda.max_memory_allocated(), torch.cuda.max_memory_reserved()
-    del net, optimizer, args, kwargs
     return seconds, allocated, reserved
 
 

@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 import torch
 from torch import nn
+from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils.flop_counter import FlopCounterMode
 
 import memflops
-from torch._subclasses.fake_tensor import FakeTensorMode
-
 from memflops.capture.costing import cost_of, integer_only, price
 from memflops.flops.registry import ZERO, OpCost, Shape, integer_cost, lookup, op_name
 from memflops.tensor_spec import TensorSpec

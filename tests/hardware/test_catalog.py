@@ -51,11 +51,11 @@ def test_unknown_and_ambiguous_names_say_what_is_known() -> None:
     # words found in one name only pick it; a typo gets suggestions
     assert find_accelerator("a100 sxm 80gb").name == "NVIDIA A100 80GB SXM"
     assert find_accelerator("L4").name == "NVIDIA L4"  # not L40 or L40S
-    with pytest.raises(UsageError, match="did you mean .*NVIDIA A100 80GB SXM"):
+    with pytest.raises(UsageError, match=r"did you mean .*NVIDIA A100 80GB SXM"):
         find_accelerator("A100 80GB SXN")
     with pytest.raises(UsageError, match="ambiguous: it matches NVIDIA H100 SXM"):
         find_accelerator("H100")
-    with pytest.raises(UsageError, match="unknown accelerator 'Z9000'.*custom:"):
+    with pytest.raises(UsageError, match=r"unknown accelerator 'Z9000'.*custom:"):
         find_accelerator("Z9000")
 
 

@@ -66,7 +66,7 @@ def test_fp32_matmuls_and_convolutions_follow_pytorchs_tf32_defaults() -> None:
 def test_a_dtype_the_accelerator_has_no_peak_for_is_an_error() -> None:
     t4 = find_accelerator("T4")
     bf16_mm = record("aten.mm", OpCost(macs=8, flops=8, bytes_read=8))
-    with pytest.raises(UsageError, match="NVIDIA T4 has no bf16 peak .*--dtype fp16"):
+    with pytest.raises(UsageError, match=r"NVIDIA T4 has no bf16 peak .*--dtype fp16"):
         TimeModel(t4).op(bf16_mm)
 
 
