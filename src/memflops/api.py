@@ -8,6 +8,7 @@ batch sweep / fit when asked -> the Report assembled.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 import torch
@@ -30,11 +31,11 @@ from memflops.frontends.resolve import ResolvedModel, resolve_model
 from memflops.generation import analyze_generate
 from memflops.hardware.catalog import Accelerator
 from memflops.hardware.time_model import TimeConstants, TimeModel
-from memflops.memory.fit import Fit, Sweep
+from memflops.memory.fit import Fit, Sweep, saturation
 from memflops.memory.kinds import Kind
 from memflops.memory.optimizers import OptimizerSpec, optimizer_label
 from memflops.memory.seed import seed_estimate
-from memflops.memory.sweep import Measure, fit_size, sweep_batch
+from memflops.memory.sweep import AXES, Measure, fit_size, resized, sweep_batch
 from memflops.memory.timeline import Timeline, replay_capture
 from memflops.params import ParamCounts, count_params
 from memflops.report.assemble import assemble_report
@@ -125,11 +126,14 @@ def analyze(
     params = count_params(target.module, request.cast)
     cap = capture(target.module, specs, config)
     timeline = replay_capture(cap, allocator_overhead=request.allocator_overhead)
-    measure = _measure_at(target.module, config, params, request.allocator_overhead)
+    timed: dict[tuple[tuple[int, ...], ...], Timing] = {}
+    measure = _measure_at(target.module, config, params, request, timed)
     sweep = sweep_batch(specs, request.sweep_sizes, measure) if request.sweep_sizes else None
     fitted = None
     if request.capacity is not None:
         fitted = fit_size(specs, request.capacity, request.fit_dimension, measure)
+    if timed:
+        sweep, fitted = _with_times(sweep, fitted, specs, request, timed)
     timing = time_step(request, cap, specs)
     return _step_report(target, request, specs, params, cap, timeline, sweep, fitted, timing)
 
@@ -178,16 +182,50 @@ def build_inputs(inputs: Any, target: ResolvedModel, request: AnalysisRequest) -
 
 
 def _measure_at(
-    module: nn.Module, config: StepConfig, params: ParamCounts, allocator_overhead: bool
+    module: nn.Module, config: StepConfig, params: ParamCounts, request: AnalysisRequest,
+    timed: dict[tuple[tuple[int, ...], ...], Timing],
 ) -> Measure:
-    """The step analysed again on other inputs (a sweep's or a fit's): its peak and estimate."""
+    """The step analysed again on other inputs (a sweep's or a fit's): its peak and estimate.
+    With an accelerator, each one's timing goes into `timed`, keyed by `_shapes`."""
 
     def measure(specs: InputSpecs) -> tuple[int, int]:
         cap = capture(module, specs, config)
-        timeline = replay_capture(cap, allocator_overhead=allocator_overhead)
+        timeline = replay_capture(cap, allocator_overhead=request.allocator_overhead)
+        timing = time_step(request, cap, specs)
+        if timing is not None:
+            timed[_shapes(specs)] = timing
         return timeline.peak.bytes, _seed(cap, timeline, params, config.train)
 
     return measure
+
+
+def _shapes(specs: InputSpecs) -> tuple[tuple[int, ...], ...]:
+    return tuple(tuple(s.shape) for _, s in specs.all())
+
+
+def _with_times(
+    sweep: Sweep | None, fitted: Fit | None, specs: InputSpecs, request: AnalysisRequest,
+    timed: dict[tuple[tuple[int, ...], ...], Timing],
+) -> tuple[Sweep | None, Fit | None]:
+    """The sweep's points and the fit with the step time and throughput of each size, and
+    the size where the sweep's throughput saturates."""
+
+    def at(size: int, axis: int) -> tuple[float | None, float | None]:
+        timing = timed.get(_shapes(resized(specs, size, axis)))
+        if timing is None:
+            return None, None
+        return timing.estimate.step, timing.samples_per_s
+
+    if sweep is not None:
+        points = []
+        for p in sweep.points:
+            step, rate = at(p.size, AXES["batch"])
+            points.append(replace(p, time_step_s=step, samples_per_s=rate))
+        sweep = replace(sweep, points=tuple(points), saturated_at=saturation(points))
+    if fitted is not None and fitted.largest:
+        step, rate = at(fitted.largest, AXES[fitted.dimension])
+        fitted = replace(fitted, time_step_s=step, samples_per_s=rate)
+    return sweep, fitted
 
 
 def _step_report(

@@ -157,3 +157,25 @@ def test_generation_times_prefill_and_decode() -> None:
     doc = report.to_dict()
     assert doc["generation"]["time"]["decode_tokens_per_s"] == t.decode_tokens_per_s
     assert doc["totals"]["time"]["forward"] == t.prefill_s
+
+
+def test_batch_sweep_and_fit_carry_time_and_throughput() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(16 * 16 * 16, 10))
+    report = memflops.analyze(model, (2, 3, 16, 16), mode="train", optimizer="sgd",
+                              batch_sweep=[1, 4, 64, 256], fit="64MiB", gpu="A100 80GB SXM")
+    sweep, fit = report.sweep, report.fit
+    assert sweep is not None and fit is not None
+    for p in sweep.points:
+        assert p.time_step_s is not None and p.samples_per_s is not None
+        assert p.samples_per_s == pytest.approx(p.size / p.time_step_s)
+    # bigger batches amortise the per-kernel overhead: samples/s never falls as the batch
+    # grows, and the saturation point is a swept size or none
+    rates = [p.samples_per_s for p in sweep.points]
+    assert rates == sorted(rates)
+    assert sweep.saturated_at in (None, 1, 4, 64)
+    assert fit.largest > 0 and fit.samples_per_s is not None
+    assert fit.samples_per_s == pytest.approx(fit.largest / fit.time_step_s)
+    doc = report.to_dict()
+    assert doc["batch_sweep"]["points"][0]["time_step_s"] == sweep.points[0].time_step_s
+    assert doc["fit"]["samples_per_s"] == fit.samples_per_s

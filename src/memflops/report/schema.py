@@ -146,11 +146,13 @@ def _sweep(sweep: Sweep | None) -> dict[str, Any] | None:
     return {
         "dimension": sweep.dimension,
         "points": [
-            {"size": p.size, "peak": p.peak, "seed_estimate": p.seed_estimate}
+            {"size": p.size, "peak": p.peak, "seed_estimate": p.seed_estimate,
+             "time_step_s": p.time_step_s, "samples_per_s": p.samples_per_s}
             for p in sweep.points
         ],
         "constant": sweep.constant,
         "per_item": sweep.per_item,
+        "saturated_at": sweep.saturated_at,
     }
 
 
@@ -164,6 +166,8 @@ def _fit(fit: Fit | None) -> dict[str, Any] | None:
         "peak_at_largest": fit.peak_at_largest,
         "peak_at_next": fit.peak_at_next,
         "analyses": fit.analyses,
+        "time_step_s": fit.time_step_s,
+        "samples_per_s": fit.samples_per_s,
     }
 
 

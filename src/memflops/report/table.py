@@ -294,15 +294,23 @@ def _sweep(sweep: Sweep | None) -> RenderableType | None:
     if sweep is None:
         return None
     dim = sweep.dimension
+    timed = any(p.time_step_s is not None for p in sweep.points)
     table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
-    for name in (dim, "peak", "seed estimate"):
+    columns = [dim, "peak", "seed estimate"] + (["step time", "samples/s"] if timed else [])
+    for name in columns:
         table.add_column(name, justify="right", no_wrap=True)
     for point in sweep.points:
-        table.add_row(
-            str(point.size), format_bytes(point.peak), format_bytes(point.seed_estimate)
-        )
-    line = Text(f"fitted: peak = {_bytes(sweep.constant)} + {_bytes(sweep.per_item)} x {dim}")
-    return _section(f"Peak memory by {dim} size", Group(table, line))
+        cells = [str(point.size), format_bytes(point.peak), format_bytes(point.seed_estimate)]
+        if timed:
+            cells += [format_seconds(point.time_step_s or 0.0), f"{point.samples_per_s or 0:,.1f}"]
+        table.add_row(*cells)
+    lines = [f"fitted: peak = {_bytes(sweep.constant)} + {_bytes(sweep.per_item)} x {dim}"]
+    if sweep.saturated_at is not None:
+        lines.append(f"throughput saturates at {dim} {format_int(sweep.saturated_at)}: within "
+                     f"5% of the best of the sweep; a bigger {dim} is no faster per sample")
+    elif timed:
+        lines.append(f"throughput still rises at the largest {dim} of the sweep")
+    return _section(f"Peak memory by {dim} size", Group(table, *(Text(x) for x in lines)))
 
 
 def _generation(gen: Generation | None, conv: Convention) -> RenderableType | None:
@@ -348,6 +356,9 @@ def _fit(fit: Fit | None) -> RenderableType | None:
         grid.add_row(f"largest {dim}", f"{format_int(largest)}, peak {peak}")
     if after is not None:
         grid.add_row(f"{dim} {format_int(largest + 1)}", f"does not fit, peak {_bytes(after)}")
+    if fit.samples_per_s is not None and fit.time_step_s is not None:
+        grid.add_row(f"at {dim} {format_int(largest)}",
+                     f"step {format_seconds(fit.time_step_s)}, {fit.samples_per_s:,.1f} samples/s")
     grid.add_row("analyses run", str(fit.analyses))
     return _section(f"Largest {dim} that fits", grid)
 
