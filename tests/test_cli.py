@@ -264,6 +264,37 @@ def test_usage_errors_exit_2(capfd: pytest.CaptureFixture[str], argv: tuple[str,
     assert "error:" in err and "Traceback" not in err
 
 
+def test_gpu_adds_time_columns_and_a_time_section(capfd: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capfd, "analyze", TINY, *TINY_INPUT, "--mode", "train",
+                         "--gpu", "H100 SXM", "--time-constants", "overhead=2us")
+    assert (code, err) == (0, "")
+    header = next(line for line in out.splitlines() if line.startswith("module"))
+    assert "time fwd" in header and "time bwd" in header and "bytes fwd" in header
+    assert "Time on NVIDIA H100 SXM" in out and "samples/s" in out and "MFU" in out
+    assert "2 us per kernel" in out
+    plain = run(capfd, "analyze", TINY, *TINY_INPUT)[1]
+    assert "time fwd" not in plain and "Time on" not in plain
+
+
+@pytest.mark.parametrize(
+    ("gpu", "message"),
+    [("A100 80GB SXN", "did you mean NVIDIA A100 80GB SXM"),
+     ("custom:fp16=300T", "needs bw="),
+     ("T4", "NVIDIA T4 has no bf16 peak")],
+)
+def test_gpu_errors_exit_2(capfd: pytest.CaptureFixture[str], gpu: str, message: str) -> None:
+    code, out, err = run(capfd, "analyze", TINY, *TINY_INPUT, "--dtype", "bf16", "--gpu", gpu)
+    assert (code, out) == (2, "")
+    assert err.startswith("memflops: error: ") and message in err and "Traceback" not in err
+
+
+def test_gpus_lists_the_catalog(capfd: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capfd, "gpus")
+    assert (code, err) == (0, "")
+    assert len(out.splitlines()) >= 25
+    assert "NVIDIA A100 80GB SXM: 80.00 GiB, 2039 GB/s; fp32 19.5T, tf32 156T" in out
+
+
 def test_parser_names_match_analyze() -> None:
     """Every analyze option is an argument of `memflops.analyze` or of a renderer."""
     import inspect

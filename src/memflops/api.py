@@ -9,6 +9,7 @@ assembled.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 import torch
@@ -35,16 +36,18 @@ from memflops.errors import SpecError, UsageError
 from memflops.frontends.resolve import ResolvedModel, resolve_model
 from memflops.frontends.zoos import library_adjustments
 from memflops.generation import analyze_generate
-from memflops.memory.fit import Fit, Sweep
+from memflops.hardware.catalog import Accelerator
+from memflops.hardware.time_model import TimeConstants, TimeModel
+from memflops.memory.fit import Fit, Sweep, saturation
 from memflops.memory.kinds import Kind
 from memflops.memory.optimizers import OptimizerSpec, optimizer_label
 from memflops.memory.reserved import ReservedMemory, device_need, simulate_capture
 from memflops.memory.seed import seed_estimate
-from memflops.memory.sweep import Measure, Need, fit_size, sweep_batch
+from memflops.memory.sweep import AXES, Measure, Need, fit_size, resized, sweep_batch
 from memflops.memory.timeline import Timeline, replay_capture
 from memflops.params import ParamCounts, count_params
 from memflops.report.assemble import assemble_report
-from memflops.report.model import Checkpointing, MemoryTotals, Report
+from memflops.report.model import Checkpointing, MemoryTotals, Report, Timing
 from memflops.request import AnalysisRequest
 
 DEFAULT_SEQ = 128
@@ -74,6 +77,8 @@ def analyze(
     new_tokens: int | None = None,
     cache_dtype: str | torch.dtype | None = None,
     name: str | None = None,
+    gpu: str | Accelerator | None = None,
+    time_constants: str | dict[str, object] | TimeConstants | None = None,
 ) -> Report:
     """Count parameters, FLOPs, MACs and memory of one step of `model`.
 
@@ -116,6 +121,14 @@ def analyze(
     `prompt_len` tokens, then `new_tokens` decode steps with a KV cache
     (stored in `cache_dtype`, default the model's dtype); see
     `memflops.capture.generate`.
+
+    Every op's bytes read and written are priced beside its FLOPs. `gpu` (a
+    catalog name such as "A100 80GB SXM", `custom:fp16=300T,bw=1.5T,mem=40G`
+    or a JSON file of those keys) times the step on that accelerator with the
+    roofline of `memflops.hardware.time_model`: time per op, module and phase,
+    throughput and MFU (generate mode: prefill and decode times).
+    `time_constants` ("matmul=0.6,overhead=5us", or a mapping) overrides the
+    model's global constants (docs/time-model.md).
     """
     request = AnalysisRequest.from_arguments(
         mode=mode, convention=convention, dtype=dtype, optimizer=optimizer, autocast=autocast,
@@ -123,6 +136,7 @@ def analyze(
         fit_dimension=fit_dimension, allocator_overhead=allocator_overhead, batch=batch, seq=seq,
         prompt_len=prompt_len, new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
         fit_against=fit_against, allocator_conf=allocator_conf,
+        gpu=gpu, time_constants=time_constants,
     )
     target = resolve_model(model, request.name)
     with library_adjustments(target.module):
@@ -139,7 +153,8 @@ def _analyze(target: ResolvedModel, inputs: Any, request: AnalysisRequest) -> Re
     cap = capture(target.module, specs, config)
     timeline = replay_capture(cap, allocator_overhead=request.allocator_overhead)
     reserved = simulate_capture(cap, request.allocator)
-    measure = _measure_at(target.module, config, params, request)
+    timed: dict[tuple[tuple[int, ...], ...], Timing] = {}
+    measure = _measure_at(target.module, config, params, request, timed)
     sweep = sweep_batch(specs, request.sweep_sizes, measure) if request.sweep_sizes else None
     fitted = None
     if request.capacity is not None:
@@ -147,10 +162,37 @@ def _analyze(target: ResolvedModel, inputs: Any, request: AnalysisRequest) -> Re
         fitted = fit_size(
             specs, request.capacity, request.fit_dimension, need, request.fit_against
         )
+    if timed:
+        sweep, fitted = _with_times(sweep, fitted, specs, request, timed)
+    timing = time_step(request, cap, specs)
     checkpointed = _checkpointing(target.module, specs, config, cap, request.allocator_overhead)
     return _step_report(
-        target, request, specs, params, cap, timeline, reserved, sweep, fitted, checkpointed
+        target, request, specs, params, cap, timeline, reserved, sweep, fitted, checkpointed,
+        timing,
     )
+
+
+def time_step(request: AnalysisRequest, cap: Capture, specs: InputSpecs) -> Timing | None:
+    """The captured step timed on the requested accelerator (None when none is asked)."""
+    if request.accelerator is None:
+        return None
+    model = TimeModel(request.accelerator, request.time_constants)
+    samples, tokens = _step_size(specs)
+    return Timing(request.accelerator, request.time_constants, model.estimate(cap.records),
+                  samples, tokens)
+
+
+def _step_size(specs: InputSpecs) -> tuple[int | None, int | None]:
+    """(samples, tokens) one step processes: dimension 0 of the first input, and, when it
+    holds integer token ids of two or more dimensions, dimensions 0 x 1."""
+    inputs = [s for _, s in specs.all()]
+    if not inputs or not inputs[0].shape:
+        return None, None
+    first = inputs[0]
+    samples = int(first.shape[0])
+    integer = first.dtype is not None and not first.dtype.is_floating_point
+    tokens = samples * int(first.shape[1]) if integer and len(first.shape) >= 2 else None
+    return samples, tokens
 
 
 def build_inputs(inputs: Any, target: ResolvedModel, request: AnalysisRequest) -> InputSpecs:
@@ -174,15 +216,20 @@ def build_inputs(inputs: Any, target: ResolvedModel, request: AnalysisRequest) -
 
 
 def _measure_at(
-    module: nn.Module, config: StepConfig, params: ParamCounts, request: AnalysisRequest
+    module: nn.Module, config: StepConfig, params: ParamCounts, request: AnalysisRequest,
+    timed: dict[tuple[tuple[int, ...], ...], Timing],
 ) -> Measure:
     """The step analysed again on other inputs (a sweep's or a fit's): its peak, estimate
-    and reserved peak."""
+    and reserved peak. With an accelerator, each one's timing goes into `timed`, keyed by
+    `_shapes`."""
 
     def measure(specs: InputSpecs) -> tuple[int, int, int | None]:
         cap = capture(module, specs, config)
         timeline = replay_capture(cap, allocator_overhead=request.allocator_overhead)
         reserved = simulate_capture(cap, request.allocator).reserved
+        timing = time_step(request, cap, specs)
+        if timing is not None:
+            timed[_shapes(specs)] = timing
         return timeline.peak.bytes, _seed(cap, timeline, params, config.train), reserved
 
     return measure
@@ -220,6 +267,35 @@ def _need_at(
     return lambda specs: device_need(capture(module, specs, config), request.allocator, capacity)
 
 
+def _shapes(specs: InputSpecs) -> tuple[tuple[int, ...], ...]:
+    return tuple(tuple(s.shape) for _, s in specs.all())
+
+
+def _with_times(
+    sweep: Sweep | None, fitted: Fit | None, specs: InputSpecs, request: AnalysisRequest,
+    timed: dict[tuple[tuple[int, ...], ...], Timing],
+) -> tuple[Sweep | None, Fit | None]:
+    """The sweep's points and the fit with the step time and throughput of each size, and
+    the size where the sweep's throughput saturates."""
+
+    def at(size: int, axis: int) -> tuple[float | None, float | None]:
+        timing = timed.get(_shapes(resized(specs, size, axis)))
+        if timing is None:
+            return None, None
+        return timing.estimate.step, timing.samples_per_s
+
+    if sweep is not None:
+        points = []
+        for p in sweep.points:
+            step, rate = at(p.size, AXES["batch"])
+            points.append(replace(p, time_step_s=step, samples_per_s=rate))
+        sweep = replace(sweep, points=tuple(points), saturated_at=saturation(points))
+    if fitted is not None and fitted.largest:
+        step, rate = at(fitted.largest, AXES[fitted.dimension])
+        fitted = replace(fitted, time_step_s=step, samples_per_s=rate)
+    return sweep, fitted
+
+
 def _step_report(
     target: ResolvedModel,
     request: AnalysisRequest,
@@ -231,6 +307,7 @@ def _step_report(
     sweep: Sweep | None,
     fitted: Fit | None,
     checkpointed: Checkpointing | None = None,
+    timing: Timing | None = None,
 ) -> Report:
     float_dtype = default_float_dtype(target.module, request.cast)
     return assemble_report(
@@ -260,6 +337,7 @@ def _step_report(
             timeline, sum(cap.feature_map_bytes.values()), allocator=reserved
         ),
         checkpointing=checkpointed,
+        timing=timing,
     )
 
 

@@ -36,7 +36,7 @@ PROG = "memflops"
 ANALYZE_OPTIONS = (
     "mode", "convention", "dtype", "autocast", "optimizer", "loss", "targets",
     "batch_sweep", "fit", "fit_dimension", "fit_against", "allocator_conf", "allocator_overhead",
-    "batch", "seq", "prompt_len", "new_tokens", "cache_dtype",
+    "batch", "seq", "prompt_len", "new_tokens", "cache_dtype", "gpu", "time_constants",
 )
 """Options passed to `memflops.analyze` under their own name when given."""
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -61,7 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_analyze(commands)
     _add_list(commands)
+    _add_gpus(commands)
     return parser
+
+
+def _add_gpus(commands: Any) -> None:
+    gpus = commands.add_parser(
+        "gpus",
+        help="list the accelerator catalog (names usable with --gpu and --fit)",
+        description="List the accelerators of memflops' catalog with memory, bandwidth and "
+        "dense peaks (sources: memflops/hardware/accelerators.csv).",
+    )
+    gpus.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
 
 def _add_analyze(commands: Any) -> None:
@@ -81,7 +92,22 @@ def _add_analyze(commands: Any) -> None:
     _add_input_options(step)
     _add_training_options(step)
     _add_memory_options(step)
+    _add_time_options(step)
     _add_output_options(cmd.add_argument_group("output"))
+
+
+def _add_time_options(step: Any) -> None:
+    """The accelerator the step is timed on, and the time model's constants."""
+    step.add_argument(
+        "--gpu", metavar="NAME",
+        help="time the step on this accelerator: a catalog name (\"A100 80GB SXM\", \"H200\"; "
+        "`memflops gpus` lists them), custom:fp16=300T,bw=1.5T,mem=40G, or a JSON file",
+    )
+    step.add_argument(
+        "--time-constants", dest="time_constants", metavar="K=V,...",
+        help="override the time model's constants, e.g. matmul=0.6,memory=0.8,overhead=5us,"
+        "tf32_matmul=on (docs/time-model.md)",
+    )
 
 
 def _add_input_options(step: Any) -> None:
@@ -212,6 +238,8 @@ examples:
   memflops analyze hf:llama-2-7b --batch 2 --seq 4096 --mode train --dtype bf16 \
       --allocator-conf expandable_segments:True --fit H100 --fit-against reserved
   memflops analyze hf:llama-2-70b --mode generate --prompt-len 4000 --new-tokens 96
+  memflops analyze torchvision:resnet50 --input 256x3x224x224 --mode train --autocast bf16 \\
+      --gpu "A100 80GB SXM"
 
 exit status: 0 success, 1 the model could not be analysed, 2 usage error"""
 
@@ -298,6 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 2
     try:
         with _quiet_torch(enabled=not args.debug):
+            if args.command == "gpus":
+                return _gpus()
             return _list(args) if args.command == "list" else _analyze(args)
     except MemflopsError as exc:
         if args.debug:
@@ -321,6 +351,19 @@ def _list(args: argparse.Namespace) -> int:
 
     names = list_models(args.zoo, args.filter)
     _write("".join(f"{name}\n" for name in names), None)
+    return 0
+
+
+def _gpus() -> int:
+    from memflops.hardware.catalog import accelerators
+    from memflops.units import format_bytes
+
+    lines = []
+    for acc in accelerators():
+        peaks = ", ".join(f"{d} {p / 1e12:g}T" for d, p in acc.peak_flops)
+        lines.append(f"{acc.name}: {format_bytes(acc.memory_bytes)}, "
+                     f"{acc.bandwidth_bytes_per_s / 1e9:g} GB/s; {peaks}\n")
+    _write("".join(lines), None)
     return 0
 
 

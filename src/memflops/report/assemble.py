@@ -28,6 +28,7 @@ from memflops.report.model import (
     ModuleRow,
     PhaseCosts,
     Report,
+    Timing,
     Totals,
     UncountedOp,
 )
@@ -60,6 +61,8 @@ def assemble_report(
     generation: Generation | None = None,
     checkpointing: Checkpointing | None = None,
     priced: Sequence[OpRecord] | None = None,
+    timing: Timing | None = None,
+    bytes_priced: bool = True,
 ) -> Report:
     """The report of one analysis.
 
@@ -89,6 +92,7 @@ def assemble_report(
             *aggregate.uncounted_warnings(uncounted),
             *aggregate.integer_warnings(records if priced is None else priced),
             *assumptions,
+            *(timing.estimate.warnings if timing is not None else ()),
         ),
         shared_params=shared_params,
         optimizer=optimizer,
@@ -98,4 +102,6 @@ def assemble_report(
         generation=generation,
         checkpointing=checkpointing,
         records=tuple(records),
+        timing=timing,
+        bytes_priced=bytes_priced,
     )

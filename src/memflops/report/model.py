@@ -12,6 +12,8 @@ from typing import Any
 from memflops.capture.records import OpRecord, Phase
 from memflops.conventions import Convention
 from memflops.flops.registry import ZERO, OpCost
+from memflops.hardware.catalog import Accelerator
+from memflops.hardware.time_model import TimeConstants, TimeEstimate
 from memflops.memory.fit import Fit, Sweep
 from memflops.memory.reserved import ReservedMemory
 from memflops.report.schema import report_dict
@@ -35,6 +37,13 @@ class PhaseCosts:
     @property
     def step(self) -> OpCost:
         return self.forward + self.loss + self.backward + self.optimizer + self.decode
+
+    def arithmetic(self) -> PhaseCosts:
+        """These costs without their traffic (bytes): MACs and FLOPs alone."""
+        return PhaseCosts(*(getattr(self, f).arithmetic for f in PHASE_FIELDS))
+
+
+PHASE_FIELDS = ("forward", "loss", "backward", "optimizer", "decode")
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,23 @@ class MemoryDetail:
 
 
 @dataclass(frozen=True)
+class GenerationTime:
+    """Generation timed on an accelerator (seconds)."""
+
+    prefill_s: float
+    """The prompt's forward, which yields the first token: the time to first token."""
+    decode_step_first_s: float
+    decode_step_last_s: float
+    decode_total_s: float
+    """All `new_tokens` decode steps: new_tokens x (first + last) / 2."""
+    decode_tokens_per_s: float
+    """Tokens generated per second while decoding: batch x new_tokens / decode_total_s."""
+    prefill_bound: str
+    decode_bound: str
+    """Where the last decode step's time goes most: compute, memory or overhead."""
+
+
+@dataclass(frozen=True)
 class Generation:
     """Autoregressive generation: prefill, then `new_tokens` decode steps with a KV cache."""
 
@@ -92,6 +118,37 @@ class Generation:
     """Peak of the last decode step, the largest of all decode steps."""
     kv_cache: int
     """Bytes of the KV cache at the end (prompt_len + new_tokens tokens)."""
+    time: GenerationTime | None = None
+    """With an accelerator: prefill and decode times."""
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The step timed on one accelerator under the time model's constants."""
+
+    accelerator: Accelerator
+    constants: TimeConstants
+    estimate: TimeEstimate
+    samples: int | None = None
+    """Samples per step (the batch), None when the inputs have no batch dimension."""
+    tokens: int | None = None
+    """Tokens per step (batch x sequence of token-id inputs), None for other inputs."""
+
+    @property
+    def samples_per_s(self) -> float | None:
+        return self._rate(self.samples)
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        return self._rate(self.tokens)
+
+    def _rate(self, count: int | None) -> float | None:
+        step = self.estimate.step
+        return count / step if count is not None and step > 0 else None
+
+    def module(self, path: str) -> tuple[float, float]:
+        """(forward s, backward s) of the module at `path`, submodules included."""
+        return self.estimate.modules.get(path, (0.0, 0.0))
 
 
 @dataclass(frozen=True)
@@ -175,6 +232,11 @@ class Report:
     generation: Generation | None = None
     checkpointing: Checkpointing | None = None
     records: tuple[OpRecord, ...] = field(default=(), repr=False, compare=False)
+    timing: Timing | None = None
+    """With an accelerator (`analyze(gpu=...)`): the step's time on it."""
+    bytes_priced: bool = True
+    """Whether the ops' bytes were priced (a layer-list spec, which has shapes and no
+    tensors, does not price them: its bytes fields are null)."""
 
     # --- queries -----------------------------------------------------------
 
@@ -184,6 +246,15 @@ class Report:
         costs = self.totals.costs
         cost = costs.step if phase is None else getattr(costs, Phase(phase).value)
         return cost.under(conv)
+
+    def intensity(self, phase: str | Phase | None = None) -> float | None:
+        """Arithmetic intensity: FLOPs (under the report's convention) per byte moved, of
+        one phase or the step; None when no byte was priced."""
+        costs = self.totals.costs
+        cost = costs.step if phase is None else getattr(costs, Phase(phase).value)
+        if not self.bytes_priced or cost.bytes == 0:
+            return None
+        return cost.under(self.convention) / cost.bytes
 
     def by_module(self) -> dict[str, ModuleRow]:
         """Module rows keyed by dotted path ("" is the root)."""
