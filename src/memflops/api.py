@@ -32,6 +32,7 @@ from memflops.memory.fit import Fit, Sweep
 from memflops.memory.kinds import Kind
 from memflops.memory.optimizers import OptimizerSpec, optimizer_label
 from memflops.memory.seed import seed_estimate
+from memflops.memory.series import capture_series
 from memflops.memory.sweep import Measure, fit_size, sweep_batch
 from memflops.memory.timeline import Timeline, replay_capture
 from memflops.params import ParamCounts, count_params
@@ -188,6 +189,7 @@ def _step_report(
         sweep=sweep,
         fit=fitted,
         memory_detail=aggregate.memory_detail(timeline, sum(cap.feature_map_bytes.values())),
+        memory_timeline=capture_series(cap, allocator_overhead=request.allocator_overhead),
     )
 
 

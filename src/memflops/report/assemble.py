@@ -23,6 +23,7 @@ from memflops.memory.fit import Fit, Sweep
 from memflops.report.model import (
     Generation,
     MemoryDetail,
+    MemoryTimeline,
     MemoryTotals,
     ModuleRow,
     PhaseCosts,
@@ -57,6 +58,7 @@ def assemble_report(
     sweep: Sweep | None = None,
     fit: Fit | None = None,
     generation: Generation | None = None,
+    memory_timeline: MemoryTimeline | None = None,
     priced: Sequence[OpRecord] | None = None,
 ) -> Report:
     """The report of one analysis.
@@ -94,5 +96,6 @@ def assemble_report(
         sweep=sweep,
         fit=fit,
         generation=generation,
+        memory_timeline=memory_timeline,
         records=tuple(records),
     )

@@ -13,8 +13,10 @@ from memflops.capture.records import OpRecord, Phase
 from memflops.conventions import Convention
 from memflops.flops.registry import ZERO, OpCost
 from memflops.memory.fit import Fit, Sweep
+from memflops.report import text
 from memflops.report.schema import report_dict
 from memflops.tensor_spec import TensorSpec
+from memflops.units import format_bytes
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,51 @@ class MemoryDetail:
     inputs: int
     feature_maps: int
     top_saved_modules: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class TimelinePoint:
+    """Bytes live per kind (in `MemoryTimeline.kinds` order) at one moment of the step."""
+
+    op: int
+    """The op record whose allocation or free made this moment (-1: before the step)."""
+    bytes: tuple[int, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(self.bytes)
+
+
+@dataclass(frozen=True)
+class PhaseSpan:
+    """A run of consecutive op records of one phase (`first` and `last` included)."""
+
+    phase: str
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
+class MemoryTimeline:
+    """Bytes live by kind over the op sequence of the step, bounded in size.
+
+    The ops are cut into at most `memory.series.MAX_POINTS` equal spans; each
+    span keeps the moment with the most bytes live in it (an upper envelope),
+    so the step's peak is one of the points, exactly: `points[peak_point]`,
+    whose total plus `overhead` is `totals.memory.peak`. Spans with no
+    allocation or free have no point. The first point (op -1) is the
+    baseline, before the step.
+    """
+
+    kinds: tuple[str, ...]
+    ops: int
+    """How many op records the step has (the x axis runs from 0 to `ops`)."""
+    points: tuple[TimelinePoint, ...]
+    peak_point: int
+    """Index in `points` of the step's peak."""
+    phases: tuple[PhaseSpan, ...]
+    overhead: int = 0
+    """Bytes live throughout and in no kind: the CUDA context with `allocator_overhead`."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +195,7 @@ class Report:
     sweep: Sweep | None = None
     fit: Fit | None = None
     generation: Generation | None = None
+    memory_timeline: MemoryTimeline | None = None
     records: tuple[OpRecord, ...] = field(default=(), repr=False, compare=False)
 
     # --- queries -----------------------------------------------------------
@@ -163,6 +211,35 @@ class Report:
         """Module rows keyed by dotted path ("" is the root)."""
         return {row.path: row for row in self.modules}
 
+    def chart_modules(self, max_rows: int = 48) -> tuple[tuple[ModuleRow, ...], int]:
+        """The modules a per-module chart shows, and how many it would show without `max_rows`.
+
+        The deepest cut of the module tree with at most `max_rows` modules:
+        every module at depth d and every shallower module without children,
+        for the largest such d; modules with neither parameters nor forward
+        FLOPs are left out. When even depth 1 has too many, its first
+        `max_rows` are shown.
+        """
+        rows = self.modules
+        leaf = [i + 1 == len(rows) or rows[i + 1].depth <= row.depth for i, row in enumerate(rows)]
+        if len(rows) == 1 or not rows:
+            return rows, len(rows)
+
+        def cut(depth: int) -> list[ModuleRow]:
+            return [
+                row for row, is_leaf in zip(rows, leaf, strict=True)
+                if (row.depth == depth or (0 < row.depth < depth and is_leaf))
+                and (row.params or row.forward.under(self.convention))
+            ]
+
+        deepest = max(row.depth for row in rows)
+        for depth in range(deepest, 1, -1):
+            chosen = cut(depth)
+            if len(chosen) <= max_rows:
+                return tuple(chosen), len(chosen)
+        chosen = cut(1)
+        return tuple(chosen[:max_rows]), len(chosen)
+
     def by_operator(self, phase: str | Phase | None = None) -> dict[str, OperatorRow]:
         """Counted ops aggregated by ATen op name, largest FLOPs first."""
         wanted = None if phase is None else Phase(phase)
@@ -175,6 +252,36 @@ class Report:
         rows = [OperatorRow(op, n, c) for op, (n, c) in acc.items()]
         rows.sort(key=lambda r: (-r.cost.under(self.convention), r.op))
         return {r.op: r for r in rows}
+
+    # --- display -------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        """A few readable lines: the model, the step, and its headline numbers."""
+        conv = self.convention
+        lines = [
+            f"<memflops Report: {self.model}>",
+            *(f"  {fact}" for fact in text.header_facts(self)),
+            f"  params {text.exact_count(self.totals.params)}",
+        ]
+        for label, cost, _ in text.phases(self):
+            lines.append(f"  {label} {text.exact_count(cost.under(conv))} FLOPs")
+        memory = self.totals.memory
+        if memory.peak:
+            where = text.peak_where(self)
+            lines.append(f"  peak memory {format_bytes(memory.peak)}"
+                         + (f" ({where})" if where else ""))
+        if self.fit is not None:
+            lines.append(f"  largest {self.fit.dimension} that fits "
+                         f"{format_bytes(self.fit.capacity)}: {self.fit.largest}")
+        lines.append(f"  {len(self.modules)} modules, {len(self.uncounted_ops)} uncounted op "
+                     f"kind(s), {len(self.warnings)} warning(s)")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The HTML report (charts included), as Jupyter shows it in a cell."""
+        from memflops.report.html import html_fragment
+
+        return html_fragment(self)
 
     # --- serialisation -----------------------------------------------------
 

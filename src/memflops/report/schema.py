@@ -20,7 +20,14 @@ if TYPE_CHECKING:
     from memflops.conventions import Convention
     from memflops.flops.registry import OpCost
     from memflops.memory.fit import Fit, Sweep
-    from memflops.report.model import Generation, MemoryDetail, ModuleRow, Report, Totals
+    from memflops.report.model import (
+        Generation,
+        MemoryDetail,
+        MemoryTimeline,
+        ModuleRow,
+        Report,
+        Totals,
+    )
 
 SCHEMA = "memflops.report/1"
 
@@ -46,6 +53,7 @@ def report_dict(report: Report) -> dict[str, Any]:
             for u in report.uncounted_ops
         ],
         "memory_detail": _memory_detail(report.memory_detail),
+        "memory_timeline": _memory_timeline(report.memory_timeline),
         "batch_sweep": _sweep(report.sweep),
         "fit": _fit(report.fit),
         "generation": _generation(report.generation, conv),
@@ -123,6 +131,19 @@ def _memory_detail(detail: MemoryDetail | None) -> dict[str, Any] | None:
         "top_saved_modules": [
             {"module": path, "bytes": nbytes} for path, nbytes in detail.top_saved_modules
         ],
+    }
+
+
+def _memory_timeline(series: MemoryTimeline | None) -> dict[str, Any] | None:
+    if series is None:
+        return None
+    return {
+        "kinds": list(series.kinds),
+        "ops": series.ops,
+        "overhead": series.overhead,
+        "phases": [{"phase": s.phase, "first": s.first, "last": s.last} for s in series.phases],
+        "peak_point": series.peak_point,
+        "points": [{"op": p.op, "bytes": list(p.bytes)} for p in series.points],
     }
 
 
