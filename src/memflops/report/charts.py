@@ -124,7 +124,7 @@ def timeline_chart(report: Report) -> str | None:
         svg.line(left, cy, left + plot_w, cy, stroke=CAPACITY, dash="6 4", width=1.5)
         svg.text(left + plot_w - 4, cy - 5, f"capacity {format_bytes(capacity)}",
                  anchor="end", fill=CAPACITY, halo=True)
-    end = _kind_legend(svg, report, series, left + plot_w + 22, top)
+    end = _kind_legend(svg, series, left + plot_w + 22, top)
     if capacity is not None:
         svg.line(left + plot_w + 22, end + 2, left + plot_w + 34, end + 2, stroke=CAPACITY,
                  dash="4 2", width=1.5)
@@ -152,6 +152,7 @@ def modules_chart(report: Report) -> str | None:
          label_w + panel_w + gap),
     )
     for title, values, color, x0 in panels:
+        unit = title.split(" (")[0]
         largest = max(values) or 1
         svg.text(x0, 20, title, fill=INK, weight="bold")
         svg.line(x0, top - 6, x0, top + row_h * len(rows), stroke="#9aa5b1")
@@ -159,7 +160,8 @@ def modules_chart(report: Report) -> str | None:
             yy = top + i * row_h
             w = value / largest * (panel_w - 70)
             if value:
-                svg.rect(x0, yy + 2, max(w, 1.0), row_h - 5, fill=color)
+                svg.rect(x0, yy + 2, max(w, 1.0), row_h - 5, fill=color,
+                         tip=f"{text.module_label(rows[i])}: {format_int(value)} {unit}")
             svg.text(x0 + w + 5, yy + row_h - 5, format_count(value), fill=MUTED, size=11)
     for i, row in enumerate(rows):
         yy = top + i * row_h + row_h - 5
@@ -294,12 +296,13 @@ class _Svg:
         return "\n".join([*self.parts, "</svg>"])
 
     def rect(self, x: float, y: float, w: float, h: float, *, fill: str,
-             stroke: str | None = None, width: float = 1) -> None:
+             stroke: str | None = None, width: float = 1, tip: str | None = None) -> None:
+        """A rectangle; `tip` is shown when the pointer rests on it."""
         edge = f' stroke="{stroke}" stroke-width="{width}"' if stroke else ""
-        self.parts.append(
-            f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" '
-            f'fill="{fill}"{edge}/>'
-        )
+        shape = (f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" '
+                 f'fill="{fill}"{edge}')
+        tail = f"><title>{escape(tip)}</title></rect>" if tip else "/>"
+        self.parts.append(shape + tail)
 
     def line(self, x1: float, y1: float, x2: float, y2: float, *, stroke: str,
              width: float = 1, dash: str | None = None) -> None:
@@ -391,15 +394,13 @@ def _y_grid(svg: _Svg, ticks: Sequence[float], unit: str, scale: int, x0: float,
     svg.text(x0 - 8, y(ticks[-1]) - 10, unit, anchor="end", fill=MUTED, size=11)
 
 
-def _kind_legend(svg: _Svg, report: Report, series: MemoryTimeline, x0: float, y0: float) -> float:
+def _kind_legend(svg: _Svg, series: MemoryTimeline, x0: float, y0: float) -> float:
     """The kinds drawn, top band first, each with the bytes it holds at the peak; returns the
     y below the last row."""
-    at_peak = dict(report.memory_detail.peak_by_kind) if report.memory_detail else {}
     point = series.points[series.peak_point]
-    held = dict(zip(series.kinds, point.bytes, strict=True))
     svg.text(x0, y0 + 4, "live at the peak", fill=INK, weight="bold")
-    rows = [(kind, at_peak.get(kind, held.get(kind, 0))) for kind in reversed(series.kinds)
-            if any(p.bytes[series.kinds.index(kind)] for p in series.points)]
+    drawn = [k for k, _ in enumerate(series.kinds) if any(p.bytes[k] for p in series.points)]
+    rows = [(series.kinds[k], point.bytes[k]) for k in reversed(drawn)]
     if series.overhead:
         rows.append(("CUDA context", series.overhead))
     for i, (kind, nbytes) in enumerate(rows):

@@ -215,29 +215,39 @@ class Report:
         """The modules a per-module chart shows, and how many it would show without `max_rows`.
 
         The deepest cut of the module tree with at most `max_rows` modules:
-        every module at depth d and every shallower module without children,
-        for the largest such d; modules with neither parameters nor forward
-        FLOPs are left out. When even depth 1 has too many, its first
-        `max_rows` are shown.
+        each module at depth d, and each shallower module whose children (down
+        to depth d) have neither parameters nor forward FLOPs — a leaf, or a
+        layer whose work is its own (a Linear with an activation inside);
+        modules with neither are left out. When even depth 1 has too many,
+        its first `max_rows` are shown.
         """
         rows = self.modules
-        leaf = [i + 1 == len(rows) or rows[i + 1].depth <= row.depth for i, row in enumerate(rows)]
-        if len(rows) == 1 or not rows:
+        if len(rows) <= 1:
             return rows, len(rows)
+        children: dict[int, list[int]] = {i: [] for i in range(len(rows))}
+        parents: list[int] = []
+        for i, row in enumerate(rows):
+            while parents and rows[parents[-1]].depth >= row.depth:
+                parents.pop()
+            if parents:
+                children[parents[-1]].append(i)
+            parents.append(i)
 
-        def cut(depth: int) -> list[ModuleRow]:
-            return [
-                row for row, is_leaf in zip(rows, leaf, strict=True)
-                if (row.depth == depth or (0 < row.depth < depth and is_leaf))
-                and (row.params or row.forward.under(self.convention))
+        def cut(i: int, depth: int) -> list[ModuleRow]:
+            row = rows[i]
+            below = [] if row.depth == depth else [
+                r for c in children[i] for r in cut(c, depth)
             ]
+            if below:
+                return below
+            return [row] if row.params or row.forward.under(self.convention) else []
 
         deepest = max(row.depth for row in rows)
         for depth in range(deepest, 1, -1):
-            chosen = cut(depth)
+            chosen = [r for c in children[0] for r in cut(c, depth)]
             if len(chosen) <= max_rows:
                 return tuple(chosen), len(chosen)
-        chosen = cut(1)
+        chosen = [r for c in children[0] for r in cut(c, 1)]
         return tuple(chosen[:max_rows]), len(chosen)
 
     def by_operator(self, phase: str | Phase | None = None) -> dict[str, OperatorRow]:
