@@ -35,6 +35,9 @@ from memflops.report.markdown import render_markdown
 from memflops.report.model import Report
 from memflops.report.table import DEFAULT_DEPTH, render_table
 
+PLOTS = ("timeline", "modules", "sweep")
+"""The charts `--plot` writes (`report/charts.py`, `report/plot.py`)."""
+
 PROG = "memflops"
 ANALYZE_OPTIONS = (
     "mode", "convention", "dtype", "autocast", "optimizer", "loss", "targets",
@@ -188,6 +191,11 @@ def _add_output_options(out: Any) -> None:
         "module",
     )
     out.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
+    out.add_argument(
+        "--plot", choices=PLOTS,
+        help="write one chart instead of the report, to -o FILE: .svg (no extra needed), or "
+        ".png/.pdf (pip install 'memflops[plot]' for matplotlib)",
+    )
     out.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
 
@@ -332,6 +340,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    _plot_checked(args.plot, args.output, args.format)
     options = {name: getattr(args, name) for name in ANALYZE_OPTIONS}
     given = {name: value for name, value in options.items() if value is not None}
     if is_layer_spec(args.target):
@@ -340,8 +349,40 @@ def _analyze(args: argparse.Namespace) -> int:
         from memflops.api import analyze  # torch: only for module targets
 
         report = analyze(args.target, parse_inputs(args.inputs), **given)
+    if args.plot is not None:
+        _plot(report, args.plot, args.output)
+        return 0
     _write(_render(report, args), args.output)
     return 0
+
+
+def _plot_checked(plot: str | None, output: str | None, fmt: str | None) -> None:
+    """`--plot` needs `-o FILE` with an image extension; checked before any analysis."""
+    if plot is None:
+        return
+    if fmt is not None:
+        raise UsageError(f"--plot {plot} writes a chart, not a report: leave out --format {fmt}")
+    if output is None:
+        raise UsageError(f"--plot {plot}: give -o FILE (.svg, .png or .pdf)")
+    if Path(output).suffix.lower() not in (".svg", ".png", ".pdf"):
+        raise UsageError(f"--plot {plot}: -o {output}: expected a .svg, .png or .pdf file")
+
+
+def _plot(report: Report, name: str, output: str) -> None:
+    """The chart `name` to `output`: SVG drawn by memflops, PNG/PDF by matplotlib."""
+    from memflops.report import charts, plot
+
+    if Path(output).suffix.lower() == ".svg":
+        drawn = {n: chart for n, _, chart in charts.CHARTS}[name](report)
+        if drawn is None:
+            plot.figure(report, name)  # raises the error that names the missing data
+        _write(f'<?xml version="1.0" encoding="utf-8"?>\n{drawn}\n', output)
+        return
+    figure = plot.figure(report, name)
+    try:
+        plot.save(figure, output)
+    except OSError as exc:
+        raise MemflopsError(f"cannot write {output}: {exc.strerror or exc}") from exc
 
 
 def is_layer_spec(target: str) -> bool:

@@ -446,15 +446,23 @@ def _count_ticks(top: float) -> list[float]:
     return [i * step for i in range(n + 1)]
 
 
+BINARY_UNITS = (("B", 1), ("KiB", 2**10), ("MiB", 2**20), ("GiB", 2**30), ("TiB", 2**40),
+                ("PiB", 2**50))
+
+
+def byte_unit(top: int) -> tuple[str, int]:
+    """The binary unit an axis up to `top` bytes is labelled in, and its size in bytes."""
+    unit, scale = BINARY_UNITS[0]
+    for name, size in BINARY_UNITS:
+        if max(top, 1) >= size:
+            unit, scale = name, size
+    return unit, scale
+
+
 def _byte_ticks(top: int) -> tuple[list[float], str, int]:
     """Ticks in bytes from 0 past `top`, their binary unit and its size in bytes."""
-    units = (("B", 1), ("KiB", 2**10), ("MiB", 2**20), ("GiB", 2**30), ("TiB", 2**40),
-             ("PiB", 2**50))
     top = max(top, 1)
-    unit, scale = units[0]
-    for name, size in units:
-        if top >= size:
-            unit, scale = name, size
+    unit, scale = byte_unit(top)
     step = _nice_step(top / scale)
     n = max(1, math.ceil(top / scale / step - 1e-9))
     return [i * step * scale for i in range(n + 1)], unit, scale

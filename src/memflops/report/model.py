@@ -293,6 +293,24 @@ class Report:
 
         return html_fragment(self)
 
+    def plot_timeline(self) -> Any:
+        """The memory timeline as a matplotlib figure (`pip install 'memflops[plot]'`)."""
+        from memflops.report.plot import plot_timeline
+
+        return plot_timeline(self)
+
+    def plot_modules(self) -> Any:
+        """Parameters and FLOPs per module as a matplotlib figure."""
+        from memflops.report.plot import plot_modules
+
+        return plot_modules(self)
+
+    def plot_sweep(self) -> Any:
+        """Peak memory against batch size as a matplotlib figure (needs a sweep or a fit)."""
+        from memflops.report.plot import plot_sweep
+
+        return plot_sweep(self)
+
     # --- serialisation -----------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
