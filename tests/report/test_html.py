@@ -19,7 +19,7 @@ from memflops.report.model import Report
 from .browser import find_chromium, open_page
 
 ROOT = Path(__file__).resolve().parents[2]
-VOID = {"meta", "br", "hr", "img", "input", "link", "rect", "line", "circle", "path"}
+VOID = {"meta", "br", "hr", "img", "input", "link"}
 
 
 class _Tags(HTMLParser):
