@@ -313,12 +313,13 @@ def test_parser_names_match_analyze() -> None:
     """Every analyze option is an argument of `memflops.analyze` or of a renderer."""
     import inspect
 
+    from memflops.progress import progress_display
     from memflops.report import csv, html, markdown, plot, table
 
     args = cli.build_parser().parse_args(["analyze", TINY])
     analyze_params = set(inspect.signature(memflops.analyze).parameters)
     renderers = (table.render_table, markdown.render_markdown, csv.render_csv, html.render_html,
-                 plot.figure)
+                 plot.figure, progress_display)
     render_params = {p for r in renderers for p in inspect.signature(r).parameters}
     cli_only = {"command", "target", "format", "output", "debug"}
     assert set(vars(args)) - cli_only <= analyze_params | render_params

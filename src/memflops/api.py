@@ -36,6 +36,7 @@ from memflops.memory.series import capture_series
 from memflops.memory.sweep import Measure, fit_size, sweep_batch
 from memflops.memory.timeline import Timeline, replay_capture
 from memflops.params import ParamCounts, count_params
+from memflops.progress import Progress, counting
 from memflops.report.assemble import assemble_report
 from memflops.report.model import MemoryTotals, Report
 from memflops.request import AnalysisRequest
@@ -65,6 +66,7 @@ def analyze(
     new_tokens: int | None = None,
     cache_dtype: str | torch.dtype | None = None,
     name: str | None = None,
+    progress: Progress | None = None,
 ) -> Report:
     """Count parameters, FLOPs, MACs and memory of one step of `model`.
 
@@ -98,6 +100,9 @@ def analyze(
     `prompt_len` tokens, then `new_tokens` decode steps with a KV cache
     (stored in `cache_dtype`, default the model's dtype); see
     `memflops.capture.generate`.
+
+    `progress(task, done, total)` is called after each analysis a batch
+    sweep or a fit runs (`memflops.progress`; the command line draws it).
     """
     request = AnalysisRequest.from_arguments(
         mode=mode, convention=convention, dtype=dtype, optimizer=optimizer, autocast=autocast,
@@ -114,10 +119,14 @@ def analyze(
     cap = capture(target.module, specs, config)
     timeline = replay_capture(cap, allocator_overhead=request.allocator_overhead)
     measure = _measure_at(target.module, config, params, request.allocator_overhead)
-    sweep = sweep_batch(specs, request.sweep_sizes, measure) if request.sweep_sizes else None
+    sweep = None
+    if request.sweep_sizes:
+        sizes = request.sweep_sizes
+        sweep = sweep_batch(specs, sizes, counting(measure, progress, "batch sweep", len(sizes)))
     fitted = None
     if request.capacity is not None:
-        fitted = fit_size(specs, request.capacity, request.fit_dimension, measure)
+        measured = counting(measure, progress, "fit", None)
+        fitted = fit_size(specs, request.capacity, request.fit_dimension, measured)
     return _step_report(target, request, specs, params, cap, timeline, sweep, fitted)
 
 

@@ -28,6 +28,7 @@ from memflops import analyze_options as defaults
 from memflops.analyze_options import MODES, TARGET_FORMS
 from memflops.conventions import Convention
 from memflops.errors import MemflopsError, SpecError, UsageError
+from memflops.progress import progress_display
 from memflops.report.csv import render_csv
 from memflops.report.html import render_html
 from memflops.report.json import render_json
@@ -196,6 +197,10 @@ def _add_output_options(out: Any) -> None:
         help="write one chart instead of the report, to -o FILE: .svg (no extra needed), or "
         ".png/.pdf (pip install 'memflops[plot]' for matplotlib)",
     )
+    out.add_argument(
+        "--quiet", action="store_true",
+        help="no progress display of batch sweeps and fits (drawn only on a terminal)",
+    )
     out.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
 
@@ -348,7 +353,9 @@ def _analyze(args: argparse.Namespace) -> int:
     else:
         from memflops.api import analyze  # torch: only for module targets
 
-        report = analyze(args.target, parse_inputs(args.inputs), **given)
+        inputs = parse_inputs(args.inputs)
+        with progress_display(quiet=args.quiet) as progress:
+            report = analyze(args.target, inputs, progress=progress, **given)
     if args.plot is not None:
         _plot(report, args.plot, args.output)
         return 0
