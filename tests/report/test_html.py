@@ -121,7 +121,12 @@ def test_notebook_display(handmade_report: Report) -> None:
     styles = re.findall(r"^(\.[\w-]+)", html_fragment(handmade_report), re.MULTILINE)
     assert styles and set(styles) == {".memflops"}  # nothing outside the report is styled
     text = repr(handmade_report)
-    assert text.splitlines()[0] == "<memflops Report: handmade>"
+    assert text.splitlines()[:2] == [
+        "<memflops Report: handmade>",
+        "  mode train · optimizer adam · precision bfloat16 · convention exact · "
+        "inputs input[0]=8x128:bfloat16",
+    ]
+    assert text.splitlines()[-1] == "  6 module(s), 2 uncounted op kind(s), 2 warning(s)"
     assert "  params 1,234,567 (1.23 M)" in text
     assert "  whole step 18,401,800 (18.40 M) FLOPs" in text
     assert "  peak memory 5.50 GiB (backward phase, op aten.mm, module encoder.0)" in text

@@ -270,7 +270,7 @@ class Report:
         conv = self.convention
         lines = [
             f"<memflops Report: {self.model}>",
-            *(f"  {fact}" for fact in text.header_facts(self)),
+            "  " + " · ".join(text.header_facts(self)),
             f"  params {text.exact_count(self.totals.params)}",
         ]
         for label, cost, _ in text.phases(self):
@@ -283,7 +283,7 @@ class Report:
         if self.fit is not None:
             lines.append(f"  largest {self.fit.dimension} that fits "
                          f"{format_bytes(self.fit.capacity)}: {self.fit.largest}")
-        lines.append(f"  {len(self.modules)} modules, {len(self.uncounted_ops)} uncounted op "
+        lines.append(f"  {len(self.modules)} module(s), {len(self.uncounted_ops)} uncounted op "
                      f"kind(s), {len(self.warnings)} warning(s)")
         return "\n".join(lines)
 
