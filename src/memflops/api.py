@@ -43,9 +43,11 @@ from memflops.memory.kinds import Kind
 from memflops.memory.optimizers import OptimizerSpec, optimizer_label
 from memflops.memory.reserved import ReservedMemory, device_need, simulate_capture
 from memflops.memory.seed import seed_estimate
+from memflops.memory.series import capture_series
 from memflops.memory.sweep import AXES, Measure, Need, fit_size, resized, sweep_batch
 from memflops.memory.timeline import Timeline, replay_capture
 from memflops.params import ParamCounts, count_params
+from memflops.progress import Progress, counting
 from memflops.report.assemble import assemble_report
 from memflops.report.model import Checkpointing, MemoryTotals, Report, Timing
 from memflops.request import AnalysisRequest
@@ -79,6 +81,7 @@ def analyze(
     name: str | None = None,
     gpu: str | Accelerator | None = None,
     time_constants: str | dict[str, object] | TimeConstants | None = None,
+    progress: Progress | None = None,
 ) -> Report:
     """Count parameters, FLOPs, MACs and memory of one step of `model`.
 
@@ -129,6 +132,8 @@ def analyze(
     throughput and MFU (generate mode: prefill and decode times).
     `time_constants` ("matmul=0.6,overhead=5us", or a mapping) overrides the
     model's global constants (docs/time-model.md).
+    `progress(task, done, total)` is called after each analysis a batch
+    sweep or a fit runs (`memflops.progress`; the command line draws it).
     """
     request = AnalysisRequest.from_arguments(
         mode=mode, convention=convention, dtype=dtype, optimizer=optimizer, autocast=autocast,
@@ -140,10 +145,12 @@ def analyze(
     )
     target = resolve_model(model, request.name)
     with library_adjustments(target.module):
-        return _analyze(target, inputs, request)
+        return _analyze(target, inputs, request, progress)
 
 
-def _analyze(target: ResolvedModel, inputs: Any, request: AnalysisRequest) -> Report:
+def _analyze(
+    target: ResolvedModel, inputs: Any, request: AnalysisRequest, progress: Progress | None
+) -> Report:
     """The analysis of a resolved model (`analyze`'s steps after the request)."""
     if request.mode == "generate":
         return analyze_generate(target, request)
@@ -155,10 +162,14 @@ def _analyze(target: ResolvedModel, inputs: Any, request: AnalysisRequest) -> Re
     reserved = simulate_capture(cap, request.allocator)
     timed: dict[tuple[tuple[int, ...], ...], Timing] = {}
     measure = _measure_at(target.module, config, params, request, timed)
-    sweep = sweep_batch(specs, request.sweep_sizes, measure) if request.sweep_sizes else None
+    sweep = None
+    if request.sweep_sizes:
+        sizes = request.sweep_sizes
+        sweep = sweep_batch(specs, sizes, counting(measure, progress, "batch sweep", len(sizes)))
     fitted = None
     if request.capacity is not None:
-        need = _need_at(target.module, config, request, request.capacity, measure)
+        need = counting(_need_at(target.module, config, request, request.capacity, measure),
+                        progress, "fit", None)
         fitted = fit_size(
             specs, request.capacity, request.fit_dimension, need, request.fit_against
         )
@@ -338,6 +349,7 @@ def _step_report(
         ),
         checkpointing=checkpointed,
         timing=timing,
+        memory_timeline=capture_series(cap, allocator_overhead=request.allocator_overhead),
     )
 
 

@@ -28,9 +28,16 @@ from memflops import analyze_options as defaults
 from memflops.analyze_options import MODES, TARGET_FORMS
 from memflops.conventions import Convention
 from memflops.errors import MemflopsError, SpecError, UsageError
+from memflops.progress import progress_display
+from memflops.report.csv import render_csv
+from memflops.report.html import render_html
 from memflops.report.json import render_json
+from memflops.report.markdown import render_markdown
 from memflops.report.model import Report
 from memflops.report.table import DEFAULT_DEPTH, render_table
+
+PLOTS = ("timeline", "modules", "sweep")
+"""The charts `--plot` writes (`report/charts.py`, `report/plot.py`)."""
 
 PROG = "memflops"
 ANALYZE_OPTIONS = (
@@ -42,7 +49,12 @@ ANALYZE_OPTIONS = (
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 SPEC_OPTIONS = ("mode", "convention", "dtype", "optimizer")
 """The options a layer-list spec takes (`memflops.layerspec.analyze.analyze_spec`)."""
-FORMATS = ("table", "json")
+FORMATS = ("table", "json", "markdown", "csv", "html")
+EXTENSIONS = {
+    ".txt": "table", ".json": "json", ".md": "markdown", ".markdown": "markdown",
+    ".csv": "csv", ".html": "html", ".htm": "html",
+}
+"""The format `-o FILE` chooses by the file's extension when --format is not given."""
 DEBUG_HINT = "rerun with --debug for the traceback"
 
 # Loggers that print a full traceback of an op failure that memflops reports
@@ -203,10 +215,30 @@ def _add_memory_options(step: Any) -> None:
 def _add_output_options(out: Any) -> None:
     out.add_argument(
         "--depth", type=_depth, default=DEFAULT_DEPTH, metavar="N",
-        help=f"table: show modules down to depth N, 0 = the model only (default: {DEFAULT_DEPTH})",
+        help="table, markdown: show modules down to depth N, 0 = the model only "
+        f"(default: {DEFAULT_DEPTH})",
     )
-    out.add_argument("--format", choices=FORMATS, default="table", help="default: table")
+    out.add_argument(
+        "--format", choices=FORMATS,
+        help="table (default), json, markdown, csv (one row per module) or html (one "
+        "self-contained page with charts); with -o and no --format, chosen by FILE's extension "
+        "(.json, .md, .csv, .html; any other: table)",
+    )
+    out.add_argument(
+        "--per-op", dest="per_op", action="store_true",
+        help="csv: one row per op call (index, phase, module, op, flops, macs) instead of per "
+        "module",
+    )
     out.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
+    out.add_argument(
+        "--plot", choices=PLOTS,
+        help="write one chart instead of the report, to -o FILE: .svg (no extra needed), or "
+        ".png/.pdf (pip install 'memflops[plot]' for matplotlib)",
+    )
+    out.add_argument(
+        "--quiet", action="store_true",
+        help="no progress display of batch sweeps and fits (drawn only on a terminal)",
+    )
     out.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
 
@@ -232,6 +264,8 @@ _ANALYZE_EPILOG = """\
 examples:
   memflops analyze torchvision:resnet50 --input 8x3x224x224 --mode train
   memflops analyze model.py:build --input 1x3x32x32 --format json -o report.json
+  memflops analyze torchvision:resnet50 --mode train --batch-sweep 8,16,32 --fit A100 -o r.html
+  memflops analyze examples/vgg16.yaml --format markdown
   memflops analyze examples/vgg16.yaml --mode train --optimizer sgd
   memflops analyze my_pkg.models:tiny_bert --input input_ids=2x128 --input attention_mask=2x128
   memflops analyze hf:llama-2-7b --batch 4 --seq 2048 --mode train --dtype bf16 --fit H200
@@ -368,6 +402,7 @@ def _gpus() -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    _plot_checked(args.plot, args.output, args.format)
     options = {name: getattr(args, name) for name in ANALYZE_OPTIONS}
     given = {name: value for name, value in options.items() if value is not None}
     if is_layer_spec(args.target):
@@ -375,9 +410,43 @@ def _analyze(args: argparse.Namespace) -> int:
     else:
         from memflops.api import analyze  # torch: only for module targets
 
-        report = analyze(args.target, parse_inputs(args.inputs), **given)
+        inputs = parse_inputs(args.inputs)
+        with progress_display(quiet=args.quiet) as progress:
+            report = analyze(args.target, inputs, progress=progress, **given)
+    if args.plot is not None:
+        _plot(report, args.plot, args.output)
+        return 0
     _write(_render(report, args), args.output)
     return 0
+
+
+def _plot_checked(plot: str | None, output: str | None, fmt: str | None) -> None:
+    """`--plot` needs `-o FILE` with an image extension; checked before any analysis."""
+    if plot is None:
+        return
+    if fmt is not None:
+        raise UsageError(f"--plot {plot} writes a chart, not a report: leave out --format {fmt}")
+    if output is None:
+        raise UsageError(f"--plot {plot}: give -o FILE (.svg, .png or .pdf)")
+    if Path(output).suffix.lower() not in (".svg", ".png", ".pdf"):
+        raise UsageError(f"--plot {plot}: -o {output}: expected a .svg, .png or .pdf file")
+
+
+def _plot(report: Report, name: str, output: str) -> None:
+    """The chart `name` to `output`: SVG drawn by memflops, PNG/PDF by matplotlib."""
+    from memflops.report import charts, plot
+
+    if Path(output).suffix.lower() == ".svg":
+        drawn = {n: chart for n, _, chart in charts.CHARTS}[name](report)
+        if drawn is None:
+            plot.figure(report, name)  # raises the error that names the missing data
+        _write(f'<?xml version="1.0" encoding="utf-8"?>\n{drawn}\n', output)
+        return
+    figure = plot.figure(report, name)
+    try:
+        plot.save(figure, output)
+    except OSError as exc:
+        raise MemflopsError(f"cannot write {output}: {exc.strerror or exc}") from exc
 
 
 def is_layer_spec(target: str) -> bool:
@@ -399,9 +468,27 @@ def _analyze_spec(target: str, given: dict[str, Any], inputs: Sequence[str] | No
     return analyze_spec(target, **given)
 
 
+def output_format(fmt: str | None, output: str | None) -> str:
+    """`--format` if given, else the format of `-o FILE`'s extension, else table."""
+    if fmt is not None:
+        return fmt
+    if output is None:
+        return "table"
+    return EXTENSIONS.get(Path(output).suffix.lower(), "table")
+
+
 def _render(report: Report, args: argparse.Namespace) -> str:
-    if args.format == "json":
+    fmt = output_format(args.format, args.output)
+    if args.per_op and fmt != "csv":
+        raise UsageError(f"--per-op: only for csv output, not {fmt}")
+    if fmt == "json":
         return render_json(report)
+    if fmt == "markdown":
+        return render_markdown(report, depth=args.depth)
+    if fmt == "csv":
+        return render_csv(report, per_op=args.per_op)
+    if fmt == "html":
+        return render_html(report)
     color = args.output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     width = shutil.get_terminal_size().columns if color else None
     return render_table(report, depth=args.depth, width=width, color=color)

@@ -16,8 +16,10 @@ from memflops.hardware.catalog import Accelerator
 from memflops.hardware.time_model import TimeConstants, TimeEstimate
 from memflops.memory.fit import Fit, Sweep
 from memflops.memory.reserved import ReservedMemory
+from memflops.report import text
 from memflops.report.schema import report_dict
 from memflops.tensor_spec import TensorSpec
+from memflops.units import format_bytes
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,51 @@ class GenerationTime:
     prefill_bound: str
     decode_bound: str
     """Where the last decode step's time goes most: compute, memory or overhead."""
+
+
+@dataclass(frozen=True)
+class TimelinePoint:
+    """Bytes live per kind (in `MemoryTimeline.kinds` order) at one moment of the step."""
+
+    op: int
+    """The op record whose allocation or free made this moment (-1: before the step)."""
+    bytes: tuple[int, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(self.bytes)
+
+
+@dataclass(frozen=True)
+class PhaseSpan:
+    """A run of consecutive op records of one phase (`first` and `last` included)."""
+
+    phase: str
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
+class MemoryTimeline:
+    """Bytes live by kind over the op sequence of the step, bounded in size.
+
+    The ops are cut into at most `memory.series.MAX_POINTS` equal spans; each
+    span keeps the moment with the most bytes live in it (an upper envelope),
+    so the step's peak is one of the points, exactly: `points[peak_point]`,
+    whose total plus `overhead` is `totals.memory.peak`. Spans with no
+    allocation or free have no point. The first point (op -1) is the
+    baseline, before the step.
+    """
+
+    kinds: tuple[str, ...]
+    ops: int
+    """How many op records the step has (the x axis runs from 0 to `ops`)."""
+    points: tuple[TimelinePoint, ...]
+    peak_point: int
+    """Index in `points` of the step's peak."""
+    phases: tuple[PhaseSpan, ...]
+    overhead: int = 0
+    """Bytes live throughout and in no kind: the CUDA context with `allocator_overhead`."""
 
 
 @dataclass(frozen=True)
@@ -231,6 +278,7 @@ class Report:
     fit: Fit | None = None
     generation: Generation | None = None
     checkpointing: Checkpointing | None = None
+    memory_timeline: MemoryTimeline | None = None
     records: tuple[OpRecord, ...] = field(default=(), repr=False, compare=False)
     timing: Timing | None = None
     """With an accelerator (`analyze(gpu=...)`): the step's time on it."""
@@ -260,6 +308,45 @@ class Report:
         """Module rows keyed by dotted path ("" is the root)."""
         return {row.path: row for row in self.modules}
 
+    def chart_modules(self, max_rows: int = 48) -> tuple[tuple[ModuleRow, ...], int]:
+        """The modules a per-module chart shows, and how many it would show without `max_rows`.
+
+        The deepest cut of the module tree with at most `max_rows` modules:
+        each module at depth d, and each shallower module whose children (down
+        to depth d) have neither parameters nor forward FLOPs — a leaf, or a
+        layer whose work is its own (a Linear with an activation inside);
+        modules with neither are left out. When even depth 1 has too many,
+        its first `max_rows` are shown.
+        """
+        rows = self.modules
+        if len(rows) <= 1:
+            return rows, len(rows)
+        children: dict[int, list[int]] = {i: [] for i in range(len(rows))}
+        parents: list[int] = []
+        for i, row in enumerate(rows):
+            while parents and rows[parents[-1]].depth >= row.depth:
+                parents.pop()
+            if parents:
+                children[parents[-1]].append(i)
+            parents.append(i)
+
+        def cut(i: int, depth: int) -> list[ModuleRow]:
+            row = rows[i]
+            below = [] if row.depth == depth else [
+                r for c in children[i] for r in cut(c, depth)
+            ]
+            if below:
+                return below
+            return [row] if row.params or row.forward.under(self.convention) else []
+
+        deepest = max(row.depth for row in rows)
+        for depth in range(deepest, 1, -1):
+            chosen = [r for c in children[0] for r in cut(c, depth)]
+            if len(chosen) <= max_rows:
+                return tuple(chosen), len(chosen)
+        chosen = [r for c in children[0] for r in cut(c, 1)]
+        return tuple(chosen[:max_rows]), len(chosen)
+
     def by_operator(self, phase: str | Phase | None = None) -> dict[str, OperatorRow]:
         """Counted ops aggregated by ATen op name, largest FLOPs first."""
         wanted = None if phase is None else Phase(phase)
@@ -272,6 +359,54 @@ class Report:
         rows = [OperatorRow(op, n, c) for op, (n, c) in acc.items()]
         rows.sort(key=lambda r: (-r.cost.under(self.convention), r.op))
         return {r.op: r for r in rows}
+
+    # --- display -------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        """A few readable lines: the model, the step, and its headline numbers."""
+        conv = self.convention
+        lines = [
+            f"<memflops Report: {self.model}>",
+            "  " + " · ".join(text.header_facts(self)),
+            f"  params {text.exact_count(self.totals.params)}",
+        ]
+        for label, cost, _ in text.phases(self):
+            lines.append(f"  {label} {text.exact_count(cost.under(conv))} FLOPs")
+        memory = self.totals.memory
+        if memory.peak:
+            where = text.peak_where(self)
+            lines.append(f"  peak memory {format_bytes(memory.peak)}"
+                         + (f" ({where})" if where else ""))
+        if self.fit is not None:
+            lines.append(f"  largest {self.fit.dimension} that fits "
+                         f"{format_bytes(self.fit.capacity)}: {self.fit.largest}")
+        lines.append(f"  {len(self.modules)} module(s), {len(self.uncounted_ops)} uncounted op "
+                     f"kind(s), {len(self.warnings)} warning(s)")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The HTML report (charts included), as Jupyter shows it in a cell."""
+        from memflops.report.html import html_fragment
+
+        return html_fragment(self)
+
+    def plot_timeline(self) -> Any:
+        """The memory timeline as a matplotlib figure (`pip install 'memflops[plot]'`)."""
+        from memflops.report.plot import plot_timeline
+
+        return plot_timeline(self)
+
+    def plot_modules(self) -> Any:
+        """Parameters and FLOPs per module as a matplotlib figure."""
+        from memflops.report.plot import plot_modules
+
+        return plot_modules(self)
+
+    def plot_sweep(self) -> Any:
+        """Peak memory against batch size as a matplotlib figure (needs a sweep or a fit)."""
+        from memflops.report.plot import plot_sweep
+
+        return plot_sweep(self)
 
     # --- serialisation -----------------------------------------------------
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         Checkpointing,
         Generation,
         MemoryDetail,
+        MemoryTimeline,
         ModuleRow,
         Report,
         Timing,
@@ -62,6 +63,7 @@ def report_dict(report: Report) -> dict[str, Any]:
             for u in report.uncounted_ops
         ],
         "memory_detail": _memory_detail(report.memory_detail),
+        "memory_timeline": _memory_timeline(report.memory_timeline),
         "batch_sweep": _sweep(report.sweep),
         "fit": _fit(report.fit),
         "generation": _generation(report.generation, conv, report.bytes_priced),
@@ -168,6 +170,19 @@ def _allocator(sim: ReservedMemory | None) -> dict[str, Any] | None:
         "cuda_context": sim.cuda_context,
         "device_total": sim.device_total,
         "num_alloc_retries": sim.num_alloc_retries,
+    }
+
+
+def _memory_timeline(series: MemoryTimeline | None) -> dict[str, Any] | None:
+    if series is None:
+        return None
+    return {
+        "kinds": list(series.kinds),
+        "ops": series.ops,
+        "overhead": series.overhead,
+        "phases": [{"phase": s.phase, "first": s.first, "last": s.last} for s in series.phases],
+        "peak_point": series.peak_point,
+        "points": [{"op": p.op, "bytes": list(p.bytes)} for p in series.points],
     }
 
 
