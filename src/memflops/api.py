@@ -37,10 +37,11 @@ from memflops.frontends.resolve import ResolvedModel, resolve_model
 from memflops.frontends.zoos import library_adjustments
 from memflops.generation import analyze_generate
 from memflops.hardware.catalog import Accelerator
-from memflops.hardware.time_model import TimeConstants, TimeModel
+from memflops.hardware.time_model import TimeConstants, TimeModel, communication_time
 from memflops.memory.fit import Fit, Sweep, saturation
 from memflops.memory.kinds import Kind
 from memflops.memory.optimizers import OptimizerSpec, optimizer_label
+from memflops.memory.parallel import kinds_at_peak
 from memflops.memory.reserved import ReservedMemory, device_need, simulate_capture
 from memflops.memory.seed import seed_estimate
 from memflops.memory.series import capture_series
@@ -49,7 +50,14 @@ from memflops.memory.timeline import Timeline, replay_capture
 from memflops.params import ParamCounts, count_params
 from memflops.progress import Progress, counting
 from memflops.report.assemble import assemble_report
-from memflops.report.model import Checkpointing, MemoryTotals, Report, Timing
+from memflops.report.model import (
+    Checkpointing,
+    CollectiveRow,
+    MemoryTotals,
+    Parallel,
+    Report,
+    Timing,
+)
 from memflops.request import AnalysisRequest
 
 DEFAULT_SEQ = 128
@@ -81,6 +89,7 @@ def analyze(
     name: str | None = None,
     gpu: str | Accelerator | None = None,
     time_constants: str | dict[str, object] | TimeConstants | None = None,
+    parallel: str | None = None,
     progress: Progress | None = None,
 ) -> Report:
     """Count parameters, FLOPs, MACs and memory of one step of `model`.
@@ -132,6 +141,12 @@ def analyze(
     throughput and MFU (generate mode: prefill and decode times).
     `time_constants` ("matmul=0.6,overhead=5us", or a mapping) overrides the
     model's global constants (docs/time-model.md).
+    `parallel` ("fsdp=8", "fsdp=8,reshard_after_forward=off"; see
+    `memflops.parallel_options`) runs the step as one rank of a job over
+    several GPUs, with PyTorch's own FSDP2 on a fake process group
+    (`memflops.capture.parallel`): `totals.memory` and the FLOPs are then
+    rank 0's, with the inputs given as its batch; `report.parallel` holds
+    its memory by kind, its collectives and (with `gpu`) their time.
     `progress(task, done, total)` is called after each analysis a batch
     sweep or a fit runs (`memflops.progress`; the command line draws it).
     """
@@ -141,7 +156,7 @@ def analyze(
         fit_dimension=fit_dimension, allocator_overhead=allocator_overhead, batch=batch, seq=seq,
         prompt_len=prompt_len, new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
         fit_against=fit_against, allocator_conf=allocator_conf,
-        gpu=gpu, time_constants=time_constants,
+        gpu=gpu, time_constants=time_constants, parallel=parallel,
     )
     target = resolve_model(model, request.name)
     with library_adjustments(target.module):
@@ -350,7 +365,29 @@ def _step_report(
         checkpointing=checkpointed,
         timing=timing,
         memory_timeline=capture_series(cap, allocator_overhead=request.allocator_overhead),
+        parallel=parallel_summary(request, cap),
     )
+
+
+def parallel_summary(request: AnalysisRequest, cap: Capture) -> Parallel | None:
+    """The rank, memory by kind and collectives of a distributed step (None on one GPU)."""
+    found = cap.parallel
+    if request.parallel is None or found is None:
+        return None
+    rows = tuple(
+        CollectiveRow(c.op, c.bytes, c.group, c.group_size, c.phase, c.module, c.sent_bytes)
+        for c in found.collectives
+    )
+    acc = request.accelerator
+    summary = Parallel(
+        strategy=request.parallel.label, world_size=request.parallel.world_size,
+        rank=found.rank, engine="captured", units=found.units, by_kind=kinds_at_peak(cap),
+        collectives=rows,
+    )
+    if acc is None:
+        return summary
+    return replace(summary, interconnect=acc.interconnect or None,
+                   time_comm_s=communication_time(summary.communication_bytes, acc))
 
 
 def _precision(float_dtype: torch.dtype, autocast: torch.dtype | None) -> str:

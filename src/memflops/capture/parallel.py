@@ -1,0 +1,331 @@
+"""One training step over N GPUs, run by PyTorch's own distributed code on fake tensors.
+
+`FSDPWrapper` (a `capture.session.StepWrapper`) makes the capture session run
+its step on a sharded copy of the model, in one process:
+
+- a process group of PyTorch's `"fake"` backend (`FakeStore`, world size N,
+  this process rank 0; its collectives are no-ops) is created for the step
+  and destroyed after it, with the device mesh on it;
+- the model is copied (module objects only: the copy shares the session's
+  fake weights) and the copy wrapped with FSDP2's `fully_shard`, each block
+  of the model's repeated layer lists first, then the root, as torchtitan
+  wraps (`fsdp_units`, `FSDPWrapper._reshards`); the model given is never
+  changed;
+- the step runs as on one GPU. Its ops on distributed tensors are left to
+  DTensor (the recorder steps aside, `NotImplemented`), so the recorder sees
+  and prices the ops on rank 0's local shards; every collective is recorded
+  with its size and group (`Collective`);
+- FSDP2 frees gathered parameters by resizing their storage to 0 bytes and
+  gathers into the same storage again (`_fsdp_param.alloc_storage` /
+  `free_storage`): while the step runs, those two functions also tell the
+  storage tracker, so each gather and each free is an allocation event.
+
+Rank 0 holds the largest shard: FSDP2 pads dimension 0 of each parameter to
+a multiple of N and rank 0's shard is never shorter than another's, so the
+numbers are those of rank 0 (`ParallelCapture.rank`).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from memflops.capture.recorder import OpRecorder
+from memflops.capture.session import CaptureSession
+from memflops.capture.tracker import ModuleTracker
+from memflops.errors import AnalysisError, UsageError
+from memflops.memory.storage import StorageTracker
+from memflops.parallel_options import ParallelSpec
+
+RANK = 0
+"""The rank recorded: it holds the largest shard (see the module docstring)."""
+MESH_DIM = "fsdp"
+"""The name of the device mesh's one dimension (and of its group in `Collective`)."""
+
+COLLECTIVES = {
+    "c10d._allgather_base_": ("all_gather", 0),
+    "c10d._reduce_scatter_base_": ("reduce_scatter", 1),
+}
+"""A collective op: (its kind, the argument whose bytes are its size). The size is that of
+the whole buffer, as NCCL's tests count it: the gathered output of an all-gather, the
+input of a reduce-scatter."""
+GATHER_BUFFERS = ("fsdp.all_gather_copy_in", "c10d._allgather_base_")
+REDUCE_BUFFERS = ("fsdp.chunk_cat", "c10d._reduce_scatter_base_")
+GATHERED_PARAMS = "fsdp.split_with_sizes_copy"
+"""FSDP2's copy of the gathered buffer out into each parameter's unsharded storage."""
+
+
+@dataclass(frozen=True)
+class Collective:
+    """One collective call on rank 0."""
+
+    op: str
+    """"all_gather" or "reduce_scatter"."""
+    bytes: int
+    """The collective's size (see `COLLECTIVES`)."""
+    group: str
+    """The device mesh dimension it runs over."""
+    group_size: int
+    phase: str
+    module: str
+    """The module running when it was issued (an FSDP unit's pre-forward or backward)."""
+
+    @property
+    def sent_bytes(self) -> int:
+        """Bytes each rank sends under the ring algorithm: (N - 1) / N of the size for an
+        all-gather or a reduce-scatter (NCCL's tests, "bus bandwidth")."""
+        n = self.group_size
+        return self.bytes * (n - 1) // n
+
+
+@dataclass(frozen=True)
+class ParallelCapture:
+    """What the wrapped step showed beyond the one-GPU capture."""
+
+    spec: ParallelSpec
+    rank: int
+    units: tuple[str, ...]
+    """The modules wrapped by `fully_shard`, in order ("" is the root)."""
+    collectives: tuple[Collective, ...]
+    unsharded: frozenset[int]
+    """Serials of the storages gathered parameters lived in."""
+    gather_buffers: frozenset[int]
+    reduce_buffers: frozenset[int]
+
+    @property
+    def transient(self) -> frozenset[int]:
+        """Storages that live for one unit's turn: gathered parameters and buffers."""
+        return self.unsharded | self.gather_buffers | self.reduce_buffers
+
+
+def fsdp_units(model: nn.Module) -> list[str]:
+    """The modules FSDP wraps, innermost first: each child of every list of two or more
+    modules of one type that hold parameters (a model's repeated blocks), outermost lists
+    only, then the root ("")."""
+    units: list[str] = []
+
+    def walk(prefix: str, module: nn.Module) -> None:
+        for name, child in module.named_children():
+            path = f"{prefix}.{name}" if prefix else name
+            if _repeated(child):
+                units.extend(f"{path}.{n}" for n, _ in child.named_children())
+            else:
+                walk(path, child)
+
+    walk("", model)
+    return [*units, ""]
+
+
+def _repeated(module: nn.Module) -> bool:
+    if not isinstance(module, (nn.ModuleList, nn.Sequential)):
+        return False
+    children = list(module.children())
+    return (
+        len(children) >= 2
+        and len({type(c) for c in children}) == 1
+        and all(any(True for _ in c.parameters()) for c in children)
+    )
+
+
+@contextmanager
+def fake_process_group(world_size: int) -> Iterator[None]:
+    """The default process group of the `"fake"` backend, rank 0 of `world_size`, for the
+    length of the block; destroyed after it."""
+    if not dist.is_available():
+        raise AnalysisError("parallel: this torch is built without torch.distributed")
+    if dist.is_initialized():
+        raise UsageError(
+            "parallel: a torch.distributed process group is already initialized in this "
+            "process; analyse with --parallel outside a distributed job (memflops makes its "
+            "own fake one)"
+        )
+    from torch.testing._internal.distributed.fake_pg import FakeStore  # registers "fake"
+
+    dist.init_process_group("fake", store=FakeStore(), rank=RANK, world_size=world_size)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def _copy_sharing_weights(model: nn.Module) -> nn.Module:
+    """A copy of the module tree whose parameters and buffers are the model's own objects."""
+    memo: dict[int, Any] = {id(t): t for t in [*model.parameters(), *model.buffers()]}
+    return copy.deepcopy(model, memo)
+
+
+class FSDPWrapper:
+    """FSDP2 full shard over `spec.world_size` ranks (see the module docstring)."""
+
+    def __init__(self, spec: ParallelSpec) -> None:
+        self.spec = spec
+        self._units: list[str] = []
+        self._recorder: ParallelRecorder | None = None
+        self._groups: dict[str, str] = {}
+
+    @contextmanager
+    def wrapped(self, session: CaptureSession) -> Iterator[nn.Module]:
+        from torch.distributed.device_mesh import init_device_mesh
+        from torch.distributed.fsdp import fully_shard
+
+        with ExitStack() as stack:
+            stack.enter_context(fake_process_group(self.spec.world_size))
+            mesh = init_device_mesh("cpu", (self.spec.world_size,), mesh_dim_names=(MESH_DIM,))
+            self._groups = {mesh.get_group(MESH_DIM).group_name: MESH_DIM}
+            model = _copy_sharing_weights(session.model)
+            self._units = fsdp_units(model)
+            with session.fake_mode:
+                try:
+                    for path, reshard in zip(self._units, self._reshards(), strict=True):
+                        fully_shard(model.get_submodule(path), mesh=mesh,
+                                    reshard_after_forward=reshard)
+                except Exception as exc:
+                    raise AnalysisError(
+                        f"parallel: fully_shard could not wrap {type(model).__name__}: "
+                        f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                    ) from exc
+            stack.enter_context(_storage_resizes_noted(session, self))
+            yield model
+
+    def _reshards(self) -> list[bool]:
+        """`reshard_after_forward` of each unit. On: torchtitan's default policy (its
+        `apply_fsdp`, torchtitan/models/llama3/infra/parallelize.py): every block but the
+        last frees its parameters after forward, the last block and the root keep them,
+        since backward gathers them first. Off: no unit frees them before backward."""
+        blocks = len(self._units) - 1
+        on = self.spec.reshard_after_forward
+        return [on and i < blocks - 1 for i in range(blocks)] + [False]
+
+    def recorder(self, tracker: ModuleTracker, storages: StorageTracker | None) -> OpRecorder:
+        self._recorder = ParallelRecorder(tracker, storages)
+        self._recorder.group_names = self._groups
+        return self._recorder
+
+    def local(self, t: torch.Tensor) -> torch.Tensor:
+        from torch.distributed.tensor import DTensor
+
+        return t._local_tensor if isinstance(t, DTensor) else t
+
+    def result(self, session: CaptureSession) -> ParallelCapture:
+        rec = self._recorder
+        assert rec is not None
+        return ParallelCapture(
+            spec=self.spec, rank=RANK, units=tuple(self._units),
+            collectives=tuple(rec.collectives), unsharded=frozenset(rec.unsharded),
+            gather_buffers=frozenset(rec.gather_buffers),
+            reduce_buffers=frozenset(rec.reduce_buffers),
+        )
+
+
+def _is_distributed(value: Any) -> bool:
+    """Whether `value` is, or (in lists/tuples/dicts) holds, a distributed tensor."""
+    from torch.distributed.tensor import DTensor
+
+    if isinstance(value, DTensor):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_is_distributed(v) for v in value)
+    if isinstance(value, dict):
+        return any(_is_distributed(v) for v in value.values())
+    return False
+
+
+class ParallelRecorder(OpRecorder):  # type: ignore[no-untyped-call]
+    """`OpRecorder` of a distributed step: records rank 0's local ops and its collectives."""
+
+    def __init__(self, tracker: ModuleTracker, storages: StorageTracker | None) -> None:
+        super().__init__(tracker, storages)
+        self.collectives: list[Collective] = []
+        self.unsharded: set[int] = set()
+        self.gather_buffers: set[int] = set()
+        self.reduce_buffers: set[int] = set()
+        self.group_names: dict[str, str] = {}
+        """The device mesh dimension of each process group, by the group's name."""
+
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        if _is_distributed(args) or _is_distributed(kwargs):
+            # DTensor runs the op on the local shards (and redistributes), each op of
+            # which comes back here on plain tensors.
+            return NotImplemented
+        out = super().__torch_dispatch__(func, types, args, kwargs)
+        name = str(func.overloadpacket)
+        kwargs = kwargs or {}
+        if name in COLLECTIVES:
+            self._note_collective(name, args)
+        if name in GATHER_BUFFERS:
+            self._mark(self.gather_buffers, args, out)
+        elif name in REDUCE_BUFFERS:
+            self._mark(self.reduce_buffers, args, out, kwargs.get("out"))
+        elif name == GATHERED_PARAMS:
+            self._mark(self.unsharded, kwargs.get("out"))
+        return out
+
+    def _note_collective(self, name: str, args: tuple[Any, ...]) -> None:
+        kind, index = COLLECTIVES[name]
+        tensor = args[index]
+        group = dist.ProcessGroup.unbox(args[2])
+        self.collectives.append(Collective(
+            op=kind, bytes=int(tensor.numel()) * tensor.element_size(),
+            group=self.group_names.get(group.group_name, group.group_name),
+            group_size=int(group.size()), phase=self.phase.value, module=self.module_path(),
+        ))
+
+    def _mark(self, serials: set[int], *values: Any) -> None:
+        if self.storages is None:
+            return
+        for value in values:
+            tensors = value if isinstance(value, (list, tuple)) else [value]
+            for t in tensors:
+                if isinstance(t, torch.Tensor):
+                    serial = self.storages.serial_of(t)
+                    if serial is not None:
+                        serials.add(serial)
+
+
+@contextmanager
+def _storage_resizes_noted(session: CaptureSession, wrapper: FSDPWrapper) -> Iterator[None]:
+    """While the step runs, FSDP2's storage resizes are allocations and frees of the
+    storage tracker (see the module docstring)."""
+    from torch.distributed.fsdp._fully_shard import _fsdp_param, _fsdp_param_group
+
+    storages = session.storages
+    if storages is None:
+        yield
+        return
+    alloc, free = _fsdp_param.alloc_storage, _fsdp_param.free_storage
+
+    def noted_alloc(tensor: torch.Tensor) -> None:
+        alloc(tensor)
+        rec = wrapper._recorder
+        if rec is not None:
+            serial = storages.observe(tensor, rec.phase.value, rec.module_path(),
+                                      len(rec.records))
+            rec.unsharded.add(serial)
+
+    def noted_free(tensor: torch.Tensor) -> None:
+        storages.release(tensor)
+        free(tensor)
+
+    patched: list[tuple[Any, str, Callable[[torch.Tensor], None]]] = [
+        (_fsdp_param, "alloc_storage", noted_alloc),
+        (_fsdp_param, "free_storage", noted_free),
+        (_fsdp_param_group, "alloc_storage", noted_alloc),
+    ]
+    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in patched]
+    try:
+        for owner, name, fn in patched:
+            setattr(owner, name, fn)
+        yield
+    finally:
+        for owner, name, fn in originals:
+            setattr(owner, name, fn)

@@ -1,0 +1,99 @@
+"""`analyze(parallel=...)`: the layout of one training step over several GPUs, parsed.
+
+The text is a comma-separated list of `key=value` items, e.g. `fsdp=8` or
+`fsdp=8,reshard_after_forward=off`:
+
+- `fsdp=N`: PyTorch's FSDP2 (`fully_shard`) over N ranks, full shard: each
+  block of the model's repeated layer lists is one unit, then the root, as
+  torchtitan wraps (`memflops.capture.parallel`);
+- `reshard_after_forward=on|off` (with `fsdp`; default on): whether each
+  unit frees its gathered parameters after its forward and gathers them
+  again for backward (on), or keeps them until backward (off).
+
+Torch-free: the command line's help reads `STRATEGIES`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from memflops.errors import UsageError
+
+STRATEGIES = ("fsdp",)
+"""The strategies `parallel` runs (captured with PyTorch's own distributed code)."""
+OPTIONS = ("reshard_after_forward",)
+_SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
+LATER = ("tp", "ddp", "zero", "hsdp", "pp")
+"""Strategies of the parallel issue this version does not run yet (a clear error)."""
+
+
+@dataclass(frozen=True)
+class ParallelSpec:
+    """One parsed `parallel` option."""
+
+    strategy: str
+    """"fsdp"."""
+    world_size: int
+    """Ranks (GPUs) in all."""
+    reshard_after_forward: bool = True
+
+    @property
+    def label(self) -> str:
+        """The canonical text of this layout, e.g. "fsdp=8"."""
+        text = f"{self.strategy}={self.world_size}"
+        return text if self.reshard_after_forward else f"{text},reshard_after_forward=off"
+
+
+def parse_parallel(text: str) -> ParallelSpec:
+    """`text` (see the module docstring) as a `ParallelSpec`; a `UsageError` naming the
+    bad item otherwise."""
+    items: dict[str, str] = {}
+    for raw in text.split(","):
+        item = raw.strip()
+        key, sep, value = item.partition("=")
+        key, value = key.strip().lower(), value.strip().lower()
+        if not sep or not key or not value:
+            raise UsageError(
+                f"parallel: {item!r} is not key=value; expected e.g. 'fsdp=8' or "
+                f"'fsdp=8,reshard_after_forward=off'"
+            )
+        if key in items:
+            raise UsageError(f"parallel: {key!r} is given twice in {text!r}")
+        items[key] = value
+    strategies = [k for k in items if k not in OPTIONS]
+    for key in strategies:
+        if key in LATER:
+            raise UsageError(
+                f"parallel: strategy {key!r} is not supported yet; supported: "
+                f"{', '.join(STRATEGIES)}"
+            )
+        if key not in STRATEGIES:
+            raise UsageError(
+                f"parallel: unknown strategy or option {key!r}; expected one of: "
+                f"{', '.join(STRATEGIES + OPTIONS)}"
+            )
+    if len(strategies) != 1:
+        raise UsageError(f"parallel: give exactly one strategy, e.g. 'fsdp=8' (got {text!r})")
+    strategy = strategies[0]
+    size = _world_size(strategy, items[strategy])
+    reshard = True
+    if "reshard_after_forward" in items:
+        value = items["reshard_after_forward"]
+        if value not in _SWITCH:
+            raise UsageError(
+                f"parallel: reshard_after_forward={value!r}; expected on or off"
+            )
+        reshard = _SWITCH[value]
+    return ParallelSpec(strategy, size, reshard)
+
+
+def _world_size(strategy: str, value: str) -> int:
+    try:
+        size = int(value)
+    except ValueError:
+        raise UsageError(
+            f"parallel: {strategy}={value!r}: the number of ranks must be an integer"
+        ) from None
+    if size < 1:
+        raise UsageError(f"parallel: {strategy}={size}: the number of ranks must be at least 1")
+    return size
