@@ -28,6 +28,7 @@ from memflops import analyze_options as defaults
 from memflops.analyze_options import MODES, TARGET_FORMS
 from memflops.conventions import Convention
 from memflops.errors import MemflopsError, SpecError, UsageError
+from memflops.parallel_options import STRATEGIES
 from memflops.progress import progress_display
 from memflops.report.csv import render_csv
 from memflops.report.html import render_html
@@ -44,6 +45,7 @@ ANALYZE_OPTIONS = (
     "mode", "convention", "dtype", "autocast", "optimizer", "loss", "targets",
     "batch_sweep", "fit", "fit_dimension", "fit_against", "allocator_conf", "allocator_overhead",
     "batch", "seq", "prompt_len", "new_tokens", "cache_dtype", "gpu", "time_constants",
+    "parallel",
 )
 """Options passed to `memflops.analyze` under their own name when given."""
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -105,6 +107,7 @@ def _add_analyze(commands: Any) -> None:
     _add_training_options(step)
     _add_memory_options(step)
     _add_time_options(step)
+    _add_parallel_options(step)
     _add_output_options(cmd.add_argument_group("output"))
 
 
@@ -119,6 +122,16 @@ def _add_time_options(step: Any) -> None:
         "--time-constants", dest="time_constants", metavar="K=V,...",
         help="override the time model's constants, e.g. matmul=0.6,memory=0.8,overhead=5us,"
         "tf32_matmul=on (docs/time-model.md)",
+    )
+
+
+def _add_parallel_options(step: Any) -> None:
+    """The step as one rank of a job over several GPUs."""
+    step.add_argument(
+        "--parallel", metavar="LAYOUT",
+        help="analyse one rank of a step over several GPUs, run by PyTorch's own FSDP2 on "
+        f"fake tensors: {', '.join(STRATEGIES)}=N, e.g. fsdp=8 or "
+        "fsdp=8,reshard_after_forward=off; memory is then per GPU (rank 0)",
     )
 
 

@@ -241,6 +241,14 @@ class Parallel:
         """Bytes this rank sends in the step (the sum of `sent_bytes`)."""
         return sum(c.sent_bytes for c in self.collectives)
 
+    def by_op(self) -> tuple[tuple[str, int, int], ...]:
+        """(op, calls, their total size) per kind of collective, in order of first call."""
+        totals: dict[str, tuple[int, int]] = {}
+        for c in self.collectives:
+            calls, size = totals.get(c.op, (0, 0))
+            totals[c.op] = (calls + 1, size + c.bytes)
+        return tuple((op, calls, size) for op, (calls, size) in totals.items())
+
 
 @dataclass(frozen=True)
 class Totals:

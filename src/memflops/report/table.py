@@ -27,6 +27,7 @@ from memflops.report.model import (
     MemoryDetail,
     MemoryTotals,
     ModuleRow,
+    Parallel,
     Report,
     Timing,
     UncountedOp,
@@ -80,6 +81,7 @@ def table_parts(report: Report, tree: Table) -> list[RenderableType]:
         _generation(report.generation, report.convention),
         _memory(report.totals.memory, report.memory_detail),
         _checkpointing(report.checkpointing, report.totals.memory),
+        _parallel(report.parallel),
         _sweep(report.sweep),
         _fit(report.fit),
     ):
@@ -324,6 +326,22 @@ def _checkpointing(ckpt: Checkpointing | None, memory: MemoryTotals) -> Renderab
     if ckpt.note:
         grid.add_row("without checkpointing", f"not analysed: {ckpt.note}")
     return _section("Activation checkpointing", grid)
+
+
+def _parallel(par: Parallel | None) -> RenderableType | None:
+    if par is None:
+        return None
+    grid = _grid()
+    grid.add_row("layout", f"{par.strategy}: the numbers above are rank {par.rank}'s of "
+                 f"{par.world_size} ({par.engine})")
+    grid.add_row("units", format_int(len(par.units)))
+    grid.add_row("at the peak", _by_kind(par.by_kind))
+    calls = ", ".join(f"{op} x{count} ({_bytes(size)})" for op, count, size in par.by_op())
+    grid.add_row("collectives", calls or "none")
+    grid.add_row("communication", f"{_bytes(par.communication_bytes)} sent per step")
+    if par.time_comm_s is not None:
+        grid.add_row("", f"{format_seconds(par.time_comm_s)} on {par.interconnect}")
+    return _section("Parallel", grid)
 
 
 def _by_kind(by_kind: Sequence[tuple[str, int]]) -> Columns:
