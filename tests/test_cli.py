@@ -395,3 +395,22 @@ def test_console_command_analyses_a_layer_list_when_torch_cannot_be_imported(
     assert done.returncode == 0, done.stderr[-2000:]
     # VGG-16 without its final pooling: 138,357,544 parameters (the article's count)
     assert json.loads(done.stdout)["totals"]["params"] == 138_357_544
+
+
+def test_parallel_shows_rank_zero_and_its_collectives(capfd: pytest.CaptureFixture[str]) -> None:
+    doc = run_json(capfd, TINY, *TINY_INPUT, "--mode", "train", "--parallel", "fsdp=2")
+    par = doc["parallel"]
+    assert (par["strategy"], par["world_size"], par["rank"], par["engine"]) == (
+        "fsdp=2", 2, 0, "captured")
+    assert par["communication_bytes"] == sum(c["sent_bytes"] for c in par["collectives"]) > 0
+    assert sum(par["by_kind"].values()) == doc["totals"]["memory"]["peak"]
+    code, out, err = run(capfd, "analyze", TINY, *TINY_INPUT, "--mode", "train",
+                         "--parallel", "fsdp=2")
+    assert (code, err) == (0, "")
+    assert "Parallel" in out and "rank 0's of 2" in out and "sent per step" in out
+
+
+def test_bad_parallel_exits_2(capfd: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capfd, "analyze", TINY, *TINY_INPUT, "--parallel", "fsdp=0")
+    assert (code, out) == (2, "")
+    assert "fsdp=0: the number of ranks must be at least 1" in err and "Traceback" not in err

@@ -1,0 +1,252 @@
+"""FSDP2 on fake tensors (`memflops.capture.parallel`), checked against rank 0's real
+storages and against the padded-shard arithmetic.
+
+The truth for rank 0: the same `fully_shard` set-up of the same model run on
+real CPU tensors with the fake process group in this process (collectives
+are no-ops, so the values are garbage, but every storage rank 0 allocates is
+real), measured by `LiveStorages` below, which shares no code with memflops:
+after every op it sums the current size of every storage it has seen (so
+FSDP2's frees by resizing a storage to 0 bytes count), and keeps the most.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+
+import memflops
+from memflops.capture.parallel import fake_process_group, fsdp_units
+from memflops.errors import UsageError
+
+DIM = 36
+"""Not a multiple of 8: FSDP2 pads, and rank 0 holds the longest shard."""
+BLOCKS = 3
+BATCH = 4
+
+
+class Block(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.up = nn.Linear(dim, 4 * dim)
+        self.down = nn.Linear(4 * dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.down(torch.relu(self.up(x)))
+
+
+class MLP(nn.Module):
+    """`BLOCKS` residual MLP blocks in a ModuleList, then a head."""
+
+    def __init__(self, dim: int = DIM, blocks: int = BLOCKS) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([Block(dim) for _ in range(blocks)])
+        self.head = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(x)
+
+
+class LiveStorages(TorchDispatchMode):  # type: ignore[misc]
+    """The most bytes of storages live at once, polled after every op."""
+
+    def __init__(self, preexisting: Iterable[torch.Tensor]) -> None:
+        super().__init__()
+        self.storages: dict[int, weakref.ref[Any]] = {}
+        self.peak = 0
+        for t in preexisting:
+            self._see(t)
+        self.peak = self._total()
+
+    def _see(self, t: Any) -> None:
+        from torch.distributed.tensor import DTensor
+
+        if isinstance(t, torch.Tensor) and not isinstance(t, DTensor):
+            s = t.untyped_storage()
+            self.storages.setdefault(s._cdata, weakref.ref(s))
+
+    def _total(self) -> int:
+        total = 0
+        for key, ref in list(self.storages.items()):
+            s = ref()
+            if s is None:
+                del self.storages[key]
+            else:
+                total += s.nbytes()
+        return total
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        from torch.distributed.tensor import DTensor
+
+        if any(isinstance(a, DTensor) for a in tree_leaves((args, kwargs))):
+            return NotImplemented  # DTensor runs its local ops, which come back here
+        out = func(*args, **(kwargs or {}))
+        for t in tree_leaves((args, kwargs, out)):
+            self._see(t)
+        self.peak = max(self.peak, self._total())
+        return out
+
+
+def _unique_bytes(tensors: Iterable[torch.Tensor]) -> int:
+    return sum({t.untyped_storage()._cdata: t.untyped_storage().nbytes() for t in tensors}.values())
+
+
+def real_rank0(model: nn.Module, world: int, reshard: bool) -> dict[str, int]:
+    """Rank 0's bytes in the second step of `fully_shard` training of a copy of `model` on
+    real CPU tensors: units as memflops wraps them (each block, the last one and the root
+    keeping their parameters after forward when `reshard`)."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    with fake_process_group(world):
+        mesh = init_device_mesh("cpu", (world,))
+        real = copy.deepcopy(model)
+        blocks = [f"layers.{i}" for i in range(len(real.layers))]
+        for i, path in enumerate(blocks):
+            fully_shard(real.get_submodule(path), mesh=mesh,
+                        reshard_after_forward=reshard and i < len(blocks) - 1)
+        fully_shard(real, mesh=mesh, reshard_after_forward=False)
+        opt = torch.optim.AdamW(real.parameters())
+        x = torch.randn(BATCH, DIM)
+
+        def step() -> None:
+            real(x).sum().backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        step()
+        params = [p._local_tensor for p in real.parameters()]
+        state = [v._local_tensor for s in opt.state.values() for k, v in s.items() if k != "step"]
+        live = LiveStorages([*params, *state, x])
+        with live:
+            real(x).sum().backward()
+            grads = _unique_bytes(p.grad._local_tensor for p in real.parameters())
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        return {"params": _unique_bytes(params), "grads": grads,
+                "optimizer": _unique_bytes(state), "peak": live.peak}
+
+
+@pytest.mark.parametrize(("world", "reshard"), [(8, True), (4, False)])
+def test_rank0_matches_a_real_cpu_run_to_the_byte(world: int, reshard: bool) -> None:
+    torch.manual_seed(0)
+    model = MLP()
+    layout = f"fsdp={world}" + ("" if reshard else ",reshard_after_forward=off")
+    report = memflops.analyze(model, (BATCH, DIM), mode="train", optimizer="adamw",
+                              parallel=layout)
+    real = real_rank0(model, world, reshard)
+    memory = report.totals.memory
+    found = {"params": memory.params, "grads": memory.grads, "optimizer": memory.optimizer,
+             "peak": memory.peak}
+    assert found == real
+
+
+def padded_shard_elements(model: nn.Module, world: int) -> int:
+    """Elements rank 0 holds: dimension 0 of each parameter padded to a multiple of
+    `world`, ceil(rows / world) rows of the rest each."""
+    return sum(
+        math.ceil(p.shape[0] / world) * math.prod(p.shape[1:]) for p in model.parameters()
+    )
+
+
+@pytest.mark.parametrize("world", [1, 3, 8, 64])
+def test_sharded_states_are_the_padded_shard_arithmetic(world: int) -> None:
+    # DIM 36, 3 blocks: up.weight 144x36, up.bias 144, down.weight 36x144, down.bias 36;
+    # head 36x36 + 36. At world 8: up rows 144/8 = 18, down rows ceil(36/8) = 5, so a block
+    # holds 18*36 + 18 + 5*144 + 5 = 1391, the head 5*36 + 5 = 185: 3*1391 + 185 = 4358
+    # elements, 17,432 bytes in fp32. At world 64: every parameter keeps >= 1 row.
+    model = MLP()
+    report = memflops.analyze(model, (BATCH, DIM), mode="train", optimizer="adamw",
+                              parallel=f"fsdp={world}")
+    shard = 4 * padded_shard_elements(model, world)
+    if world == 8:
+        assert shard == 17_432
+    memory = report.totals.memory
+    assert (memory.params, memory.grads, memory.optimizer) == (shard, shard, 2 * shard)
+
+
+def test_collectives_gather_each_unit_and_reduce_each_gradient() -> None:
+    model = MLP()
+    report = memflops.analyze(model, (BATCH, DIM), mode="train", optimizer="adamw",
+                              parallel="fsdp=8")
+    par = report.parallel
+    assert par is not None
+    # Per unit the flat buffer is world x the padded shard: a block 8 * 1391 * 4 = 44,512 B,
+    # the head (root unit) 8 * 185 * 4 = 5,920 B.
+    block, root = 8 * 1391 * 4, 8 * 185 * 4
+    gathers = [(c.phase, c.bytes) for c in par.collectives if c.op == "all_gather"]
+    # forward: the root, then each block; backward: blocks 0 and 1 again (the last block
+    # and the root keep their parameters after forward)
+    assert gathers == [("forward", root)] + [("forward", block)] * 3 + [("backward", block)] * 2
+    reduces = sorted(c.bytes for c in par.collectives if c.op == "reduce_scatter")
+    assert reduces == [root, block, block, block]
+    assert all(c.group == "fsdp" and c.group_size == 8 for c in par.collectives)
+    # each rank sends 7/8 of every collective's size (ring)
+    total = sum(c.bytes for c in par.collectives)
+    assert par.communication_bytes == total * 7 // 8
+    assert par.units == ("layers.0", "layers.1", "layers.2", "")
+
+
+def test_communication_time_on_the_interconnect() -> None:
+    report = memflops.analyze(MLP(), (BATCH, DIM), mode="train", optimizer="adamw",
+                              parallel="fsdp=8", gpu="H100 SXM")
+    par = report.parallel
+    assert par is not None and par.time_comm_s is not None
+    # NVLink 4: 900 GB/s both directions, 450e9 B/s each way
+    assert par.time_comm_s == pytest.approx(par.communication_bytes / 450e9)
+    assert par.interconnect == "NVLink 4"
+
+
+def test_the_model_and_the_process_leave_unchanged() -> None:
+    model = MLP()
+    before = [(n, p) for n, p in model.named_parameters()]
+    memflops.analyze(model, (BATCH, DIM), mode="train", parallel="fsdp=2")
+    assert not dist.is_initialized()
+    assert type(model) is MLP and type(model.layers[0]) is Block
+    assert list(model.named_parameters()) == before
+    assert all(type(p) is nn.Parameter for _, p in before)
+    assert not any(m._forward_pre_hooks or m._forward_hooks for m in model.modules())
+
+
+def test_an_initialized_process_group_is_refused() -> None:
+    with fake_process_group(2), pytest.raises(UsageError, match="already initialized"):
+        memflops.analyze(MLP(), (BATCH, DIM), mode="train", parallel="fsdp=2")
+    assert not dist.is_initialized()
+
+
+def test_generate_mode_is_refused() -> None:
+    with pytest.raises(UsageError, match="generate mode"):
+        memflops.analyze(MLP(), (BATCH, DIM), mode="generate", parallel="fsdp=2")
+
+
+def test_units_are_the_repeated_blocks_then_the_root() -> None:
+    class Nested(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Linear(4, 4)
+            self.stages = nn.ModuleList([
+                nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4)),
+                nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4)),
+            ])
+            self.mixed = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+
+    # the outer list of two Sequentials is the repeated list; lists inside its blocks are
+    # not descended into; a list of mixed types is no repeated list
+    assert fsdp_units(Nested()) == ["stages.0", "stages.1", ""]
+    assert fsdp_units(nn.Linear(2, 2)) == [""]
+
+
+def test_report_without_parallel_has_none() -> None:
+    report = memflops.analyze(MLP(), (BATCH, DIM), mode="train")
+    assert report.parallel is None and report.to_dict()["parallel"] is None
