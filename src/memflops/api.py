@@ -365,11 +365,13 @@ def _step_report(
         checkpointing=checkpointed,
         timing=timing,
         memory_timeline=capture_series(cap, allocator_overhead=request.allocator_overhead),
-        parallel=parallel_summary(request, cap),
+        parallel=parallel_summary(request, cap, timing),
     )
 
 
-def parallel_summary(request: AnalysisRequest, cap: Capture) -> Parallel | None:
+def parallel_summary(
+    request: AnalysisRequest, cap: Capture, timing: Timing | None = None
+) -> Parallel | None:
     """The rank, memory by kind and collectives of a distributed step (None on one GPU)."""
     found = cap.parallel
     if request.parallel is None or found is None:
@@ -386,8 +388,13 @@ def parallel_summary(request: AnalysisRequest, cap: Capture) -> Parallel | None:
     )
     if acc is None:
         return summary
-    return replace(summary, interconnect=acc.interconnect or None,
-                   time_comm_s=communication_time(summary.communication_bytes, acc))
+    comm = communication_time(summary.communication_bytes, acc)
+    summary = replace(summary, interconnect=acc.interconnect or None, time_comm_s=comm)
+    if comm is None or timing is None:
+        return summary
+    step = timing.estimate.step
+    return replace(summary, time_step_serial_s=step + comm,
+                   time_step_overlapped_s=max(step, comm))
 
 
 def _precision(float_dtype: torch.dtype, autocast: torch.dtype | None) -> str:

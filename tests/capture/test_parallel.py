@@ -206,6 +206,10 @@ def test_communication_time_on_the_interconnect() -> None:
     # NVLink 4: 900 GB/s both directions, 450e9 B/s each way
     assert par.time_comm_s == pytest.approx(par.communication_bytes / 450e9)
     assert par.interconnect == "NVLink 4"
+    assert report.timing is not None
+    step = report.timing.estimate.step
+    assert par.time_step_serial_s == pytest.approx(step + par.time_comm_s)
+    assert par.time_step_overlapped_s == max(step, par.time_comm_s)
 
 
 def test_the_model_and_the_process_leave_unchanged() -> None:

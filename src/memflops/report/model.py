@@ -235,6 +235,10 @@ class Parallel:
     """The link `time_comm_s` is priced on, None without an accelerator."""
     time_comm_s: float | None = None
     """`communication_bytes` over the accelerator's interconnect bandwidth."""
+    time_step_serial_s: float | None = None
+    """The step's compute time plus `time_comm_s`: no communication overlapped."""
+    time_step_overlapped_s: float | None = None
+    """The larger of the two: every collective hidden behind compute, or the reverse."""
 
     @property
     def communication_bytes(self) -> int:

@@ -354,6 +354,8 @@ def _parallel(par: Parallel | None) -> dict[str, Any] | None:
         "communication_bytes": par.communication_bytes,
         "interconnect": par.interconnect,
         "time_comm_s": par.time_comm_s,
+        "time_step_serial_s": par.time_step_serial_s,
+        "time_step_overlapped_s": par.time_step_overlapped_s,
     }
 
 

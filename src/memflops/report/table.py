@@ -341,6 +341,10 @@ def _parallel(par: Parallel | None) -> RenderableType | None:
     grid.add_row("communication", f"{_bytes(par.communication_bytes)} sent per step")
     if par.time_comm_s is not None:
         grid.add_row("", f"{format_seconds(par.time_comm_s)} on {par.interconnect}")
+    if par.time_step_serial_s is not None and par.time_step_overlapped_s is not None:
+        grid.add_row("step time", f"{format_seconds(par.time_step_serial_s)} with no overlap, "
+                     f"{format_seconds(par.time_step_overlapped_s)} with full overlap of "
+                     "compute and communication")
     return _section("Parallel", grid)
 
 
