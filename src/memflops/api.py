@@ -23,6 +23,7 @@ from memflops.capture.checkpointing import (
     outermost,
 )
 from memflops.capture.inputs import InputSpecs, TensorSpec, dtype_name, normalize_inputs
+from memflops.capture.parallel import ParallelWrapper
 from memflops.capture.step import (
     Capture,
     LossSpec,
@@ -34,7 +35,7 @@ from memflops.capture.step import (
 from memflops.conventions import Convention
 from memflops.errors import SpecError, UsageError
 from memflops.frontends.resolve import ResolvedModel, resolve_model
-from memflops.frontends.zoos import library_adjustments
+from memflops.frontends.zoos import builtin_tp_plan, library_adjustments
 from memflops.generation import analyze_generate
 from memflops.hardware.catalog import Accelerator
 from memflops.hardware.time_model import TimeConstants, TimeModel, communication_time
@@ -47,6 +48,7 @@ from memflops.memory.seed import seed_estimate
 from memflops.memory.series import capture_series
 from memflops.memory.sweep import AXES, Measure, Need, fit_size, resized, sweep_batch
 from memflops.memory.timeline import Timeline, replay_capture
+from memflops.parallel_options import TP_STYLES
 from memflops.params import ParamCounts, count_params
 from memflops.progress import Progress, counting
 from memflops.report.assemble import assemble_report
@@ -90,6 +92,7 @@ def analyze(
     gpu: str | Accelerator | None = None,
     time_constants: str | dict[str, object] | TimeConstants | None = None,
     parallel: str | None = None,
+    tp_plan: str | dict[str, str] | None = None,
     progress: Progress | None = None,
 ) -> Report:
     """Count parameters, FLOPs, MACs and memory of one step of `model`.
@@ -141,12 +144,15 @@ def analyze(
     throughput and MFU (generate mode: prefill and decode times).
     `time_constants` ("matmul=0.6,overhead=5us", or a mapping) overrides the
     model's global constants (docs/time-model.md).
-    `parallel` ("fsdp=8", "fsdp=8,reshard_after_forward=off"; see
+    `parallel` ("fsdp=8", "fsdp=8,reshard_after_forward=off", "tp=2"; see
     `memflops.parallel_options`) runs the step as one rank of a job over
-    several GPUs, with PyTorch's own FSDP2 on a fake process group
-    (`memflops.capture.parallel`): `totals.memory` and the FLOPs are then
-    rank 0's, with the inputs given as its batch; `report.parallel` holds
-    its memory by kind, its collectives and (with `gpu`) their time.
+    several GPUs, with PyTorch's own FSDP2 or DTensor tensor parallel on a
+    fake process group (`memflops.capture.parallel`): `totals.memory` and
+    the FLOPs are then rank 0's, with the inputs given as its batch;
+    `report.parallel` holds its memory by kind, its collectives and (with
+    `gpu`) their time. `tp_plan` (module name patterns to styles, or a JSON
+    file of them) is the tensor-parallel plan; Hugging Face models bring
+    their own.
     `progress(task, done, total)` is called after each analysis a batch
     sweep or a fit runs (`memflops.progress`; the command line draws it).
     """
@@ -156,7 +162,7 @@ def analyze(
         fit_dimension=fit_dimension, allocator_overhead=allocator_overhead, batch=batch, seq=seq,
         prompt_len=prompt_len, new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
         fit_against=fit_against, allocator_conf=allocator_conf,
-        gpu=gpu, time_constants=time_constants, parallel=parallel,
+        gpu=gpu, time_constants=time_constants, parallel=parallel, tp_plan=tp_plan,
     )
     target = resolve_model(model, request.name)
     with library_adjustments(target.module):
@@ -170,7 +176,7 @@ def _analyze(
     if request.mode == "generate":
         return analyze_generate(target, request)
     specs = build_inputs(inputs, target, request)
-    config = request.step_config()
+    config = replace(request.step_config(), wrapper=parallel_wrapper(target, request))
     params = count_params(target.module, request.cast)
     cap = capture(target.module, specs, config)
     timeline = replay_capture(cap, allocator_overhead=request.allocator_overhead)
@@ -367,6 +373,25 @@ def _step_report(
         memory_timeline=capture_series(cap, allocator_overhead=request.allocator_overhead),
         parallel=parallel_summary(request, cap, timing),
     )
+
+
+def parallel_wrapper(target: ResolvedModel, request: AnalysisRequest) -> ParallelWrapper | None:
+    """The distributed wrapping the step runs under (None on one GPU); tensor parallel by
+    the plan given, else by the one the model's library declares."""
+    spec = request.parallel
+    if spec is None:
+        return None
+    plan = request.tp_plan
+    if spec.tp and plan is None:
+        plan = builtin_tp_plan(target.module, spec.world_size)
+        if plan is None:
+            raise UsageError(
+                f"parallel: {target.label} has no built-in tensor-parallel plan; give one as "
+                f"tp_plan (--tp-plan FILE.json): module name patterns to "
+                f"{', '.join(TP_STYLES)}, e.g. {{\"layers.*.fc1\": \"colwise\", "
+                f"\"layers.*.fc2\": \"rowwise\"}}"
+            )
+    return ParallelWrapper(spec, plan)
 
 
 def parallel_summary(

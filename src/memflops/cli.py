@@ -28,7 +28,7 @@ from memflops import analyze_options as defaults
 from memflops.analyze_options import MODES, TARGET_FORMS
 from memflops.conventions import Convention
 from memflops.errors import MemflopsError, SpecError, UsageError
-from memflops.parallel_options import STRATEGIES
+from memflops.parallel_options import STRATEGIES, TP_STYLES
 from memflops.progress import progress_display
 from memflops.report.csv import render_csv
 from memflops.report.html import render_html
@@ -45,7 +45,7 @@ ANALYZE_OPTIONS = (
     "mode", "convention", "dtype", "autocast", "optimizer", "loss", "targets",
     "batch_sweep", "fit", "fit_dimension", "fit_against", "allocator_conf", "allocator_overhead",
     "batch", "seq", "prompt_len", "new_tokens", "cache_dtype", "gpu", "time_constants",
-    "parallel",
+    "parallel", "tp_plan",
 )
 """Options passed to `memflops.analyze` under their own name when given."""
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -131,7 +131,13 @@ def _add_parallel_options(step: Any) -> None:
         "--parallel", metavar="LAYOUT",
         help="analyse one rank of a step over several GPUs, run by PyTorch's own FSDP2 on "
         f"fake tensors: {', '.join(STRATEGIES)}=N, e.g. fsdp=8 or "
-        "fsdp=8,reshard_after_forward=off; memory is then per GPU (rank 0)",
+        "fsdp=8,reshard_after_forward=off; tp=N (tensor parallel: Hugging Face decoders bring "
+        "their plan, other models take --tp-plan); memory is then per GPU (rank 0)",
+    )
+    step.add_argument(
+        "--tp-plan", dest="tp_plan", metavar="FILE.json",
+        help="the tensor-parallel plan: a JSON object of module name patterns ('*' matches "
+        f"one name) to styles: {', '.join(TP_STYLES)}",
     )
 
 

@@ -8,22 +8,37 @@ The text is a comma-separated list of `key=value` items, e.g. `fsdp=8` or
   torchtitan wraps (`memflops.capture.parallel`);
 - `reshard_after_forward=on|off` (with `fsdp`; default on): whether each
   unit frees its gathered parameters after its forward and gathers them
-  again for backward (on), or keeps them until backward (off).
+  again for backward (on), or keeps them until backward (off);
+- `tp=N`: tensor parallel over N ranks with PyTorch's DTensor
+  `parallelize_module`, by a plan: module name patterns (`*` matches one
+  name) to one of `TP_STYLES`. Hugging Face decoders bring theirs
+  (attention heads and MLP column- and row-wise, the embedding, the LM
+  head); any model takes one given as `tp_plan`.
 
 Torch-free: the command line's help reads `STRATEGIES`.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from memflops.errors import UsageError
 
-STRATEGIES = ("fsdp",)
+STRATEGIES = ("fsdp", "tp")
 """The strategies `parallel` runs (captured with PyTorch's own distributed code)."""
 OPTIONS = ("reshard_after_forward",)
+TP_STYLES = {
+    "colwise": "ColwiseParallel: a Linear's output features split over the ranks",
+    "rowwise": "RowwiseParallel: a Linear's input features split, outputs summed (all-reduce)",
+    "embedding_rowwise": "RowwiseParallel of an Embedding: its rows (the vocabulary) split",
+    "colwise_gather_output": "ColwiseParallel with the output gathered whole (an LM head)",
+}
+"""The styles of a tensor-parallel plan (the names Hugging Face's `tp_plan` uses)."""
 _SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
-LATER = ("tp", "ddp", "zero", "hsdp", "pp")
+LATER = ("ddp", "zero", "hsdp", "pp")
 """Strategies of the parallel issue this version does not run yet (a clear error)."""
 
 
@@ -36,6 +51,14 @@ class ParallelSpec:
     world_size: int
     """Ranks (GPUs) in all."""
     reshard_after_forward: bool = True
+
+    @property
+    def fsdp(self) -> bool:
+        return self.strategy == "fsdp"
+
+    @property
+    def tp(self) -> bool:
+        return self.strategy == "tp"
 
     @property
     def label(self) -> str:
@@ -73,8 +96,13 @@ def parse_parallel(text: str) -> ParallelSpec:
                 f"{', '.join(STRATEGIES + OPTIONS)}"
             )
     if len(strategies) != 1:
-        raise UsageError(f"parallel: give exactly one strategy, e.g. 'fsdp=8' (got {text!r})")
+        raise UsageError(
+            f"parallel: give exactly one strategy, e.g. 'fsdp=8' or 'tp=2' (got {text!r}); "
+            f"combinations are not supported yet"
+        )
     strategy = strategies[0]
+    if strategy != "fsdp" and "reshard_after_forward" in items:
+        raise UsageError("parallel: reshard_after_forward applies to fsdp only")
     size = _world_size(strategy, items[strategy])
     reshard = True
     if "reshard_after_forward" in items:
@@ -97,3 +125,31 @@ def _world_size(strategy: str, value: str) -> int:
     if size < 1:
         raise UsageError(f"parallel: {strategy}={size}: the number of ranks must be at least 1")
     return size
+
+
+def check_tp_plan(plan: Mapping[str, str], where: str) -> dict[str, str]:
+    """A tensor-parallel plan checked: names to styles of `TP_STYLES`; `where` names its
+    source in the error."""
+    if not isinstance(plan, Mapping) or not plan:
+        raise UsageError(f"tp_plan ({where}): expected a mapping of module names to styles")
+    for name, style in plan.items():
+        if not isinstance(name, str) or style not in TP_STYLES:
+            raise UsageError(
+                f"tp_plan ({where}): {name!r}: {style!r} is not a style; expected one of: "
+                f"{', '.join(TP_STYLES)}"
+            )
+    return dict(plan)
+
+
+def read_tp_plan(plan: str | Mapping[str, str]) -> dict[str, str]:
+    """`tp_plan` as given: a mapping, or a JSON file of one."""
+    if not isinstance(plan, str):
+        return check_tp_plan(plan, "given")
+    path = Path(plan)
+    try:
+        loaded = json.loads(path.read_text())
+    except OSError as exc:
+        raise UsageError(f"tp_plan: cannot read {plan}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"tp_plan: {plan} is not JSON: {exc.msg} (line {exc.lineno})") from None
+    return check_tp_plan(loaded, plan)

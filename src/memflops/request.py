@@ -22,7 +22,6 @@ import torch
 
 from memflops.analyze_options import FIT_AGAINST_CHOICES, MODES
 from memflops.capture.inputs import dtype_name, normalize_inputs, parse_dtype
-from memflops.capture.parallel import FSDPWrapper
 from memflops.capture.step import LossSpec, StepConfig, check_loss
 from memflops.conventions import Convention
 from memflops.errors import SpecError, UsageError
@@ -32,7 +31,7 @@ from memflops.memory.allocator import AllocatorConfig
 from memflops.memory.fit import parse_memory
 from memflops.memory.optimizers import OptimizerSpec, check_optimizer
 from memflops.memory.sweep import DIMENSIONS
-from memflops.parallel_options import ParallelSpec, parse_parallel
+from memflops.parallel_options import ParallelSpec, parse_parallel, read_tp_plan
 
 AUTOCAST_DTYPES = (torch.float16, torch.bfloat16)
 
@@ -85,6 +84,8 @@ class AnalysisRequest:
     """The time model's constants, the defaults overridden by `time_constants`."""
     parallel: ParallelSpec | None = None
     """The step's layout over several GPUs (None: one GPU)."""
+    tp_plan: dict[str, str] | None = None
+    """The tensor-parallel plan given (None: the model's library's own, for `tp`)."""
 
     @classmethod
     def from_arguments(
@@ -112,6 +113,7 @@ class AnalysisRequest:
         gpu: str | Accelerator | None = None,
         time_constants: str | dict[str, object] | TimeConstants | None = None,
         parallel: str | ParallelSpec | None = None,
+        tp_plan: str | dict[str, str] | None = None,
     ) -> AnalysisRequest:
         """`analyze`'s keyword arguments, checked in the order the module docstring gives."""
         if mode not in MODES:
@@ -143,13 +145,16 @@ class AnalysisRequest:
         if layout is not None and mode == "generate":
             raise UsageError("parallel: generate mode runs on one GPU; use mode train or "
                              "inference with parallel")
+        plan = read_tp_plan(tp_plan) if tp_plan is not None else None
+        if plan is not None and (layout is None or not layout.tp):
+            raise UsageError("tp_plan: it applies to tensor parallel; add parallel='tp=N'")
         return cls(
             mode=mode, convention=conv, cast=cast, autocast=amp, optimizer=optimizer, loss=loss,
             targets=targets, sweep_sizes=sizes, capacity=capacity, fit_dimension=fit_dimension,
             fit_against=fit_against, allocator_overhead=allocator_overhead, allocator=allocator,
             batch=batch, seq=seq, prompt_len=prompt_len,
             new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
-            accelerator=hardware, time_constants=constants, parallel=layout,
+            accelerator=hardware, time_constants=constants, parallel=layout, tp_plan=plan,
         )
 
     @property
@@ -171,7 +176,6 @@ class AnalysisRequest:
             autocast=self.autocast,
             loss=self.loss,
             targets=targets,
-            wrapper=FSDPWrapper(self.parallel) if self.parallel is not None else None,
         )
 
     def generate_options(self) -> GenerateOptions:

@@ -1,15 +1,17 @@
 """One training step over N GPUs, run by PyTorch's own distributed code on fake tensors.
 
-`FSDPWrapper` (a `capture.session.StepWrapper`) makes the capture session run
-its step on a sharded copy of the model, in one process:
+`ParallelWrapper` (a `capture.session.StepWrapper`) makes the capture session
+run its step on a sharded copy of the model, in one process:
 
 - a process group of PyTorch's `"fake"` backend (`FakeStore`, world size N,
   this process rank 0; its collectives are no-ops) is created for the step
   and destroyed after it, with the device mesh on it;
 - the model is copied (module objects only: the copy shares the session's
-  fake weights) and the copy wrapped with FSDP2's `fully_shard`, each block
-  of the model's repeated layer lists first, then the root, as torchtitan
-  wraps (`fsdp_units`, `FSDPWrapper._reshards`); the model given is never
+  fake weights) and the copy wrapped: `fsdp=N` with FSDP2's `fully_shard`,
+  each block of the model's repeated layer lists first, then the root, as
+  torchtitan wraps (`fsdp_units`, `ParallelWrapper._reshards`); `tp=N` with
+  DTensor's `parallelize_module` by a plan (`memflops.parallel_options`),
+  each planned module's sizes checked first; the model given is never
   changed;
 - the step runs as on one GPU. Its ops on distributed tensors are left to
   DTensor (the recorder steps aside, `NotImplemented`), so the recorder sees
@@ -28,6 +30,7 @@ numbers are those of rank 0 (`ParallelCapture.rank`).
 from __future__ import annotations
 
 import copy
+import fnmatch
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -37,25 +40,31 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from memflops.capture.inputs import flatten_tensors
 from memflops.capture.recorder import OpRecorder
 from memflops.capture.session import CaptureSession
 from memflops.capture.tracker import ModuleTracker
-from memflops.errors import AnalysisError, UsageError
+from memflops.errors import AnalysisError, MemflopsError, UsageError
 from memflops.memory.storage import StorageTracker
 from memflops.parallel_options import ParallelSpec
 
 RANK = 0
 """The rank recorded: it holds the largest shard (see the module docstring)."""
-MESH_DIM = "fsdp"
-"""The name of the device mesh's one dimension (and of its group in `Collective`)."""
-
 COLLECTIVES = {
-    "c10d._allgather_base_": ("all_gather", 0),
-    "c10d._reduce_scatter_base_": ("reduce_scatter", 1),
+    "c10d._allgather_base_": ("all_gather", 0, 2),
+    "c10d._reduce_scatter_base_": ("reduce_scatter", 1, 2),
+    "_c10d_functional.all_gather_into_tensor": ("all_gather", -1, 2),
+    "_c10d_functional.reduce_scatter_tensor": ("reduce_scatter", 0, 3),
+    "_c10d_functional.all_reduce": ("all_reduce", 0, 2),
 }
-"""A collective op: (its kind, the argument whose bytes are its size). The size is that of
-the whole buffer, as NCCL's tests count it: the gathered output of an all-gather, the
-input of a reduce-scatter."""
+"""A collective op: (its kind, the argument whose bytes are its size (-1: its output), the
+argument naming its process group). The size is that of the whole buffer, as NCCL's tests
+count it: the gathered output of an all-gather, the input of a reduce-scatter, the buffer
+of an all-reduce. FSDP2 calls the `c10d` ops, DTensor the functional ones."""
+RING_SENT = {"all_gather": (1, 1), "reduce_scatter": (1, 1), "all_reduce": (2, 1)}
+"""Bytes each rank sends under the ring algorithm, as a multiple of (N - 1) / N of the
+size: 1 for an all-gather or a reduce-scatter, 2 for an all-reduce (a reduce-scatter, then
+an all-gather) (NCCL's tests, "bus bandwidth")."""
 GATHER_BUFFERS = ("fsdp.all_gather_copy_in", "c10d._allgather_base_")
 REDUCE_BUFFERS = ("fsdp.chunk_cat", "c10d._reduce_scatter_base_")
 GATHERED_PARAMS = "fsdp.split_with_sizes_copy"
@@ -67,7 +76,7 @@ class Collective:
     """One collective call on rank 0."""
 
     op: str
-    """"all_gather" or "reduce_scatter"."""
+    """"all_gather", "reduce_scatter" or "all_reduce"."""
     bytes: int
     """The collective's size (see `COLLECTIVES`)."""
     group: str
@@ -79,10 +88,10 @@ class Collective:
 
     @property
     def sent_bytes(self) -> int:
-        """Bytes each rank sends under the ring algorithm: (N - 1) / N of the size for an
-        all-gather or a reduce-scatter (NCCL's tests, "bus bandwidth")."""
+        """Bytes each rank sends under the ring algorithm (`RING_SENT`)."""
         n = self.group_size
-        return self.bytes * (n - 1) // n
+        times, _ = RING_SENT[self.op]
+        return times * self.bytes * (n - 1) // n
 
 
 @dataclass(frozen=True)
@@ -161,40 +170,64 @@ def _copy_sharing_weights(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model, memo)
 
 
-class FSDPWrapper:
-    """FSDP2 full shard over `spec.world_size` ranks (see the module docstring)."""
+class ParallelWrapper:
+    """FSDP2 full shard, or tensor parallel by `tp_plan`, over `spec.world_size` ranks (see
+    the module docstring)."""
 
-    def __init__(self, spec: ParallelSpec) -> None:
+    def __init__(self, spec: ParallelSpec, tp_plan: dict[str, str] | None = None) -> None:
+        if spec.tp and not tp_plan:
+            raise UsageError("parallel: tp needs a plan (tp_plan)")
         self.spec = spec
+        self.tp_plan = tp_plan or {}
         self._units: list[str] = []
         self._recorder: ParallelRecorder | None = None
-        self._groups: dict[str, str] = {}
+        self._groups: dict[str, tuple[str, int]] = {}
 
     @contextmanager
     def wrapped(self, session: CaptureSession) -> Iterator[nn.Module]:
         from torch.distributed.device_mesh import init_device_mesh
-        from torch.distributed.fsdp import fully_shard
 
+        dim = self.spec.strategy
         with ExitStack() as stack:
             stack.enter_context(fake_process_group(self.spec.world_size))
-            mesh = init_device_mesh("cpu", (self.spec.world_size,), mesh_dim_names=(MESH_DIM,))
-            self._groups = {mesh.get_group(MESH_DIM).group_name: MESH_DIM}
+            mesh = init_device_mesh("cpu", (self.spec.world_size,), mesh_dim_names=(dim,))
+            self._groups = {mesh.get_group(dim).group_name: (dim, self.spec.world_size)}
             model = _copy_sharing_weights(session.model)
-            self._units = fsdp_units(model)
             with session.fake_mode:
                 try:
-                    for path, reshard in zip(self._units, self._reshards(), strict=True):
-                        fully_shard(model.get_submodule(path), mesh=mesh,
-                                    reshard_after_forward=reshard)
+                    if self.spec.fsdp:
+                        self._shard_fully(model, mesh)
+                    else:
+                        self._split_tensors(model, mesh)
+                except MemflopsError:
+                    raise
                 except Exception as exc:
                     raise AnalysisError(
-                        f"parallel: fully_shard could not wrap {type(model).__name__}: "
-                        f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                        f"parallel: PyTorch could not build {self.spec.label} of "
+                        f"{type(model).__name__}: {type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}"
                     ) from exc
-            stack.enter_context(_storage_resizes_noted(session, self))
+            if self.spec.fsdp:
+                stack.enter_context(_storage_resizes_noted(session, self))
+            stack.enter_context(_shape_propagation_unrecorded())
             yield model
 
+    def _shard_fully(self, model: nn.Module, mesh: Any) -> None:
+        from torch.distributed.fsdp import fully_shard
+
+        self._units = fsdp_units(model)
+        for path, reshard in zip(self._units, self._reshards(), strict=True):
+            fully_shard(model.get_submodule(path), mesh=mesh, reshard_after_forward=reshard)
+
+    def _split_tensors(self, model: nn.Module, mesh: Any) -> None:
+        from torch.distributed.tensor.parallel import parallelize_module
+
+        check_splits(model, self.tp_plan, self.spec.world_size)
+        parallelize_module(model, mesh, {k: tp_style(v) for k, v in self.tp_plan.items()})
+        replicate_unplanned(model, mesh)
+
     def _reshards(self) -> list[bool]:
+        # see the module docstring
         """`reshard_after_forward` of each unit. On: torchtitan's default policy (its
         `apply_fsdp`, torchtitan/models/llama3/infra/parallelize.py): every block but the
         last frees its parameters after forward, the last block and the root keep them,
@@ -205,7 +238,7 @@ class FSDPWrapper:
 
     def recorder(self, tracker: ModuleTracker, storages: StorageTracker | None) -> OpRecorder:
         self._recorder = ParallelRecorder(tracker, storages)
-        self._recorder.group_names = self._groups
+        self._recorder.groups = self._groups
         return self._recorder
 
     def local(self, t: torch.Tensor) -> torch.Tensor:
@@ -222,6 +255,90 @@ class FSDPWrapper:
             gather_buffers=frozenset(rec.gather_buffers),
             reduce_buffers=frozenset(rec.reduce_buffers),
         )
+
+
+def replicate_unplanned(model: nn.Module, mesh: Any) -> None:
+    """Every module whose own parameters the plan left whole (norms, biases of modules it
+    does not name) gets them as replicated distributed tensors, computing on its inputs
+    as replicated ones and returning plain tensors: every rank holds them whole, as a
+    tensor-parallel job does, and the optimizer sees one kind of parameter (PyTorch's
+    foreach kernels refuse a list mixing plain and distributed tensors)."""
+    from torch.distributed.tensor import DTensor, Replicate, distribute_module
+
+    def replicated(module: nn.Module, inputs: Any, device_mesh: Any) -> Any:
+        return tuple(
+            DTensor.from_local(t, device_mesh, [Replicate()], run_check=False)
+            if isinstance(t, torch.Tensor) and not isinstance(t, DTensor) else t
+            for t in inputs
+        )
+
+    def local(module: nn.Module, outputs: Any, device_mesh: Any) -> Any:
+        if isinstance(outputs, DTensor):
+            return outputs.to_local()
+        if isinstance(outputs, tuple):
+            return tuple(o.to_local() if isinstance(o, DTensor) else o for o in outputs)
+        return outputs
+
+    from torch.distributed.tensor import DTensor as _DTensor
+
+    for module in list(model.modules()):
+        own = [p for p in module.parameters(recurse=False)]
+        if own and not any(isinstance(p, _DTensor) for p in own):
+            distribute_module(module, mesh, input_fn=replicated, output_fn=local)
+
+
+def tp_style(name: str) -> Any:
+    """The DTensor `ParallelStyle` of a plan's style name (`parallel_options.TP_STYLES`)."""
+    from torch.distributed.tensor import Replicate
+    from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel
+
+    if name == "colwise":
+        return ColwiseParallel()
+    if name == "rowwise":
+        return RowwiseParallel()
+    if name == "embedding_rowwise":
+        return RowwiseParallel(input_layouts=Replicate())
+    return ColwiseParallel(output_layouts=Replicate())
+
+
+SPLIT_SIZES = {
+    "colwise": (nn.Linear, "out_features"), "colwise_gather_output": (nn.Linear, "out_features"),
+    "rowwise": (nn.Linear, "in_features"), "embedding_rowwise": (nn.Embedding, "num_embeddings"),
+}
+"""The module type each style splits, and the size it splits over the ranks."""
+
+
+def check_splits(model: nn.Module, plan: dict[str, str], world_size: int) -> None:
+    """Every pattern of `plan` names at least one module, of the type its style splits, whose
+    split size divides by `world_size` (a `UsageError` naming the module and sizes)."""
+    names = [n for n, _ in model.named_modules() if n]
+    for pattern, style in plan.items():
+        matched = [n for n in names if _matches(n, pattern)]
+        if not matched:
+            raise UsageError(
+                f"tp_plan: {pattern!r} names no module of {type(model).__name__}"
+            )
+        kind, field = SPLIT_SIZES[style]
+        for name in matched:
+            module = model.get_submodule(name)
+            if not isinstance(module, kind):
+                raise UsageError(
+                    f"tp_plan: {name} is a {type(module).__name__}; style {style} splits an "
+                    f"nn.{kind.__name__}"
+                )
+            size = int(getattr(module, field))
+            if size % world_size:
+                raise UsageError(
+                    f"tp={world_size}: {name} ({type(module).__name__}) has {field} = {size}, "
+                    f"which {world_size} ranks cannot split evenly"
+                )
+
+
+def _matches(name: str, pattern: str) -> bool:
+    """`*` matches one name between dots, as `parallelize_module` reads a plan."""
+    atoms, wanted = name.split("."), pattern.split(".")
+    return len(atoms) == len(wanted) and all(fnmatch.fnmatchcase(a, w)
+                                             for a, w in zip(atoms, wanted, strict=True))
 
 
 def _is_distributed(value: Any) -> bool:
@@ -246,8 +363,8 @@ class ParallelRecorder(OpRecorder):  # type: ignore[no-untyped-call]
         self.unsharded: set[int] = set()
         self.gather_buffers: set[int] = set()
         self.reduce_buffers: set[int] = set()
-        self.group_names: dict[str, str] = {}
-        """The device mesh dimension of each process group, by the group's name."""
+        self.groups: dict[str, tuple[str, int]] = {}
+        """The device mesh dimension and size of each process group, by the group's name."""
 
     def __torch_dispatch__(
         self, func: Any, types: Any, args: tuple[Any, ...] = (),
@@ -261,8 +378,8 @@ class ParallelRecorder(OpRecorder):  # type: ignore[no-untyped-call]
         name = str(func.overloadpacket)
         kwargs = kwargs or {}
         if name in COLLECTIVES:
-            self._note_collective(name, args)
-        if name in GATHER_BUFFERS:
+            self._note_collective(name, args, out)
+        if name in GATHER_BUFFERS:  # FSDP2's; DTensor's outputs are the step's own tensors
             self._mark(self.gather_buffers, args, out)
         elif name in REDUCE_BUFFERS:
             self._mark(self.reduce_buffers, args, out, kwargs.get("out"))
@@ -270,14 +387,35 @@ class ParallelRecorder(OpRecorder):  # type: ignore[no-untyped-call]
             self._mark(self.unsharded, kwargs.get("out"))
         return out
 
-    def _note_collective(self, name: str, args: tuple[Any, ...]) -> None:
-        kind, index = COLLECTIVES[name]
-        tensor = args[index]
-        group = dist.ProcessGroup.unbox(args[2])
+    def _observe_outputs(self, name: str, args: tuple[Any, ...], out: Any, module: str) -> None:
+        """Storages on the meta device are no memory: DTensor makes them to work out the
+        global shapes of its results."""
+        if any(t.device.type == "meta" for t in flatten_tensors(out)):
+            if self.storages is not None:
+                self.storages.op_count = len(self.records) + 1
+            return
+        super()._observe_outputs(name, args, out, module)
+
+    def pack_saved(self, t: Any) -> Any:
+        """Autograd saves a distributed tensor: note its local shard's storage (the wrapper's
+        own storage is no memory, and noting it would keep the tensor alive)."""
+        from torch.distributed.tensor import DTensor
+
+        if isinstance(t, DTensor):
+            super().pack_saved(t._local_tensor)
+            return t
+        return super().pack_saved(t)
+
+    def _note_collective(self, name: str, args: tuple[Any, ...], out: Any) -> None:
+        kind, index, group_at = COLLECTIVES[name]
+        tensor = out if index < 0 else args[index]
+        group = args[group_at]
+        # a functional collective names its group; a c10d one passes it
+        name = group if isinstance(group, str) else dist.ProcessGroup.unbox(group).group_name
+        dim, size = self.groups[name]
         self.collectives.append(Collective(
-            op=kind, bytes=int(tensor.numel()) * tensor.element_size(),
-            group=self.group_names.get(group.group_name, group.group_name),
-            group_size=int(group.size()), phase=self.phase.value, module=self.module_path(),
+            op=kind, bytes=int(tensor.numel()) * tensor.element_size(), group=dim,
+            group_size=size, phase=self.phase.value, module=self.module_path(),
         ))
 
     def _mark(self, serials: set[int], *values: Any) -> None:
@@ -293,7 +431,31 @@ class ParallelRecorder(OpRecorder):  # type: ignore[no-untyped-call]
 
 
 @contextmanager
-def _storage_resizes_noted(session: CaptureSession, wrapper: FSDPWrapper) -> Iterator[None]:
+def _shape_propagation_unrecorded() -> Iterator[None]:
+    """DTensor works out the global shape of an op's result by running the op on fake
+    tensors of the global shapes (`ShardingPropagator._propagate_tensor_meta_non_cached`).
+    That is no work of any rank: while the step runs, it runs outside the dispatch modes
+    (in a fake mode of its own), so the recorder neither prices nor allocates it."""
+    from torch.distributed.tensor._sharding_prop import ShardingPropagator
+    from torch.utils._python_dispatch import _disable_current_modes
+
+    original = ShardingPropagator._propagate_tensor_meta_non_cached
+
+    def unrecorded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _disable_current_modes():
+            return original(self, *args, **kwargs)
+
+    ShardingPropagator._propagate_tensor_meta_non_cached = unrecorded  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ShardingPropagator._propagate_tensor_meta_non_cached = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def _storage_resizes_noted(
+    session: CaptureSession, wrapper: ParallelWrapper
+) -> Iterator[None]:
     """While the step runs, FSDP2's storage resizes are allocations and frees of the
     storage tracker (see the module docstring)."""
     from torch.distributed.fsdp._fully_shard import _fsdp_param, _fsdp_param_group
