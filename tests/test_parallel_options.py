@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from memflops.errors import UsageError
-from memflops.parallel_options import ParallelSpec, parse_parallel
+from memflops.parallel_options import ParallelSpec, parse_parallel, read_tp_plan
 
 
 def test_fsdp_with_and_without_resharding() -> None:
@@ -21,7 +24,7 @@ def test_fsdp_with_and_without_resharding() -> None:
     ("fsdp=eight", "must be an integer"),
     ("fsdp", "is not key=value"),
     ("fdsp=8", "unknown strategy or option 'fdsp'"),
-    ("tp=2", "'tp' is not supported yet"),
+    ("ddp=2", "'ddp' is not supported yet"),
     ("zero=3", "'zero' is not supported yet"),
     ("fsdp=8,fsdp=4", "given twice"),
     ("reshard_after_forward=off", "exactly one strategy"),
@@ -30,3 +33,20 @@ def test_fsdp_with_and_without_resharding() -> None:
 def test_bad_layouts_name_the_problem(text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         parse_parallel(text)
+
+
+def test_tensor_parallel_and_its_plan_file(tmp_path: Path) -> None:
+    assert parse_parallel("tp=2") == ParallelSpec("tp", 2)
+    with pytest.raises(UsageError, match="fsdp only"):
+        parse_parallel("tp=2,reshard_after_forward=off")
+    good = tmp_path / "plan.json"
+    good.write_text(json.dumps({"layers.*.fc1": "colwise", "layers.*.fc2": "rowwise"}))
+    assert read_tp_plan(str(good)) == {"layers.*.fc1": "colwise", "layers.*.fc2": "rowwise"}
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(UsageError, match=r"bad\.json is not JSON"):
+        read_tp_plan(str(bad))
+    with pytest.raises(UsageError, match="cannot read"):
+        read_tp_plan(str(tmp_path / "missing.json"))
+    with pytest.raises(UsageError, match="'sideways' is not a style"):
+        read_tp_plan({"fc1": "sideways"})

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import weakref
 from collections.abc import Iterable
 from typing import Any
@@ -59,11 +60,15 @@ class MLP(nn.Module):
 
 
 class LiveStorages(TorchDispatchMode):  # type: ignore[misc]
-    """The most bytes of storages live at once, polled after every op."""
+    """The most bytes of storages live at once, polled after every op. `host` storages are
+    never counted: PyTorch's non-fused optimizers keep their `step` counts on the host, and
+    a GPU run does not allocate them on the device."""
 
-    def __init__(self, preexisting: Iterable[torch.Tensor]) -> None:
+    def __init__(self, preexisting: Iterable[torch.Tensor],
+                 host: Iterable[torch.Tensor] = ()) -> None:
         super().__init__()
         self.storages: dict[int, weakref.ref[Any]] = {}
+        self.host = {t.untyped_storage()._cdata for t in host}
         self.peak = 0
         for t in preexisting:
             self._see(t)
@@ -74,7 +79,8 @@ class LiveStorages(TorchDispatchMode):  # type: ignore[misc]
 
         if isinstance(t, torch.Tensor) and not isinstance(t, DTensor):
             s = t.untyped_storage()
-            self.storages.setdefault(s._cdata, weakref.ref(s))
+            if s._cdata not in self.host:
+                self.storages.setdefault(s._cdata, weakref.ref(s))
 
     def _total(self) -> int:
         total = 0
@@ -128,7 +134,8 @@ def real_rank0(model: nn.Module, world: int, reshard: bool) -> dict[str, int]:
         step()
         params = [p._local_tensor for p in real.parameters()]
         state = [v._local_tensor for s in opt.state.values() for k, v in s.items() if k != "step"]
-        live = LiveStorages([*params, *state, x])
+        steps = [s["step"] for s in opt.state.values()]
+        live = LiveStorages([*params, *state, x], host=steps)
         with live:
             real(x).sum().backward()
             grads = _unique_bytes(p.grad._local_tensor for p in real.parameters())
@@ -254,3 +261,100 @@ def test_units_are_the_repeated_blocks_then_the_root() -> None:
 def test_report_without_parallel_has_none() -> None:
     report = memflops.analyze(MLP(), (BATCH, DIM), mode="train")
     assert report.parallel is None and report.to_dict()["parallel"] is None
+
+
+# --- tensor parallel -----------------------------------------------------------------
+
+MLP_PLAN = {"layers.*.up": "colwise", "layers.*.down": "rowwise"}
+"""Megatron's MLP split: the first Linear by columns, the second by rows (one all-reduce)."""
+
+
+def real_tp_rank0(model: nn.Module, world: int, plan: dict[str, str]) -> dict[str, int]:
+    """Rank 0's bytes in the second step of tensor-parallel training of a copy of `model`
+    on real CPU tensors, set up as memflops sets it up."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor.parallel import parallelize_module
+
+    from memflops.capture.parallel import replicate_unplanned, tp_style
+
+    with fake_process_group(world):
+        mesh = init_device_mesh("cpu", (world,))
+        real = copy.deepcopy(model)
+        parallelize_module(real, mesh, {k: tp_style(v) for k, v in plan.items()})
+        replicate_unplanned(real, mesh)
+        opt = torch.optim.AdamW(real.parameters(), foreach=True)
+        x = torch.randn(BATCH, DIM)
+
+        def step() -> None:
+            real(x).sum().backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        step()
+        params = [p._local_tensor for p in real.parameters()]
+        state = [v._local_tensor for s in opt.state.values() for k, v in s.items() if k != "step"]
+        steps = [s["step"] for s in opt.state.values()]
+        live = LiveStorages([*params, *state, x], host=steps)
+        with live:
+            real(x).sum().backward()
+            grads = _unique_bytes(p.grad._local_tensor for p in real.parameters())
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        return {"params": _unique_bytes(params), "grads": grads,
+                "optimizer": _unique_bytes(state), "peak": live.peak}
+
+
+def test_tensor_parallel_rank0_matches_a_real_cpu_run_to_the_byte() -> None:
+    torch.manual_seed(0)
+    model = MLP()
+    report = memflops.analyze(model, (BATCH, DIM), mode="train", optimizer="adamw",
+                              parallel="tp=4", tp_plan=MLP_PLAN)
+    memory = report.totals.memory
+    found = {"params": memory.params, "grads": memory.grads, "optimizer": memory.optimizer,
+             "peak": memory.peak}
+    assert found == real_tp_rank0(model, 4, MLP_PLAN)
+
+
+def test_tensor_parallel_shards_params_grads_and_adamw_state_to_a_quarter() -> None:
+    model = MLP()
+    one = memflops.analyze(model, (BATCH, DIM), mode="train", optimizer="adamw")
+    four = memflops.analyze(model, (BATCH, DIM), mode="train", optimizer="adamw",
+                            parallel="tp=4", tp_plan=MLP_PLAN)
+    # split: up (144x36 + 144) and down's weight (36x144) per block; whole on every rank:
+    # down's bias (36) and the head (36x36 + 36). Elements per rank:
+    # 3 * (144*36 + 144 + 36*144) / 4 + 3 * 36 + 36*36 + 36 = 7884 + 108 + 1332 = 9324
+    whole = 3 * 36 + 36 * 36 + 36
+    split = 3 * (144 * 36 + 144 + 36 * 144)
+    assert four.totals.memory.params == 4 * (split // 4 + whole) == 37_296
+    assert one.totals.memory.params == 4 * (split + whole)
+    assert four.totals.memory.grads == four.totals.memory.params
+    assert four.totals.memory.optimizer == 2 * four.totals.memory.params
+    par = four.parallel
+    assert par is not None
+    # each block's rowwise Linear sums its partial outputs: one all-reduce of the
+    # (4, 36) fp32 activations = 576 bytes per block in forward
+    forward = [(c.op, c.bytes, c.module) for c in par.collectives if c.phase == "forward"]
+    assert forward == [("all_reduce", 576, f"layers.{i}.down") for i in range(BLOCKS)]
+    all_reduce = next(c for c in par.collectives if c.op == "all_reduce")
+    assert all_reduce.sent_bytes == 2 * 576 * 3 // 4  # ring: 2 (N - 1) / N of the buffer
+
+
+@pytest.mark.parametrize(("plan", "message"), [
+    ({"layers.*.up": "colwise", "head": "rowwise"}, "head (Linear) has in_features = 36"),
+    ({"layers.*.upp": "colwise"}, "'layers.*.upp' names no module"),
+    ({"layers.*": "colwise"}, "layers.0 is a Block; style colwise splits an nn.Linear"),
+    ({"layers.*.up": "diagonal"}, "'diagonal' is not a style"),
+])
+def test_a_plan_that_cannot_split_names_the_module(plan: dict[str, str], message: str) -> None:
+    # head: 36 input features over 8 ranks is 4.5 each
+    with pytest.raises(UsageError, match=re.escape(message)):
+        memflops.analyze(MLP(), (BATCH, DIM), mode="train", parallel="tp=8", tp_plan=plan)
+    assert not dist.is_initialized()
+
+
+def test_a_model_without_a_plan_says_how_to_give_one() -> None:
+    with pytest.raises(UsageError, match="no built-in tensor-parallel plan; give one as tp_plan"):
+        memflops.analyze(MLP(), (BATCH, DIM), mode="train", parallel="tp=2")
+    with pytest.raises(UsageError, match="add parallel='tp=N'"):
+        memflops.analyze(MLP(), (BATCH, DIM), mode="train", parallel="fsdp=2",
+                         tp_plan=MLP_PLAN)
