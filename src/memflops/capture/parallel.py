@@ -23,8 +23,9 @@ run its step on a sharded copy of the model, in one process:
   storage tracker, so each gather and each free is an allocation event.
 
 Rank 0 holds the largest shard: FSDP2 pads dimension 0 of each parameter to
-a multiple of N and rank 0's shard is never shorter than another's, so the
-numbers are those of rank 0 (`ParallelCapture.rank`).
+a multiple of N and rank 0's shard is never shorter than another's (tensor
+parallel splits only sizes that divide), so the numbers are those of rank 0
+(`ParallelCapture.rank`).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ COLLECTIVES = {
 argument naming its process group). The size is that of the whole buffer, as NCCL's tests
 count it: the gathered output of an all-gather, the input of a reduce-scatter, the buffer
 of an all-reduce. FSDP2 calls the `c10d` ops, DTensor the functional ones."""
-RING_SENT = {"all_gather": (1, 1), "reduce_scatter": (1, 1), "all_reduce": (2, 1)}
+RING_SENT = {"all_gather": 1, "reduce_scatter": 1, "all_reduce": 2}
 """Bytes each rank sends under the ring algorithm, as a multiple of (N - 1) / N of the
 size: 1 for an all-gather or a reduce-scatter, 2 for an all-reduce (a reduce-scatter, then
 an all-gather) (NCCL's tests, "bus bandwidth")."""
@@ -90,8 +91,7 @@ class Collective:
     def sent_bytes(self) -> int:
         """Bytes each rank sends under the ring algorithm (`RING_SENT`)."""
         n = self.group_size
-        times, _ = RING_SENT[self.op]
-        return times * self.bytes * (n - 1) // n
+        return RING_SENT[self.op] * self.bytes * (n - 1) // n
 
 
 @dataclass(frozen=True)

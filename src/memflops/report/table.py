@@ -334,7 +334,8 @@ def _parallel(par: Parallel | None) -> RenderableType | None:
     grid = _grid()
     grid.add_row("layout", f"{par.strategy}: the numbers above are rank {par.rank}'s of "
                  f"{par.world_size} ({par.engine})")
-    grid.add_row("units", format_int(len(par.units)))
+    if par.units:
+        grid.add_row("units", format_int(len(par.units)))
     grid.add_row("at the peak", _by_kind(par.by_kind))
     calls = ", ".join(f"{op} x{count} ({_bytes(size)})" for op, count, size in par.by_op())
     grid.add_row("collectives", calls or "none")
