@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 import textwrap
@@ -60,13 +61,17 @@ def test_no_uncounted_ops(target: str, shape: tuple[int, ...]) -> None:
 
 
 def _exists(op: str) -> bool:
-    """`aten.NAME` in torch; `torchvision.NAME` in torchvision, when it is installed."""
+    """`aten.NAME` in torch; `torchvision.NAME` in torchvision, when it is installed; the
+    collectives (`c10d`, `_c10d_functional`) and FSDP2's copies (`fsdp`) in
+    torch.distributed."""
     namespace, _, name = op.partition(".")
     if namespace == "torchvision":
         try:
             import torchvision  # noqa: F401  (registers torch.ops.torchvision)
         except ImportError:
             return True
+    elif namespace in ("c10d", "_c10d_functional", "fsdp"):
+        importlib.import_module("torch.distributed.fsdp")  # registers torch.ops.fsdp
     elif namespace != "aten":
         return False
     return hasattr(getattr(torch.ops, namespace), name)
