@@ -12,9 +12,9 @@ from memflops.parallel_options import ParallelSpec, parse_parallel, read_tp_plan
 
 
 def test_fsdp_with_and_without_resharding() -> None:
-    assert parse_parallel("fsdp=8") == ParallelSpec("fsdp", 8, True)
+    assert parse_parallel("fsdp=8") == ParallelSpec((("fsdp", 8),), True)
     spec = parse_parallel(" FSDP=4 , reshard_after_forward=off")
-    assert spec == ParallelSpec("fsdp", 4, False)
+    assert spec == ParallelSpec((("fsdp", 4),), False)
     assert spec.label == "fsdp=4,reshard_after_forward=off"
     assert parse_parallel("fsdp=2,reshard_after_forward=on").label == "fsdp=2"
 
@@ -27,7 +27,7 @@ def test_fsdp_with_and_without_resharding() -> None:
     ("ddp=2", "'ddp' is not supported yet"),
     ("zero=3", "'zero' is not supported yet"),
     ("fsdp=8,fsdp=4", "given twice"),
-    ("reshard_after_forward=off", "exactly one strategy"),
+    ("reshard_after_forward=off", "give a strategy"),
     ("fsdp=8,reshard_after_forward=maybe", "expected on or off"),
 ])
 def test_bad_layouts_name_the_problem(text: str, message: str) -> None:
@@ -36,7 +36,7 @@ def test_bad_layouts_name_the_problem(text: str, message: str) -> None:
 
 
 def test_tensor_parallel_and_its_plan_file(tmp_path: Path) -> None:
-    assert parse_parallel("tp=2") == ParallelSpec("tp", 2)
+    assert parse_parallel("tp=2") == ParallelSpec((("tp", 2),))
     with pytest.raises(UsageError, match="fsdp only"):
         parse_parallel("tp=2,reshard_after_forward=off")
     good = tmp_path / "plan.json"
@@ -50,3 +50,10 @@ def test_tensor_parallel_and_its_plan_file(tmp_path: Path) -> None:
         read_tp_plan(str(tmp_path / "missing.json"))
     with pytest.raises(UsageError, match="'sideways' is not a style"):
         read_tp_plan({"fc1": "sideways"})
+
+
+def test_fsdp_and_tp_make_a_2d_mesh_fsdp_outermost() -> None:
+    spec = parse_parallel("tp=2,fsdp=4")
+    assert spec.dims == (("fsdp", 4), ("tp", 2))
+    assert (spec.world_size, spec.size("fsdp"), spec.size("tp")) == (8, 4, 2)
+    assert spec.label == "fsdp=4,tp=2"

@@ -383,7 +383,7 @@ def parallel_wrapper(target: ResolvedModel, request: AnalysisRequest) -> Paralle
         return None
     plan = request.tp_plan
     if spec.tp and plan is None:
-        plan = builtin_tp_plan(target.module, spec.world_size)
+        plan = builtin_tp_plan(target.module, spec.size("tp"))
         if plan is None:
             raise UsageError(
                 f"parallel: {target.label} has no built-in tensor-parallel plan; give one as "

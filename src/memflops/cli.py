@@ -132,7 +132,8 @@ def _add_parallel_options(step: Any) -> None:
         help="analyse one rank of a step over several GPUs, run by PyTorch's own FSDP2 on "
         f"fake tensors: {', '.join(STRATEGIES)}=N, e.g. fsdp=8 or "
         "fsdp=8,reshard_after_forward=off; tp=N (tensor parallel: Hugging Face decoders bring "
-        "their plan, other models take --tp-plan); memory is then per GPU (rank 0)",
+        "their plan, other models take --tp-plan); fsdp=4,tp=2 (a 2-D mesh); memory is then "
+        "per GPU (rank 0)",
     )
     step.add_argument(
         "--tp-plan", dest="tp_plan", metavar="FILE.json",

@@ -9,6 +9,8 @@ The text is a comma-separated list of `key=value` items, e.g. `fsdp=8` or
 - `reshard_after_forward=on|off` (with `fsdp`; default on): whether each
   unit frees its gathered parameters after its forward and gathers them
   again for backward (on), or keeps them until backward (off);
+- `fsdp=N,tp=M`: both, on a 2-D device mesh of N x M ranks (tensor parallel
+  within each group of M, FSDP across them), as torchtitan composes them;
 - `tp=N`: tensor parallel over N ranks with PyTorch's DTensor
   `parallelize_module`, by a plan: module name patterns (`*` matches one
   name) to one of `TP_STYLES`. Hugging Face decoders bring theirs
@@ -21,6 +23,7 @@ Torch-free: the command line's help reads `STRATEGIES`.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,26 +47,34 @@ LATER = ("ddp", "zero", "hsdp", "pp")
 
 @dataclass(frozen=True)
 class ParallelSpec:
-    """One parsed `parallel` option."""
+    """One parsed `parallel` option: the device mesh's dimensions, outermost first (FSDP
+    across, tensor parallel within, as torchtitan lays a 2-D mesh out)."""
 
-    strategy: str
-    """"fsdp"."""
-    world_size: int
-    """Ranks (GPUs) in all."""
+    dims: tuple[tuple[str, int], ...]
+    """(strategy, ranks) per mesh dimension, e.g. (("fsdp", 4), ("tp", 2))."""
     reshard_after_forward: bool = True
 
     @property
+    def world_size(self) -> int:
+        """Ranks (GPUs) in all."""
+        return math.prod(n for _, n in self.dims)
+
+    def size(self, strategy: str) -> int:
+        """The ranks of one mesh dimension (1 without it)."""
+        return dict(self.dims).get(strategy, 1)
+
+    @property
     def fsdp(self) -> bool:
-        return self.strategy == "fsdp"
+        return "fsdp" in dict(self.dims)
 
     @property
     def tp(self) -> bool:
-        return self.strategy == "tp"
+        return "tp" in dict(self.dims)
 
     @property
     def label(self) -> str:
-        """The canonical text of this layout, e.g. "fsdp=8"."""
-        text = f"{self.strategy}={self.world_size}"
+        """The canonical text of this layout, e.g. "fsdp=4,tp=2"."""
+        text = ",".join(f"{name}={n}" for name, n in self.dims)
         return text if self.reshard_after_forward else f"{text},reshard_after_forward=off"
 
 
@@ -95,15 +106,11 @@ def parse_parallel(text: str) -> ParallelSpec:
                 f"parallel: unknown strategy or option {key!r}; expected one of: "
                 f"{', '.join(STRATEGIES + OPTIONS)}"
             )
-    if len(strategies) != 1:
-        raise UsageError(
-            f"parallel: give exactly one strategy, e.g. 'fsdp=8' or 'tp=2' (got {text!r}); "
-            f"combinations are not supported yet"
-        )
-    strategy = strategies[0]
-    if strategy != "fsdp" and "reshard_after_forward" in items:
+    if not strategies:
+        raise UsageError(f"parallel: give a strategy, e.g. 'fsdp=8' or 'tp=2' (got {text!r})")
+    if "fsdp" not in strategies and "reshard_after_forward" in items:
         raise UsageError("parallel: reshard_after_forward applies to fsdp only")
-    size = _world_size(strategy, items[strategy])
+    dims = tuple((s, _world_size(s, items[s])) for s in STRATEGIES if s in strategies)
     reshard = True
     if "reshard_after_forward" in items:
         value = items["reshard_after_forward"]
@@ -112,7 +119,7 @@ def parse_parallel(text: str) -> ParallelSpec:
                 f"parallel: reshard_after_forward={value!r}; expected on or off"
             )
         reshard = _SWITCH[value]
-    return ParallelSpec(strategy, size, reshard)
+    return ParallelSpec(dims, reshard)
 
 
 def _world_size(strategy: str, value: str) -> int:

@@ -269,19 +269,32 @@ MLP_PLAN = {"layers.*.up": "colwise", "layers.*.down": "rowwise"}
 """Megatron's MLP split: the first Linear by columns, the second by rows (one all-reduce)."""
 
 
-def real_tp_rank0(model: nn.Module, world: int, plan: dict[str, str]) -> dict[str, int]:
-    """Rank 0's bytes in the second step of tensor-parallel training of a copy of `model`
-    on real CPU tensors, set up as memflops sets it up."""
+def real_tp_rank0(model: nn.Module, world: int, plan: dict[str, str],
+                  fsdp: int = 1) -> dict[str, int]:
+    """Rank 0's bytes in the second step of tensor-parallel training (over `world` ranks;
+    with `fsdp` > 1, FSDP2 across `fsdp` such groups, each block and the root as units,
+    every unit keeping its parameters after forward) of a copy of `model` on real CPU
+    tensors, set up as memflops sets it up."""
     from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
     from torch.distributed.tensor.parallel import parallelize_module
 
     from memflops.capture.parallel import replicate_unplanned, tp_style
 
-    with fake_process_group(world):
-        mesh = init_device_mesh("cpu", (world,))
+    with fake_process_group(world * fsdp):
+        if fsdp > 1:
+            grid = init_device_mesh("cpu", (fsdp, world), mesh_dim_names=("fsdp", "tp"))
+            mesh, across = grid["tp"], grid["fsdp"]
+        else:
+            mesh = init_device_mesh("cpu", (world,))
         real = copy.deepcopy(model)
         parallelize_module(real, mesh, {k: tp_style(v) for k, v in plan.items()})
         replicate_unplanned(real, mesh)
+        if fsdp > 1:
+            for i in range(len(real.layers)):
+                fully_shard(real.layers[i], mesh=across,
+                            reshard_after_forward=i < len(real.layers) - 1)
+            fully_shard(real, mesh=across, reshard_after_forward=False)
         opt = torch.optim.AdamW(real.parameters(), foreach=True)
         x = torch.randn(BATCH, DIM)
 
@@ -358,3 +371,20 @@ def test_a_model_without_a_plan_says_how_to_give_one() -> None:
     with pytest.raises(UsageError, match="add parallel='tp=N'"):
         memflops.analyze(MLP(), (BATCH, DIM), mode="train", parallel="fsdp=2",
                          tp_plan=MLP_PLAN)
+
+
+def test_fsdp_with_tensor_parallel_matches_a_real_2d_run_to_the_byte() -> None:
+    torch.manual_seed(0)
+    model = MLP()
+    report = memflops.analyze(model, (BATCH, DIM), mode="train", optimizer="adamw",
+                              parallel="fsdp=2,tp=2", tp_plan=MLP_PLAN)
+    memory = report.totals.memory
+    found = {"params": memory.params, "grads": memory.grads, "optimizer": memory.optimizer,
+             "peak": memory.peak}
+    assert found == real_tp_rank0(model, 2, MLP_PLAN, fsdp=2)
+    par = report.parallel
+    assert par is not None
+    assert {(c.op, c.group, c.group_size) for c in par.collectives} == {
+        ("all_gather", "fsdp", 2), ("reduce_scatter", "fsdp", 2), ("all_reduce", "tp", 2)}
+    # up.weight 144x36: 72 rows per tensor-parallel rank, 36 of them on each FSDP rank
+    assert par.world_size == 4 and par.strategy == "fsdp=2,tp=2"

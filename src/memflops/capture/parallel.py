@@ -187,18 +187,22 @@ class ParallelWrapper:
     def wrapped(self, session: CaptureSession) -> Iterator[nn.Module]:
         from torch.distributed.device_mesh import init_device_mesh
 
-        dim = self.spec.strategy
+        names = tuple(name for name, _ in self.spec.dims)
         with ExitStack() as stack:
             stack.enter_context(fake_process_group(self.spec.world_size))
-            mesh = init_device_mesh("cpu", (self.spec.world_size,), mesh_dim_names=(dim,))
-            self._groups = {mesh.get_group(dim).group_name: (dim, self.spec.world_size)}
+            stack.enter_context(_meshes_built_outside_fake_mode())
+            mesh = init_device_mesh("cpu", tuple(n for _, n in self.spec.dims),
+                                    mesh_dim_names=names)
+            meshes = {name: mesh[name] if len(names) > 1 else mesh for name in names}
+            self._groups = {m.get_group().group_name: (name, self.spec.size(name))
+                            for name, m in meshes.items()}
             model = _copy_sharing_weights(session.model)
             with session.fake_mode:
                 try:
+                    if self.spec.tp:  # tensor parallel first, then FSDP over its shards
+                        self._split_tensors(model, meshes["tp"])
                     if self.spec.fsdp:
-                        self._shard_fully(model, mesh)
-                    else:
-                        self._split_tensors(model, mesh)
+                        self._shard_fully(model, meshes["fsdp"])
                 except MemflopsError:
                     raise
                 except Exception as exc:
@@ -222,7 +226,7 @@ class ParallelWrapper:
     def _split_tensors(self, model: nn.Module, mesh: Any) -> None:
         from torch.distributed.tensor.parallel import parallelize_module
 
-        check_splits(model, self.tp_plan, self.spec.world_size)
+        check_splits(model, self.tp_plan, self.spec.size("tp"))
         parallelize_module(model, mesh, {k: tp_style(v) for k, v in self.tp_plan.items()})
         replicate_unplanned(model, mesh)
 
@@ -428,6 +432,27 @@ class ParallelRecorder(OpRecorder):  # type: ignore[no-untyped-call]
                     serial = self.storages.serial_of(t)
                     if serial is not None:
                         serials.add(serial)
+
+
+@contextmanager
+def _meshes_built_outside_fake_mode() -> Iterator[None]:
+    """A `DeviceMesh` computes its coordinates with tensor ops that need real values (FSDP2
+    builds one when it shards a tensor-parallel parameter): while the wrapper holds, each
+    is built outside the dispatch modes."""
+    from torch.distributed.device_mesh import DeviceMesh
+    from torch.utils._python_dispatch import _disable_current_modes
+
+    original = DeviceMesh.__init__
+
+    def outside(self: Any, *args: Any, **kwargs: Any) -> None:
+        with _disable_current_modes():
+            original(self, *args, **kwargs)
+
+    DeviceMesh.__init__ = outside  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DeviceMesh.__init__ = original  # type: ignore[method-assign]
 
 
 @contextmanager
