@@ -388,3 +388,52 @@ def test_fsdp_with_tensor_parallel_matches_a_real_2d_run_to_the_byte() -> None:
         ("all_gather", "fsdp", 2), ("reduce_scatter", "fsdp", 2), ("all_reduce", "tp", 2)}
     # up.weight 144x36: 72 rows per tensor-parallel rank, 36 of them on each FSDP rank
     assert par.world_size == 4 and par.strategy == "fsdp=2,tp=2"
+
+
+def test_pytorchs_fsdp_mem_tracker_agrees_kind_by_kind() -> None:
+    """PyTorch's own `FSDPMemTracker` (a second opinion, not the truth) on the same real
+    CPU step: every kind at the peak agrees; it counts the optimizer's 14 `step` scalars
+    (4 bytes each, kept on the host by a GPU run) and files one 8-byte storage under
+    activations that memflops calls a temporary."""
+    from torch.distributed._tools.fsdp2_mem_tracker import FSDPMemTracker
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    torch.manual_seed(0)
+    model = MLP()
+    report = memflops.analyze(model, (BATCH, DIM), mode="train", optimizer="adamw",
+                              parallel="fsdp=8")
+    assert report.parallel is not None
+    ours = dict(report.parallel.by_kind)
+    with fake_process_group(8):
+        mesh = init_device_mesh("cpu", (8,))
+        real = copy.deepcopy(model)
+        for i in range(BLOCKS):
+            fully_shard(real.layers[i], mesh=mesh, reshard_after_forward=i < BLOCKS - 1)
+        fully_shard(real, mesh=mesh, reshard_after_forward=False)
+        opt = torch.optim.AdamW(real.parameters(), foreach=True)
+        x = torch.randn(BATCH, DIM)
+
+        def step() -> None:
+            real(x).sum().backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        step()
+        tracker = FSDPMemTracker(real, opt)
+        tracker.track_inputs((x,))
+        with tracker:
+            step()
+        (theirs,) = tracker.get_tracker_snapshot("peak").values()
+    kinds = {str(k).rpartition(".")[2]: v for k, v in theirs.items()}
+    steps = 4 * (4 * BLOCKS + 2)  # one fp32 `step` per parameter: 14 parameters
+    assert kinds["SHARDED_PARAM"] == ours["sharded_params"]
+    assert kinds["UNSHARDED_PARAM"] == ours["unsharded_params"]
+    assert kinds["ALL_GATHER"] == ours["all_gather_buffers"]
+    assert kinds["REDUCE_SCATTER"] == ours["reduce_scatter_buffers"]
+    assert kinds["SHARDED_GRAD"] == ours["grads"]
+    assert kinds["INP"] == ours["inputs"]
+    assert kinds["OPT"] == ours["optimizer"] + steps
+    assert kinds["ACT"] + kinds["TEMP"] == ours["activations"] + ours["temporaries"]
+    assert kinds["ACT"] - ours["activations"] == 8
+    assert kinds["Total"] == report.totals.memory.peak + steps
