@@ -84,8 +84,11 @@ def test_sweep_log_scale_when_the_fit_is_far(handmade_report: Report) -> None:
     assert "batch (log scale)" in texts
     assert {"8", "16", "32", "64", "128"} <= set(texts)
     assert "largest batch that fits: 128" in texts
+    # Peaks from 4 GiB (the estimate at 8) to 80.6 GiB (at 129), 20x: memory in powers of two.
+    assert "peak (log scale)" in texts and {"4 GiB", "8 GiB", "64 GiB"} <= set(texts)
     near = replace(handmade_report, fit=None)
-    assert "batch" in _texts(_svg(charts.sweep_chart(near)))
+    texts = _texts(_svg(charts.sweep_chart(near)))
+    assert "batch" in texts and "peak (GiB)" in texts  # 4 to 11 GiB: linear
 
 
 def test_no_chart_without_its_data(handmade_report: Report) -> None:

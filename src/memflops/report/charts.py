@@ -241,16 +241,34 @@ def sweep_chart(report: Report) -> str | None:
         values += [fit.capacity, fit.peak_at_largest]
         if fit.peak_at_next is not None:
             values.append(fit.peak_at_next)
-    y_ticks, unit, scale = _byte_ticks(int(max(values) * 1.08))
-    y_max = y_ticks[-1]
     x, x_ticks, log_x = _size_axis(sizes, left, plot_w)
     x_lo, x_hi = (x_ticks[0], x_ticks[-1]) if log_x else (0.0, x_ticks[-1])
-
-    def y(value: float) -> float:
-        return top + plot_h - value / y_max * plot_h
-
+    smallest = min(values)
+    log_y = max(values) >= 16 * max(smallest, 1)  # a capacity far above the sweep
     svg = _Svg(height, "sweep", f"Peak memory by {dim}")
-    _y_grid(svg, y_ticks, unit, scale, left, left + plot_w, y)
+    if log_y:  # powers of two of bytes, so the swept points are not crushed at the bottom
+        k0 = math.floor(math.log2(max(smallest / 1.3, 1)))
+        k1 = math.ceil(math.log2(max(values) * 1.15))
+        y_max = 2.0**k1
+
+        def y(value: float) -> float:
+            v = math.log2(max(value, 2.0**k0))
+            return top + plot_h - (v - k0) / (k1 - k0) * plot_h
+
+        step = max(1, math.ceil((k1 - k0) / 8))
+        for k in range(k0, k1 + 1, step):
+            svg.line(left, y(2.0**k), left + plot_w, y(2.0**k), stroke=GRID)
+            svg.text(left - 8, y(2.0**k) + 4, _power_of_two_label(2**k), anchor="end",
+                     fill=MUTED, size=11)
+        unit = "log scale"
+    else:
+        y_ticks, unit, scale = _byte_ticks(int(max(values) * 1.08))
+        y_max = y_ticks[-1]
+
+        def y(value: float) -> float:
+            return top + plot_h - value / y_max * plot_h
+
+        _y_grid(svg, y_ticks, unit, scale, left, left + plot_w, y)
     _size_ticks(svg, x, x_ticks, top + plot_h)
     _axes(svg, left, top, plot_w, plot_h)
     axis = f"{dim} (log scale)" if log_x else dim
@@ -399,6 +417,12 @@ def _size_ticks(svg: _Svg, x: Callable[[float], float], ticks: Sequence[float],
     for tick in ticks:
         svg.line(x(tick), base, x(tick), base + 4, stroke=MUTED)
         svg.text(x(tick), base + 17, format_int(int(tick)), anchor="middle", fill=MUTED, size=11)
+
+
+def _power_of_two_label(nbytes: int) -> str:
+    """`512 MiB`, `1 GiB`, `64 GiB`: a power of two of bytes in its binary unit."""
+    unit, scale = byte_unit(nbytes)
+    return f"{nbytes / scale:g} {unit}"
 
 
 def _diamond(svg: _Svg, x: float, y: float, tip: str | None = None) -> None:

@@ -207,9 +207,17 @@ def plot_sweep(report: Report) -> Figure:
             ax.scatter([fit.largest], [fit.peak_at_largest / scale], color=CAPACITY, marker="D",
                        zorder=4, label=f"largest {dim} that fits: {format_int(fit.largest)}")
     ax.set_xlim(lo, hi)
-    ax.set_ylim(0, max(values) * 1.1 / scale)
+    if max(values) >= 16 * max(min(values), 1):  # a capacity far above the sweep, as the SVG
+        ax.set_yscale("log", base=2)
+        y_lo, y_hi = min(values) / 1.3 / scale, max(values) * 1.15 / scale
+        ticks = [2.0**k for k in range(math.ceil(math.log2(y_lo)), math.floor(math.log2(y_hi)) + 1)]
+        ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+        ax.set_ylim(y_lo, y_hi)
+        ax.set_ylabel(f"peak ({unit}, log scale)")
+    else:
+        ax.set_ylim(0, max(values) * 1.1 / scale)
+        ax.set_ylabel(f"peak ({unit})")
     ax.set_xlabel(f"{dim} (log scale)" if log_x else dim)
-    ax.set_ylabel(f"peak ({unit})")
     ax.set_title(f"Peak memory by {dim}: {report.model}", loc="left", fontsize=10)
     ax.grid(True, color="#e4e7eb", lw=0.6)
     ax.legend(fontsize=8, loc="center left", framealpha=0.9, edgecolor="#e4e7eb")
