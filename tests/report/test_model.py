@@ -67,3 +67,14 @@ def test_timing_queries(handmade_report: Report) -> None:
     # 8, 4 and 1 ms of a 13 ms step.
     assert dict(timing.bound_shares) == approx(
         {"compute": 8 / 13, "memory": 4 / 13, "overhead": 1 / 13})
+
+
+def test_roofline_scope_follows_the_mode(handmade_report: Report) -> None:
+    """Generation times its modules in the prefill (the forward phase, 4 ms here), so shares
+    are of it: encoder.0's 3 + 6 ms of module time over 4 ms is not a share of 13 ms."""
+    assert handmade_report.roofline().scope == "forward and backward"  # type: ignore[union-attr]
+    inference = replace(handmade_report, mode="inference").roofline()
+    assert inference is not None and inference.scope == "forward"
+    generate = replace(handmade_report, mode="generate").roofline()
+    assert generate is not None and generate.scope == "prefill"
+    assert generate.points[1].share == approx(0.003 / 0.004)  # head: 1 + 2 ms over 4 ms

@@ -143,7 +143,8 @@ def timeline_chart(report: Report) -> str | None:
     for label, value, colour in levels:
         svg.line(left + plot_w + 22, end + 2, left + plot_w + 34, end + 2, stroke=colour,
                  dash="2 2", width=1.5)
-        svg.text(left + plot_w + 40, end + 6, label, fill=colour, size=11)
+        svg.text(left + plot_w + 40, end + 6, label + (" (above)" if value > y_max else ""),
+                 fill=colour, size=11)
         svg.text(left + plot_w + 222, end + 6, format_bytes(value), anchor="end", fill=MUTED,
                  size=11)
         end += 20
@@ -490,11 +491,14 @@ def roofline_chart(report: Report) -> str | None:
         if any(abs(px - nx) < 120 and abs(py - ny) < 14 for nx, ny in named):
             continue  # a label already stands there
         named.append((px, py))
-        svg.text(px + 9, py + 4, f"{_clip(p.path or text.ROOT_LABEL, 28)} {p.share:.1%}",
-                 fill=INK, size=11, halo=True)
+        right = px > left + plot_w - 220  # near the right edge: the label on the left
+        svg.text(px - 9 if right else px + 9, py + 4,
+                 f"{_clip(p.path or text.ROOT_LABEL, 28)} {p.share:.1%}",
+                 anchor="end" if right else "start", fill=INK, size=11, halo=True)
     reach = ", ".join(f"{r.efficiency:g} of the {r.unit} peak" for r in roofline.roofs)
-    svg.text(left, height - 24, f"{len(points)} modules, forward and backward; a circle's "
-             "area is its share of the step's time. Solid: the datasheet's roofs; dashed: what "
+    whole = "the prefill's" if roofline.scope == "prefill" else "the step's"
+    svg.text(left, height - 24, f"{len(points)} modules, {roofline.scope}; a circle's "
+             f"area is its share of {whole} time. Solid: the datasheet's roofs; dashed: what "
              "the time model", fill=MUTED, size=11)
     svg.text(left, height - 9, f"lets a kernel reach ({roofline.memory_efficiency:g} of the "
              f"bandwidth, {reach}).", fill=MUTED, size=11)

@@ -239,7 +239,7 @@ class RooflinePoint:
     seconds: float
     """Its time under the time model, forward + backward."""
     share: float
-    """Its fraction of the whole step's time."""
+    """Its fraction of the step's time (generate mode: of the prefill's)."""
 
     @property
     def intensity(self) -> float:
@@ -265,6 +265,10 @@ class Roofline:
     """Modules with FLOPs, bytes and time, in the report's module order."""
     memory_efficiency: float
     """The fraction of `bandwidth` the time model lets a kernel achieve."""
+    scope: str = "forward and backward"
+    """What each point times: "forward and backward" (train), "forward" (inference) or
+    "prefill" (generate: the modules' times are the prompt's forward); `share` is of the
+    step's time, or of the prefill's."""
 
 
 @dataclass(frozen=True)
@@ -418,7 +422,8 @@ class Report:
 
     def roofline(self, max_points: int = 400) -> Roofline | None:
         """The roofline of the step: each module of the deepest cut of the tree with at most
-        `max_points` modules (`chart_modules`), forward and backward together, at its
+        `max_points` modules (`chart_modules`), forward and backward together (generate
+        mode: the prefill), at its
         arithmetic intensity and attained FLOP/s, under the roofs of the units it computes
         on (the MFU's tensor unit and the fp32 vector unit). None without an accelerator or
         without priced bytes."""
@@ -427,7 +432,10 @@ class Report:
             return None
         acc, est, conv = timing.accelerator, timing.estimate, self.convention
         bandwidth = acc.bandwidth_bytes_per_s
-        step = est.step
+        generate = self.mode == "generate"
+        step = est.phases.forward if generate else est.step
+        scope = "prefill" if generate else "forward and backward" if self.mode == "train" \
+            else "forward"
         if bandwidth <= 0 or step <= 0:
             return None
         rows, _ = self.chart_modules(max_points)
@@ -445,15 +453,19 @@ class Report:
         roofs = []
         for unit in dict.fromkeys(units):
             peak = acc.peak(unit)
-            if peak:
-                vector = unit == "fp32"
-                roofs.append(Roof("fp32 vector" if vector else f"{unit} tensor", peak,
-                                  peak / bandwidth,
-                                  c.vector_efficiency if vector else c.matmul_efficiency))
+            if not peak:
+                continue
+            if unit != "fp32":
+                roofs.append(Roof(f"{unit} tensor", peak, peak / bandwidth, c.matmul_efficiency))
+            elif est.peak_dtype == "fp32":  # fp32 matmuls without TF32 run at the vector rate
+                roofs.append(Roof("fp32", peak, peak / bandwidth, c.matmul_efficiency))
+            else:
+                roofs.append(Roof("fp32 vector", peak, peak / bandwidth, c.vector_efficiency))
         roofs.sort(key=lambda r: -r.flops_per_s)
         if not points or not roofs:
             return None
-        return Roofline(acc.name, bandwidth, tuple(roofs), tuple(points), c.memory_efficiency)
+        return Roofline(acc.name, bandwidth, tuple(roofs), tuple(points), c.memory_efficiency,
+                        scope)
 
     def by_operator(self, phase: str | Phase | None = None) -> dict[str, OperatorRow]:
         """Counted ops aggregated by ATen op name, largest FLOPs first."""
