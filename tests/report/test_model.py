@@ -78,3 +78,16 @@ def test_roofline_scope_follows_the_mode(handmade_report: Report) -> None:
     generate = replace(handmade_report, mode="generate").roofline()
     assert generate is not None and generate.scope == "prefill"
     assert generate.points[1].share == approx(0.003 / 0.004)  # head: 1 + 2 ms over 4 ms
+
+
+def test_fp32_matmuls_without_tf32_have_one_fp32_roof(handmade_report: Report) -> None:
+    """Matmuls in fp32 without TF32 run at the fp32 (vector) rate: one roof, at the matmul
+    efficiency the time model gives them, not two at the same height."""
+    timing = handmade_report.timing
+    assert timing is not None
+    fp32 = replace(timing, estimate=replace(timing.estimate, peak_dtype="fp32",
+                                            peak_flops=20 * 10**12))
+    roofline = replace(handmade_report, timing=fp32).roofline()
+    assert roofline is not None
+    assert [(r.unit, r.flops_per_s, r.ridge, r.efficiency) for r in roofline.roofs] == [
+        ("fp32", 20 * 10**12, 20.0, 0.75)]
