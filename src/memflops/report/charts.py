@@ -6,15 +6,23 @@ appears exactly when its data is in the report:
 
 - `timeline`: bytes live by kind over the op sequence of the step
   (`Report.memory_timeline`), phases shaded, the peak and what is live
-  then annotated, and the capacity of `fit` drawn when it is in range;
+  then annotated, the caching allocator's reserved peak and the device
+  total (`totals.memory`), and the capacity of `fit` (saying when it was
+  held against the device total) drawn when it is in range;
 - `modules`: parameters and forward FLOPs per module, side by side
   (`Report.chart_modules`); for examples/vgg16.yaml it is the reference
   article's figure;
-- `sweep`: peak memory against batch size (`Report.sweep`, `Report.fit`),
-  with the fitted line, the article's estimate and the capacity.
+- `sweep`: peak memory, allocated and reserved, against batch size
+  (`Report.sweep`, `Report.fit`), with the fitted line, the article's
+  estimate and the capacity; when timed, samples/s against batch size
+  below it, each point's step time, the fit's throughput and where the
+  throughput saturates;
+- `roofline`: each module's arithmetic intensity against the FLOP/s it
+  attains (`Report.roofline`), under the accelerator's roofs, its area its
+  share of the step's time.
 
-A new chart (the roofline once the report has time data, advice savings)
-is one more function here and one entry in `CHARTS`. Charts read numbers
+A new chart (advice savings) is one more function here and one entry in
+`CHARTS`. Charts read numbers
 from the report; the arithmetic here is only drawing (scales, stacking,
 ticks). The SVG uses no ids, so several reports fit in one notebook.
 """

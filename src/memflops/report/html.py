@@ -3,7 +3,9 @@
 `render_html(report)` is a complete document that works offline: styles
 inline, charts as static SVG (`report/charts.py`), no script, no font, no
 image or anything else fetched. It shows the summary, the charts the report
-has data for, the totals, memory, sweep and fit, the module tree
+has data for, the totals, time on the accelerator, generation, memory
+(reserved and the device total with the allocator simulated), activation
+checkpointing, sweep and fit, each when the report has its data, the module tree
 (collapsible: `<details>`, the first two levels open), the convention,
 uncounted ops and warnings. `html_fragment(report)` is the same page body
 with its styles, for notebooks (`Report._repr_html_`); every style is

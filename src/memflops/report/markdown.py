@@ -2,8 +2,11 @@
 
 The same sections as the table renderer (`report/table.py`), as GitHub
 tables: the header, the module tree down to `depth` (full dotted paths, so
-no indentation is needed), totals, memory, generation, batch sweep, fit,
-the convention, uncounted ops and warnings. It reads the typed `Report` and
+no indentation is needed; bytes and time columns with an accelerator),
+totals, time, generation, memory (with the caching allocator's reserved
+peak and device total), activation checkpointing, batch sweep, fit, the
+convention, uncounted ops and warnings; a section without its data is
+left out. It reads the typed `Report` and
 computes nothing. Counts use decimal prefixes (1 G = 10^9), bytes binary
 units (1 GiB = 2^30 bytes), and totals are also given exactly.
 """

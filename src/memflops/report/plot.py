@@ -3,7 +3,8 @@
 `pip install 'memflops[plot]'` brings matplotlib; nothing else in memflops
 needs it (the HTML report and `--plot NAME -o chart.svg` draw their SVG
 themselves, `report/charts.py`). The figures are the same charts, in the
-same colours: `plot_timeline`, `plot_modules` and `plot_sweep`, each a
+same colours: `plot_timeline`, `plot_modules`, `plot_sweep` (with a
+throughput panel when timed) and `plot_roofline`, each a
 function of the typed `Report` returning a `matplotlib.figure.Figure`
 (made without pyplot, so no global figure state is touched), or raising a
 `UsageError` that says which option brings the chart's data.
@@ -282,7 +283,7 @@ def plot_roofline(report: Report) -> Figure:
     ax.scatter([p.intensity for p in points], [p.attained for p in points],
                s=[8 + 150 * p.share / largest for p in points], color=POINT_COLOR,
                edgecolors="white", linewidths=0.5, zorder=3,
-               label="modules (area: share of the step's time)")
+               label=f"modules, {roofline.scope} (area: share of the time)")
     named: list[tuple[float, float]] = []
     for p in sorted(points, key=lambda p: -p.share):
         where = (math.log10(p.intensity), math.log10(p.attained))
