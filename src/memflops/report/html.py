@@ -47,7 +47,7 @@ STYLE = """
   font-size: 0.92em; }
 .memflops .facts { color: #52606d; margin: 0 0 18px; }
 .memflops .facts b { color: #1f2933; font-weight: 600; }
-.memflops .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(190px, 1fr));
+.memflops .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(190px, 1fr));
   gap: 12px; margin: 8px 0 4px; }
 .memflops .card { box-sizing: border-box; border: 1px solid #e4e7eb;
   border-radius: 8px;
