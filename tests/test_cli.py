@@ -271,11 +271,14 @@ def test_format_wins_over_the_extension(capfd: pytest.CaptureFixture[str], tmp_p
 def test_csv_per_op(capfd: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capfd, "analyze", TINY, *TINY_INPUT, "--format", "csv", "--per-op")
     assert (code, err) == (0, "")
-    # conv then linear: FLOPs 6,912 and 2,560, MACs 3,456 and 1,280 (module docstring)
+    # conv then linear: FLOPs 6,912 and 2,560, MACs 3,456 and 1,280 (module docstring);
+    # bytes in fp32: conv reads 2x3x4x4 input (384), 4x3x3x3 weight (432), bias (16), writes
+    # 2x4x4x4 (512) = 1,344; fc reads 2x64 (512), 10x64 weight (2,560), bias (40), writes
+    # 2x10 (80) = 3,192
     assert out.splitlines() == [
-        "index,phase,module,op,flops,macs",
-        "0,forward,conv,aten.convolution,6912,3456",
-        "1,forward,fc,aten.addmm,2560,1280",
+        "index,phase,module,op,flops,macs,bytes",
+        "0,forward,conv,aten.convolution,6912,3456,1344",
+        "1,forward,fc,aten.addmm,2560,1280,3192",
     ]
 
 

@@ -36,7 +36,7 @@ from memflops.report.markdown import render_markdown
 from memflops.report.model import Report
 from memflops.report.table import DEFAULT_DEPTH, render_table
 
-PLOTS = ("timeline", "modules", "sweep")
+PLOTS = ("timeline", "modules", "sweep", "roofline")
 """The charts `--plot` writes (`report/charts.py`, `report/plot.py`)."""
 
 PROG = "memflops"
