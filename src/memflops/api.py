@@ -327,7 +327,8 @@ def _step_report(
         convention=request.convention,
         precision=_precision(float_dtype, request.autocast),
         inputs=[
-            (n, TensorSpec(s.shape, input_dtype(s, float_dtype, request.cast)))
+            (n, TensorSpec(s.shape, input_dtype(s, float_dtype, request.cast),
+                           requires_grad=s.requires_grad))
             for n, s in specs.all()
         ],
         params=params.total,
