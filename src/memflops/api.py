@@ -22,6 +22,7 @@ from memflops.capture.checkpointing import (
     checkpointing_off,
     outermost,
 )
+from memflops.capture.costing import borrowed_warning
 from memflops.capture.inputs import InputSpecs, TensorSpec, dtype_name, normalize_inputs
 from memflops.capture.step import (
     Capture,
@@ -340,7 +341,7 @@ def _step_report(
         modules=aggregate.module_rows(target.module, cap, params, timeline),
         records=cap.records,
         uncounted=aggregate.uncounted(cap.records, cap.rule_failures),
-        notes=(*target.warnings, *_shared_warnings(params)),
+        notes=(*target.warnings, *_shared_warnings(params), *borrowed_warning(cap.records)),
         assumptions=cap.assumptions.warnings(),
         optimizer=optimizer_label(request.step_optimizer),
         sweep=sweep,

@@ -24,11 +24,12 @@ scatter writes only what it scatters. Views themselves are never priced
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
 
+from memflops.capture.records import OpRecord
 from memflops.flops.registry import OpCost, Shape, integer_cost, lookup, op_name
 
 
@@ -229,15 +230,54 @@ def _scattered_bytes(full: Sequence[Any], source: int, target: torch.Tensor) -> 
     return min(elements, int(target.numel())) * target.element_size()
 
 
+def flop_counter_formula(func: Any) -> Any:
+    """The formula `torch.utils.flop_counter.register_flop_formula` holds for `func`'s op
+    (a user's custom op, or a kernel FlopCounterMode knows), or None.
+
+    It is used only for an op memflops has no rule of (`price`): it gives FlopCounterMode's
+    count, 2 x multiply-accumulates, so the op's MACs are half of it and its FLOPs, under
+    `exact` too, are that count (the analysis warns, `borrowed_warning`).
+    """
+    from torch.utils import flop_counter
+
+    packet = getattr(func, "overloadpacket", None)
+    return None if packet is None else flop_counter.flop_registry.get(packet)
+
+
+def borrowed_warning(records: Iterable[OpRecord]) -> list[str]:
+    """The report's one warning about ops counted by FlopCounterMode's formulas: those
+    with a count and no memflops rule (none when there are none)."""
+    calls: dict[str, int] = {}
+    for rec in records:
+        if rec.cost is not None and (rec.cost.macs or rec.cost.flops) and lookup(rec.op) is None:
+            calls[rec.op] = calls.get(rec.op, 0) + 1
+    if not calls:
+        return []
+    listed = ", ".join(f"{op} ({n} call(s))" for op, n in sorted(calls.items()))
+    return [
+        f"{listed} counted by formulas registered with torch.utils.flop_counter."
+        f"register_flop_formula: their FLOPs are 2 x MACs under every convention (exact "
+        f"too); register a memflops rule (memflops.register_formula) for an exact count"
+    ]
+
+
 def price(
     func: Any, name: str, args: Sequence[Any], kwargs: dict[str, Any], out: Any
 ) -> tuple[OpCost | None, torch.dtype | None]:
-    """`cost_of` with the call's bytes (`traffic`) filled in, and the dtype it computes in."""
+    """`cost_of` with the call's bytes (`traffic`) filled in, and the dtype it computes in.
+
+    An op without a memflops rule is priced by FlopCounterMode's formula when one is
+    registered (`flop_counter_formula`)."""
     full = full_args(func, args, kwargs)
     rule = lookup(name)
     cost = None
     if rule is not None:
         cost = rule.fn(*to_shapes(full), out=to_shapes(out))
+    else:
+        formula = flop_counter_formula(func)
+        if formula is not None:
+            count = int(formula(*args, **kwargs, out_val=out))
+            cost = OpCost(macs=count // 2, flops=count)
     if integer_only(args, kwargs, out):
         cost = integer_cost(cost)
     read, written, dtype = traffic(func, name, full, out)

@@ -9,6 +9,7 @@ import torch
 from torch._subclasses.fake_tensor import (
     DataDependentOutputException,
     DynamicOutputShapeException,
+    UnsupportedOperatorException,
 )
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -24,7 +25,7 @@ from memflops.capture.values.assumptions import Assumptions
 from memflops.capture.values.finite import FiniteChecks
 from memflops.capture.values.known import KnownValues
 from memflops.capture.values.python_reads import python_reads
-from memflops.errors import DataDependentError
+from memflops.errors import AnalysisError, DataDependentError
 from memflops.flops import registry
 from memflops.memory.storage import StorageTracker
 
@@ -65,6 +66,17 @@ def placeholder_scalar(func: Any, args: tuple[Any, ...]) -> Any:
             return True
         return 1.0 if dtype.is_floating_point else 1
     return None
+
+
+def lacks_fake_kernel(func: Any, exc: Exception) -> bool:
+    """Whether `exc` says that `func`, an op outside ATen and prims, has no fake (meta)
+    implementation: FakeTensorMode raises `UnsupportedOperatorException` for an op
+    defined with `torch.library.define`, and a `torch.library.custom_op` raises a
+    RuntimeError saying "no fake impl"."""
+    namespace = getattr(func, "namespace", "aten")
+    if namespace in ("aten", "prims", "prim"):
+        return False
+    return isinstance(exc, UnsupportedOperatorException) or "no fake impl" in str(exc)
 
 
 class OptimizerScalars(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
@@ -171,6 +183,10 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
             if out is None:
                 raise self._data_dependent(func) from exc
             shaped = True
+        except (UnsupportedOperatorException, RuntimeError) as exc:
+            if not lacks_fake_kernel(func, exc):
+                raise
+            raise self._no_fake_kernel(func) from exc
         if tracking and not shaped:
             self.values.observe(name, func, args, kwargs, out)
             self.values.pick(func, args, kwargs, out)
@@ -216,6 +232,16 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
             f"autograd saves (save_on_cpu moves them to host memory), so it would misstate "
             f"the memory; analyse the model without them (without offloading, the peak is an "
             f"upper bound)"
+        )
+
+    def _no_fake_kernel(self, func: Any) -> AnalysisError:
+        path = self.module_path() or "<root>"
+        schema = func._schema.name  # "mylib::op"
+        return AnalysisError(
+            f"custom op {registry.op_name(func)} in module `{path}` has no fake "
+            f"implementation, so it cannot run on fake tensors; register one with "
+            f"torch.library.register_fake(\"{schema}\") (or @op.register_fake for a "
+            f"torch.library.custom_op) returning empty tensors of the output's shapes"
         )
 
     def _data_dependent(self, func: Any) -> DataDependentError:
