@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 import textwrap
@@ -60,8 +61,12 @@ def test_no_uncounted_ops(target: str, shape: tuple[int, ...]) -> None:
 
 
 def _exists(op: str) -> bool:
-    """`aten.NAME` in torch; `torchvision.NAME` in torchvision, when it is installed."""
+    """`aten.NAME` in torch; `torchvision.NAME` in torchvision, when it is installed;
+    `higher_order.NAME`, a higher-order op (flex attention's module defines them)."""
     namespace, _, name = op.partition(".")
+    if namespace == "higher_order":
+        importlib.import_module("torch.nn.attention.flex_attention")  # defines flex's ops
+        return hasattr(torch.ops.higher_order, name)
     if namespace == "torchvision":
         try:
             import torchvision  # noqa: F401  (registers torch.ops.torchvision)

@@ -218,6 +218,31 @@ def traffic(
     return read, written, dtype or first
 
 
+def plain_traffic(args: Sequence[Any], out: Any) -> tuple[int, int, torch.dtype | None]:
+    """(bytes read, bytes written, dtype) of a call without a schema (a higher-order op):
+    each distinct tensor region among its arguments read once, each output written once
+    (an output that is an input's region moves nothing); the dtype of the first
+    floating-point argument."""
+    from memflops.capture.inputs import flatten_tensors
+
+    read = written = 0
+    seen: set[tuple[Any, ...]] = set()
+    dtype: torch.dtype | None = None
+    for t in flatten_tensors(list(args)):
+        key = _region(t)
+        if key not in seen:
+            seen.add(key)
+            read += _stored_bytes(t)
+        if dtype is None and t.dtype.is_floating_point:
+            dtype = t.dtype
+    for t in flatten_tensors(out):
+        key = _region(t)
+        if key not in seen:
+            seen.add(key)
+            written += _nbytes(t)
+    return read, written, dtype
+
+
 def _scattered_bytes(full: Sequence[Any], source: int, target: torch.Tensor) -> int:
     """Bytes an in-place scatter writes into `target`: as many elements as its source
     holds, or as its largest index tensor (a scalar or broadcast source), in the target's

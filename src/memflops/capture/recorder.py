@@ -13,7 +13,8 @@ from torch._subclasses.fake_tensor import (
 )
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from memflops.capture.costing import price
+from memflops.capture import hops
+from memflops.capture.costing import plain_traffic, price, to_shapes
 from memflops.capture.inputs import flatten_tensors
 from memflops.capture.kernels.meta_gaps import RULES as GAP_RULES
 from memflops.capture.kernels.meta_gaps import output_for
@@ -96,6 +97,9 @@ class OptimizerScalars(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
 class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
     """Record every op with its module, phase and cost."""
 
+    supports_higher_order_operators = True
+    """Higher-order ops come here too (`capture.hops`): priced or refused."""
+
     def __init__(self, tracker: ModuleTracker, storages: StorageTracker | None = None) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.tracker = tracker
@@ -108,6 +112,8 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         self._reads = ExitStack()
         self.saving: Any = None
         """The pack hook the train step marks saved tensors with, once it is active."""
+        self.dense_flex = 0
+        """Flex attention calls counted dense: their block mask could not be read."""
         self.foreign_hooks: str | None = None
         """Why the step cannot be analysed: saved-tensor hooks of the model's own (the
         error is raised after the forward, not from inside a hook autograd runs)."""
@@ -131,6 +137,7 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
             finite_reads=self.finite.reads,
             filled_reads=self.values.filled_reads,
             assumed_picks=len(self.values.used_picks),
+            dense_flex=self.dense_flex,
         )
 
     def scalar(self, t: Any) -> Any:
@@ -161,6 +168,8 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         kwargs: dict[str, Any] | None = None,
     ) -> Any:
         kwargs = kwargs or {}
+        if hops.is_hop(func):
+            return self._higher_order(func, args, kwargs)
         tracking = self.phase is not Phase.OPTIMIZER
         if not tracking:
             value = placeholder_scalar(func, args)
@@ -199,6 +208,31 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         dtype = None
         try:
             cost, dtype = price(func, name, args, kwargs, out)
+        except Exception as exc:  # a rule's bug must not hide the rest of the model
+            self.rule_failures.setdefault(name, f"{type(exc).__name__}: {exc}")
+            cost = None
+        module = self.module_path()
+        if self.storages is not None:
+            self._observe_outputs(name, args, out, module)
+        self.records.append(OpRecord(name, module, self.phase, cost,
+                                     recompute=self.recomputing(), dtype=_dtype_name(dtype)))
+        return out
+
+    def _higher_order(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A higher-order op: priced as one op, or refused (`capture.hops`)."""
+        name = hops.hop_name(func)
+        if func.name() not in hops.FLEX:
+            raise AnalysisError(hops.refusal(name, self.module_path() or "<root>"))
+        out = func(*args, **kwargs)
+        dtype = None
+        try:
+            full, dense = hops.rule_args(name, args)
+            self.dense_flex += dense
+            rule = registry.lookup(name)
+            assert rule is not None, f"{name} has no rule"
+            cost = rule.fn(*to_shapes(full), out=to_shapes(out))
+            read, written, dtype = plain_traffic(args, out)
+            cost = registry.OpCost(cost.macs, cost.flops, 0, read, written)
         except Exception as exc:  # a rule's bug must not hide the rest of the model
             self.rule_failures.setdefault(name, f"{type(exc).__name__}: {exc}")
             cost = None
