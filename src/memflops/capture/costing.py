@@ -24,13 +24,17 @@ scatter writes only what it scatters. Views themselves are never priced
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
+from torch.utils._python_dispatch import _disable_current_modes
 
 from memflops.capture.records import OpRecord
 from memflops.flops.registry import OpCost, Shape, integer_cost, lookup, op_name
+
+ValueOf = Callable[[Any], "torch.Tensor | None"]
+"""A tensor's real value when the capture knows it, else None."""
 
 
 def to_shapes(value: Any) -> Any:
@@ -255,6 +259,32 @@ def _scattered_bytes(full: Sequence[Any], source: int, target: torch.Tensor) -> 
     return min(elements, int(target.numel())) * target.element_size()
 
 
+KNOWN_VALUES = {
+    "torch_attn._varlen_attn": ("cu_seq_q", "cu_seq_k"),
+    "torch_attn._varlen_attn_out": ("cu_seq_q", "cu_seq_k"),
+    "torch_attn._varlen_attn_backward": ("cu_seq_q", "cu_seq_k"),
+}
+"""Ops whose rule counts exactly when it knows these arguments' values (a varlen kernel's
+cumulative sequence offsets): `price` passes them as lists of ints when the capture
+knows them, their shapes otherwise."""
+
+
+def _with_values(func: Any, name: str, full: Sequence[Any], shaped: list[Any],
+                 values: ValueOf | None) -> list[Any]:
+    """`shaped` (the rule's arguments) with the known values of `name`'s `KNOWN_VALUES`
+    arguments (from `full`, the call's) as lists of ints in place of their shapes."""
+    wanted = KNOWN_VALUES.get(name)
+    if not wanted or values is None:
+        return shaped
+    for index, (arg, _, _) in enumerate(_schema_of(func)):
+        if arg in wanted and index < len(full) and isinstance(full[index], torch.Tensor):
+            real = values(full[index])
+            if real is not None:
+                with _disable_current_modes():  # read the real copy, not through the modes
+                    shaped[index] = [int(x) for x in real.tolist()]
+    return shaped
+
+
 def flop_counter_formula(func: Any) -> Any:
     """The formula `torch.utils.flop_counter.register_flop_formula` holds for `func`'s op
     (a user's custom op, or a kernel FlopCounterMode knows), or None.
@@ -287,17 +317,20 @@ def borrowed_warning(records: Iterable[OpRecord]) -> list[str]:
 
 
 def price(
-    func: Any, name: str, args: Sequence[Any], kwargs: dict[str, Any], out: Any
+    func: Any, name: str, args: Sequence[Any], kwargs: dict[str, Any], out: Any,
+    values: ValueOf | None = None,
 ) -> tuple[OpCost | None, torch.dtype | None]:
     """`cost_of` with the call's bytes (`traffic`) filled in, and the dtype it computes in.
 
     An op without a memflops rule is priced by FlopCounterMode's formula when one is
-    registered (`flop_counter_formula`)."""
+    registered (`flop_counter_formula`). `values` gives a tensor's real value when the
+    capture knows it, for the arguments in `KNOWN_VALUES`."""
     full = full_args(func, args, kwargs)
     rule = lookup(name)
     cost = None
     if rule is not None:
-        cost = rule.fn(*to_shapes(full), out=to_shapes(out))
+        shaped = _with_values(func, name, full, list(to_shapes(full)), values)
+        cost = rule.fn(*shaped, out=to_shapes(out))
     else:
         formula = flop_counter_formula(func)
         if formula is not None:

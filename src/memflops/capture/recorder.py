@@ -207,7 +207,7 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         out = separate_outputs(name, out)
         dtype = None
         try:
-            cost, dtype = price(func, name, args, kwargs, out)
+            cost, dtype = price(func, name, args, kwargs, out, self.values.real)
         except Exception as exc:  # a rule's bug must not hide the rest of the model
             self.rule_failures.setdefault(name, f"{type(exc).__name__}: {exc}")
             cost = None

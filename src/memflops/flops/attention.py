@@ -373,3 +373,46 @@ def flex_attention_backward(q: Shape, k: Shape, v: Shape, o: Shape, lse: Shape,
                             grad_out: Shape, grad_lse: Any, fw_graph: Any, joint_graph: Any,
                             computed: int | None, *_: Any, out: Any) -> OpCost:
     return backward_cost(replace(bhle(q, k, v), computed=computed))
+
+
+# --- variable-length attention (torch.nn.attention.varlen) -----------------------
+
+
+def varlen_geometries(q: Shape, k: Shape, v: Shape, cu_q: Any, cu_k: Any, max_q: int,
+                      max_k: int) -> list[Geometry]:
+    """Packed (total, H, E) sequences: one geometry per sequence when the cumulative
+    offsets are known (lists of ints, put there by the capture), else N sequences at
+    (max_q, max_k), an upper bound (`packed`)."""
+    if isinstance(cu_q, list):
+        offsets_k = cu_k if isinstance(cu_k, list) else cu_q
+        return [
+            Geometry(1, q[-2], k[-2], q_end - q_start, k_end - k_start, q[-1], v[-1])
+            for q_start, q_end, k_start, k_end in zip(cu_q, cu_q[1:], offsets_k, offsets_k[1:],
+                                                      strict=False)
+        ]
+    return [packed(q, k, v, cu_q, max_q, max_k)]
+
+
+_VARLEN = "; packed (total, H, E) sequences: each at its own length when the offsets are " \
+    "known, else every one at (max_q, max_k), an upper bound"
+
+
+@register("torch_attn._varlen_attn", formula=_FORWARD + _VARLEN)
+def varlen_attn(q: Shape, k: Shape, v: Shape, cu_q: Any, cu_k: Any, max_q: int, max_k: int,
+                *_: Any, out: Any) -> OpCost:
+    return sum((forward_cost(g) for g in varlen_geometries(q, k, v, cu_q, cu_k, max_q, max_k)),
+               OpCost())
+
+
+@register("torch_attn._varlen_attn_out", formula=_FORWARD + _VARLEN + "; into `out`")
+def varlen_attn_out(into: Shape, q: Shape, k: Shape, v: Shape, cu_q: Any, cu_k: Any,
+                    max_q: int, max_k: int, *_: Any, out: Any) -> OpCost:
+    return varlen_attn(q, k, v, cu_q, cu_k, max_q, max_k, out=out)
+
+
+@register("torch_attn._varlen_attn_backward", formula=_BACKWARD + _VARLEN)
+def varlen_attn_backward(grad_out: Shape, q: Shape, k: Shape, v: Shape, o: Shape, lse: Shape,
+                         cu_q: Any, cu_k: Any, max_q: int, max_k: int, *_: Any,
+                         out: Any) -> OpCost:
+    return sum((backward_cost(g) for g in varlen_geometries(q, k, v, cu_q, cu_k, max_q, max_k)),
+               OpCost())
