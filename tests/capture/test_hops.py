@@ -125,17 +125,20 @@ def test_other_higher_order_ops_are_refused_by_name() -> None:
     assert "\n" not in message
 
 
-def test_hugging_face_llama_with_flex_attention_beside_sdpa() -> None:
+def tiny_llama(attention: str) -> nn.Module:
     transformers = pytest.importorskip("transformers")
     config = transformers.LlamaConfig(
         hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, vocab_size=128, max_position_embeddings=512)
-    reports = {}
-    for attention in ("sdpa", "flex_attention"):
-        config._attn_implementation = attention
-        with torch.device("meta"):
-            model = transformers.LlamaForCausalLM(config)
-        reports[attention] = train(model, {"input_ids": (1, 256)})
+    config._attn_implementation = attention
+    with torch.device("meta"):
+        model: nn.Module = transformers.LlamaForCausalLM(config)
+    return model
+
+
+def test_hugging_face_llama_with_flex_attention_beside_sdpa() -> None:
+    reports = {a: train(tiny_llama(a), {"input_ids": (1, 256)})
+               for a in ("sdpa", "flex_attention")}
     # per layer, B=1, H=4 query heads, L=S=256, E=Ev=16: SDPA 1*4*256*256*32 = 8,388,608
     # forward MACs; flex's causal mask (128 x 128 blocks) keeps 3 of the 2 x 2 blocks
     sdpa, flex = (attention_macs(reports[a]) for a in ("sdpa", "flex_attention"))
@@ -144,4 +147,16 @@ def test_hugging_face_llama_with_flex_attention_beside_sdpa() -> None:
     rest = [reports[a].total("forward", "mac") - attention_macs(reports[a])[0]
             for a in ("sdpa", "flex_attention")]
     assert rest[0] == rest[1]  # everything else is the same model
+    assert reports["flex_attention"].uncounted_ops == ()
+
+
+def test_hugging_face_llama_generates_with_flex_attention() -> None:
+    reports = {a: memflops.analyze(tiny_llama(a), None, mode="generate", prompt_len=256,
+                                   new_tokens=2, batch=1, convention="mac")
+               for a in ("sdpa", "flex_attention")}
+    sdpa, flex = (reports[a].to_dict()["totals"]["flops"] for a in ("sdpa", "flex_attention"))
+    # the prefill's attention as in training: flex computes 3 of the 4 blocks, so 2 layers *
+    # 8,388,608 / 4 = 4,194,304 fewer MACs; a decode step's one query row meets every key
+    assert sdpa["forward"] - flex["forward"] == 2 * 8_388_608 // 4
+    assert sdpa["decode"] == flex["decode"]
     assert reports["flex_attention"].uncounted_ops == ()
