@@ -14,7 +14,7 @@ from torch._subclasses.fake_tensor import (
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from memflops.capture import hops
-from memflops.capture.costing import plain_traffic, price, to_shapes
+from memflops.capture.costing import KNOWN_VALUES, plain_traffic, price, to_shapes
 from memflops.capture.inputs import flatten_tensors
 from memflops.capture.kernels.meta_gaps import RULES as GAP_RULES
 from memflops.capture.kernels.meta_gaps import output_for
@@ -207,7 +207,10 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         out = separate_outputs(name, out)
         dtype = None
         try:
-            cost, dtype = price(func, name, args, kwargs, out, self.values.real)
+            if name in KNOWN_VALUES:  # a rule exact with known values (varlen offsets)
+                cost, dtype = price(func, name, args, kwargs, out, self.values.real)
+            else:
+                cost, dtype = price(func, name, args, kwargs, out)
         except Exception as exc:  # a rule's bug must not hide the rest of the model
             self.rule_failures.setdefault(name, f"{type(exc).__name__}: {exc}")
             cost = None
