@@ -27,7 +27,7 @@ def eager_flex_attention() -> Iterator[None]:
     Only once its module is imported (a model that calls it has imported it): importing
     it takes a second, which an analysis without flex attention does not pay.
     """
-    flex = sys.modules.get(MODULE)
+    flex: Any = sys.modules.get(MODULE)
     if flex is None:
         yield
         return
