@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+import memflops
 from memflops.capture.costing import price
 
 from ._meta import aten, cost, meta, rule_of
@@ -97,3 +98,24 @@ def test_scaled_grouped_mm_rule() -> None:
     # 2*120 - 30 = 210, + 2*30 for the two scales = 270
     cost = rule((6, 4), (3, 4, 5), (6,), (3, 5), (3,), out=(6, 5))
     assert (cost.macs, cost.flops) == (120, 270)
+
+
+class Fp8Linear(torch.nn.Module):
+    """A frozen FP8 weight (112, 80) applied with torch._scaled_mm, bfloat16 out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(112, 80).to(FP8), requires_grad=False)
+        self.register_buffer("scale", torch.tensor(1.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch._scaled_mm(x.to(FP8), self.weight.t(), self.scale, self.scale,
+                                out_dtype=torch.bfloat16)
+
+
+def test_fp8_weights_are_sized_at_one_byte() -> None:
+    report = memflops.analyze(Fp8Linear(), (48, 80), convention="2mac").to_dict()
+    assert report["totals"]["params"] == 112 * 80
+    assert report["totals"]["memory"]["params"] == 112 * 80  # 8,960 bytes: 1 per element
+    assert report["totals"]["flops"]["forward"] == 860_160
+    assert report["uncounted_ops"] == []
