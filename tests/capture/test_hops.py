@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
 import memflops
+from memflops import TensorSpec
 from memflops.errors import AnalysisError
 from memflops.report.model import Report
 
@@ -55,8 +56,9 @@ class Attention(nn.Module):
         if docs is not None:  # a mask that reads a tensor of the model's: document ids
             def mask(b: Any, h: Any, q: Any, kv: Any) -> Any:
                 return docs[b, q] == docs[b, kv]
-        block_mask = (None if mask is None else
-                      create_block_mask(mask, None, None, t, t, device="cpu", BLOCK_SIZE=16))
+        per_batch = b if docs is not None else None  # document ids differ per sequence
+        block_mask = (None if mask is None else create_block_mask(
+            mask, per_batch, None, t, t, device="cpu", BLOCK_SIZE=16))
         out: torch.Tensor = flex_attention(q, k, v, block_mask=block_mask)
         return out
 
@@ -96,6 +98,17 @@ def test_flex_with_a_mask_of_model_tensors_counts_dense_and_says_so() -> None:
     report = train(Attention(), [(2, 64, 16), "2x64:int64"])
     assert attention_macs(report) == (262_144, 655_360)
     assert any("2 flex_attention call(s) counted dense" in w for w in report.warnings)
+
+
+def test_flex_with_a_mask_of_known_document_ids_counts_its_blocks() -> None:
+    # documents of 20 and 44 tokens in each sequence: 16 x 16 blocks 0-1 hold document 0,
+    # blocks 1-3 document 1, so the block mask keeps 4 + 9 - 1 (block (1, 1) in both) = 12
+    # of the 16 blocks: 12 * 256 = 3,072 entries per sequence and head, 2 * 2 * 3,072 =
+    # 12,288 in all; forward 12,288 * 16 = 196,608 MACs, backward 12,288 * 40 = 491,520
+    docs = TensorSpec((2, 64), torch.int64, values=[[0] * 20 + [1] * 44] * 2)
+    report = train(Attention(), [(2, 64, 16), docs])
+    assert attention_macs(report) == (196_608, 491_520)
+    assert not any("counted dense" in w for w in report.warnings)
 
 
 def test_flex_outputs_are_in_the_memory() -> None:

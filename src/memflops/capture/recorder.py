@@ -229,7 +229,7 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         out = func(*args, **kwargs)
         dtype = None
         try:
-            full, dense = hops.rule_args(name, args)
+            full, dense = hops.rule_args(name, args, self.values.real)
             self.dense_flex += dense
             rule = registry.lookup(name)
             assert rule is not None, f"{name} has no rule"

@@ -63,6 +63,7 @@ class Assumptions:
             found.append(
                 f"{self.dense_flex} flex_attention call(s) counted dense (every query-key "
                 "score, an upper bound): their block mask's mask_mod reads tensors of the "
-                "model (padding, document ids), so memflops cannot tell which blocks it skips"
+                "model whose values memflops does not know (padding, document ids; give "
+                "them as inputs with values), so it cannot tell which blocks are skipped"
             )
         return found
