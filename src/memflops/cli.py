@@ -126,8 +126,9 @@ def _add_input_options(step: Any) -> None:
     """What the step runs on and how: inputs, mode, generation, convention, dtypes."""
     step.add_argument(
         "--input", dest="inputs", action="append", metavar="SHAPE",
-        help="an input shape such as 8x3x224x224 or 2x128:int64; repeat for several "
-        "positional inputs; NAME=SHAPE gives a keyword input (zoo targets have a default)",
+        help="an input shape such as 8x3x224x224 or 2x128:int64; ':grad' (1x3x224x224:grad) "
+        "makes the train step compute that input's gradient; repeat for several positional "
+        "inputs; NAME=SHAPE gives a keyword input (zoo targets have a default)",
     )
     step.add_argument(
         "--batch", type=_positive, metavar="N",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 import textwrap
@@ -60,8 +61,15 @@ def test_no_uncounted_ops(target: str, shape: tuple[int, ...]) -> None:
 
 
 def _exists(op: str) -> bool:
-    """`aten.NAME` in torch; `torchvision.NAME` in torchvision, when it is installed."""
+    """`aten.NAME` in torch; `torchvision.NAME` in torchvision, when it is installed;
+    `higher_order.NAME`, a higher-order op, and `torch_attn.NAME`, the varlen attention
+    ops (the modules of torch.nn.attention define them)."""
     namespace, _, name = op.partition(".")
+    defined_by = {"higher_order": "torch.nn.attention.flex_attention",
+                  "torch_attn": "torch.nn.attention.varlen"}
+    if namespace in defined_by:
+        importlib.import_module(defined_by[namespace])
+        return hasattr(getattr(torch.ops, namespace), name)
     if namespace == "torchvision":
         try:
             import torchvision  # noqa: F401  (registers torch.ops.torchvision)

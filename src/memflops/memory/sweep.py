@@ -68,7 +68,7 @@ def resized(specs: InputSpecs, size: int, axis: int) -> InputSpecs:
             return spec
         shape = list(spec.shape)
         shape[axis] = size
-        return TensorSpec(tuple(shape), spec.dtype)
+        return replace(spec, shape=tuple(shape), values=None)
 
     return InputSpecs(
         tuple(resize(s) for s in specs.args), tuple((k, resize(s)) for k, s in specs.kwargs)
