@@ -1,0 +1,343 @@
+"""`advise()`: every change of the registry applied to a copy of the model (or to the
+step's options), analysed again by `memflops.analyze`, compared with the baseline; and,
+with a budget, the cheapest combination that fits (`search.py`).
+
+The target is resolved and its inputs built once; each change gets its own deep copy of
+the resolved module (config-only changes share it: `analyze` never changes a model).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from memflops import analyze_options as defaults
+from memflops.advisor import all_changes  # noqa: F401  (registers every change)
+from memflops.advisor.advice import (
+    Advice,
+    BatchTerms,
+    ChangeResult,
+    Delta,
+    FitResult,
+    Measured,
+    ModuleChange,
+)
+from memflops.advisor.batch import batch_of
+from memflops.advisor.changes import CHANGES, Applied, Change, NotApplicable, Step, select
+from memflops.advisor.search import Candidate, cheapest_fit
+from memflops.api import analyze, build_inputs
+from memflops.capture.inputs import InputSpecs
+from memflops.conventions import Convention
+from memflops.errors import AnalysisError, UsageError
+from memflops.frontends.resolve import resolve_model
+from memflops.hardware.catalog import find_accelerator
+from memflops.memory.fit import fit_line, parse_memory
+from memflops.memory.optimizers import OptimizerSpec
+from memflops.report.model import Report
+from memflops.request import AnalysisRequest
+
+Progress = Callable[[str], None]
+
+
+def advise(
+    model: nn.Module | str,
+    inputs: Any = None,
+    *,
+    mode: Literal["inference", "train", "generate"] = defaults.MODE,
+    convention: str | Convention = defaults.CONVENTION,
+    dtype: str | torch.dtype | None = None,
+    optimizer: OptimizerSpec | None = defaults.OPTIMIZER,
+    autocast: str | torch.dtype | None = None,
+    loss: Any = defaults.LOSS,
+    targets: Any = None,
+    batch_sweep: Sequence[int] | None = None,
+    fit: str | int | None = None,
+    fit_dimension: Literal["batch", "seq"] = defaults.FIT_DIMENSION,
+    allocator_overhead: bool = False,
+    batch: int | None = None,
+    seq: int | None = None,
+    prompt_len: int | None = None,
+    new_tokens: int | None = None,
+    cache_dtype: str | torch.dtype | None = None,
+    name: str | None = None,
+    budget: str | int | None = None,
+    only: Iterable[str] | None = None,
+    skip: Iterable[str] | None = None,
+    progress: Progress | None = None,
+) -> Advice:
+    """Try every way to save memory or FLOPs on `model`, each analysed for real.
+
+    Takes `memflops.analyze`'s arguments under the same names (they describe the
+    baseline step; `batch_sweep` and `fit` are done on the baseline and reported with
+    the batch change). `budget` (bytes, "24GiB", or an accelerator such as "A100 80GB
+    SXM") asks for the cheapest combination of changes whose analysed peak fits, and
+    the largest batch that fits. `only` / `skip` restrict the changes by name
+    (`memflops.advisor.changes.CHANGES`). `progress` is called with a line per analysis.
+    Mode "generate" is not advised.
+    """
+    request = AnalysisRequest.from_arguments(
+        mode=mode, convention=convention, dtype=dtype, optimizer=optimizer, autocast=autocast,
+        loss=loss, targets=targets, batch_sweep=batch_sweep, fit=fit,
+        fit_dimension=fit_dimension, allocator_overhead=allocator_overhead, batch=batch, seq=seq,
+        prompt_len=prompt_len, new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
+    )
+    if request.mode == "generate":
+        raise UsageError("advise: mode generate is not advised; use mode train or inference")
+    changes = select(only, skip)
+    capacity = parse_budget(budget) if budget is not None else None
+    target = resolve_model(model, name)
+    specs = build_inputs(inputs, target, request)
+    options = {
+        "mode": mode, "convention": request.convention, "dtype": dtype, "optimizer": optimizer,
+        "autocast": autocast, "loss": loss, "targets": targets,
+        "allocator_overhead": allocator_overhead, "name": target.label,
+    }
+    base = Step(target.module, specs, options)
+    _say(progress, "baseline")
+    base_fit = fit if fit is not None else _batch_fit(capacity, base)
+    base_report = analyze_step(base, batch_sweep=batch_sweep, fit=base_fit,
+                               fit_dimension=fit_dimension if fit is not None else "batch")
+    baseline = measure(base_report)
+    results = []
+    for i, chosen in enumerate(changes, 1):
+        _say(progress, f"{chosen.name} ({i}/{len(changes)})")
+        results.append(try_change(chosen, base, base_report, baseline))
+    results = _with_batch_terms(results, base, base_report, capacity)
+    fitted = None
+    if capacity is not None:
+        fitted = _fit(capacity, base, baseline, results, progress)
+    return Advice(
+        model=target.label, mode=mode, convention=request.convention.value, budget=capacity,
+        budget_label=None if budget is None else str(budget), baseline=baseline,
+        changes=tuple(_ranked(results)), fit=fitted, warnings=target.warnings,
+    )
+
+
+def parse_budget(budget: str | int) -> int:
+    """Bytes from an int, a size ("3GiB", "80GB") or an accelerator of the catalog."""
+    if isinstance(budget, int) and not isinstance(budget, bool):
+        if budget <= 0:
+            raise UsageError(f"budget: expected a positive byte count, got {budget}")
+        return budget
+    if not isinstance(budget, str):
+        raise UsageError(f"budget: expected bytes, a size such as 24GiB or a GPU name, got "
+                         f"{type(budget).__name__}")
+    if budget.strip()[:1].isdigit():
+        return parse_memory(budget)
+    return find_accelerator(budget).memory_bytes
+
+
+def as_inputs(specs: InputSpecs) -> Any:
+    """`InputSpecs` back in a form `memflops.analyze` takes (names kept)."""
+    return dict(specs.kwargs) if specs.kwargs else list(specs.args)
+
+
+def analyze_step(step: Step, **extra: Any) -> Report:
+    """`memflops.analyze` of a step (its module, inputs and options)."""
+    return analyze(step.module, as_inputs(step.inputs), **step.options, **extra)
+
+
+def measure(report: Report) -> Measured:
+    """The numbers the advice compares, read from a report."""
+    conv = report.convention
+    costs = report.totals.costs
+    return Measured(
+        params=report.totals.params,
+        flops_forward=costs.forward.under(conv),
+        flops_step=costs.step.under(conv),
+        flops_recompute=costs.recompute.under(conv),
+        macs_forward=costs.forward.macs,
+        peak=report.totals.memory.peak,
+        activations=report.totals.memory.activations,
+        time_step=time_step(report),
+    )
+
+
+def time_step(report: Report) -> float | None:
+    """Seconds per step: the time model's `totals.time.step` when the report has one.
+
+    The hook for the time model (DESIGN.md `totals.time`): until it lands, reports have
+    no time and the advice's time fields are None.
+    """
+    step = getattr(getattr(report.totals, "time", None), "step", None)
+    return float(step) if isinstance(step, (int, float)) else None
+
+
+def copy_model(module: nn.Module) -> nn.Module:
+    """A deep copy of the model for a change to rewrite; a model that cannot be copied
+    stops the advice with one line."""
+    try:
+        return copy.deepcopy(module)
+    except Exception as exc:
+        raise AnalysisError(
+            f"advise changes a copy of the model, and copy.deepcopy({type(module).__name__}) "
+            f"raised {type(exc).__name__}: {_first_line(exc)}; keep unpicklable objects "
+            f"(locks, open files, generators) out of the module's attributes"
+        ) from exc
+
+
+def applied_step(chosen: Change, base: Step) -> Applied:
+    """`chosen` applied to its own copy of the model (or to the options only)."""
+    module = copy_model(base.module) if chosen.copies_model else base.module
+    return chosen.apply(Step(module, base.inputs, base.options))
+
+
+def try_change(chosen: Change, base: Step, base_report: Report, baseline: Measured) -> ChangeResult:
+    """One change applied and analysed; not applicable or failed when it is."""
+    result = ChangeResult(chosen.name, chosen.title, chosen.kind, chosen.preserves_function,
+                          applies=True, article_claim=chosen.article_claim)
+    try:
+        applied = applied_step(chosen, base)
+    except NotApplicable as exc:
+        return _replace(result, applies=False, reason=str(exc))
+    except AnalysisError:
+        raise
+    except Exception as exc:
+        return _replace(result, failed=True, reason=f"{chosen.name}: rewriting the model raised "
+                        f"{type(exc).__name__}: {_first_line(exc)}")
+    try:
+        report = analyze_step(applied.step)
+    except Exception as exc:
+        return _replace(result, failed=True, modules=applied.modules, note=applied.note,
+                        reason=f"{chosen.name}: the changed model could not be analysed: "
+                        f"{_first_line(exc)}")
+    measured = measure(report)
+    return _replace(
+        result, modules=applied.modules, note=applied.note, measured=measured,
+        delta=delta(baseline, measured),
+        module_changes=_module_changes(applied.modules, base_report, report, chosen),
+    )
+
+
+def delta(baseline: Measured, measured: Measured) -> Delta:
+    """`measured` minus `baseline`, and the fractions saved."""
+    time = None
+    if measured.time_step is not None and baseline.time_step is not None:
+        time = measured.time_step - baseline.time_step
+    return Delta(
+        params=measured.params - baseline.params,
+        flops_forward=measured.flops_forward - baseline.flops_forward,
+        flops_step=measured.flops_step - baseline.flops_step,
+        flops_recompute=measured.flops_recompute - baseline.flops_recompute,
+        macs_forward=measured.macs_forward - baseline.macs_forward,
+        peak=measured.peak - baseline.peak,
+        activations=measured.activations - baseline.activations,
+        time_step=time,
+        peak_saved=_saved(baseline.peak, measured.peak),
+        flops_step_saved=_saved(baseline.flops_step, measured.flops_step),
+    )
+
+
+def _saved(before: int, after: int) -> float:
+    return (before - after) / before if before else 0.0
+
+
+def _module_changes(paths: tuple[str, ...], before: Report, after: Report,
+                    chosen: Change) -> tuple[ModuleChange, ...]:
+    if chosen.kind == "memory":
+        return ()
+    rows_before, rows_after = before.by_module(), after.by_module()
+    conv = before.convention
+    return tuple(
+        ModuleChange(path, rows_before[path].forward.under(conv),
+                     rows_after[path].forward.under(conv), rows_before[path].forward.macs,
+                     rows_after[path].forward.macs)
+        for path in paths
+        if path in rows_before and path in rows_after
+    )
+
+
+def _batch_fit(capacity: int | None, base: Step) -> int | None:
+    """The baseline's fit of the batch to the budget, when the batch can be varied."""
+    if capacity is None or base.options.get("targets") is not None:
+        return None
+    return capacity if batch_of(base.inputs) is not None else None
+
+
+def _with_batch_terms(results: list[ChangeResult], base: Step, base_report: Report,
+                      capacity: int | None) -> list[ChangeResult]:
+    """The batch change with peak = constant + per_sample x batch (the baseline's sweep, or
+    the line through the baseline and the halved batch) and the baseline's fit."""
+    size = batch_of(base.inputs)
+    out = []
+    for result in results:
+        if result.name == "batch-halved" and result.measured is not None and size is not None:
+            if base_report.sweep is not None:
+                constant, per_sample = base_report.sweep.constant, base_report.sweep.per_item
+            else:
+                peak = base_report.totals.memory.peak
+                constant, per_sample = fit_line([(size // 2, result.measured.peak),
+                                                 (size, peak)])
+            fitted = base_report.fit
+            terms = BatchTerms(
+                size, constant, per_sample,
+                budget=fitted.capacity if fitted is not None else capacity,
+                largest_fitting=fitted.largest if fitted is not None else None,
+                peak_at_largest=fitted.peak_at_largest if fitted is not None else None,
+            )
+            result = _replace(result, batch_terms=terms)
+        out.append(result)
+    return out
+
+
+def _fit(capacity: int, base: Step, baseline: Measured, results: list[ChangeResult],
+         progress: Progress | None) -> FitResult:
+    candidates = [
+        Candidate(r.name, CHANGES[r.name].group, r.preserves_function,
+                  not r.preserves_function and CHANGES[r.name].copies_model, r.delta.peak,
+                  max(0, r.delta.flops_step), r.measured)
+        for r in results
+        if r.measured is not None and r.delta is not None and CHANGES[r.name].searchable
+    ]
+
+    def analyse(names: tuple[str, ...]) -> Measured | None:
+        try:
+            return measure(analyze_step(combined_step(names, base)))
+        except AnalysisError:
+            raise
+        except Exception:
+            return None
+
+    return cheapest_fit(baseline, capacity, candidates, analyse, progress)
+
+
+def combined_step(names: Iterable[str], base: Step) -> Step:
+    """Every change of `names` applied, in registry order, to one copy of the model."""
+    wanted = set(names)
+    chosen = [c for name, c in CHANGES.items() if name in wanted]
+    step = base
+    if any(c.copies_model for c in chosen):
+        step = Step(copy_model(base.module), base.inputs, base.options)
+    for c in chosen:
+        step = c.apply(step).step
+    return step
+
+
+def _ranked(results: list[ChangeResult]) -> list[ChangeResult]:
+    """Measured first (largest peak saving, then FLOPs saving), then failed, then the not
+    applicable, each group in registry order."""
+    measured = [r for r in results if r.measured is not None and r.delta is not None]
+    measured.sort(key=lambda r: (r.delta.peak, r.delta.flops_step))  # type: ignore[union-attr]
+    failed = [r for r in results if r.failed]
+    skipped = [r for r in results if not r.applies]
+    return measured + failed + skipped
+
+
+def _replace(result: ChangeResult, **changed: Any) -> ChangeResult:
+    import dataclasses
+
+    return dataclasses.replace(result, **changed)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _say(progress: Progress | None, message: str) -> None:
+    if progress is not None:
+        progress(message)
