@@ -138,11 +138,12 @@ def _batch_line(t: BatchTerms) -> str:
 def _modules(advice: Advice) -> RenderableType | None:
     lines = []
     for c in _measured(advice):
-        if c.module_changes:
+        shown = [m for m in c.module_changes if m.macs_forward_before or m.macs_forward_after]
+        if shown:
             rows = ", ".join(
                 f"{m.path} {format_count(m.macs_forward_before)} -> "
-                f"{format_count(m.macs_forward_after)} MACs" for m in c.module_changes[:4])
-            more = len(c.module_changes) - 4
+                f"{format_count(m.macs_forward_after)} MACs" for m in shown[:4])
+            more = len(shown) - 4
             lines.append(f"- {c.name}: {rows}" + (f", ... ({more} more)" if more > 0 else ""))
         elif c.note:
             lines.append(f"- {c.name}: {c.note}")
