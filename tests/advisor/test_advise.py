@@ -17,7 +17,8 @@ import memflops
 from memflops.advisor.advise import measure
 from memflops.errors import AnalysisError, UsageError
 from memflops.memory.fit import fit_line
-from tests.advisor.nets import small_net
+
+from .nets import small_net
 
 INPUT = (4, 3, 16, 16)
 

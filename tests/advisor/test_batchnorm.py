@@ -12,7 +12,8 @@ from torch import nn
 import memflops
 from memflops.advisor.advise import measure
 from memflops.advisor.batchnorm import conv_bn_pairs
-from tests.advisor.nets import WIDTH, small_net
+
+from .nets import WIDTH, small_net
 
 INPUT = (2, 3, 16, 16)
 BN_PATHS = ("stem.1", "blocks.0.bn1", "blocks.0.bn2", "blocks.1.bn1", "blocks.1.bn2")

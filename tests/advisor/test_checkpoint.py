@@ -16,7 +16,8 @@ from memflops.advisor.advise import applied_step, measure
 from memflops.advisor.changes import CHANGES, Step
 from memflops.advisor.checkpoint import repeated_blocks
 from memflops.capture.inputs import normalize_inputs
-from tests.advisor.nets import small_net
+
+from .nets import small_net
 
 INPUT = (2, 3, 16, 16)
 
@@ -89,4 +90,5 @@ def test_a_hugging_face_model_checkpoints_itself_non_reentrant() -> None:
 
 def test_inference_is_not_applicable() -> None:
     advice = memflops.advise(small_net(), INPUT, mode="inference", only=["checkpoint-blocks"])
-    assert advice.change("checkpoint-blocks").reason == "inference keeps no activations for backward"
+    reason = advice.change("checkpoint-blocks").reason
+    assert reason == "inference keeps no activations for backward"

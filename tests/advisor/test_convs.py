@@ -17,7 +17,8 @@ from memflops.advisor.convs import (
     five_as_two_threes,
     one_by_n_then_n_by_one,
 )
-from tests.advisor.nets import small_net
+
+from .nets import small_net
 
 INPUT = (2, 3, 16, 16)
 REWRITES = ("conv-5x5-as-3x3", "conv-nxn-as-1xn-nx1", "conv-depthwise-separable")

@@ -12,7 +12,8 @@ import memflops
 from memflops.advisor.advise import measure
 from memflops.advisor.head import fc_head
 from memflops.params import count_params
-from tests.advisor.nets import CLASSES, WIDTH, small_net
+
+from .nets import CLASSES, WIDTH, small_net
 
 
 def test_vgg16_head_becomes_one_classifier_of_513000_parameters() -> None:

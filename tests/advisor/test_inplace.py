@@ -12,7 +12,8 @@ import memflops
 from memflops.advisor.advise import applied_step, measure
 from memflops.advisor.changes import CHANGES, Step
 from memflops.capture.inputs import normalize_inputs
-from tests.advisor.nets import small_net
+
+from .nets import small_net
 
 INPUT = (2, 3, 16, 16)
 RELUS = ("stem.2", "blocks.0.relu", "blocks.1.relu", "classifier.1")

@@ -14,9 +14,9 @@
 Eligible: groups 1, dilation 1 (the first two), zero padding given as numbers, square
 kernels, and fewer multiply-adds per output point than the original (with M the smaller
 channel count this always holds for the first two, 9*M*(Cin + Cout) <= 18*Cin*Cout <
-25*Cin*Cout; the depthwise form needs Cout >= 2). No activation is put between the two convs: the factorised conv is
-still linear, but it cannot hold every function the original can, so the model must be
-retrained.
+25*Cin*Cout; the depthwise form needs Cout >= 2). No activation is put between the two
+convs: the factorised conv is still linear, but it cannot hold every function the original
+can, so the model must be retrained.
 """
 
 from __future__ import annotations
@@ -133,8 +133,8 @@ def conv_5x5(step: Step) -> Applied:
                                    "point (Cin = Cout)", "macs_forward", None))
 def conv_nxn(step: Step) -> Applied:
     return rewrite_convs(step, one_by_n_then_n_by_one,
-                         "square n x n Conv2d (n >= 3) with groups 1, dilation 1, zero padding, that "
-                         "1 x n + n x 1 would make cheaper")
+                         "square n x n Conv2d (n >= 3) with groups 1, dilation 1, zero "
+                         "padding, that 1 x n + n x 1 would make cheaper")
 
 
 @change("conv-depthwise-separable", "convolutions as depthwise-separable (k x k dw + 1 x 1)",
