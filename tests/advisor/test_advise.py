@@ -145,3 +145,23 @@ def test_bad_requests_are_usage_errors() -> None:
         memflops.advise(small_net(), INPUT, budget="3 parsecs")
     with pytest.raises(UsageError, match="budget: expected a positive byte count"):
         memflops.advise(small_net(), INPUT, budget=0)
+
+
+class FixedBatch(nn.Module):
+    """Its forward only runs at batch 4 (it reshapes to a fixed size)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.reshape(4, 8))
+
+
+def test_when_only_the_batch_search_fails_the_advice_goes_on_and_says_why() -> None:
+    advice = memflops.advise(FixedBatch(), (4, 8), mode="train", budget="1GiB",
+                             only=["batch-halved", "sgd-momentum"])
+    assert advice.baseline == measure(memflops.analyze(FixedBatch(), (4, 8), mode="train"))
+    assert advice.warnings[-1].startswith("the largest batch fitting the budget was not found")
+    assert advice.change("batch-halved").failed
+    assert advice.change("sgd-momentum").measured is not None

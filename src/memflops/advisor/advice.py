@@ -48,6 +48,8 @@ class Delta:
     """Fraction of the baseline peak the change saves (0.25: a quarter; negative: it adds)."""
     flops_step_saved: float
     """Fraction of the baseline step FLOPs the change saves."""
+    macs_forward_saved: float
+    """Fraction of the baseline forward MACs the change saves."""
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from memflops.advisor.search import Candidate, cheapest_fit
 from memflops.api import analyze, build_inputs
 from memflops.capture.inputs import InputSpecs
 from memflops.conventions import Convention
-from memflops.errors import AnalysisError, UsageError
+from memflops.errors import AnalysisError, MemflopsError, UsageError
 from memflops.frontends.resolve import resolve_model
 from memflops.hardware.catalog import find_accelerator
 from memflops.memory.fit import fit_line, parse_memory
@@ -98,9 +98,7 @@ def advise(
     }
     base = Step(target.module, specs, options)
     _say(progress, "baseline")
-    base_fit = fit if fit is not None else _batch_fit(capacity, base)
-    base_report = analyze_step(base, batch_sweep=batch_sweep, fit=base_fit,
-                               fit_dimension=fit_dimension if fit is not None else "batch")
+    base_report, notes = _baseline(base, batch_sweep, fit, fit_dimension, capacity)
     baseline = measure(base_report)
     results = []
     for i, chosen in enumerate(changes, 1):
@@ -113,8 +111,29 @@ def advise(
     return Advice(
         model=target.label, mode=mode, convention=request.convention.value, budget=capacity,
         budget_label=None if budget is None else str(budget), baseline=baseline,
-        changes=tuple(_ranked(results)), fit=fitted, warnings=target.warnings,
+        changes=tuple(_ranked(results)), fit=fitted, warnings=(*target.warnings, *notes),
     )
+
+
+def _baseline(
+    base: Step, batch_sweep: Sequence[int] | None, fit: str | int | None, fit_dimension: str,
+    capacity: int | None,
+) -> tuple[Report, tuple[str, ...]]:
+    """The baseline's report, with the sweep and fit asked for, and with a budget the
+    largest batch that fits; when only that search fails (a batch size the model cannot
+    be analysed at), the baseline without it and a warning saying why."""
+    if fit is not None:
+        return analyze_step(base, batch_sweep=batch_sweep, fit=fit,
+                            fit_dimension=fit_dimension), ()
+    budget_fit = _batch_fit(capacity, base)
+    if budget_fit is None:
+        return analyze_step(base, batch_sweep=batch_sweep), ()
+    try:
+        return analyze_step(base, batch_sweep=batch_sweep, fit=budget_fit), ()
+    except MemflopsError as exc:
+        report = analyze_step(base, batch_sweep=batch_sweep)
+        return report, (f"the largest batch fitting the budget was not found: "
+                        f"{_first_line(exc)}",)
 
 
 def parse_budget(budget: str | int) -> int:
@@ -229,6 +248,7 @@ def delta(baseline: Measured, measured: Measured) -> Delta:
         time_step=time,
         peak_saved=_saved(baseline.peak, measured.peak),
         flops_step_saved=_saved(baseline.flops_step, measured.flops_step),
+        macs_forward_saved=_saved(baseline.macs_forward, measured.macs_forward),
     )
 
 

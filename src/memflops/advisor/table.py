@@ -106,7 +106,8 @@ def _claims(advice: Advice) -> RenderableType | None:
         if claim is None or d is None:
             continue
         measured = (f"peak {_percent(-d.peak_saved)}" if claim.quantity == "peak"
-                    else f"forward MACs {_signed_count(d.macs_forward)}")
+                    else f"forward MACs {_signed_count(d.macs_forward)} "
+                    f"({_percent(-d.macs_forward_saved)})")
         said = f" (article: {claim.saved:.0%} saved)" if claim.saved is not None else ""
         lines.append(f"- {c.name}: article: \"{claim.text}\"{said}; measured: {measured}")
     return Text("The article's methods, claim beside measurement\n" + "\n".join(lines)) \
@@ -174,7 +175,8 @@ def _fit(fit: FitResult | None, label: str | None) -> RenderableType | None:
     chosen = " + ".join(fit.changes) or "(none)"
     peak = format_bytes(fit.measured.peak) if fit.measured is not None else "-"
     verdict = "fits" if fit.fits else "NOTHING FITS; closest"
-    lines = [head, f"{verdict}: {chosen}, analysed together: peak {peak}"]
+    together = " together" if len(fit.changes) > 1 else ""
+    lines = [head, f"{verdict}: {chosen}, analysed{together}: peak {peak}"]
     if fit.measured is not None:
         lines.append(f"its step: {format_count(fit.measured.flops_step)} FLOPs "
                      f"({format_count(fit.measured.flops_recompute)} recomputed), "
