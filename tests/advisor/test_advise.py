@@ -147,21 +147,36 @@ def test_bad_requests_are_usage_errors() -> None:
         memflops.advise(small_net(), INPUT, budget=0)
 
 
-class FixedBatch(nn.Module):
-    """Its forward only runs at batch 4 (it reshapes to a fixed size)."""
+class AtMostBatch8(nn.Module):
+    """Its forward refuses batches over 8 (as a model with a fixed-size buffer would)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.linear = nn.Linear(8, 8)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x.reshape(4, 8))
+        if x.shape[0] > 8:
+            raise ValueError(f"batch {x.shape[0]} > 8")
+        return self.linear(x)
 
 
 def test_when_only_the_batch_search_fails_the_advice_goes_on_and_says_why() -> None:
-    advice = memflops.advise(FixedBatch(), (4, 8), mode="train", budget="1GiB",
+    advice = memflops.advise(AtMostBatch8(), (4, 8), mode="train", budget="1GiB",
                              only=["batch-halved", "sgd-momentum"])
-    assert advice.baseline == measure(memflops.analyze(FixedBatch(), (4, 8), mode="train"))
+    assert advice.baseline == measure(memflops.analyze(AtMostBatch8(), (4, 8), mode="train"))
     assert advice.warnings[-1].startswith("the largest batch fitting the budget was not found")
-    assert advice.change("batch-halved").failed
+    assert "> 8" in advice.warnings[-1]
+    terms = advice.change("batch-halved").batch_terms
+    assert terms is not None and terms.largest_fitting is None
     assert advice.change("sgd-momentum").measured is not None
+
+
+def test_the_batch_search_looks_no_further_than_64_times_the_batch() -> None:
+    # Linear(256, 256) at batch 128 peaks far under 64 MiB (its parameters, gradients and
+    # Adam state are 4 * 65,792 * 4 B = 1 MiB); the search stops at 64 * 2 = 128 instead of
+    # analysing batches up to 2**20.
+    net = nn.Linear(256, 256)
+    advice = memflops.advise(net, (2, 256), mode="train", budget="64MiB",
+                             only=["batch-halved"])
+    terms = advice.change("batch-halved").batch_terms
+    assert terms is not None and terms.largest_fitting == 64 * 2

@@ -36,3 +36,10 @@ def test_groups_make_precision_optimizer_and_conv_rewrites_exclusive() -> None:
     assert CHANGES["adam8bit"].group == CHANGES["sgd-momentum"].group == "optimizer"
     assert CHANGES["conv-5x5-as-3x3"].group == CHANGES["conv-depthwise-separable"].group
     assert not CHANGES["batch-halved"].searchable
+
+
+def test_architecture_rewrites_are_marked_for_the_search() -> None:
+    rewrites = {name for name, c in CHANGES.items() if c.architecture}
+    assert rewrites == {"bn-removed", "gap-head", "conv-5x5-as-3x3", "conv-nxn-as-1xn-nx1",
+                        "conv-depthwise-separable"}
+    assert all(not CHANGES[name].preserves_function for name in rewrites)

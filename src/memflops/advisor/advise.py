@@ -35,8 +35,9 @@ from memflops.conventions import Convention
 from memflops.errors import AnalysisError, MemflopsError, UsageError
 from memflops.frontends.resolve import resolve_model
 from memflops.hardware.catalog import find_accelerator
-from memflops.memory.fit import fit_line, parse_memory
+from memflops.memory.fit import Fit, fit_line, largest_fitting, parse_memory
 from memflops.memory.optimizers import OptimizerSpec
+from memflops.memory.sweep import resized
 from memflops.report.model import Report
 from memflops.request import AnalysisRequest
 
@@ -98,13 +99,14 @@ def advise(
     }
     base = Step(target.module, specs, options)
     _say(progress, "baseline")
-    base_report, notes = _baseline(base, batch_sweep, fit, fit_dimension, capacity)
+    base_report = analyze_step(base, batch_sweep=batch_sweep, fit=fit,
+                               fit_dimension=fit_dimension)
     baseline = measure(base_report)
     results = []
     for i, chosen in enumerate(changes, 1):
         _say(progress, f"{chosen.name} ({i}/{len(changes)})")
         results.append(try_change(chosen, base, base_report, baseline))
-    results = _with_batch_terms(results, base, base_report, capacity)
+    results, notes = _with_batch_terms(results, base, base_report, capacity, progress)
     fitted = None
     if capacity is not None:
         fitted = _fit(capacity, base, baseline, results, progress)
@@ -113,27 +115,6 @@ def advise(
         budget_label=None if budget is None else str(budget), baseline=baseline,
         changes=tuple(_ranked(results)), fit=fitted, warnings=(*target.warnings, *notes),
     )
-
-
-def _baseline(
-    base: Step, batch_sweep: Sequence[int] | None, fit: str | int | None, fit_dimension: str,
-    capacity: int | None,
-) -> tuple[Report, tuple[str, ...]]:
-    """The baseline's report, with the sweep and fit asked for, and with a budget the
-    largest batch that fits; when only that search fails (a batch size the model cannot
-    be analysed at), the baseline without it and a warning saying why."""
-    if fit is not None:
-        return analyze_step(base, batch_sweep=batch_sweep, fit=fit,
-                            fit_dimension=fit_dimension), ()
-    budget_fit = _batch_fit(capacity, base)
-    if budget_fit is None:
-        return analyze_step(base, batch_sweep=batch_sweep), ()
-    try:
-        return analyze_step(base, batch_sweep=batch_sweep, fit=budget_fit), ()
-    except MemflopsError as exc:
-        report = analyze_step(base, batch_sweep=batch_sweep)
-        return report, (f"the largest batch fitting the budget was not found: "
-                        f"{_first_line(exc)}",)
 
 
 def parse_budget(budget: str | int) -> int:
@@ -271,44 +252,67 @@ def _module_changes(paths: tuple[str, ...], before: Report, after: Report,
     )
 
 
-def _batch_fit(capacity: int | None, base: Step) -> int | None:
-    """The baseline's fit of the batch to the budget, when the batch can be varied."""
-    if capacity is None or base.options.get("targets") is not None:
-        return None
-    return capacity if batch_of(base.inputs) is not None else None
-
-
-def _with_batch_terms(results: list[ChangeResult], base: Step, base_report: Report,
-                      capacity: int | None) -> list[ChangeResult]:
+def _with_batch_terms(
+    results: list[ChangeResult], base: Step, base_report: Report, capacity: int | None,
+    progress: Progress | None,
+) -> tuple[list[ChangeResult], tuple[str, ...]]:
     """The batch change with peak = constant + per_sample x batch (the baseline's sweep, or
-    the line through the baseline and the halved batch) and the baseline's fit."""
+    the line through the baseline and the halved batch) and the largest batch that fits
+    (the baseline's fit, else a search under the budget); a warning when that search fails."""
     size = batch_of(base.inputs)
-    out = []
+    out, notes = [], []
     for result in results:
         if result.name == "batch-halved" and result.measured is not None and size is not None:
             if base_report.sweep is not None:
                 constant, per_sample = base_report.sweep.constant, base_report.sweep.per_item
             else:
-                peak = base_report.totals.memory.peak
                 constant, per_sample = fit_line([(size // 2, result.measured.peak),
-                                                 (size, peak)])
-            fitted = base_report.fit
-            terms = BatchTerms(
+                                                 (size, base_report.totals.memory.peak)])
+            fitted = base_report.fit if base_report.fit is not None else None
+            if fitted is None and capacity is not None:
+                known = {size: base_report.totals.memory.peak, size // 2: result.measured.peak}
+                try:
+                    fitted = largest_batch(base, capacity, known, progress)
+                except MemflopsError as exc:
+                    notes.append(f"the largest batch fitting the budget was not found: "
+                                 f"{_first_line(exc)}")
+            result = _replace(result, batch_terms=BatchTerms(
                 size, constant, per_sample,
                 budget=fitted.capacity if fitted is not None else capacity,
                 largest_fitting=fitted.largest if fitted is not None else None,
                 peak_at_largest=fitted.peak_at_largest if fitted is not None else None,
-            )
-            result = _replace(result, batch_terms=terms)
+            ))
         out.append(result)
-    return out
+    return out, tuple(notes)
+
+
+BATCH_SEARCH_LIMIT = 64
+"""The batch search looks up to this many times the analysed batch: a peak that does not
+grow with the batch (the optimizer's step dominates) would otherwise send it to huge
+batches."""
+
+
+def largest_batch(base: Step, capacity: int, known: dict[int, int],
+                  progress: Progress | None = None) -> Fit:
+    """The largest batch whose analysed peak fits `capacity` (`memory.fit.largest_fitting`),
+    reusing the peaks already `known` by batch size."""
+    size = batch_of(base.inputs) or 1
+
+    def peak_at(n: int) -> int:
+        if n not in known:
+            _say(progress, f"batch search: batch {n}")
+            step = Step(base.module, resized(base.inputs, n, 0), base.options)
+            known[n] = analyze_step(step).totals.memory.peak
+        return known[n]
+
+    return largest_fitting(peak_at, capacity, limit=BATCH_SEARCH_LIMIT * size)
 
 
 def _fit(capacity: int, base: Step, baseline: Measured, results: list[ChangeResult],
          progress: Progress | None) -> FitResult:
     candidates = [
         Candidate(r.name, CHANGES[r.name].group, r.preserves_function,
-                  not r.preserves_function and CHANGES[r.name].copies_model, r.delta.peak,
+                  CHANGES[r.name].architecture, r.delta.peak,
                   max(0, r.delta.flops_step), r.measured)
         for r in results
         if r.measured is not None and r.delta is not None and CHANGES[r.name].searchable

@@ -25,7 +25,7 @@ _BN_NAME = re.compile(r"^(bn|norm|batch_norm)(.*)$")
 
 
 @change(
-    "bn-removed", "batch norm removed", kind="memory", preserves_function=False,
+    "bn-removed", "batch norm removed", kind="memory", preserves_function=False, architecture=True,
     group="batchnorm",
     article_claim=ArticleClaim("removing BN usually saves about 40% of GPU memory", "peak", 0.40),
 )

@@ -4,9 +4,8 @@ function, and `apply`, which rewrites a private copy of the model or the step's 
 A change module registers its changes with `@change(...)` on a function
 `apply(step: Step) -> Applied`; a change that does not fit the model raises
 `NotApplicable(reason)`. `apply` may change `step.module` in place: the driver hands
-every change a deep copy of its own (`advise.py`). The order of registration is the
-order changes are tried and combined (structural rewrites before checkpointing, the
-step's configuration last).
+every change a deep copy of its own (`advise.py`). The order of registration
+(`all_changes.py`) is the order changes are tried and combined.
 """
 
 from __future__ import annotations
@@ -69,6 +68,9 @@ class Change:
     data, so it is reported, never chosen)."""
     copies_model: bool = True
     """False: the change only sets the step's options, the model is shared."""
+    architecture: bool = False
+    """It rewrites the architecture (the model must be retrained): the budget search
+    takes it last."""
 
 
 CHANGES: dict[str, Change] = {}
@@ -77,7 +79,7 @@ CHANGES: dict[str, Change] = {}
 def change(
     name: str, title: str, *, kind: str, preserves_function: bool, group: str = "",
     article_claim: ArticleClaim | None = None, searchable: bool = True,
-    copies_model: bool = True,
+    copies_model: bool = True, architecture: bool = False,
 ) -> Callable[[Callable[[Step], Applied]], Callable[[Step], Applied]]:
     """Register `apply` as the change `name` (a name is registered once)."""
 
@@ -85,7 +87,7 @@ def change(
         if name in CHANGES:
             raise ValueError(f"change {name!r} registered twice")
         CHANGES[name] = Change(name, title, kind, preserves_function, apply, group or name,
-                               article_claim, searchable, copies_model)
+                               article_claim, searchable, copies_model, architecture)
         return apply
 
     return register

@@ -118,7 +118,7 @@ def rewrite_convs(step: Step, rewrite: Rewrite, what: str) -> Applied:
 
 
 @change("conv-5x5-as-3x3", "5x5 convolutions as two 3x3", kind="flops",
-        preserves_function=False, group="conv-rewrite",
+        preserves_function=False, architecture=True, group="conv-rewrite",
         article_claim=ArticleClaim("two 3x3 kernels for one 5x5: 18/25 of the MACs "
                                    "(Cin = Cout)", "macs_forward", None))
 def conv_5x5(step: Step) -> Applied:
@@ -128,7 +128,7 @@ def conv_5x5(step: Step) -> Applied:
 
 
 @change("conv-nxn-as-1xn-nx1", "n x n convolutions as 1 x n then n x 1", kind="flops",
-        preserves_function=False, group="conv-rewrite",
+        preserves_function=False, architecture=True, group="conv-rewrite",
         article_claim=ArticleClaim("n x n as 1 x n + n x 1: 2n instead of n^2 per output "
                                    "point (Cin = Cout)", "macs_forward", None))
 def conv_nxn(step: Step) -> Applied:
@@ -138,7 +138,7 @@ def conv_nxn(step: Step) -> Applied:
 
 
 @change("conv-depthwise-separable", "convolutions as depthwise-separable (k x k dw + 1 x 1)",
-        kind="flops", preserves_function=False, group="conv-rewrite",
+        kind="flops", preserves_function=False, architecture=True, group="conv-rewrite",
         article_claim=ArticleClaim("depthwise then pointwise: k^2*Cin + Cin*Cout instead of "
                                    "k^2*Cin*Cout per output point", "macs_forward", None))
 def conv_depthwise(step: Step) -> Applied:

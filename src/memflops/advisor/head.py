@@ -44,7 +44,7 @@ def _pooled_channels(pool: nn.Module, head: nn.Module) -> int | None:
 
 @change(
     "gap-head", "FC head -> global average pooling + one classifier", kind="both",
-    preserves_function=False,
+    preserves_function=False, architecture=True,
     article_claim=ArticleClaim("fewer FC layers: global average pooling instead of VGG's "
                                "three FC layers", "peak", None),
 )
