@@ -13,6 +13,7 @@ checkpointed, so module paths and hooks stay as they were.
 from __future__ import annotations
 
 import functools
+import warnings
 from collections import Counter
 from typing import Any
 
@@ -62,9 +63,11 @@ def checkpoint_blocks(step: Step) -> Applied:
     if getattr(model, "supports_gradient_checkpointing", False) and callable(
         getattr(model, "gradient_checkpointing_enable", None)
     ):
-        model.gradient_checkpointing_enable(  # type: ignore[operator]
-            gradient_checkpointing_kwargs={"use_reentrant": False}
-        )
+        with warnings.catch_warnings():  # transformers 5 renames it, with a FutureWarning
+            warnings.simplefilter("ignore", FutureWarning)
+            model.gradient_checkpointing_enable(  # type: ignore[operator]
+                gradient_checkpointing_kwargs={"use_reentrant": False}
+            )
         return Applied(step, tuple(repeated_blocks(model)),
                        "the model's own gradient_checkpointing_enable(use_reentrant=False)")
     blocks = repeated_blocks(model)
