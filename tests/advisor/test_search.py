@@ -83,3 +83,15 @@ def test_nothing_fits_shows_the_closest_analysed() -> None:
 def test_no_change_saves_anything() -> None:
     fit = cheapest_fit(_m(BASE), 20, [_c("a", "a", 120)], Analyses({}))
     assert not fit.fits and fit.measured is None and fit.note == "no change lowers the peak"
+
+
+def test_a_combination_that_cannot_be_analysed_is_passed_over() -> None:
+    candidates = [_c("ckpt", "ckpt", 60, preserves=True), _c("bf16", "precision", 70),
+                  _c("sgd", "optimizer", 75)]
+
+    def analyse(names: tuple[str, ...]) -> Measured | None:
+        return None if names == ("ckpt", "bf16") else _m(40)
+
+    fit = cheapest_fit(_m(BASE), 50, candidates, analyse)
+    assert fit.fits and fit.changes == ("ckpt", "sgd")
+    assert [names for names, _ in fit.tried] == [("ckpt", "sgd")]

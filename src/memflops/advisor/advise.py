@@ -9,6 +9,7 @@ the resolved module (config-only changes share it: `analyze` never changes a mod
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
@@ -167,13 +168,17 @@ def time_step(report: Report) -> float | None:
     return float(step) if isinstance(step, (int, float)) else None
 
 
+class CopyError(AnalysisError):
+    """The model cannot be deep-copied, so no change can be made to a copy of it."""
+
+
 def copy_model(module: nn.Module) -> nn.Module:
     """A deep copy of the model for a change to rewrite; a model that cannot be copied
     stops the advice with one line."""
     try:
         return copy.deepcopy(module)
     except Exception as exc:
-        raise AnalysisError(
+        raise CopyError(
             f"advise changes a copy of the model, and copy.deepcopy({type(module).__name__}) "
             f"raised {type(exc).__name__}: {_first_line(exc)}; keep unpicklable objects "
             f"(locks, open files, generators) out of the module's attributes"
@@ -194,7 +199,7 @@ def try_change(chosen: Change, base: Step, base_report: Report, baseline: Measur
         applied = applied_step(chosen, base)
     except NotApplicable as exc:
         return _replace(result, applies=False, reason=str(exc))
-    except AnalysisError:
+    except CopyError:
         raise
     except Exception as exc:
         return _replace(result, failed=True, reason=f"{chosen.name}: rewriting the model raised "
@@ -321,9 +326,7 @@ def _fit(capacity: int, base: Step, baseline: Measured, results: list[ChangeResu
     def analyse(names: tuple[str, ...]) -> Measured | None:
         try:
             return measure(analyze_step(combined_step(names, base)))
-        except AnalysisError:
-            raise
-        except Exception:
+        except Exception:  # each change was analysed alone; together they may not run
             return None
 
     return cheapest_fit(baseline, capacity, candidates, analyse, progress)
@@ -352,8 +355,6 @@ def _ranked(results: list[ChangeResult]) -> list[ChangeResult]:
 
 
 def _replace(result: ChangeResult, **changed: Any) -> ChangeResult:
-    import dataclasses
-
     return dataclasses.replace(result, **changed)
 
 
