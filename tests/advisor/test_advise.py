@@ -180,3 +180,15 @@ def test_the_batch_search_looks_no_further_than_64_times_the_batch() -> None:
                              only=["batch-halved"])
     terms = advice.change("batch-halved").batch_terms
     assert terms is not None and terms.largest_fitting == 64 * 2
+
+
+def test_a_batch_sweep_gives_the_batch_terms_and_progress_names_each_analysis() -> None:
+    net = small_net()
+    lines: list[str] = []
+    advice = memflops.advise(net, INPUT, mode="train", batch_sweep=[1, 2, 8],
+                             only=["batch-halved", "bf16"], progress=lines.append)
+    sweep = memflops.analyze(net, INPUT, mode="train", batch_sweep=[1, 2, 8]).sweep
+    terms = advice.change("batch-halved").batch_terms
+    assert sweep is not None and terms is not None
+    assert (terms.constant, terms.per_sample) == (sweep.constant, sweep.per_item)
+    assert lines == ["baseline", "batch-halved (1/2)", "bf16 (2/2)"]
