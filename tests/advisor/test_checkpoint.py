@@ -7,17 +7,16 @@ import copy
 
 import pytest
 import torch
-import torch.utils.checkpoint as torch_checkpoint
 import torchvision
 from torch import nn
 
 import memflops
 from memflops.advisor.advise import applied_step, measure
 from memflops.advisor.changes import CHANGES, Step
-from memflops.advisor.checkpoint import repeated_blocks
+from memflops.advisor.checkpoint import checkpoint_block, repeated_blocks
 from memflops.capture.inputs import normalize_inputs
 
-from .nets import small_net
+from .nets import Block, Checkpointed, small_net
 
 INPUT = (2, 3, 16, 16)
 
@@ -44,17 +43,6 @@ def test_checkpointing_keeps_outputs_and_gradients() -> None:
     for (name, p), q in zip(net.named_parameters(), changed.parameters(), strict=True):
         torch.testing.assert_close(q.grad, p.grad, msg=name)
     assert "forward" not in vars(net.blocks[0])  # the original is not checkpointed
-
-
-class Checkpointed(nn.Module):
-    """A block run under non-reentrant checkpointing, written by hand."""
-
-    def __init__(self, block: nn.Module) -> None:
-        super().__init__()
-        self.block = block
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch_checkpoint.checkpoint(self.block, x, use_reentrant=False)  # type: ignore[no-any-return]
 
 
 def test_numbers_are_those_of_a_model_checkpointed_by_hand() -> None:
@@ -92,3 +80,54 @@ def test_inference_is_not_applicable() -> None:
     advice = memflops.advise(small_net(), INPUT, mode="inference", only=["checkpoint-blocks"])
     reason = advice.change("checkpoint-blocks").reason
     assert reason == "inference keeps no activations for backward"
+
+
+def test_a_budget_checkpoints_only_as_many_blocks_as_it_needs() -> None:
+    net = nn.Sequential(*(Block() for _ in range(4)))
+    inputs = (8, 8, 32, 32)
+
+    def checkpointing(k: int) -> nn.Module:
+        by_hand = copy.deepcopy(net)
+        for i in range(k):
+            by_hand[i] = Checkpointed(by_hand[i])
+        return by_hand
+
+    def peak(k: int) -> int:
+        return memflops.analyze(checkpointing(k), inputs, mode="train", optimizer="sgd") \
+            .totals.memory.peak
+
+    budget = peak(2)
+    assert peak(4) < budget < peak(0)
+    advice = memflops.advise(net, inputs, mode="train", optimizer="sgd", budget=budget,
+                             only=["checkpoint-blocks"])
+    fit = advice.fit
+    assert fit is not None and fit.fits and fit.changes == ("checkpoint-blocks",)
+    k = len(fit.checkpointed)
+    assert 1 <= k <= 2 and fit.checkpointed == tuple(str(i) for i in range(k))
+    assert fit.measured == measure(memflops.analyze(checkpointing(k), inputs, mode="train",
+                                                    optimizer="sgd"))
+    assert peak(k - 1) > budget  # one block fewer would not fit
+
+
+def test_one_hugging_face_layer_checkpointed_by_the_block_wrapper() -> None:
+    """The budget's partial checkpointing wraps single layers itself, keyword arguments
+    (position embeddings, masks) included: same logits and gradients, and one region."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.LlamaConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, vocab_size=100, use_cache=False,
+    )
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(config)
+    changed = copy.deepcopy(model)
+    checkpoint_block(changed.model.layers[0])
+    x = torch.randint(0, 100, (2, 16))
+    out, out_changed = model(x).logits, changed(x).logits
+    torch.testing.assert_close(out_changed, out)
+    out.sum().backward()
+    out_changed.sum().backward()
+    for (name, p), q in zip(model.named_parameters(), changed.parameters(), strict=True):
+        torch.testing.assert_close(q.grad, p.grad, msg=name)
+    report = memflops.analyze(changed, {"input_ids": (2, 16)}, mode="train")
+    assert report.checkpointing is not None
+    assert report.checkpointing.modules == ("model.layers.0",)

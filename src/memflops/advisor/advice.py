@@ -125,8 +125,12 @@ class FitResult:
     measured: Measured | None
     """The analysis of the combined change (None when no change saves anything)."""
     tried: tuple[tuple[tuple[str, ...], int], ...]
-    """Each combination analysed, with its peak, in the order tried."""
+    """Each combination analysed, with its peak, in the order tried
+    (`checkpoint-blocks[k/n]`: k of the n repeated blocks checkpointed)."""
     note: str = ""
+    checkpointed: tuple[str, ...] = ()
+    """With checkpoint-blocks chosen: the blocks checkpointed when fewer than all suffice
+    (empty: all of them)."""
 
 
 @dataclass(frozen=True)
@@ -221,5 +225,6 @@ def _fit(f: FitResult | None) -> dict[str, Any] | None:
         "time_step": measured.get("time_step"),
         "measured": _measured(f.measured),
         "tried": [{"changes": list(names), "peak": peak} for names, peak in f.tried],
+        "checkpointed": list(f.checkpointed),
         "note": f.note,
     }

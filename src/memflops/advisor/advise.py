@@ -29,6 +29,7 @@ from memflops.advisor.advice import (
 )
 from memflops.advisor.batch import batch_of
 from memflops.advisor.changes import CHANGES, Applied, Change, NotApplicable, Step, select
+from memflops.advisor.checkpoint import checkpoint_block, fewest_blocks, repeated_blocks
 from memflops.advisor.search import Candidate, cheapest_fit
 from memflops.api import analyze, build_inputs
 from memflops.capture.inputs import InputSpecs
@@ -110,7 +111,7 @@ def advise(
     results, notes = _with_batch_terms(results, base, base_report, capacity, progress)
     fitted = None
     if capacity is not None:
-        fitted = _fit(capacity, base, baseline, results, progress)
+        fitted = _fit(capacity, base, base_report, baseline, results, progress)
     return Advice(
         model=target.label, mode=mode, convention=request.convention.value, budget=capacity,
         budget_label=None if budget is None else str(budget), baseline=baseline,
@@ -313,8 +314,8 @@ def largest_batch(base: Step, capacity: int, known: dict[int, int],
     return largest_fitting(peak_at, capacity, limit=BATCH_SEARCH_LIMIT * size)
 
 
-def _fit(capacity: int, base: Step, baseline: Measured, results: list[ChangeResult],
-         progress: Progress | None) -> FitResult:
+def _fit(capacity: int, base: Step, base_report: Report, baseline: Measured,
+         results: list[ChangeResult], progress: Progress | None) -> FitResult:
     candidates = [
         Candidate(r.name, CHANGES[r.name].group, r.preserves_function,
                   CHANGES[r.name].architecture, r.delta.peak,
@@ -329,15 +330,61 @@ def _fit(capacity: int, base: Step, baseline: Measured, results: list[ChangeResu
         except Exception:  # each change was analysed alone; together they may not run
             return None
 
-    return cheapest_fit(baseline, capacity, candidates, analyse, progress)
+    fitted = cheapest_fit(baseline, capacity, candidates, analyse, progress)
+    if fitted.fits and CHECKPOINT in fitted.changes:
+        fitted = _fewer_blocks(fitted, base, base_report, progress)
+    return fitted
 
 
-def combined_step(names: Iterable[str], base: Step) -> Step:
-    """Every change of `names` applied, in registry order, to one copy of the model."""
+CHECKPOINT = "checkpoint-blocks"
+
+
+def _fewer_blocks(fitted: FitResult, base: Step, base_report: Report,
+                  progress: Progress | None) -> FitResult:
+    """The fit with only as many repeated blocks checkpointed as the budget needs: blocks
+    ordered by the activations they keep per forward FLOP (the baseline's rows), the
+    fewest found by analyses of the whole combination."""
+    rows = base_report.by_module()
+    conv = base_report.convention
+    blocks = sorted(
+        repeated_blocks(base.module),
+        key=lambda p: -rows[p].activation_bytes / max(1, rows[p].forward.under(conv)),
+    )
+    others = tuple(name for name in fitted.changes if name != CHECKPOINT)
+    tried = list(fitted.tried)
+    found: dict[int, Measured] = {}
+
+    def fits(k: int) -> bool:
+        _say(progress, f"budget: {' + '.join(others) or 'checkpointing'} with {k} of "
+             f"{len(blocks)} blocks checkpointed")
+        step = combined_step(others, base, copy=True)
+        for path in blocks[:k]:
+            checkpoint_block(step.module.get_submodule(path))
+        try:
+            found[k] = measure(analyze_step(step))
+        except Exception:  # as many blocks as the search found fitting: keep them
+            return False
+        tried.append(((*others, f"{CHECKPOINT}[{k}/{len(blocks)}]"), found[k].peak))
+        return found[k].peak <= fitted.budget
+
+    if len(blocks) < 2 or fitted.measured is None:
+        return fitted
+    k = fewest_blocks(len(blocks), fits)
+    if k == len(blocks) or k not in found:
+        return dataclasses.replace(fitted, tried=tuple(tried))
+    return dataclasses.replace(
+        fitted, measured=found[k], tried=tuple(tried), checkpointed=tuple(blocks[:k]),
+        note=f"checkpointing {k} of the {len(blocks)} repeated blocks is enough",
+    )
+
+
+def combined_step(names: Iterable[str], base: Step, *, copy: bool = False) -> Step:
+    """Every change of `names` applied, in registry order, to one copy of the model (made
+    when a change rewrites the model, or when `copy` asks for it)."""
     wanted = set(names)
     chosen = [c for name, c in CHANGES.items() if name in wanted]
     step = base
-    if any(c.copies_model for c in chosen):
+    if copy or any(c.copies_model for c in chosen):
         step = Step(copy_model(base.module), base.inputs, base.options)
     for c in chosen:
         step = c.apply(step).step

@@ -8,6 +8,10 @@ outermost first. A model that says it supports gradient checkpointing (Hugging F
 `supports_gradient_checkpointing` and `gradient_checkpointing_enable`, found by duck
 typing) is asked to do it itself, non-reentrant. The block's own `forward` is
 checkpointed, so module paths and hooks stay as they were.
+
+Under a budget, checkpointing every block may save more than needed: `fewest_blocks`
+finds the fewest blocks (those keeping the most activations per forward FLOP first) whose
+analysed peak still fits, so the least forward is recomputed (`advise.py`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import torch.utils.checkpoint as torch_checkpoint
@@ -77,3 +82,16 @@ def checkpoint_blocks(step: Step) -> Applied:
     for path in blocks:
         checkpoint_block(model.get_submodule(path))
     return Applied(step, tuple(blocks), f"{len(blocks)} blocks checkpointed")
+
+
+def fewest_blocks(count: int, fits: Callable[[int], bool]) -> int:
+    """The least k in [1, count] for which `fits(k)` holds, given `fits(count)` holds and
+    fewer blocks checkpointed never lower the peak (a binary search: log2(count) calls)."""
+    lo, hi = 0, count  # fits(lo) is taken as False, fits(hi) as True
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi

@@ -188,6 +188,10 @@ def _fit(fit: FitResult | None, label: str | None) -> RenderableType | None:
         lines.append(f"its step: {format_count(fit.measured.flops_step)} FLOPs "
                      f"({format_count(fit.measured.flops_recompute)} recomputed), "
                      f"time/step {_time(fit.measured.time_step)}")
+    if fit.checkpointed:
+        shown = ", ".join(fit.checkpointed[:8])
+        more = f", ... ({len(fit.checkpointed) - 8} more)" if len(fit.checkpointed) > 8 else ""
+        lines.append(f"blocks checkpointed: {shown}{more}")
     if fit.tried:
         lines.append("combinations analysed: " + "; ".join(
             f"{' + '.join(n)} {format_bytes(p)}" for n, p in fit.tried))
