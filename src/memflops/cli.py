@@ -114,7 +114,8 @@ def _add_advise(commands: Any) -> None:
     )
     advice.add_argument(
         "--only", action="append", metavar="NAMES",
-        help="try only these changes (comma-separated; repeatable)",
+        help="try only these changes, e.g. bn-removed,checkpoint-blocks (comma-separated; "
+        "repeatable; every name is in docs/advice.md, and an unknown one lists them)",
     )
     advice.add_argument(
         "--skip", action="append", metavar="NAMES",
