@@ -76,4 +76,4 @@ def test_registered_formula_counts_a_custom_op() -> None:
     assert report.uncounted_ops == ()
     # 512 for the linears + 2 calls * 16 elements = 544.
     assert report.total("forward") == 544
-    assert report.by_module()["1"].forward == OpCost(flops=16)
+    assert report.by_module()["1"].forward.arithmetic == OpCost(flops=16)

@@ -240,6 +240,51 @@ def test_unexpected_exception(capfd: pytest.CaptureFixture[str], monkeypatch: An
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "starts"),
+    [
+        ("r.json", '{\n  "schema": "memflops.report/1"'),
+        ("r.md", "# memflops report: `"),
+        ("r.markdown", "# memflops report: `"),
+        ("r.csv", "path,type,depth,params,flops_forward"),
+        ("r.HTML", "<!DOCTYPE html>"),
+        ("r.htm", "<!DOCTYPE html>"),
+        ("r.txt", "memflops report: "),
+        ("r.out", "memflops report: "),  # an extension of no format: the table
+    ],
+)
+def test_output_format_from_the_extension(
+    capfd: pytest.CaptureFixture[str], tmp_path: Path, name: str, starts: str
+) -> None:
+    target = tmp_path / name
+    code, out, err = run(capfd, "analyze", TINY, *TINY_INPUT, "-o", str(target))
+    assert (code, out, err) == (0, "", "")
+    assert target.read_text(encoding="utf-8").startswith(starts)
+
+
+def test_format_wins_over_the_extension(capfd: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "r.html"
+    code, _, _ = run(capfd, "analyze", TINY, *TINY_INPUT, "--format", "markdown", "-o", str(target))
+    assert code == 0 and target.read_text(encoding="utf-8").startswith("# memflops report")
+
+
+def test_csv_per_op(capfd: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capfd, "analyze", TINY, *TINY_INPUT, "--format", "csv", "--per-op")
+    assert (code, err) == (0, "")
+    # conv then linear: FLOPs 6,912 and 2,560, MACs 3,456 and 1,280 (module docstring)
+    assert out.splitlines() == [
+        "index,phase,module,op,flops,macs",
+        "0,forward,conv,aten.convolution,6912,3456",
+        "1,forward,fc,aten.addmm,2560,1280",
+    ]
+
+
+def test_per_op_needs_csv(capfd: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capfd, "analyze", TINY, *TINY_INPUT, "--per-op")
+    assert (code, out) == (2, "")
+    assert err == "memflops: error: --per-op: only for csv output, not table\n"
+
+
 def test_unwritable_output(capfd: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run(capfd, "analyze", TINY, *TINY_INPUT, "-o", str(tmp_path / "no" / "x.txt"))
     assert code == 1
@@ -264,15 +309,49 @@ def test_usage_errors_exit_2(capfd: pytest.CaptureFixture[str], argv: tuple[str,
     assert "error:" in err and "Traceback" not in err
 
 
+def test_gpu_adds_time_columns_and_a_time_section(capfd: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capfd, "analyze", TINY, *TINY_INPUT, "--mode", "train",
+                         "--gpu", "H100 SXM", "--time-constants", "overhead=2us")
+    assert (code, err) == (0, "")
+    header = next(line for line in out.splitlines() if line.startswith("module"))
+    assert "time fwd" in header and "time bwd" in header and "bytes fwd" in header
+    assert "Time on NVIDIA H100 SXM" in out and "samples/s" in out and "MFU" in out
+    assert "2 us per kernel" in out
+    plain = run(capfd, "analyze", TINY, *TINY_INPUT)[1]
+    assert "time fwd" not in plain and "Time on" not in plain
+
+
+@pytest.mark.parametrize(
+    ("gpu", "message"),
+    [("A100 80GB SXN", "did you mean NVIDIA A100 80GB SXM"),
+     ("custom:fp16=300T", "needs bw="),
+     ("T4", "NVIDIA T4 has no bf16 peak")],
+)
+def test_gpu_errors_exit_2(capfd: pytest.CaptureFixture[str], gpu: str, message: str) -> None:
+    code, out, err = run(capfd, "analyze", TINY, *TINY_INPUT, "--dtype", "bf16", "--gpu", gpu)
+    assert (code, out) == (2, "")
+    assert err.startswith("memflops: error: ") and message in err and "Traceback" not in err
+
+
+def test_gpus_lists_the_catalog(capfd: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capfd, "gpus")
+    assert (code, err) == (0, "")
+    assert len(out.splitlines()) >= 25
+    assert "NVIDIA A100 80GB SXM: 80.00 GiB, 2039 GB/s; fp32 19.5T, tf32 156T" in out
+
+
 def test_parser_names_match_analyze() -> None:
     """Every analyze option is an argument of `memflops.analyze` or of a renderer."""
     import inspect
 
-    from memflops.report import table
+    from memflops.progress import progress_display
+    from memflops.report import csv, html, markdown, plot, table
 
     args = cli.build_parser().parse_args(["analyze", TINY])
     analyze_params = set(inspect.signature(memflops.analyze).parameters)
-    render_params = set(inspect.signature(table.render_table).parameters)
+    renderers = (table.render_table, markdown.render_markdown, csv.render_csv, html.render_html,
+                 plot.figure, progress_display)
+    render_params = {p for r in renderers for p in inspect.signature(r).parameters}
     cli_only = {"command", "target", "format", "output", "debug"}
     assert set(vars(args)) - cli_only <= analyze_params | render_params
     assert set(cli.ANALYZE_OPTIONS) <= analyze_params

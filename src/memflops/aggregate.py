@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from memflops.capture.records import OpRecord, Phase
 from memflops.flops.registry import OpCost
 from memflops.memory.kinds import Kind
+from memflops.memory.reserved import ReservedMemory
 from memflops.report.model import MemoryDetail, ModuleRow, PhaseCosts, UncountedOp
 
 if TYPE_CHECKING:
@@ -148,8 +149,10 @@ def memory_detail(
     timeline: Timeline,
     feature_map_bytes: int,
     peak_by_kind: tuple[tuple[Kind, int], ...] | None = None,
+    allocator: ReservedMemory | None = None,
 ) -> MemoryDetail:
-    """The report's account of the peak; `peak_by_kind` replaces the timeline's own."""
+    """The report's account of the peak; `peak_by_kind` replaces the timeline's own;
+    `allocator` is the caching allocator's view of the step."""
     by_kind = timeline.peak.by_kind if peak_by_kind is None else peak_by_kind
     return MemoryDetail(
         peak_phase=timeline.peak.phase,
@@ -161,4 +164,5 @@ def memory_detail(
         inputs=timeline.bytes_of(Kind.INPUTS),
         feature_maps=feature_map_bytes,
         top_saved_modules=timeline.saved_by_module[:10],
+        allocator=allocator,
     )

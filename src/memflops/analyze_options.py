@@ -15,6 +15,10 @@ CONVENTION: Final = "exact"
 OPTIMIZER: Final = "adam"
 LOSS: Final = "sum"
 FIT_DIMENSION: Final = "batch"
+FIT_AGAINST_CHOICES: Final = ("allocated", "reserved")
+FIT_AGAINST: Final = "allocated"
+"""What `fit` holds against the capacity: the step's allocated peak, or the device total
+with the caching allocator simulated (`memory.reserved`)."""
 TARGET_FORMS: Final = (
     "torchvision:NAME, timm:NAME, hf:NAME (or hf:path/to/config.json), "
     "path/to/file.py:factory or package.module:factory"

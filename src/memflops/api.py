@@ -1,13 +1,15 @@
 """`analyze()`, the façade: one analysis read top to bottom as its pipeline.
 
 request (options checked) -> model resolved -> (generate mode: its own
-analysis) -> inputs built -> the step captured -> its memory replayed ->
-batch sweep / fit when asked -> the Report assembled.
+analysis) -> inputs built -> the step captured -> its memory replayed, and
+through the caching allocator -> batch sweep / fit when asked -> the Report
+assembled.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 import torch
@@ -34,15 +36,20 @@ from memflops.errors import SpecError, UsageError
 from memflops.frontends.resolve import ResolvedModel, resolve_model
 from memflops.frontends.zoos import library_adjustments
 from memflops.generation import analyze_generate
-from memflops.memory.fit import Fit, Sweep
+from memflops.hardware.catalog import Accelerator
+from memflops.hardware.time_model import TimeConstants, TimeModel
+from memflops.memory.fit import Fit, Sweep, saturation
 from memflops.memory.kinds import Kind
 from memflops.memory.optimizers import OptimizerSpec, optimizer_label
+from memflops.memory.reserved import ReservedMemory, device_need, simulate_capture
 from memflops.memory.seed import seed_estimate
-from memflops.memory.sweep import Measure, fit_size, sweep_batch
+from memflops.memory.series import capture_series
+from memflops.memory.sweep import AXES, Measure, Need, fit_size, resized, sweep_batch
 from memflops.memory.timeline import Timeline, replay_capture
 from memflops.params import ParamCounts, count_params
+from memflops.progress import Progress, counting
 from memflops.report.assemble import assemble_report
-from memflops.report.model import Checkpointing, MemoryTotals, Report
+from memflops.report.model import Checkpointing, MemoryTotals, Report, Timing
 from memflops.request import AnalysisRequest
 
 DEFAULT_SEQ = 128
@@ -63,6 +70,8 @@ def analyze(
     batch_sweep: Sequence[int] | None = None,
     fit: str | int | None = None,
     fit_dimension: Literal["batch", "seq"] = defaults.FIT_DIMENSION,
+    fit_against: Literal["allocated", "reserved"] = defaults.FIT_AGAINST,
+    allocator_conf: str | None = None,
     allocator_overhead: bool = False,
     batch: int | None = None,
     seq: int | None = None,
@@ -70,6 +79,9 @@ def analyze(
     new_tokens: int | None = None,
     cache_dtype: str | torch.dtype | None = None,
     name: str | None = None,
+    gpu: str | Accelerator | None = None,
+    time_constants: str | dict[str, object] | TimeConstants | None = None,
+    progress: Progress | None = None,
 ) -> Report:
     """Count parameters, FLOPs, MACs and memory of one step of `model`.
 
@@ -94,8 +106,17 @@ def analyze(
     accelerator from the catalog such as "H200") finds the largest batch —
     or with `fit_dimension="seq"` the largest sequence length (dimension 1
     of the inputs) — whose peak fits, confirmed by analysing it and the next
-    size. `allocator_overhead` rounds every allocation up to 512 bytes and
-    adds a CUDA context, as a GPU process would see it.
+    size; with `fit_against="reserved"` a size fits when PyTorch's caching
+    allocator, simulated with a CUDA context held aside, never fails to
+    reserve memory (the report's `fit.against` says which was used).
+
+    Every train and inference step (and generation) is also run through a
+    simulation of PyTorch's CUDA caching allocator in steady state
+    (`memflops.memory.reserved`): the reserved peak, fragmentation, segments
+    and the device total nvidia-smi shows. `allocator_conf` sets its options
+    as `PYTORCH_CUDA_ALLOC_CONF` does, e.g. "expandable_segments:True".
+    `allocator_overhead`, the older approximation, rounds every allocation up
+    to 512 bytes and adds a CUDA context to the peak.
 
     `batch` and `seq` build the inputs of targets that know their input
     form (Hugging Face text models) instead of raw shapes. `mode="generate"`
@@ -103,19 +124,33 @@ def analyze(
     `prompt_len` tokens, then `new_tokens` decode steps with a KV cache
     (stored in `cache_dtype`, default the model's dtype); see
     `memflops.capture.generate`.
+
+    Every op's bytes read and written are priced beside its FLOPs. `gpu` (a
+    catalog name such as "A100 80GB SXM", `custom:fp16=300T,bw=1.5T,mem=40G`
+    or a JSON file of those keys) times the step on that accelerator with the
+    roofline of `memflops.hardware.time_model`: time per op, module and phase,
+    throughput and MFU (generate mode: prefill and decode times).
+    `time_constants` ("matmul=0.6,overhead=5us", or a mapping) overrides the
+    model's global constants (docs/time-model.md).
+    `progress(task, done, total)` is called after each analysis a batch
+    sweep or a fit runs (`memflops.progress`; the command line draws it).
     """
     request = AnalysisRequest.from_arguments(
         mode=mode, convention=convention, dtype=dtype, optimizer=optimizer, autocast=autocast,
         loss=loss, targets=targets, batch_sweep=batch_sweep, fit=fit,
         fit_dimension=fit_dimension, allocator_overhead=allocator_overhead, batch=batch, seq=seq,
         prompt_len=prompt_len, new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
+        fit_against=fit_against, allocator_conf=allocator_conf,
+        gpu=gpu, time_constants=time_constants,
     )
     target = resolve_model(model, request.name)
     with library_adjustments(target.module):
-        return _analyze(target, inputs, request)
+        return _analyze(target, inputs, request, progress)
 
 
-def _analyze(target: ResolvedModel, inputs: Any, request: AnalysisRequest) -> Report:
+def _analyze(
+    target: ResolvedModel, inputs: Any, request: AnalysisRequest, progress: Progress | None
+) -> Report:
     """The analysis of a resolved model (`analyze`'s steps after the request)."""
     if request.mode == "generate":
         return analyze_generate(target, request)
@@ -124,13 +159,51 @@ def _analyze(target: ResolvedModel, inputs: Any, request: AnalysisRequest) -> Re
     params = count_params(target.module, request.cast)
     cap = capture(target.module, specs, config)
     timeline = replay_capture(cap, allocator_overhead=request.allocator_overhead)
-    measure = _measure_at(target.module, config, params, request.allocator_overhead)
-    sweep = sweep_batch(specs, request.sweep_sizes, measure) if request.sweep_sizes else None
+    reserved = simulate_capture(cap, request.allocator)
+    timed: dict[tuple[tuple[int, ...], ...], Timing] = {}
+    measure = _measure_at(target.module, config, params, request, timed)
+    sweep = None
+    if request.sweep_sizes:
+        sizes = request.sweep_sizes
+        sweep = sweep_batch(specs, sizes, counting(measure, progress, "batch sweep", len(sizes)))
     fitted = None
     if request.capacity is not None:
-        fitted = fit_size(specs, request.capacity, request.fit_dimension, measure)
+        need = counting(_need_at(target.module, config, request, request.capacity, measure),
+                        progress, "fit", None)
+        fitted = fit_size(
+            specs, request.capacity, request.fit_dimension, need, request.fit_against
+        )
+    if timed:
+        sweep, fitted = _with_times(sweep, fitted, specs, request, timed)
+    timing = time_step(request, cap, specs)
     checkpointed = _checkpointing(target.module, specs, config, cap, request.allocator_overhead)
-    return _step_report(target, request, specs, params, cap, timeline, sweep, fitted, checkpointed)
+    return _step_report(
+        target, request, specs, params, cap, timeline, reserved, sweep, fitted, checkpointed,
+        timing,
+    )
+
+
+def time_step(request: AnalysisRequest, cap: Capture, specs: InputSpecs) -> Timing | None:
+    """The captured step timed on the requested accelerator (None when none is asked)."""
+    if request.accelerator is None:
+        return None
+    model = TimeModel(request.accelerator, request.time_constants)
+    samples, tokens = _step_size(specs)
+    return Timing(request.accelerator, request.time_constants, model.estimate(cap.records),
+                  samples, tokens)
+
+
+def _step_size(specs: InputSpecs) -> tuple[int | None, int | None]:
+    """(samples, tokens) one step processes: dimension 0 of the first input, and, when it
+    holds integer token ids of two or more dimensions, dimensions 0 x 1."""
+    inputs = [s for _, s in specs.all()]
+    if not inputs or not inputs[0].shape:
+        return None, None
+    first = inputs[0]
+    samples = int(first.shape[0])
+    integer = first.dtype is not None and not first.dtype.is_floating_point
+    tokens = samples * int(first.shape[1]) if integer and len(first.shape) >= 2 else None
+    return samples, tokens
 
 
 def build_inputs(inputs: Any, target: ResolvedModel, request: AnalysisRequest) -> InputSpecs:
@@ -154,14 +227,21 @@ def build_inputs(inputs: Any, target: ResolvedModel, request: AnalysisRequest) -
 
 
 def _measure_at(
-    module: nn.Module, config: StepConfig, params: ParamCounts, allocator_overhead: bool
+    module: nn.Module, config: StepConfig, params: ParamCounts, request: AnalysisRequest,
+    timed: dict[tuple[tuple[int, ...], ...], Timing],
 ) -> Measure:
-    """The step analysed again on other inputs (a sweep's or a fit's): its peak and estimate."""
+    """The step analysed again on other inputs (a sweep's or a fit's): its peak, estimate
+    and reserved peak. With an accelerator, each one's timing goes into `timed`, keyed by
+    `_shapes`."""
 
-    def measure(specs: InputSpecs) -> tuple[int, int]:
+    def measure(specs: InputSpecs) -> tuple[int, int, int | None]:
         cap = capture(module, specs, config)
-        timeline = replay_capture(cap, allocator_overhead=allocator_overhead)
-        return timeline.peak.bytes, _seed(cap, timeline, params, config.train)
+        timeline = replay_capture(cap, allocator_overhead=request.allocator_overhead)
+        reserved = simulate_capture(cap, request.allocator).reserved
+        timing = time_step(request, cap, specs)
+        if timing is not None:
+            timed[_shapes(specs)] = timing
+        return timeline.peak.bytes, _seed(cap, timeline, params, config.train), reserved
 
     return measure
 
@@ -187,6 +267,46 @@ def _checkpointing(
     return Checkpointing(modules, timeline.bytes_of(Kind.ACTIVATIONS), timeline.peak.bytes)
 
 
+def _need_at(
+    module: nn.Module, config: StepConfig, request: AnalysisRequest, capacity: int,
+    measure: Measure,
+) -> Need:
+    """What `fit` holds against the capacity: the peak, or the device need
+    (`memory.reserved.device_need`)."""
+    if request.fit_against == "allocated":
+        return lambda specs: measure(specs)[0]
+    return lambda specs: device_need(capture(module, specs, config), request.allocator, capacity)
+
+
+def _shapes(specs: InputSpecs) -> tuple[tuple[int, ...], ...]:
+    return tuple(tuple(s.shape) for _, s in specs.all())
+
+
+def _with_times(
+    sweep: Sweep | None, fitted: Fit | None, specs: InputSpecs, request: AnalysisRequest,
+    timed: dict[tuple[tuple[int, ...], ...], Timing],
+) -> tuple[Sweep | None, Fit | None]:
+    """The sweep's points and the fit with the step time and throughput of each size, and
+    the size where the sweep's throughput saturates."""
+
+    def at(size: int, axis: int) -> tuple[float | None, float | None]:
+        timing = timed.get(_shapes(resized(specs, size, axis)))
+        if timing is None:
+            return None, None
+        return timing.estimate.step, timing.samples_per_s
+
+    if sweep is not None:
+        points = []
+        for p in sweep.points:
+            step, rate = at(p.size, AXES["batch"])
+            points.append(replace(p, time_step_s=step, samples_per_s=rate))
+        sweep = replace(sweep, points=tuple(points), saturated_at=saturation(points))
+    if fitted is not None and fitted.largest:
+        step, rate = at(fitted.largest, AXES[fitted.dimension])
+        fitted = replace(fitted, time_step_s=step, samples_per_s=rate)
+    return sweep, fitted
+
+
 def _step_report(
     target: ResolvedModel,
     request: AnalysisRequest,
@@ -194,9 +314,11 @@ def _step_report(
     params: ParamCounts,
     cap: Capture,
     timeline: Timeline,
+    reserved: ReservedMemory,
     sweep: Sweep | None,
     fitted: Fit | None,
     checkpointed: Checkpointing | None = None,
+    timing: Timing | None = None,
 ) -> Report:
     float_dtype = default_float_dtype(target.module, request.cast)
     return assemble_report(
@@ -213,7 +335,7 @@ def _step_report(
         buffers=params.buffers,
         active_params=target.active_params,
         shared_params=params.shared,
-        memory=_memory_totals(timeline, _seed(cap, timeline, params, request.train)),
+        memory=_memory_totals(timeline, _seed(cap, timeline, params, request.train), reserved),
         modules=aggregate.module_rows(target.module, cap, params, timeline),
         records=cap.records,
         uncounted=aggregate.uncounted(cap.records, cap.rule_failures),
@@ -222,8 +344,12 @@ def _step_report(
         optimizer=optimizer_label(request.step_optimizer),
         sweep=sweep,
         fit=fitted,
-        memory_detail=aggregate.memory_detail(timeline, sum(cap.feature_map_bytes.values())),
+        memory_detail=aggregate.memory_detail(
+            timeline, sum(cap.feature_map_bytes.values()), allocator=reserved
+        ),
         checkpointing=checkpointed,
+        timing=timing,
+        memory_timeline=capture_series(cap, allocator_overhead=request.allocator_overhead),
     )
 
 
@@ -236,7 +362,7 @@ def _shared_warnings(params: ParamCounts) -> list[str]:
     return [f"parameter {a} is the same tensor as {b}: counted once" for a, b in params.shared]
 
 
-def _memory_totals(timeline: Timeline, seed: int) -> MemoryTotals:
+def _memory_totals(timeline: Timeline, seed: int, reserved: ReservedMemory) -> MemoryTotals:
     return MemoryTotals(
         params=timeline.bytes_of(Kind.PARAMS),
         buffers=timeline.bytes_of(Kind.BUFFERS),
@@ -245,6 +371,8 @@ def _memory_totals(timeline: Timeline, seed: int) -> MemoryTotals:
         activations=timeline.bytes_of(Kind.ACTIVATIONS),
         peak=timeline.peak.bytes,
         seed_estimate=seed,
+        reserved=reserved.reserved,
+        device_total=reserved.device_total,
     )
 
 

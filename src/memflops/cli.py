@@ -29,21 +29,33 @@ from memflops import analyze_options as defaults
 from memflops.analyze_options import MODES, TARGET_FORMS
 from memflops.conventions import Convention
 from memflops.errors import MemflopsError, SpecError, UsageError
+from memflops.progress import progress_display
+from memflops.report.csv import render_csv
+from memflops.report.html import render_html
 from memflops.report.json import render_json
+from memflops.report.markdown import render_markdown
 from memflops.report.model import Report
 from memflops.report.table import DEFAULT_DEPTH, render_table
+
+PLOTS = ("timeline", "modules", "sweep")
+"""The charts `--plot` writes (`report/charts.py`, `report/plot.py`)."""
 
 PROG = "memflops"
 ANALYZE_OPTIONS = (
     "mode", "convention", "dtype", "autocast", "optimizer", "loss", "targets",
-    "batch_sweep", "fit", "fit_dimension", "allocator_overhead",
-    "batch", "seq", "prompt_len", "new_tokens", "cache_dtype",
+    "batch_sweep", "fit", "fit_dimension", "fit_against", "allocator_conf", "allocator_overhead",
+    "batch", "seq", "prompt_len", "new_tokens", "cache_dtype", "gpu", "time_constants",
 )
 """Options passed to `memflops.analyze` under their own name when given."""
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 SPEC_OPTIONS = ("mode", "convention", "dtype", "optimizer")
 """The options a layer-list spec takes (`memflops.layerspec.analyze.analyze_spec`)."""
-FORMATS = ("table", "json")
+FORMATS = ("table", "json", "markdown", "csv", "html")
+EXTENSIONS = {
+    ".txt": "table", ".json": "json", ".md": "markdown", ".markdown": "markdown",
+    ".csv": "csv", ".html": "html", ".htm": "html",
+}
+"""The format `-o FILE` chooses by the file's extension when --format is not given."""
 ADVICE_FORMATS = ("table", "json")
 ADVISE_OPTIONS = ("budget", "only", "skip")
 """Options passed to `memflops.advise` besides analyze's."""
@@ -66,7 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyze(commands)
     _add_advise(commands)
     _add_list(commands)
+    _add_gpus(commands)
     return parser
+
+
+def _add_gpus(commands: Any) -> None:
+    gpus = commands.add_parser(
+        "gpus",
+        help="list the accelerator catalog (names usable with --gpu and --fit)",
+        description="List the accelerators of memflops' catalog with memory, bandwidth and "
+        "dense peaks (sources: memflops/hardware/accelerators.csv).",
+    )
+    gpus.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
 
 def _add_analyze(commands: Any) -> None:
@@ -86,6 +109,7 @@ def _add_analyze(commands: Any) -> None:
     _add_input_options(step)
     _add_training_options(step)
     _add_memory_options(step)
+    _add_time_options(step)
     _add_output_options(cmd.add_argument_group("output"))
 
 
@@ -106,6 +130,7 @@ def _add_advise(commands: Any) -> None:
     _add_input_options(step)
     _add_training_options(step)
     _add_memory_options(step)
+    _add_time_options(step)
     advice = cmd.add_argument_group("the advice (arguments of memflops.advise)")
     advice.add_argument(
         "--budget", metavar="MEMORY|GPU",
@@ -124,7 +149,25 @@ def _add_advise(commands: Any) -> None:
     out = cmd.add_argument_group("output")
     out.add_argument("--format", choices=ADVICE_FORMATS, default="table", help="default: table")
     out.add_argument("-o", "--output", metavar="FILE", help="write the advice to FILE")
+    out.add_argument(
+        "--quiet", action="store_true",
+        help="no progress display of the analyses (drawn only on a terminal)",
+    )
     out.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+
+
+def _add_time_options(step: Any) -> None:
+    """The accelerator the step is timed on, and the time model's constants."""
+    step.add_argument(
+        "--gpu", metavar="NAME",
+        help="time the step on this accelerator: a catalog name (\"A100 80GB SXM\", \"H200\"; "
+        "`memflops gpus` lists them), custom:fp16=300T,bw=1.5T,mem=40G, or a JSON file",
+    )
+    step.add_argument(
+        "--time-constants", dest="time_constants", metavar="K=V,...",
+        help="override the time model's constants, e.g. matmul=0.6,memory=0.8,overhead=5us,"
+        "tf32_matmul=on (docs/time-model.md)",
+    )
 
 
 def _add_input_options(step: Any) -> None:
@@ -200,18 +243,50 @@ def _add_memory_options(step: Any) -> None:
         f"(default: {defaults.FIT_DIMENSION})",
     )
     step.add_argument(
+        "--fit-against", dest="fit_against", choices=defaults.FIT_AGAINST_CHOICES,
+        help="what --fit holds against the capacity: the allocated peak, or the device total "
+        "with PyTorch's caching allocator simulated (reserved) "
+        f"(default: {defaults.FIT_AGAINST})",
+    )
+    step.add_argument(
+        "--allocator-conf", dest="allocator_conf", metavar="CONF",
+        help="options of the simulated CUDA caching allocator, as PYTORCH_CUDA_ALLOC_CONF "
+        "takes them, e.g. \"expandable_segments:True\" or \"max_split_size_mb:256\"",
+    )
+    step.add_argument(
         "--allocator-overhead", dest="allocator_overhead", action="store_true", default=None,
-        help="round allocations to 512 bytes and add a CUDA context, as a GPU process sees it",
+        help="add to the peak a 512-byte rounding of every allocation and a CUDA context "
+        "(a rough view; the report's reserved and device total simulate the allocator)",
     )
 
 
 def _add_output_options(out: Any) -> None:
     out.add_argument(
         "--depth", type=_depth, default=DEFAULT_DEPTH, metavar="N",
-        help=f"table: show modules down to depth N, 0 = the model only (default: {DEFAULT_DEPTH})",
+        help="table, markdown: show modules down to depth N, 0 = the model only "
+        f"(default: {DEFAULT_DEPTH})",
     )
-    out.add_argument("--format", choices=FORMATS, default="table", help="default: table")
+    out.add_argument(
+        "--format", choices=FORMATS,
+        help="table (default), json, markdown, csv (one row per module) or html (one "
+        "self-contained page with charts); with -o and no --format, chosen by FILE's extension "
+        "(.json, .md, .csv, .html; any other: table)",
+    )
+    out.add_argument(
+        "--per-op", dest="per_op", action="store_true",
+        help="csv: one row per op call (index, phase, module, op, flops, macs) instead of per "
+        "module",
+    )
     out.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
+    out.add_argument(
+        "--plot", choices=PLOTS,
+        help="write one chart instead of the report, to -o FILE: .svg (no extra needed), or "
+        ".png/.pdf (pip install 'memflops[plot]' for matplotlib)",
+    )
+    out.add_argument(
+        "--quiet", action="store_true",
+        help="no progress display of batch sweeps and fits (drawn only on a terminal)",
+    )
     out.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
 
@@ -237,10 +312,16 @@ _ANALYZE_EPILOG = """\
 examples:
   memflops analyze torchvision:resnet50 --input 8x3x224x224 --mode train
   memflops analyze model.py:build --input 1x3x32x32 --format json -o report.json
+  memflops analyze torchvision:resnet50 --mode train --batch-sweep 8,16,32 --fit A100 -o r.html
+  memflops analyze examples/vgg16.yaml --format markdown
   memflops analyze examples/vgg16.yaml --mode train --optimizer sgd
   memflops analyze my_pkg.models:tiny_bert --input input_ids=2x128 --input attention_mask=2x128
   memflops analyze hf:llama-2-7b --batch 4 --seq 2048 --mode train --dtype bf16 --fit H200
+  memflops analyze hf:llama-2-7b --batch 2 --seq 4096 --mode train --dtype bf16 \
+      --allocator-conf expandable_segments:True --fit H100 --fit-against reserved
   memflops analyze hf:llama-2-70b --mode generate --prompt-len 4000 --new-tokens 96
+  memflops analyze torchvision:resnet50 --input 256x3x224x224 --mode train --autocast bf16 \\
+      --gpu "A100 80GB SXM"
 
 exit status: 0 success, 1 the model could not be analysed, 2 usage error"""
 
@@ -337,6 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 2
     try:
         with _quiet_torch(enabled=not args.debug):
+            if args.command == "gpus":
+                return _gpus()
             if args.command == "list":
                 return _list(args)
             return _advise(args) if args.command == "advise" else _analyze(args)
@@ -365,7 +448,21 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gpus() -> int:
+    from memflops.hardware.catalog import accelerators
+    from memflops.units import format_bytes
+
+    lines = []
+    for acc in accelerators():
+        peaks = ", ".join(f"{d} {p / 1e12:g}T" for d, p in acc.peak_flops)
+        lines.append(f"{acc.name}: {format_bytes(acc.memory_bytes)}, "
+                     f"{acc.bandwidth_bytes_per_s / 1e9:g} GB/s; {peaks}\n")
+    _write("".join(lines), None)
+    return 0
+
+
 def _analyze(args: argparse.Namespace) -> int:
+    _plot_checked(args.plot, args.output, args.format)
     options = {name: getattr(args, name) for name in ANALYZE_OPTIONS}
     given = {name: value for name, value in options.items() if value is not None}
     if is_layer_spec(args.target):
@@ -373,7 +470,12 @@ def _analyze(args: argparse.Namespace) -> int:
     else:
         from memflops.api import analyze  # torch: only for module targets
 
-        report = analyze(args.target, parse_inputs(args.inputs), **given)
+        inputs = parse_inputs(args.inputs)
+        with progress_display(quiet=args.quiet) as progress:
+            report = analyze(args.target, inputs, progress=progress, **given)
+    if args.plot is not None:
+        _plot(report, args.plot, args.output)
+        return 0
     _write(_render(report, args), args.output)
     return 0
 
@@ -387,8 +489,9 @@ def _advise(args: argparse.Namespace) -> int:
                          f"change (a module target such as torchvision:vgg16)")
     names = (*ANALYZE_OPTIONS, *ADVISE_OPTIONS)
     given = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
-    progress = _progress if sys.stderr.isatty() else None
-    advice = advise(args.target, parse_inputs(args.inputs), progress=progress, **given)
+    inputs = parse_inputs(args.inputs)
+    with progress_display(quiet=args.quiet) as progress:
+        advice = advise(args.target, inputs, progress=progress, **given)
     if args.format == "json":
         import json
 
@@ -401,8 +504,33 @@ def _advise(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(message: str) -> None:
-    print(f"{PROG} advise: {message}", file=sys.stderr, flush=True)
+def _plot_checked(plot: str | None, output: str | None, fmt: str | None) -> None:
+    """`--plot` needs `-o FILE` with an image extension; checked before any analysis."""
+    if plot is None:
+        return
+    if fmt is not None:
+        raise UsageError(f"--plot {plot} writes a chart, not a report: leave out --format {fmt}")
+    if output is None:
+        raise UsageError(f"--plot {plot}: give -o FILE (.svg, .png or .pdf)")
+    if Path(output).suffix.lower() not in (".svg", ".png", ".pdf"):
+        raise UsageError(f"--plot {plot}: -o {output}: expected a .svg, .png or .pdf file")
+
+
+def _plot(report: Report, name: str, output: str) -> None:
+    """The chart `name` to `output`: SVG drawn by memflops, PNG/PDF by matplotlib."""
+    from memflops.report import charts, plot
+
+    if Path(output).suffix.lower() == ".svg":
+        drawn = {n: chart for n, _, chart in charts.CHARTS}[name](report)
+        if drawn is None:
+            plot.figure(report, name)  # raises the error that names the missing data
+        _write(f'<?xml version="1.0" encoding="utf-8"?>\n{drawn}\n', output)
+        return
+    figure = plot.figure(report, name)
+    try:
+        plot.save(figure, output)
+    except OSError as exc:
+        raise MemflopsError(f"cannot write {output}: {exc.strerror or exc}") from exc
 
 
 def is_layer_spec(target: str) -> bool:
@@ -424,9 +552,27 @@ def _analyze_spec(target: str, given: dict[str, Any], inputs: Sequence[str] | No
     return analyze_spec(target, **given)
 
 
+def output_format(fmt: str | None, output: str | None) -> str:
+    """`--format` if given, else the format of `-o FILE`'s extension, else table."""
+    if fmt is not None:
+        return fmt
+    if output is None:
+        return "table"
+    return EXTENSIONS.get(Path(output).suffix.lower(), "table")
+
+
 def _render(report: Report, args: argparse.Namespace) -> str:
-    if args.format == "json":
+    fmt = output_format(args.format, args.output)
+    if args.per_op and fmt != "csv":
+        raise UsageError(f"--per-op: only for csv output, not {fmt}")
+    if fmt == "json":
         return render_json(report)
+    if fmt == "markdown":
+        return render_markdown(report, depth=args.depth)
+    if fmt == "csv":
+        return render_csv(report, per_op=args.per_op)
+    if fmt == "html":
+        return render_html(report)
     color = args.output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     width = shutil.get_terminal_size().columns if color else None
     return render_table(report, depth=args.depth, width=width, color=color)

@@ -3,10 +3,11 @@
 `memflops.analyze` takes its options as keyword arguments (the command line
 passes them 1:1); `AnalysisRequest.from_arguments` turns them into one
 frozen value, checking them in a fixed order and raising the first error:
-mode, convention, dtype, autocast, optimizer, loss, fit dimension, batch
-sweep sizes, fit capacity. The checks that need the model come later and
-are methods here, called at the step that needs them, so an error is raised
-at the same point of the pipeline whatever else is wrong:
+mode, convention, dtype, autocast, optimizer, loss, fit dimension, fit
+against, batch sweep sizes, fit capacity, allocator options, accelerator
+(`gpu`), time constants. The checks that need the model come later and are
+methods here, called at the step that needs them, so an error is raised at
+the same point of the pipeline whatever else is wrong:
 `generate_options()` (generate mode, once the model is resolved) and
 `step_config()` (the training targets, once the inputs are built).
 """
@@ -14,17 +15,19 @@ at the same point of the pipeline whatever else is wrong:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from memflops.analyze_options import MODES
+from memflops.analyze_options import FIT_AGAINST_CHOICES, MODES
 from memflops.capture.inputs import dtype_name, normalize_inputs, parse_dtype
 from memflops.capture.step import LossSpec, StepConfig, check_loss
 from memflops.conventions import Convention
 from memflops.errors import SpecError, UsageError
-from memflops.hardware.catalog import find_accelerator
+from memflops.hardware.catalog import Accelerator, accelerator, find_accelerator
+from memflops.hardware.time_model import TimeConstants, parse_constants
+from memflops.memory.allocator import AllocatorConfig
 from memflops.memory.fit import parse_memory
 from memflops.memory.optimizers import OptimizerSpec, check_optimizer
 from memflops.memory.sweep import DIMENSIONS
@@ -62,7 +65,11 @@ class AnalysisRequest:
     capacity: int | None
     """Bytes the step must fit in (`fit`), None when no fit is asked."""
     fit_dimension: str
+    fit_against: str
+    """"allocated" or "reserved": what `capacity` is held against."""
     allocator_overhead: bool
+    allocator: AllocatorConfig
+    """The simulated caching allocator's options (`allocator_conf`)."""
     batch: int | None
     seq: int | None
     prompt_len: int | None
@@ -70,6 +77,10 @@ class AnalysisRequest:
     cache_dtype: str | torch.dtype | None
     """As given; `generate_options()` reads it (only generate mode uses it)."""
     name: str | None
+    accelerator: Accelerator | None = None
+    """`gpu`: the accelerator to time the step on (None: no time model)."""
+    time_constants: TimeConstants = field(default_factory=TimeConstants)
+    """The time model's constants, the defaults overridden by `time_constants`."""
 
     @classmethod
     def from_arguments(
@@ -92,6 +103,10 @@ class AnalysisRequest:
         new_tokens: int | None,
         cache_dtype: str | torch.dtype | None,
         name: str | None,
+        fit_against: str = "allocated",
+        allocator_conf: str | None = None,
+        gpu: str | Accelerator | None = None,
+        time_constants: str | dict[str, object] | TimeConstants | None = None,
     ) -> AnalysisRequest:
         """`analyze`'s keyword arguments, checked in the order the module docstring gives."""
         if mode not in MODES:
@@ -107,13 +122,25 @@ class AnalysisRequest:
             raise UsageError(
                 f"unknown fit_dimension {fit_dimension!r}; expected one of: {', '.join(DIMENSIONS)}"
             )
+        if fit_against not in FIT_AGAINST_CHOICES:
+            raise UsageError(
+                f"unknown fit_against {fit_against!r}; expected one of: "
+                f"{', '.join(FIT_AGAINST_CHOICES)}"
+            )
         sizes = _sweep_sizes(batch_sweep)
         capacity = _capacity(fit) if fit is not None else None
+        allocator = AllocatorConfig.parse(allocator_conf)
+        hardware = accelerator(gpu) if isinstance(gpu, str) else gpu
+        constants = parse_constants(time_constants)
+        if time_constants is not None and hardware is None:
+            raise UsageError("time_constants: they set the time model, which needs gpu=")
         return cls(
             mode=mode, convention=conv, cast=cast, autocast=amp, optimizer=optimizer, loss=loss,
             targets=targets, sweep_sizes=sizes, capacity=capacity, fit_dimension=fit_dimension,
-            allocator_overhead=allocator_overhead, batch=batch, seq=seq, prompt_len=prompt_len,
+            fit_against=fit_against, allocator_overhead=allocator_overhead, allocator=allocator,
+            batch=batch, seq=seq, prompt_len=prompt_len,
             new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
+            accelerator=hardware, time_constants=constants,
         )
 
     @property

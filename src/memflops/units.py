@@ -36,3 +36,11 @@ def format_count(n: int) -> str:
 def format_int(n: int) -> str:
     """An exact integer with thousands separators: `format_int(138357544) == '138,357,544'`."""
     return f"{n:,}"
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration with the unit that suits it: `format_seconds(0.0123) == '12.30 ms'`."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if abs(seconds) >= scale or unit == "us":
+            return f"{seconds / scale:.2f} {unit}"
+    raise AssertionError("unreachable")

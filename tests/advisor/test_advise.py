@@ -39,7 +39,7 @@ def test_changes_of_the_step_are_analyses_of_that_step() -> None:
     for result in advice.changes:
         assert result.delta is not None and result.measured is not None
         assert result.delta.peak == result.measured.peak - advice.baseline.peak
-        assert result.measured.time_step is None  # no time model yet
+        assert result.measured.time_step is None  # no accelerator given: not timed
 
 
 def test_the_batch_terms_and_the_largest_batch_fitting_the_budget() -> None:
@@ -184,11 +184,25 @@ def test_the_batch_search_looks_no_further_than_64_times_the_batch() -> None:
 
 def test_a_batch_sweep_gives_the_batch_terms_and_progress_names_each_analysis() -> None:
     net = small_net()
-    lines: list[str] = []
+    calls: list[tuple[str, int, int | None]] = []
     advice = memflops.advise(net, INPUT, mode="train", batch_sweep=[1, 2, 8],
-                             only=["batch-halved", "bf16"], progress=lines.append)
+                             only=["batch-halved", "bf16"],
+                             progress=lambda task, done, total: calls.append((task, done, total)))
     sweep = memflops.analyze(net, INPUT, mode="train", batch_sweep=[1, 2, 8]).sweep
     terms = advice.change("batch-halved").batch_terms
     assert sweep is not None and terms is not None
     assert (terms.constant, terms.per_sample) == (sweep.constant, sweep.per_item)
-    assert lines == ["baseline", "batch-halved (1/2)", "bf16 (2/2)"]
+    # The baseline's sweep reports its own three analyses; then the baseline and each change.
+    assert calls[-3:] == [("advice", 1, 3), ("advice", 2, 3), ("advice", 3, 3)]
+
+
+def test_with_an_accelerator_each_step_is_timed() -> None:
+    net = small_net()
+    advice = memflops.advise(net, INPUT, mode="train", gpu="A100 80GB SXM", only=["bf16"])
+    timing = memflops.analyze(net, INPUT, mode="train", gpu="A100 80GB SXM",
+                              dtype="bf16").timing
+    bf16 = advice.change("bf16")
+    assert timing is not None and bf16.measured is not None and bf16.delta is not None
+    assert bf16.measured.time_step == timing.estimate.step
+    assert advice.baseline.time_step is not None
+    assert bf16.delta.time_step == bf16.measured.time_step - advice.baseline.time_step

@@ -116,3 +116,18 @@ def test_batch_sweep_points_are_independent_analyses() -> None:
         assert point.peak == peak(model, (point.size, 3, 16, 16))
     # memory is not proportional to batch: a constant part (params, grads, Adam state)
     assert report.sweep.constant > 0 and report.sweep.per_item > 0
+
+
+def test_saturation_is_where_throughput_stops_rising() -> None:
+    from memflops.memory.fit import SweepPoint, saturation
+
+    def point(size: int, rate: float | None) -> SweepPoint:
+        return SweepPoint(size, 0, 0, time_step_s=None if rate is None else size / rate,
+                          samples_per_s=rate)
+
+    # best 1,000/s; 960 is within 5% of it (>= 950), 900 is not: saturated at 64
+    points = [point(8, 500.0), point(32, 900.0), point(64, 960.0), point(128, 1_000.0)]
+    assert saturation(points) == 64
+    # still rising by more than 5% at the largest size: not saturated
+    assert saturation([point(8, 500.0), point(16, 800.0)]) is None
+    assert saturation([point(8, None)]) is None  # no accelerator, no times

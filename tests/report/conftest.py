@@ -20,10 +20,13 @@ from memflops.memory.fit import Fit, Sweep, SweepPoint
 from memflops.report.model import (
     Checkpointing,
     MemoryDetail,
+    MemoryTimeline,
     MemoryTotals,
     ModuleRow,
     PhaseCosts,
+    PhaseSpan,
     Report,
+    TimelinePoint,
     Totals,
     UncountedOp,
 )
@@ -63,6 +66,36 @@ def tiny_report() -> Report:
     return memflops.analyze(f"{FIXTURE}:tiny", (2, 3, 4, 4), name="tiny")
 
 
+PEAK = 5 * 2**30 + 2**29
+BASELINE = (2_469_134, 512, 4_096, 8_000_000)
+"""Bytes of params, buffers, inputs and optimizer state before the step."""
+
+
+def _point(op: int, grads: int = 0, activations: int = 0, temporaries: int = 0) -> TimelinePoint:
+    return TimelinePoint(op, (*BASELINE, 0, grads, activations, temporaries))
+
+
+HANDMADE_TIMELINE = MemoryTimeline(
+    kinds=("params", "buffers", "inputs", "optimizer", "kv_cache", "grads", "activations",
+           "temporaries"),
+    ops=8,
+    points=(
+        _point(-1),
+        _point(0, activations=2**30, temporaries=2**29),
+        _point(1, activations=2 * 2**30, temporaries=2**29),
+        _point(2, activations=3 * 2**30, temporaries=2**20),
+        _point(4, grads=2_000_000, activations=3 * 2**30,
+               temporaries=PEAK - sum(BASELINE) - 2_000_000 - 3 * 2**30),
+        _point(5, grads=2_000_000, activations=2**30, temporaries=2**29),
+        _point(7, grads=2_000_000),
+    ),
+    peak_point=4,
+    phases=(PhaseSpan("forward", 0, 2), PhaseSpan("loss", 3, 3), PhaseSpan("backward", 4, 6),
+            PhaseSpan("optimizer", 7, 7)),
+)
+"""The memory over a step of `handmade_report`: its peak is `totals.memory.peak`."""
+
+
 @pytest.fixture
 def handmade_report() -> Report:
     """A train-mode report of a two-layer model, numbers chosen to be easy to read."""
@@ -89,7 +122,7 @@ def handmade_report() -> Report:
                 grads=2_000_000,
                 optimizer=8_000_000,
                 activations=3 * 2**30,
-                peak=5 * 2**30 + 2**29,
+                peak=PEAK,
                 seed_estimate=4 * 2**30,
             ),
         ),
@@ -136,6 +169,7 @@ def handmade_report() -> Report:
         ),
         fit=Fit("batch", 80 * 2**30, 128, 80 * 2**30, 80 * 2**30 + 5 * 2**27, 4),
         checkpointing=Checkpointing(("encoder",), 4 * 2**30, 6 * 2**30),
+        memory_timeline=HANDMADE_TIMELINE,
     )
 
 

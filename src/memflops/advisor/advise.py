@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 import torch
@@ -36,14 +36,20 @@ from memflops.capture.inputs import InputSpecs
 from memflops.conventions import Convention
 from memflops.errors import AnalysisError, MemflopsError, UsageError
 from memflops.frontends.resolve import resolve_model
-from memflops.hardware.catalog import find_accelerator
+from memflops.hardware.catalog import Accelerator, find_accelerator
+from memflops.hardware.time_model import TimeConstants
 from memflops.memory.fit import Fit, fit_line, largest_fitting, parse_memory
 from memflops.memory.optimizers import OptimizerSpec
 from memflops.memory.sweep import resized
+from memflops.progress import Progress, counting
 from memflops.report.model import Report
 from memflops.request import AnalysisRequest
 
-Progress = Callable[[str], None]
+ADVICE_TASK = "advice"
+BATCH_TASK = "largest batch"
+BUDGET_TASK = "budget search"
+"""The tasks `progress(task, done, total)` reports: each change's analysis (the baseline's
+first), the batch search, the combinations the budget search analyses."""
 
 
 def advise(
@@ -60,6 +66,8 @@ def advise(
     batch_sweep: Sequence[int] | None = None,
     fit: str | int | None = None,
     fit_dimension: Literal["batch", "seq"] = defaults.FIT_DIMENSION,
+    fit_against: Literal["allocated", "reserved"] = defaults.FIT_AGAINST,
+    allocator_conf: str | None = None,
     allocator_overhead: bool = False,
     batch: int | None = None,
     seq: int | None = None,
@@ -67,6 +75,8 @@ def advise(
     new_tokens: int | None = None,
     cache_dtype: str | torch.dtype | None = None,
     name: str | None = None,
+    gpu: str | Accelerator | None = None,
+    time_constants: str | dict[str, object] | TimeConstants | None = None,
     budget: str | int | None = None,
     only: Iterable[str] | None = None,
     skip: Iterable[str] | None = None,
@@ -76,10 +86,12 @@ def advise(
 
     Takes `memflops.analyze`'s arguments under the same names (they describe the
     baseline step; `batch_sweep` and `fit` are done on the baseline and reported with
-    the batch change). `budget` (bytes, "24GiB", or an accelerator such as "A100 80GB
+    the batch change; with `gpu`, every step is timed and the budget search prefers the
+    least added time). `budget` (bytes, "24GiB", or an accelerator such as "A100 80GB
     SXM") asks for the cheapest combination of changes whose analysed peak fits, and
     the largest batch that fits. `only` / `skip` restrict the changes by name
-    (`memflops.advisor.changes.CHANGES`). `progress` is called with a line per analysis.
+    (`memflops.advisor.changes.CHANGES`). `progress(task, done, total)` is called after
+each analysis (`memflops.progress`).
     Mode "generate" is not advised.
     """
     request = AnalysisRequest.from_arguments(
@@ -87,6 +99,8 @@ def advise(
         loss=loss, targets=targets, batch_sweep=batch_sweep, fit=fit,
         fit_dimension=fit_dimension, allocator_overhead=allocator_overhead, batch=batch, seq=seq,
         prompt_len=prompt_len, new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
+        fit_against=fit_against, allocator_conf=allocator_conf, gpu=gpu,
+        time_constants=time_constants,
     )
     if request.mode == "generate":
         raise UsageError("advise: mode generate is not advised; use mode train or inference")
@@ -97,17 +111,19 @@ def advise(
     options = {
         "mode": mode, "convention": request.convention, "dtype": dtype, "optimizer": optimizer,
         "autocast": autocast, "loss": loss, "targets": targets,
-        "allocator_overhead": allocator_overhead, "name": target.label,
+        "allocator_conf": allocator_conf, "allocator_overhead": allocator_overhead,
+        "name": target.label, "gpu": gpu, "time_constants": time_constants,
     }
     base = Step(target.module, specs, options)
-    _say(progress, "baseline")
+    total = len(changes) + 1
     base_report = analyze_step(base, batch_sweep=batch_sweep, fit=fit,
-                               fit_dimension=fit_dimension)
+                               fit_dimension=fit_dimension, fit_against=fit_against)
+    _tick(progress, ADVICE_TASK, 1, total)
     baseline = measure(base_report)
     results = []
-    for i, chosen in enumerate(changes, 1):
-        _say(progress, f"{chosen.name} ({i}/{len(changes)})")
+    for i, chosen in enumerate(changes, 2):
         results.append(try_change(chosen, base, base_report, baseline))
+        _tick(progress, ADVICE_TASK, i, total)
     results, notes = _with_batch_terms(results, base, base_report, capacity, progress)
     fitted = None
     if capacity is not None:
@@ -160,13 +176,8 @@ def measure(report: Report) -> Measured:
 
 
 def time_step(report: Report) -> float | None:
-    """Seconds per step: the time model's `totals.time.step` when the report has one.
-
-    The hook for the time model (DESIGN.md `totals.time`): until it lands, reports have
-    no time and the advice's time fields are None.
-    """
-    step = getattr(getattr(report.totals, "time", None), "step", None)
-    return float(step) if isinstance(step, (int, float)) else None
+    """Seconds per step on the accelerator of the analysis (`gpu`), None without one."""
+    return report.timing.estimate.step if report.timing is not None else None
 
 
 class CopyError(AnalysisError):
@@ -304,11 +315,15 @@ def largest_batch(base: Step, capacity: int, known: dict[int, int],
     reusing the peaks already `known` by batch size."""
     size = batch_of(base.inputs) or 1
 
+    def analysed(n: int) -> int:
+        step = Step(base.module, resized(base.inputs, n, 0), base.options)
+        return analyze_step(step).totals.memory.peak
+
+    counted = counting(analysed, progress, BATCH_TASK, None)
+
     def peak_at(n: int) -> int:
         if n not in known:
-            _say(progress, f"batch search: batch {n}")
-            step = Step(base.module, resized(base.inputs, n, 0), base.options)
-            known[n] = analyze_step(step).totals.memory.peak
+            known[n] = counted(n)
         return known[n]
 
     return largest_fitting(peak_at, capacity, limit=BATCH_SEARCH_LIMIT * size)
@@ -316,12 +331,16 @@ def largest_batch(base: Step, capacity: int, known: dict[int, int],
 
 def _fit(capacity: int, base: Step, base_report: Report, baseline: Measured,
          results: list[ChangeResult], progress: Progress | None) -> FitResult:
+    measured = [r for r in results
+                if r.measured is not None and r.delta is not None and CHANGES[r.name].searchable]
+    timed = baseline.time_step is not None and all(
+        r.delta is not None and r.delta.time_step is not None for r in measured)
     candidates = [
         Candidate(r.name, CHANGES[r.name].group, r.preserves_function,
-                  CHANGES[r.name].architecture, r.delta.peak,
-                  max(0, r.delta.flops_step), r.measured)
-        for r in results
-        if r.measured is not None and r.delta is not None and CHANGES[r.name].searchable
+                  CHANGES[r.name].architecture, r.delta.peak, _added(r.delta, timed),
+                  r.measured)
+        for r in measured
+        if r.measured is not None and r.delta is not None
     ]
 
     def analyse(names: tuple[str, ...]) -> Measured | None:
@@ -330,10 +349,18 @@ def _fit(capacity: int, base: Step, base_report: Report, baseline: Measured,
         except Exception:  # each change was analysed alone; together they may not run
             return None
 
-    fitted = cheapest_fit(baseline, capacity, candidates, analyse, progress)
+    fitted = cheapest_fit(baseline, capacity, candidates,
+                          counting(analyse, progress, BUDGET_TASK, None))
     if fitted.fits and CHECKPOINT in fitted.changes:
         fitted = _fewer_blocks(fitted, base, base_report, progress)
     return fitted
+
+
+def _added(d: Delta, timed: bool) -> float:
+    """What a change adds to the step: seconds when timed, else step FLOPs."""
+    if timed and d.time_step is not None:
+        return max(0.0, d.time_step)
+    return float(max(0, d.flops_step))
 
 
 CHECKPOINT = "checkpoint-blocks"
@@ -354,16 +381,22 @@ def _fewer_blocks(fitted: FitResult, base: Step, base_report: Report,
     tried = list(fitted.tried)
     found: dict[int, Measured] = {}
 
-    def fits(k: int) -> bool:
-        _say(progress, f"budget: {' + '.join(others) or 'checkpointing'} with {k} of "
-             f"{len(blocks)} blocks checkpointed")
+    def analysed(k: int) -> Measured | None:
         step = combined_step(others, base, copy=True)
         for path in blocks[:k]:
             checkpoint_block(step.module.get_submodule(path))
         try:
-            found[k] = measure(analyze_step(step))
+            return measure(analyze_step(step))
         except Exception:  # as many blocks as the search found fitting: keep them
+            return None
+
+    counted = counting(analysed, progress, BUDGET_TASK, None)
+
+    def fits(k: int) -> bool:
+        measured = counted(k)
+        if measured is None:
             return False
+        found[k] = measured
         tried.append(((*others, f"{CHECKPOINT}[{k}/{len(blocks)}]"), found[k].peak))
         return found[k].peak <= fitted.budget
 
@@ -410,6 +443,6 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def _say(progress: Progress | None, message: str) -> None:
+def _tick(progress: Progress | None, task: str, done: int, total: int | None) -> None:
     if progress is not None:
-        progress(message)
+        progress(task, done, total)

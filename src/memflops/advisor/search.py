@@ -39,8 +39,9 @@ class Candidate:
     rewrites_model: bool
     """An architecture change that alters the function (the model must be retrained)."""
     peak_delta: int
-    added_flops: int
-    """Step FLOPs it adds (recomputation included); 0 when it removes FLOPs."""
+    added_cost: float
+    """What it adds to the step: seconds on the accelerator when the analyses are timed,
+    else step FLOPs (recomputation included); 0 when it removes some."""
     measured: Measured
 
 
@@ -50,7 +51,6 @@ Analyse = Callable[[tuple[str, ...]], Measured | None]
 
 def cheapest_fit(
     baseline: Measured, capacity: int, candidates: Sequence[Candidate], analyse: Analyse,
-    progress: Callable[[str], None] | None = None,
 ) -> FitResult:
     """The cheapest combination of `candidates` whose analysed peak is at most `capacity`."""
     if baseline.peak <= capacity:
@@ -72,8 +72,6 @@ def cheapest_fit(
             if analyses == MAX_ANALYSES:
                 break
             analyses += 1
-            if progress is not None:
-                progress(f"budget: analysing {' + '.join(names)}")
             measured = analyse(names)
         if measured is None:
             continue
@@ -84,8 +82,6 @@ def cheapest_fit(
             return FitResult(capacity, True, names, measured, tuple(tried))
     most = _most_saving(useful)
     if most not in (t[0] for t in tried) and len(most) > 1:
-        if progress is not None:
-            progress(f"budget: analysing {' + '.join(most)}")
         measured = analyse(most)
         if measured is not None:
             tried.append((most, measured.peak))
@@ -111,7 +107,7 @@ def _by_cost(candidates: Sequence[Candidate]) -> list[tuple[Candidate, ...]]:
     combos.sort(key=lambda combo: (
         sum(c.rewrites_model for c in combo),
         sum(not c.preserves_function for c in combo),
-        sum(c.added_flops for c in combo),
+        sum(c.added_cost for c in combo),
         len(combo),
         sum(c.peak_delta for c in combo),
     ))

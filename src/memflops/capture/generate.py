@@ -39,7 +39,9 @@ from memflops.capture.session import CaptureSession
 from memflops.capture.tracker import ModuleTracker
 from memflops.capture.values.assumptions import Assumptions
 from memflops.errors import AnalysisError, ForwardError, MemflopsError, UsageError
+from memflops.memory.allocator import AllocatorConfig
 from memflops.memory.kinds import Kind
+from memflops.memory.reserved import ReservedMemory, reserved_memory
 from memflops.memory.timeline import Timeline, replay
 
 
@@ -57,6 +59,9 @@ class CallCapture:
     feature_map_bytes: Mapping[str, int]
     assumptions: Assumptions = field(default_factory=Assumptions)
     """Values the call answered by assumption (`capture.values.assumptions`)."""
+    reserved: ReservedMemory | None = None
+    """The caching allocator over the call repeated (`memory.reserved`); its cache as
+    resident storage, so a decode step's is that of a run of steps at this length."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +170,7 @@ def _capture_call(
     new: int,
     dtype: torch.dtype | None,
     phase: Phase,
+    allocator: AllocatorConfig,
 ) -> CallCapture:
     """Capture one call of `new` tokens after a cache of `cache_len` tokens (0: none)."""
     extra = _call_kwargs(model)
@@ -189,6 +195,7 @@ def _capture_call(
         del held_by_accident
         assert session.storages is not None
         timeline = replay(session.storages, recorder.records, frozenset(), frozenset(), kv_cache=kv)
+        reserved = reserved_memory(session.storages, recorder.records, allocator)
     return CallCapture(
         records=tuple(recorder.records),
         timeline=timeline,
@@ -198,6 +205,7 @@ def _capture_call(
         rule_failures=dict(recorder.rule_failures),
         feature_map_bytes=dict(tracker.feature_map_bytes),
         assumptions=recorder.assumptions(),
+        reserved=reserved,
     )
 
 
@@ -222,17 +230,22 @@ def _invoke(
 
 
 def capture_generate(
-    model: nn.Module, *, batch: int, prompt_len: int, new_tokens: int, dtype: torch.dtype | None
+    model: nn.Module, *, batch: int, prompt_len: int, new_tokens: int, dtype: torch.dtype | None,
+    allocator: AllocatorConfig | None = None,
 ) -> GenerateCapture:
-    """Capture prefill, first and last decode steps (see the module docstring)."""
+    """Capture prefill, first and last decode steps (see the module docstring); each is
+    also run through the caching allocator with `allocator`'s options."""
+    allocator = allocator or AllocatorConfig()
     for name, value in (("batch", batch), ("prompt_len", prompt_len), ("new_tokens", new_tokens)):
         if not isinstance(value, int) or value < 1:
             raise UsageError(f"generate mode: {name} must be a positive integer, got {value!r}")
-    prefill = _capture_call(model, batch, 0, prompt_len, dtype, Phase.FORWARD)
-    first = _capture_call(model, batch, prompt_len, 1, dtype, Phase.DECODE)
+    prefill = _capture_call(model, batch, 0, prompt_len, dtype, Phase.FORWARD, allocator)
+    first = _capture_call(model, batch, prompt_len, 1, dtype, Phase.DECODE, allocator)
     last = (
         first
         if new_tokens == 1
-        else _capture_call(model, batch, prompt_len + new_tokens - 1, 1, dtype, Phase.DECODE)
+        else _capture_call(
+            model, batch, prompt_len + new_tokens - 1, 1, dtype, Phase.DECODE, allocator
+        )
     )
     return GenerateCapture(prefill, first, last)

@@ -12,7 +12,7 @@ from torch._subclasses.fake_tensor import (
 )
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from memflops.capture.costing import cost_of
+from memflops.capture.costing import price
 from memflops.capture.inputs import flatten_tensors
 from memflops.capture.kernels.meta_gaps import RULES as GAP_RULES
 from memflops.capture.kernels.meta_gaps import output_for
@@ -38,6 +38,19 @@ METADATA_OPS = frozenset({"prim.device", "prim.layout", "aten.sym_size", "aten.s
                           "profiler._record_function_enter",
                           "profiler._record_function_enter_new",
                           "profiler._record_function_exit"})
+
+
+_DTYPE_NAMES: dict[Any, str] = {}
+
+
+def _dtype_name(dtype: torch.dtype | None) -> str | None:
+    """`bfloat16` for torch.bfloat16, cached (the dispatch path runs it for every op)."""
+    if dtype is None:
+        return None
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype).removeprefix("torch.")
+    return name
 
 
 def placeholder_scalar(func: Any, args: tuple[Any, ...]) -> Any:
@@ -167,15 +180,17 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         if self.saving is not None and self.foreign_hooks is None:
             self._check_saved_hooks(name)
         out = separate_outputs(name, out)
+        dtype = None
         try:
-            cost = cost_of(func, args, kwargs, out)
+            cost, dtype = price(func, name, args, kwargs, out)
         except Exception as exc:  # a rule's bug must not hide the rest of the model
             self.rule_failures.setdefault(name, f"{type(exc).__name__}: {exc}")
             cost = None
         module = self.module_path()
         if self.storages is not None:
             self._observe_outputs(name, args, out, module)
-        self.records.append(OpRecord(name, module, self.phase, cost, self.recomputing()))
+        self.records.append(OpRecord(name, module, self.phase, cost,
+                                     recompute=self.recomputing(), dtype=_dtype_name(dtype)))
         return out
 
     def _observe_outputs(self, name: str, args: tuple[Any, ...], out: Any, module: str) -> None:

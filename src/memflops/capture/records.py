@@ -26,7 +26,9 @@ class OpRecord:
     uncounted, never as zero). `module` is the dotted path of the innermost
     module that ran it ("" for the root). `recompute` marks a forward op run
     again during backward (activation checkpointing): backward ops run
-    without grad mode, a recomputed forward with it.
+    without grad mode, a recomputed forward with it. `dtype` is the dtype it computes in
+    (its first floating-point input's, e.g. "bfloat16"; None when it has no
+    tensor): the time model picks the unit's peak by it.
     """
 
     op: str
@@ -34,3 +36,4 @@ class OpRecord:
     phase: Phase
     cost: OpCost | None
     recompute: bool = False
+    dtype: str | None = None

@@ -169,6 +169,8 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
             grads, state = _train_step(session, args, kwargs, inputs, config, optimizer)
         else:
             _inference_step(session, args, kwargs, inputs, config)
+        if session.storages is not None:
+            session.storages.end_step()
     recorder, tracker = session.recorder, session.tracker
     return Capture(
         records=tuple(recorder.records),

@@ -43,18 +43,38 @@ class OpCost:
     call on integer and boolean tensors has none (`integer_cost`), and the
     multiply-accumulates of such a call (an int8 matmul) are kept apart in
     `integer_macs`, which no convention counts. Rules never set it.
+
+    `bytes_read` and `bytes_written` are the call's memory traffic under the
+    traffic model of docs/time-model.md (each distinct input region read once,
+    each output written once, views move nothing); the capture prices them
+    from the real tensors (`memflops.capture.costing.traffic`). Rules never
+    set them either.
     """
 
     macs: int = 0
     flops: int = 0
     integer_macs: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
 
     def __add__(self, other: OpCost) -> OpCost:
         return OpCost(
             self.macs + other.macs,
             self.flops + other.flops,
             self.integer_macs + other.integer_macs,
+            self.bytes_read + other.bytes_read,
+            self.bytes_written + other.bytes_written,
         )
+
+    @property
+    def bytes(self) -> int:
+        """Bytes read plus bytes written."""
+        return self.bytes_read + self.bytes_written
+
+    @property
+    def arithmetic(self) -> OpCost:
+        """This cost without its traffic: MACs and FLOPs alone."""
+        return OpCost(self.macs, self.flops, self.integer_macs)
 
     def under(self, convention: Convention) -> int:
         """FLOPs of this op under a convention."""

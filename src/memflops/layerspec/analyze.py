@@ -156,6 +156,7 @@ def analyze_spec(
         modules=_rows(results, records, trace.output, itemsize),
         records=records,
         uncounted=aggregate.uncounted(records, failures),
+        bytes_priced=False,
         notes=_notes(train, opt),
         optimizer=opt if train else None,
     )

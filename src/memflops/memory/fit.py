@@ -24,6 +24,8 @@ from fractions import Fraction
 
 from memflops.errors import UsageError
 
+SATURATION = 0.05
+"""Throughput within this fraction of a sweep's best counts as saturated."""
 ALLOCATION_GRANULARITY = 512
 CUDA_CONTEXT_BYTES = 512 * 2**20
 
@@ -53,6 +55,11 @@ class SweepPoint:
     size: int
     peak: int
     seed_estimate: int
+    reserved: int | None = None
+    """The caching allocator's reserved peak at this size (None: not simulated)."""
+    time_step_s: float | None = None
+    """With an accelerator (`gpu=`): the step's time at this size."""
+    samples_per_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,10 @@ class Sweep:
     points: tuple[SweepPoint, ...]
     constant: int
     per_item: int
+    saturated_at: int | None = None
+    """With an accelerator: the smallest size whose throughput is within
+    `SATURATION` of the best of the sweep (where a bigger batch stops paying); None
+    when throughput still rises at the largest size swept."""
 
 
 def fit_line(points: Sequence[tuple[int, int]]) -> tuple[int, int]:
@@ -82,6 +93,17 @@ def fit_line(points: Sequence[tuple[int, int]]) -> tuple[int, int]:
     return round(constant), round(slope)
 
 
+def saturation(points: Sequence[SweepPoint]) -> int | None:
+    """The smallest size whose samples/s is within `SATURATION` of the best point's; None
+    without times, or when that is the largest size swept (throughput still rising)."""
+    rates = [(p.size, p.samples_per_s) for p in points if p.samples_per_s is not None]
+    if not rates:
+        return None
+    best = max(rate for _, rate in rates)
+    size = min(size for size, rate in rates if rate >= (1 - SATURATION) * best)
+    return None if size == max(size for size, _ in rates) else size
+
+
 @dataclass(frozen=True)
 class Fit:
     """The largest size whose step fits in `capacity` bytes, with the evidence."""
@@ -93,6 +115,13 @@ class Fit:
     peak_at_next: int | None
     """Peak at largest + 1 (when largest is 0: the peak at size 1; None past the search limit)."""
     analyses: int
+    against: str = "allocated"
+    """What was held against the capacity: "allocated" (the peak of the step's
+    tensors) or "reserved" (the device total with the caching allocator simulated:
+    a size fits when the allocator never fails to reserve a segment)."""
+    time_step_s: float | None = None
+    """With an accelerator (`gpu=`): the step's time at the largest size."""
+    samples_per_s: float | None = None
 
 
 def largest_fitting(

@@ -53,6 +53,9 @@ class StorageTracker:
     saved: set[int] = field(default_factory=set)
     preexisting: dict[int, Kind] = field(default_factory=dict)
     op_count: int = 0
+    step_end: int | None = None
+    """The number of events when the step ended (`end_step`); later ones are the capture's
+    own tear-down. None: the step has not ended."""
     _live: dict[int, int] = field(default_factory=dict)
     _host: set[int] = field(default_factory=set)
 
@@ -97,6 +100,10 @@ class StorageTracker:
 
     def mark_saved(self, t: torch.Tensor, phase: str, module: str, op_index: int) -> None:
         self.saved.add(self.observe(t, phase, module, op_index))
+
+    def end_step(self) -> None:
+        """Note that the step is over: frees from now on are not the step's."""
+        self.step_end = len(self.events)
 
     def _freed(self, address: int, serial: int, nbytes: int) -> None:
         if self._live.get(address) == serial:

@@ -11,6 +11,7 @@ report while the inputs here are torch's.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from memflops.capture.inputs import InputSpecs
 from memflops.errors import UsageError
@@ -21,27 +22,33 @@ AXES = {"batch": 0, "seq": 1}
 """The input dimension each fit dimension varies."""
 DIMENSIONS = tuple(AXES)
 
-Measure = Callable[[InputSpecs], tuple[int, int]]
-"""Analyses the step on the given inputs: (peak, seed estimate) in bytes."""
+Measure = Callable[[InputSpecs], tuple[int, int, int | None]]
+"""Analyses the step on the given inputs: (peak, seed estimate, reserved) in bytes."""
+Need = Callable[[InputSpecs], int]
+"""The bytes the step needs on the given inputs, to hold against a capacity."""
 
 
 def sweep_batch(specs: InputSpecs, sizes: Sequence[int], measure: Measure) -> Sweep:
     """The peak at each batch size, and the line peak = constant + per_item x batch."""
     points = []
     for size in sizes:
-        peak, seed = measure(resized(specs, size, AXES["batch"]))
-        points.append(SweepPoint(size, peak, seed))
+        peak, seed, reserved = measure(resized(specs, size, AXES["batch"]))
+        points.append(SweepPoint(size, peak, seed, reserved))
     constant, per_item = fit_line([(p.size, p.peak) for p in points])
     return Sweep("batch", tuple(points), constant, per_item)
 
 
-def fit_size(specs: InputSpecs, capacity: int, dimension: str, measure: Measure) -> Fit:
-    """The largest batch (or sequence length) whose peak fits in `capacity` bytes."""
+def fit_size(
+    specs: InputSpecs, capacity: int, dimension: str, need: Need, against: str = "allocated"
+) -> Fit:
+    """The largest batch (or sequence length) whose `need` fits in `capacity` bytes;
+    `against` names what `need` measures ("allocated" or "reserved")."""
     axis = AXES[dimension]
     _check_axis(specs, axis, dimension)
-    return largest_fitting(
-        lambda n: measure(resized(specs, n, axis))[0], capacity, dimension=dimension
+    fitted = largest_fitting(
+        lambda n: need(resized(specs, n, axis)), capacity, dimension=dimension
     )
+    return replace(fitted, against=against)
 
 
 def _check_axis(specs: InputSpecs, axis: int, dimension: str) -> None:

@@ -24,10 +24,12 @@ from memflops.report.model import (
     Checkpointing,
     Generation,
     MemoryDetail,
+    MemoryTimeline,
     MemoryTotals,
     ModuleRow,
     PhaseCosts,
     Report,
+    Timing,
     Totals,
     UncountedOp,
 )
@@ -59,7 +61,10 @@ def assemble_report(
     fit: Fit | None = None,
     generation: Generation | None = None,
     checkpointing: Checkpointing | None = None,
+    memory_timeline: MemoryTimeline | None = None,
     priced: Sequence[OpRecord] | None = None,
+    timing: Timing | None = None,
+    bytes_priced: bool = True,
 ) -> Report:
     """The report of one analysis.
 
@@ -89,6 +94,7 @@ def assemble_report(
             *aggregate.uncounted_warnings(uncounted),
             *aggregate.integer_warnings(records if priced is None else priced),
             *assumptions,
+            *(timing.estimate.warnings if timing is not None else ()),
         ),
         shared_params=shared_params,
         optimizer=optimizer,
@@ -97,5 +103,8 @@ def assemble_report(
         fit=fit,
         generation=generation,
         checkpointing=checkpointing,
+        memory_timeline=memory_timeline,
         records=tuple(records),
+        timing=timing,
+        bytes_priced=bytes_priced,
     )

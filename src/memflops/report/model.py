@@ -12,9 +12,14 @@ from typing import Any
 from memflops.capture.records import OpRecord, Phase
 from memflops.conventions import Convention
 from memflops.flops.registry import ZERO, OpCost
+from memflops.hardware.catalog import Accelerator
+from memflops.hardware.time_model import TimeConstants, TimeEstimate
 from memflops.memory.fit import Fit, Sweep
+from memflops.memory.reserved import ReservedMemory
+from memflops.report import text
 from memflops.report.schema import report_dict
 from memflops.tensor_spec import TensorSpec
+from memflops.units import format_bytes
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,13 @@ class PhaseCosts:
     def step(self) -> OpCost:
         return self.forward + self.loss + self.backward + self.optimizer + self.decode
 
+    def arithmetic(self) -> PhaseCosts:
+        """These costs without their traffic (bytes): MACs and FLOPs alone."""
+        return PhaseCosts(*(getattr(self, f).arithmetic for f in PHASE_FIELDS))
+
+
+PHASE_FIELDS = ("forward", "loss", "backward", "optimizer", "decode")
+
 
 @dataclass(frozen=True)
 class MemoryTotals:
@@ -48,6 +60,11 @@ class MemoryTotals:
     peak: int = 0
     seed_estimate: int = 0
     kv_cache: int = 0
+    reserved: int | None = None
+    """The caching allocator's reserved peak, simulated (`memory.reserved`); None: not
+    simulated (layer lists)."""
+    device_total: int | None = None
+    """What nvidia-smi shows: `reserved` + the CUDA context."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,70 @@ class MemoryDetail:
     inputs: int
     feature_maps: int
     top_saved_modules: tuple[tuple[str, int], ...]
+    allocator: ReservedMemory | None = None
+    """The caching allocator's view of the steady-state step."""
+
+
+@dataclass(frozen=True)
+class GenerationTime:
+    """Generation timed on an accelerator (seconds)."""
+
+    prefill_s: float
+    """The prompt's forward, which yields the first token: the time to first token."""
+    decode_step_first_s: float
+    decode_step_last_s: float
+    decode_total_s: float
+    """All `new_tokens` decode steps: new_tokens x (first + last) / 2."""
+    decode_tokens_per_s: float
+    """Tokens generated per second while decoding: batch x new_tokens / decode_total_s."""
+    prefill_bound: str
+    decode_bound: str
+    """Where the last decode step's time goes most: compute, memory or overhead."""
+
+
+@dataclass(frozen=True)
+class TimelinePoint:
+    """Bytes live per kind (in `MemoryTimeline.kinds` order) at one moment of the step."""
+
+    op: int
+    """The op record whose allocation or free made this moment (-1: before the step)."""
+    bytes: tuple[int, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(self.bytes)
+
+
+@dataclass(frozen=True)
+class PhaseSpan:
+    """A run of consecutive op records of one phase (`first` and `last` included)."""
+
+    phase: str
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
+class MemoryTimeline:
+    """Bytes live by kind over the op sequence of the step, bounded in size.
+
+    The ops are cut into at most `memory.series.MAX_POINTS` equal spans; each
+    span keeps the moment with the most bytes live in it (an upper envelope),
+    so the step's peak is one of the points, exactly: `points[peak_point]`,
+    whose total plus `overhead` is `totals.memory.peak`. Spans with no
+    allocation or free have no point. The first point (op -1) is the
+    baseline, before the step.
+    """
+
+    kinds: tuple[str, ...]
+    ops: int
+    """How many op records the step has (the x axis runs from 0 to `ops`)."""
+    points: tuple[TimelinePoint, ...]
+    peak_point: int
+    """Index in `points` of the step's peak."""
+    phases: tuple[PhaseSpan, ...]
+    overhead: int = 0
+    """Bytes live throughout and in no kind: the CUDA context with `allocator_overhead`."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +165,37 @@ class Generation:
     """Peak of the last decode step, the largest of all decode steps."""
     kv_cache: int
     """Bytes of the KV cache at the end (prompt_len + new_tokens tokens)."""
+    time: GenerationTime | None = None
+    """With an accelerator: prefill and decode times."""
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The step timed on one accelerator under the time model's constants."""
+
+    accelerator: Accelerator
+    constants: TimeConstants
+    estimate: TimeEstimate
+    samples: int | None = None
+    """Samples per step (the batch), None when the inputs have no batch dimension."""
+    tokens: int | None = None
+    """Tokens per step (batch x sequence of token-id inputs), None for other inputs."""
+
+    @property
+    def samples_per_s(self) -> float | None:
+        return self._rate(self.samples)
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        return self._rate(self.tokens)
+
+    def _rate(self, count: int | None) -> float | None:
+        step = self.estimate.step
+        return count / step if count is not None and step > 0 else None
+
+    def module(self, path: str) -> tuple[float, float]:
+        """(forward s, backward s) of the module at `path`, submodules included."""
+        return self.estimate.modules.get(path, (0.0, 0.0))
 
 
 @dataclass(frozen=True)
@@ -166,7 +278,13 @@ class Report:
     fit: Fit | None = None
     generation: Generation | None = None
     checkpointing: Checkpointing | None = None
+    memory_timeline: MemoryTimeline | None = None
     records: tuple[OpRecord, ...] = field(default=(), repr=False, compare=False)
+    timing: Timing | None = None
+    """With an accelerator (`analyze(gpu=...)`): the step's time on it."""
+    bytes_priced: bool = True
+    """Whether the ops' bytes were priced (a layer-list spec, which has shapes and no
+    tensors, does not price them: its bytes fields are null)."""
 
     # --- queries -----------------------------------------------------------
 
@@ -177,9 +295,57 @@ class Report:
         cost = costs.step if phase is None else getattr(costs, Phase(phase).value)
         return cost.under(conv)
 
+    def intensity(self, phase: str | Phase | None = None) -> float | None:
+        """Arithmetic intensity: FLOPs (under the report's convention) per byte moved, of
+        one phase or the step; None when no byte was priced."""
+        costs = self.totals.costs
+        cost = costs.step if phase is None else getattr(costs, Phase(phase).value)
+        if not self.bytes_priced or cost.bytes == 0:
+            return None
+        return cost.under(self.convention) / cost.bytes
+
     def by_module(self) -> dict[str, ModuleRow]:
         """Module rows keyed by dotted path ("" is the root)."""
         return {row.path: row for row in self.modules}
+
+    def chart_modules(self, max_rows: int = 48) -> tuple[tuple[ModuleRow, ...], int]:
+        """The modules a per-module chart shows, and how many it would show without `max_rows`.
+
+        The deepest cut of the module tree with at most `max_rows` modules:
+        each module at depth d, and each shallower module whose children (down
+        to depth d) have neither parameters nor forward FLOPs — a leaf, or a
+        layer whose work is its own (a Linear with an activation inside);
+        modules with neither are left out. When even depth 1 has too many,
+        its first `max_rows` are shown.
+        """
+        rows = self.modules
+        if len(rows) <= 1:
+            return rows, len(rows)
+        children: dict[int, list[int]] = {i: [] for i in range(len(rows))}
+        parents: list[int] = []
+        for i, row in enumerate(rows):
+            while parents and rows[parents[-1]].depth >= row.depth:
+                parents.pop()
+            if parents:
+                children[parents[-1]].append(i)
+            parents.append(i)
+
+        def cut(i: int, depth: int) -> list[ModuleRow]:
+            row = rows[i]
+            below = [] if row.depth == depth else [
+                r for c in children[i] for r in cut(c, depth)
+            ]
+            if below:
+                return below
+            return [row] if row.params or row.forward.under(self.convention) else []
+
+        deepest = max(row.depth for row in rows)
+        for depth in range(deepest, 1, -1):
+            chosen = [r for c in children[0] for r in cut(c, depth)]
+            if len(chosen) <= max_rows:
+                return tuple(chosen), len(chosen)
+        chosen = [r for c in children[0] for r in cut(c, 1)]
+        return tuple(chosen[:max_rows]), len(chosen)
 
     def by_operator(self, phase: str | Phase | None = None) -> dict[str, OperatorRow]:
         """Counted ops aggregated by ATen op name, largest FLOPs first."""
@@ -193,6 +359,54 @@ class Report:
         rows = [OperatorRow(op, n, c) for op, (n, c) in acc.items()]
         rows.sort(key=lambda r: (-r.cost.under(self.convention), r.op))
         return {r.op: r for r in rows}
+
+    # --- display -------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        """A few readable lines: the model, the step, and its headline numbers."""
+        conv = self.convention
+        lines = [
+            f"<memflops Report: {self.model}>",
+            "  " + " · ".join(text.header_facts(self)),
+            f"  params {text.exact_count(self.totals.params)}",
+        ]
+        for label, cost, _ in text.phases(self):
+            lines.append(f"  {label} {text.exact_count(cost.under(conv))} FLOPs")
+        memory = self.totals.memory
+        if memory.peak:
+            where = text.peak_where(self)
+            lines.append(f"  peak memory {format_bytes(memory.peak)}"
+                         + (f" ({where})" if where else ""))
+        if self.fit is not None:
+            lines.append(f"  largest {self.fit.dimension} that fits "
+                         f"{format_bytes(self.fit.capacity)}: {self.fit.largest}")
+        lines.append(f"  {len(self.modules)} module(s), {len(self.uncounted_ops)} uncounted op "
+                     f"kind(s), {len(self.warnings)} warning(s)")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The HTML report (charts included), as Jupyter shows it in a cell."""
+        from memflops.report.html import html_fragment
+
+        return html_fragment(self)
+
+    def plot_timeline(self) -> Any:
+        """The memory timeline as a matplotlib figure (`pip install 'memflops[plot]'`)."""
+        from memflops.report.plot import plot_timeline
+
+        return plot_timeline(self)
+
+    def plot_modules(self) -> Any:
+        """Parameters and FLOPs per module as a matplotlib figure."""
+        from memflops.report.plot import plot_modules
+
+        return plot_modules(self)
+
+    def plot_sweep(self) -> Any:
+        """Peak memory against batch size as a matplotlib figure (needs a sweep or a fit)."""
+        from memflops.report.plot import plot_sweep
+
+        return plot_sweep(self)
 
     # --- serialisation -----------------------------------------------------
 

@@ -20,12 +20,15 @@ if TYPE_CHECKING:
     from memflops.conventions import Convention
     from memflops.flops.registry import OpCost
     from memflops.memory.fit import Fit, Sweep
+    from memflops.memory.reserved import ReservedMemory
     from memflops.report.model import (
         Checkpointing,
         Generation,
         MemoryDetail,
+        MemoryTimeline,
         ModuleRow,
         Report,
+        Timing,
         Totals,
     )
 
@@ -46,16 +49,24 @@ def report_dict(report: Report) -> dict[str, Any]:
             {"name": name, "shape": list(spec.shape), "dtype": dtype_name(spec.dtype)}
             for name, spec in report.inputs
         ],
-        "totals": _totals(report.totals, conv),
-        "modules": [_module(row, conv) for row in report.modules],
+        "hardware": _hardware(report.timing),
+        "totals": {
+            **_totals(report.totals, conv),
+            **_traffic(report),
+            **_time_totals(report.timing),
+        },
+        "modules": [
+            {**_module(row, conv), **_module_time(row, report)} for row in report.modules
+        ],
         "uncounted_ops": [
             {"op": u.op, "count": u.count, "modules": list(u.modules), "reason": u.reason}
             for u in report.uncounted_ops
         ],
         "memory_detail": _memory_detail(report.memory_detail),
+        "memory_timeline": _memory_timeline(report.memory_timeline),
         "batch_sweep": _sweep(report.sweep),
         "fit": _fit(report.fit),
-        "generation": _generation(report.generation, conv),
+        "generation": _generation(report.generation, conv, report.bytes_priced),
         "checkpointing": _checkpointing(report.checkpointing),
         "shared_params": [{"name": a, "shares": b} for a, b in report.shared_params],
         "warnings": list(report.warnings),
@@ -95,6 +106,8 @@ def _totals(totals: Totals, conv: Convention) -> dict[str, Any]:
             "peak": mem.peak,
             "seed_estimate": mem.seed_estimate,
             "kv_cache": mem.kv_cache,
+            "reserved": mem.reserved,
+            "device_total": mem.device_total,
         },
     }
 
@@ -134,6 +147,42 @@ def _memory_detail(detail: MemoryDetail | None) -> dict[str, Any] | None:
         "top_saved_modules": [
             {"module": path, "bytes": nbytes} for path, nbytes in detail.top_saved_modules
         ],
+        "allocator": _allocator(detail.allocator),
+    }
+
+
+def _allocator(sim: ReservedMemory | None) -> dict[str, Any] | None:
+    if sim is None:
+        return None
+    return {
+        "conf": sim.config.text,
+        "reserved": sim.reserved,
+        "allocated_peak": sim.allocated_peak,
+        "requested_peak": sim.requested_peak,
+        "allocated_at_reserved_peak": sim.allocated_at_reserved_peak,
+        "fragmentation": sim.fragmentation,
+        "segments": sim.segments,
+        "pools": {
+            pool: {"reserved": reserved, "allocated": allocated, "segments": segments}
+            for pool, reserved, allocated, segments in sim.by_pool
+        },
+        "cublas_workspaces": sim.workspaces,
+        "cuda_context": sim.cuda_context,
+        "device_total": sim.device_total,
+        "num_alloc_retries": sim.num_alloc_retries,
+    }
+
+
+def _memory_timeline(series: MemoryTimeline | None) -> dict[str, Any] | None:
+    if series is None:
+        return None
+    return {
+        "kinds": list(series.kinds),
+        "ops": series.ops,
+        "overhead": series.overhead,
+        "phases": [{"phase": s.phase, "first": s.first, "last": s.last} for s in series.phases],
+        "peak_point": series.peak_point,
+        "points": [{"op": p.op, "bytes": list(p.bytes)} for p in series.points],
     }
 
 
@@ -143,11 +192,16 @@ def _sweep(sweep: Sweep | None) -> dict[str, Any] | None:
     return {
         "dimension": sweep.dimension,
         "points": [
-            {"size": p.size, "peak": p.peak, "seed_estimate": p.seed_estimate}
+            {
+                "size": p.size, "peak": p.peak, "reserved": p.reserved,
+                "seed_estimate": p.seed_estimate,
+                "time_step_s": p.time_step_s, "samples_per_s": p.samples_per_s,
+            }
             for p in sweep.points
         ],
         "constant": sweep.constant,
         "per_item": sweep.per_item,
+        "saturated_at": sweep.saturated_at,
     }
 
 
@@ -156,20 +210,25 @@ def _fit(fit: Fit | None) -> dict[str, Any] | None:
         return None
     return {
         "dimension": fit.dimension,
+        "against": fit.against,
         "capacity": fit.capacity,
         "largest": fit.largest,
         "peak_at_largest": fit.peak_at_largest,
         "peak_at_next": fit.peak_at_next,
         "analyses": fit.analyses,
+        "time_step_s": fit.time_step_s,
+        "samples_per_s": fit.samples_per_s,
     }
 
 
-def _generation(gen: Generation | None, conv: Convention) -> dict[str, Any] | None:
+def _generation(
+    gen: Generation | None, conv: Convention, bytes_priced: bool = True
+) -> dict[str, Any] | None:
     if gen is None:
         return None
 
-    def cost(c: OpCost) -> dict[str, int]:
-        return {"flops": c.under(conv), "macs": c.macs}
+    def cost(c: OpCost) -> dict[str, int | None]:
+        return {"flops": c.under(conv), "macs": c.macs, "bytes": c.bytes if bytes_priced else None}
 
     return {
         "batch": gen.batch,
@@ -183,6 +242,95 @@ def _generation(gen: Generation | None, conv: Convention) -> dict[str, Any] | No
         "prefill_peak": gen.prefill_peak,
         "decode_peak": gen.decode_peak,
         "kv_cache": gen.kv_cache,
+        "time": None if gen.time is None else {
+            "prefill_s": gen.time.prefill_s,
+            "time_to_first_token_s": gen.time.prefill_s,
+            "decode_step_first_s": gen.time.decode_step_first_s,
+            "decode_step_last_s": gen.time.decode_step_last_s,
+            "decode_total_s": gen.time.decode_total_s,
+            "decode_tokens_per_s": gen.time.decode_tokens_per_s,
+            "prefill_bound": gen.time.prefill_bound,
+            "decode_bound": gen.time.decode_bound,
+        },
+    }
+
+
+_PHASES = ("forward", "loss", "backward", "optimizer", "decode")
+
+
+def _traffic(report: Report) -> dict[str, Any]:
+    """`totals.bytes` (read + written per phase) and `totals.arithmetic_intensity`."""
+    if not report.bytes_priced:
+        return {"bytes": None, "bytes_read": None, "bytes_written": None,
+                "arithmetic_intensity": None}
+    costs = report.totals.costs
+    phases = [(name, getattr(costs, name)) for name in _PHASES] + [("step", costs.step)]
+    return {
+        "bytes": {name: c.bytes for name, c in phases},
+        "bytes_read": {name: c.bytes_read for name, c in phases},
+        "bytes_written": {name: c.bytes_written for name, c in phases},
+        "arithmetic_intensity": {
+            name: report.intensity(None if name == "step" else name)
+            for name in ("forward", "backward", "step")
+        },
+    }
+
+
+def _hardware(timing: Timing | None) -> dict[str, Any] | None:
+    if timing is None:
+        return None
+    acc, c = timing.accelerator, timing.constants
+    return {
+        "name": acc.name,
+        "memory": acc.memory_bytes,
+        "bandwidth": acc.bandwidth_bytes_per_s,
+        "peak_flops": dict(acc.peak_flops),
+        "interconnect": acc.interconnect or None,
+        "interconnect_bandwidth": acc.interconnect_bytes_per_s,
+        "pcie_bandwidth": acc.pcie_bytes_per_s,
+        "efficiency": {
+            "matmul": c.matmul_efficiency,
+            "vector": c.vector_efficiency,
+            "memory": c.memory_efficiency,
+        },
+        "kernel_overhead_s": c.kernel_overhead_s,
+        "tf32_matmul": c.tf32_matmul,
+        "tf32_conv": c.tf32_conv,
+        "fusion": "eager",
+        "source": acc.source,
+    }
+
+
+def _time_totals(timing: Timing | None) -> dict[str, Any]:
+    """`totals.time`, `totals.throughput`, `totals.mfu` (null without an accelerator)."""
+    if timing is None:
+        return {"time": None, "throughput": None, "mfu": None}
+    est = timing.estimate
+    return {
+        "time": {
+            **{name: getattr(est.phases, name) for name in _PHASES},
+            "step": est.step,
+            "by_bound": dict(est.by_bound),
+            "bound": est.bound,
+            "kernels": est.kernels,
+        },
+        "throughput": {
+            "samples_per_s": timing.samples_per_s,
+            "tokens_per_s": timing.tokens_per_s,
+        },
+        "mfu": est.mfu(),
+        "mfu_peak": {"dtype": est.peak_dtype or None, "flops": est.peak_flops or None},
+    }
+
+
+def _module_time(row: ModuleRow, report: Report) -> dict[str, Any]:
+    """`modules[].bytes` and `modules[].time` ({forward, backward}; null when not priced)."""
+    timing = report.timing
+    forward, backward = timing.module(row.path) if timing is not None else (0.0, 0.0)
+    return {
+        "bytes": {"forward": row.forward.bytes, "backward": row.backward.bytes}
+        if report.bytes_priced else None,
+        "time": {"forward": forward, "backward": backward} if timing is not None else None,
     }
 
 

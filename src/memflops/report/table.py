@@ -28,10 +28,11 @@ from memflops.report.model import (
     MemoryTotals,
     ModuleRow,
     Report,
+    Timing,
     UncountedOp,
 )
 from memflops.tensor_spec import dtype_name
-from memflops.units import format_bytes, format_count, format_int
+from memflops.units import format_bytes, format_count, format_int, format_seconds
 
 DEFAULT_DEPTH = 2
 MIN_WIDTH = 100
@@ -75,6 +76,7 @@ def table_parts(report: Report, tree: Table) -> list[RenderableType]:
     warnings, in that order; a section with nothing to say is left out."""
     parts: list[RenderableType] = [_header(report), Text(""), tree, _totals(report)]
     for section in (
+        _time(report),
         _generation(report.generation, report.convention),
         _memory(report.totals.memory, report.memory_detail),
         _checkpointing(report.checkpointing, report.totals.memory),
@@ -123,6 +125,9 @@ def _module_tree(report: Report, depth: int) -> Table:
     numeric = ["params", "MACs fwd", "FLOPs fwd"]
     if train:
         numeric += ["FLOPs bwd", "saved for bwd"]
+    timing = report.timing
+    if timing is not None:
+        numeric += ["bytes fwd", "time fwd"] + (["time bwd"] if train else [])
     for name in numeric:
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("output shape", no_wrap=True)
@@ -139,6 +144,12 @@ def _module_tree(report: Report, depth: int) -> Table:
         if train:
             cells.append(format_count(row.backward.under(conv)))
             cells.append(format_bytes(row.activation_bytes))
+        if timing is not None:
+            forward, backward = timing.module(row.path)
+            cells.append(format_bytes(row.forward.bytes) if report.bytes_priced else "-")
+            cells.append(format_seconds(forward))
+            if train:
+                cells.append(format_seconds(backward))
         cells.append(_output_shape(row))
         table.add_row(*(Text(c) for c in cells), style="bold" if row.depth == 0 else None)
     return table
@@ -176,6 +187,8 @@ def _totals(report: Report) -> RenderableType:
         line = f"{_exact(cost.under(report.convention))} FLOPs"
         if with_macs:
             line += f", {_exact(cost.macs)} MACs"
+        if report.bytes_priced:
+            line += f", {format_bytes(cost.bytes)} moved"
         grid.add_row(label, line)
     return _section("Totals (FLOPs and MACs: K = 10^3, M = 10^6, G = 10^9)", grid)
 
@@ -195,6 +208,55 @@ def _phases(report: Report) -> Iterator[tuple[str, OpCost, bool]]:
     if costs.optimizer.under(report.convention):
         yield "optimizer step", costs.optimizer, False
     yield "whole step", costs.step, True
+
+
+def _time(report: Report) -> RenderableType | None:
+    """Time on the accelerator: per phase, the step, throughput, MFU, bounds, constants."""
+    timing: Timing | None = report.timing
+    if timing is None:
+        return None
+    est, acc, c = timing.estimate, timing.accelerator, timing.constants
+    grid = _grid()
+    phases = est.phases
+    for label, seconds in (("forward", phases.forward), ("loss", phases.loss),
+                           ("backward", phases.backward), ("optimizer step", phases.optimizer),
+                           ("decode (all steps)", phases.decode)):
+        if seconds:
+            grid.add_row(label, format_seconds(seconds))
+    grid.add_row("whole step" if report.mode != "generate" else "whole generation",
+                 format_seconds(est.step))
+    rates = []
+    if timing.samples_per_s is not None:
+        rates.append(f"{timing.samples_per_s:,.1f} samples/s")
+    if timing.tokens_per_s is not None:
+        rates.append(f"{timing.tokens_per_s:,.1f} tokens/s")
+    if rates:
+        grid.add_row("throughput", ", ".join(rates))
+    mfu = est.mfu()
+    if mfu is not None:
+        grid.add_row("MFU", f"{100 * mfu:.1f}% (2mac FLOPs over time x {est.peak_dtype} dense "
+                            f"peak {est.peak_flops / 1e12:g} TFLOP/s)")
+    total = est.step or 1.0
+    grid.add_row("bound", ", ".join(f"{name} {100 * seconds / total:.0f}%"
+                                    for name, seconds in est.by_bound)
+                 + f" of the time ({format_int(est.kernels)} kernels)")
+    intensity = report.intensity()
+    if intensity is not None:
+        grid.add_row("arithmetic intensity", f"{intensity:.1f} FLOPs/byte "
+                     f"(ridge point {_ridge(timing):.0f})")
+    grid.add_row("constants", f"matmul {c.matmul_efficiency:g}, vector {c.vector_efficiency:g} "
+                 f"and memory {c.memory_efficiency:g} of peak; {c.kernel_overhead_s * 1e6:g} us "
+                 f"per kernel; TF32 matmul {'on' if c.tf32_matmul else 'off'}, conv "
+                 f"{'on' if c.tf32_conv else 'off'}; eager (no fusion)")
+    title = (f"Time on {acc.name} ({format_bytes(acc.memory_bytes)}, "
+             f"{acc.bandwidth_bytes_per_s / 1e9:g} GB/s): a roofline per op")
+    return _section(title, grid)
+
+
+def _ridge(timing: Timing) -> float:
+    """FLOPs per byte where the peak of the MFU's unit meets the bandwidth."""
+    bandwidth = timing.accelerator.bandwidth_bytes_per_s
+    return timing.estimate.peak_flops / bandwidth if bandwidth else 0.0
 
 
 def _memory(memory: MemoryTotals, detail: MemoryDetail | None) -> RenderableType | None:
@@ -220,6 +282,21 @@ def _memory(memory: MemoryTotals, detail: MemoryDetail | None) -> RenderableType
         )
         grid.add_row("live at peak", _by_kind(detail.peak_by_kind))
     add("seed estimate (article's formula)", memory.seed_estimate)
+    sim = detail.allocator if detail is not None else None
+    if sim is not None:
+        grid.add_row("reserved (caching allocator)", _bytes(sim.reserved))
+        if sim.config.text:
+            grid.add_row("  allocator options", sim.config.text)
+        grid.add_row(
+            "  at the reserved peak",
+            f"{_bytes(sim.allocated_at_reserved_peak)} in use, "
+            f"{format_bytes(sim.fragmentation)} free in {format_int(sim.segments)} segments",
+        )
+        grid.add_row(
+            "device total (nvidia-smi)",
+            f"{_bytes(sim.device_total)}: reserved + CUDA context "
+            f"{format_bytes(sim.cuda_context)}",
+        )
     if not grid.row_count:
         return None
     title = "Memory (binary units: 1 KiB = 2^10 B, 1 MiB = 2^20 B, 1 GiB = 2^30 B)"
@@ -259,15 +336,28 @@ def _sweep(sweep: Sweep | None) -> RenderableType | None:
     if sweep is None:
         return None
     dim = sweep.dimension
+    timed = any(p.time_step_s is not None for p in sweep.points)
     table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
-    for name in (dim, "peak", "seed estimate"):
+    reserved = any(p.reserved is not None for p in sweep.points)
+    columns = [dim, "peak (allocated)", "reserved"] if reserved else [dim, "peak"]
+    columns += ["seed estimate"] + (["step time", "samples/s"] if timed else [])
+    for name in columns:
         table.add_column(name, justify="right", no_wrap=True)
     for point in sweep.points:
-        table.add_row(
-            str(point.size), format_bytes(point.peak), format_bytes(point.seed_estimate)
-        )
-    line = Text(f"fitted: peak = {_bytes(sweep.constant)} + {_bytes(sweep.per_item)} x {dim}")
-    return _section(f"Peak memory by {dim} size", Group(table, line))
+        cells = [str(point.size), format_bytes(point.peak)]
+        if reserved:
+            cells.append(format_bytes(point.reserved) if point.reserved is not None else "")
+        cells.append(format_bytes(point.seed_estimate))
+        if timed:
+            cells += [format_seconds(point.time_step_s or 0.0), f"{point.samples_per_s or 0:,.1f}"]
+        table.add_row(*cells)
+    lines = [f"fitted: peak = {_bytes(sweep.constant)} + {_bytes(sweep.per_item)} x {dim}"]
+    if sweep.saturated_at is not None:
+        lines.append(f"throughput saturates at {dim} {format_int(sweep.saturated_at)}: within "
+                     f"5% of the best of the sweep; a bigger {dim} is no faster per sample")
+    elif timed:
+        lines.append(f"throughput still rises at the largest {dim} of the sweep")
+    return _section(f"Peak memory by {dim} size", Group(table, *(Text(x) for x in lines)))
 
 
 def _generation(gen: Generation | None, conv: Convention) -> RenderableType | None:
@@ -284,8 +374,17 @@ def _generation(gen: Generation | None, conv: Convention) -> RenderableType | No
         (f"last decode step (cache {format_int(prompt + new - 1)})", gen.decode_last),
         (f"all {format_int(new)} decode steps", gen.decode_total),
     ):
-        grid.add_row(label, f"{_exact(cost.under(conv))} FLOPs, {_exact(cost.macs)} MACs")
+        grid.add_row(label, f"{_exact(cost.under(conv))} FLOPs, {_exact(cost.macs)} MACs, "
+                            f"{format_bytes(cost.bytes)} moved")
     grid.add_row(f"KV cache ({gen.cache_dtype})", _bytes(gen.kv_cache))
+    if gen.time is not None:
+        t = gen.time
+        grid.add_row("time to first token", f"{format_seconds(t.prefill_s)} "
+                     f"(prefill, {t.prefill_bound}-bound)")
+        grid.add_row("decode step", f"{format_seconds(t.decode_step_first_s)} first, "
+                     f"{format_seconds(t.decode_step_last_s)} last ({t.decode_bound}-bound)")
+        grid.add_row("decode", f"{t.decode_tokens_per_s:,.1f} tokens/s "
+                     f"({format_seconds(t.decode_total_s)} for all steps)")
     grid.add_row("peak of prefill", _bytes(gen.prefill_peak))
     grid.add_row("peak of last decode step", _bytes(gen.decode_peak))
     return _section("Generation (prefill, then one token at a time with a KV cache)", grid)
@@ -297,13 +396,18 @@ def _fit(fit: Fit | None) -> RenderableType | None:
     dim, largest, after = fit.dimension, fit.largest, fit.peak_at_next
     grid = _grid()
     grid.add_row("capacity", _bytes(fit.capacity))
+    need = "peak" if fit.against == "allocated" else "device total"
+    grid.add_row("held against it", f"the {need} ({fit.against})")
     if largest == 0:
         grid.add_row(f"largest {dim}", "none")
     else:
         peak = _bytes(fit.peak_at_largest)
-        grid.add_row(f"largest {dim}", f"{format_int(largest)}, peak {peak}")
+        grid.add_row(f"largest {dim}", f"{format_int(largest)}, {need} {peak}")
     if after is not None:
-        grid.add_row(f"{dim} {format_int(largest + 1)}", f"does not fit, peak {_bytes(after)}")
+        grid.add_row(f"{dim} {format_int(largest + 1)}", f"does not fit, {need} {_bytes(after)}")
+    if fit.samples_per_s is not None and fit.time_step_s is not None:
+        grid.add_row(f"at {dim} {format_int(largest)}",
+                     f"step {format_seconds(fit.time_step_s)}, {fit.samples_per_s:,.1f} samples/s")
     grid.add_row("analyses run", str(fit.analyses))
     return _section(f"Largest {dim} that fits", grid)
 

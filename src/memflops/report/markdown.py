@@ -1,0 +1,204 @@
+"""The Markdown renderer: a `Report` as GitHub-flavoured Markdown, for PR comments and wikis.
+
+The same sections as the table renderer (`report/table.py`), as GitHub
+tables: the header, the module tree down to `depth` (full dotted paths, so
+no indentation is needed), totals, memory, generation, batch sweep, fit,
+the convention, uncounted ops and warnings. It reads the typed `Report` and
+computes nothing. Counts use decimal prefixes (1 G = 10^9), bytes binary
+units (1 GiB = 2^30 bytes), and totals are also given exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from memflops.report import text
+from memflops.units import format_bytes, format_count, format_int
+
+if TYPE_CHECKING:
+    from memflops.report.model import Report
+
+DEFAULT_DEPTH = 2
+
+
+def render_markdown(report: Report, *, depth: int = DEFAULT_DEPTH) -> str:
+    """The report as Markdown: the module table down to `depth`, then the sections."""
+    parts = [
+        f"# memflops report: `{report.model}`",
+        " · ".join(_inline(fact) for fact in text.header_facts(report)),
+        "## Modules",
+        _modules(report, depth),
+        f"## Totals\n\nFLOPs and MACs: {text.COUNT_UNITS}.",
+        _totals(report),
+    ]
+    for section in (_generation(report), _memory(report), _sweep(report), _fit(report)):
+        if section:
+            parts.append(section)
+    parts.append(f"## Convention\n\n{_cell(report.convention.sentence)}.")
+    if report.uncounted_ops:
+        parts.append(_uncounted(report))
+    if report.warnings:
+        parts.append("## Warnings\n\n" + "\n".join(f"- {_cell(w)}" for w in report.warnings))
+    return "\n\n".join(parts) + "\n"
+
+
+def _inline(fact: str) -> str:
+    """`mode train` -> `mode **train**`: the value of a header fact in bold."""
+    name, _, value = fact.partition(" ")
+    return f"{name} **{_cell(value)}**"
+
+
+def _cell(value: str) -> str:
+    """A table cell's text: pipes escaped, on one line."""
+    return " ".join(value.replace("|", "\\|").split())
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]], right: Sequence[bool]) -> str:
+    """A GitHub table; `right[i]` aligns column i to the right (numbers)."""
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join("---:" if r else "---" for r in right) + " |",
+    ]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _modules(report: Report, depth: int) -> str:
+    train = text.is_train(report)
+    conv = report.convention
+    header = ["module", "type", "params", "MACs fwd", "FLOPs fwd"]
+    if train:
+        header += ["FLOPs bwd", "saved for bwd"]
+    header.append("output shape")
+    rows = []
+    for row in report.modules:
+        if row.depth > depth:
+            continue
+        label = text.module_label(row)
+        cells = [
+            f"**{label}**" if row.depth == 0 else f"`{label}`",
+            row.type,
+            format_count(row.params),
+            format_count(row.forward.macs),
+            format_count(row.forward.under(conv)),
+        ]
+        if train:
+            cells += [format_count(row.backward.under(conv)), format_bytes(row.activation_bytes)]
+        cells.append(text.output_shape_text(row))
+        rows.append(cells)
+    right = [False, False, *([True] * (len(header) - 3)), False]
+    hidden = sum(1 for row in report.modules if row.depth > depth)
+    note = f"\n\n{hidden} deeper module(s) not shown (depth {depth})." if hidden else ""
+    return table(header, rows, right) + note
+
+
+def _totals(report: Report) -> str:
+    totals = report.totals
+    rows = [
+        [
+            "params",
+            f"{text.exact_count(totals.params)}: {format_int(totals.trainable_params)} "
+            f"trainable, {format_int(totals.frozen_params)} frozen",
+        ],
+        ["buffers", f"{text.exact_count(totals.buffers)} elements"],
+    ]
+    if totals.active_params is not None:
+        rows.append(["active params (per token)", text.exact_count(totals.active_params)])
+    for label, cost, with_macs in text.phases(report):
+        line = f"{text.exact_count(cost.under(report.convention))} FLOPs"
+        if with_macs:
+            line += f", {text.exact_count(cost.macs)} MACs"
+        rows.append([label, line])
+    return table(["", "count"], rows, [False, False])
+
+
+def _memory(report: Report) -> str:
+    rows = [[label, text.exact_bytes(value)] for label, value in text.memory_rows(report)]
+    if not rows:
+        return ""
+    where = text.peak_where(report)
+    if where is not None:
+        rows.append(["peak reached", where])
+        live = ", ".join(f"{kind} {format_bytes(n)}" for kind, n in text.peak_by_kind(report))
+        rows.append(["live at peak", live])
+    return f"## Memory\n\nBinary units: {text.BYTE_UNITS}.\n\n" + table(
+        ["", "bytes"], rows, [False, False]
+    )
+
+
+def _generation(report: Report) -> str:
+    gen = report.generation
+    if gen is None:
+        return ""
+    conv = report.convention
+    prompt, new = gen.prompt_len, gen.new_tokens
+    rows = [["tokens", f"batch {gen.batch}, prompt {format_int(prompt)}, {format_int(new)} new"]]
+    for label, cost in (
+        (f"prefill ({format_int(prompt)} tokens)", gen.prefill),
+        (f"first decode step (cache {format_int(prompt)})", gen.decode_first),
+        (f"last decode step (cache {format_int(prompt + new - 1)})", gen.decode_last),
+        (f"all {format_int(new)} decode steps", gen.decode_total),
+    ):
+        rows.append(
+            [label, f"{text.exact_count(cost.under(conv))} FLOPs, "
+                    f"{text.exact_count(cost.macs)} MACs"]
+        )
+    rows += [
+        [f"KV cache ({gen.cache_dtype})", text.exact_bytes(gen.kv_cache)],
+        ["peak of prefill", text.exact_bytes(gen.prefill_peak)],
+        ["peak of last decode step", text.exact_bytes(gen.decode_peak)],
+    ]
+    return "## Generation\n\nPrefill, then one token at a time with a KV cache.\n\n" + table(
+        ["", "value"], rows, [False, False]
+    )
+
+
+def _sweep(report: Report) -> str:
+    sweep = report.sweep
+    if sweep is None:
+        return ""
+    dim = sweep.dimension
+    rows = [
+        [str(p.size), format_bytes(p.peak), format_bytes(p.seed_estimate)] for p in sweep.points
+    ]
+    fitted = (
+        f"Fitted: peak = {text.exact_bytes(sweep.constant)} + "
+        f"{text.exact_bytes(sweep.per_item)} x {dim}."
+    )
+    return (
+        f"## Peak memory by {dim} size\n\n"
+        + table([dim, "peak", "seed estimate"], rows, [True, True, True])
+        + f"\n\n{fitted}"
+    )
+
+
+def _fit(report: Report) -> str:
+    fit = report.fit
+    if fit is None:
+        return ""
+    dim, largest = fit.dimension, fit.largest
+    rows = [["capacity", text.exact_bytes(fit.capacity)]]
+    if largest == 0:
+        rows.append([f"largest {dim}", "none"])
+    else:
+        peak = text.exact_bytes(fit.peak_at_largest)
+        rows.append([f"largest {dim}", f"{format_int(largest)}, peak {peak}"])
+    if fit.peak_at_next is not None:
+        rows.append(
+            [f"{dim} {format_int(largest + 1)}",
+             f"does not fit, peak {text.exact_bytes(fit.peak_at_next)}"]
+        )
+    rows.append(["analyses run", str(fit.analyses)])
+    return f"## Largest {dim} that fits\n\n" + table(["", "value"], rows, [False, False])
+
+
+def _uncounted(report: Report) -> str:
+    rows = [
+        [f"`{op.op}`", str(op.count), ", ".join(op.modules), op.reason]
+        for op in report.uncounted_ops
+    ]
+    return (
+        "## Uncounted ops\n\nNo FLOP rule: not included in the totals above.\n\n"
+        + table(["op", "count", "modules", "reason"], rows, [False, True, False, False])
+    )
