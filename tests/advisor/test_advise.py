@@ -206,3 +206,4 @@ def test_with_an_accelerator_each_step_is_timed() -> None:
     assert bf16.measured.time_step == timing.estimate.step
     assert advice.baseline.time_step is not None
     assert bf16.delta.time_step == bf16.measured.time_step - advice.baseline.time_step
+    assert advice.accelerator == "NVIDIA A100 80GB SXM" == advice.to_dict()["accelerator"]

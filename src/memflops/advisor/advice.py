@@ -147,6 +147,8 @@ class Advice:
     """Measured changes first, largest peak saving first; then failed, then not applicable."""
     fit: FitResult | None = None
     warnings: tuple[str, ...] = ()
+    accelerator: str | None = None
+    """The accelerator every step was timed on (`gpu`), None when not timed."""
 
     def change(self, name: str) -> ChangeResult:
         """The result of the change called `name`."""
@@ -164,6 +166,7 @@ class Advice:
             "convention": self.convention,
             "budget": self.budget,
             "budget_label": self.budget_label,
+            "accelerator": self.accelerator,
             "baseline": _measured(self.baseline),
             "changes": [_change(c) for c in self.changes],
             "fit": _fit(self.fit),

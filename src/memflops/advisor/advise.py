@@ -132,6 +132,8 @@ each analysis (`memflops.progress`).
         model=target.label, mode=mode, convention=request.convention.value, budget=capacity,
         budget_label=None if budget is None else str(budget), baseline=baseline,
         changes=tuple(_ranked(results)), fit=fitted, warnings=(*target.warnings, *notes),
+        accelerator=(base_report.timing.accelerator.name
+                     if base_report.timing is not None else None),
     )
 
 

@@ -49,6 +49,8 @@ def _header(advice: Advice) -> Text:
     text.append(f"\nmode {advice.mode} · convention {advice.convention} · baseline: "
                 f"{format_count(b.params)} params, {format_count(b.flops_step)} FLOPs per step, "
                 f"peak {format_bytes(b.peak)} ({format_int(b.peak)} B)")
+    if advice.accelerator is not None:
+        text.append(f" · timed on {advice.accelerator}")
     if advice.budget is not None:
         text.append(f" · budget {advice.budget_label} = {format_bytes(advice.budget)} "
                     f"({format_int(advice.budget)} B)")
