@@ -89,7 +89,8 @@ def test_json_of_tiny_model(capfd: pytest.CaptureFixture[str]) -> None:
     doc = run_json(capfd, TINY, *TINY_INPUT)
     assert doc["schema"] == "memflops.report/1"
     assert (doc["mode"], doc["convention"], doc["precision"]) == ("inference", "exact", "float32")
-    assert doc["inputs"] == [{"name": "input[0]", "shape": [2, 3, 4, 4], "dtype": "float32"}]
+    assert doc["inputs"] == [{"name": "input[0]", "shape": [2, 3, 4, 4], "dtype": "float32",
+                             "requires_grad": False}]
     totals = doc["totals"]
     assert totals["params"] == TINY_PARAMS
     assert totals["flops"]["forward"] == TINY_FLOPS
@@ -146,7 +147,8 @@ def test_batch_sweep_table(capfd: pytest.CaptureFixture[str]) -> None:
 
 def test_keyword_input_with_dtype(capfd: pytest.CaptureFixture[str]) -> None:
     doc = run_json(capfd, f"{FIXTURE}:embed", "--input", "ids=2x5:int64")
-    assert doc["inputs"] == [{"name": "ids", "shape": [2, 5], "dtype": "int64"}]
+    assert doc["inputs"] == [{"name": "ids", "shape": [2, 5], "dtype": "int64",
+                              "requires_grad": False}]
     # embedding (2, 5) -> (2, 5, 8); linear 8 -> 2 with bias on 10 rows: 2 * 10 * 8 * 2 = 320
     rows = {m["path"]: m for m in doc["modules"]}
     assert rows["fc"]["flops"]["forward"] == 320
@@ -271,11 +273,14 @@ def test_format_wins_over_the_extension(capfd: pytest.CaptureFixture[str], tmp_p
 def test_csv_per_op(capfd: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capfd, "analyze", TINY, *TINY_INPUT, "--format", "csv", "--per-op")
     assert (code, err) == (0, "")
-    # conv then linear: FLOPs 6,912 and 2,560, MACs 3,456 and 1,280 (module docstring)
+    # conv then linear: FLOPs 6,912 and 2,560, MACs 3,456 and 1,280 (module docstring);
+    # bytes in fp32: conv reads 2x3x4x4 input (384), 4x3x3x3 weight (432), bias (16), writes
+    # 2x4x4x4 (512) = 1,344; fc reads 2x64 (512), 10x64 weight (2,560), bias (40), writes
+    # 2x10 (80) = 3,192
     assert out.splitlines() == [
-        "index,phase,module,op,flops,macs",
-        "0,forward,conv,aten.convolution,6912,3456",
-        "1,forward,fc,aten.addmm,2560,1280",
+        "index,phase,module,op,flops,macs,bytes",
+        "0,forward,conv,aten.convolution,6912,3456,1344",
+        "1,forward,fc,aten.addmm,2560,1280,3192",
     ]
 
 
@@ -414,3 +419,15 @@ def test_bad_parallel_exits_2(capfd: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capfd, "analyze", TINY, *TINY_INPUT, "--parallel", "fsdp=0")
     assert (code, out) == (2, "")
     assert "fsdp=0: the number of ranks must be at least 1" in err and "Traceback" not in err
+
+
+def test_input_that_needs_its_gradient(capfd: pytest.CaptureFixture[str]) -> None:
+    # conv 3 -> 4, 3x3, padding 1 on 2x3x4x4: its input gradient is as many MACs as its
+    # forward, 3,456 (module docstring), so 2 * 3,456 = 6,912 more backward FLOPs (2mac);
+    # the gradient itself is 2 * 3 * 4 * 4 float32 = 384 bytes of grads
+    args = ["--mode", "train", "--optimizer", "none", "--convention", "2mac"]
+    plain = run_json(capfd, TINY, *TINY_INPUT, *args)
+    grad = run_json(capfd, TINY, "--input", "2x3x4x4:grad", *args)
+    assert [i["requires_grad"] for i in (plain["inputs"][0], grad["inputs"][0])] == [False, True]
+    assert grad["totals"]["flops"]["backward"] - plain["totals"]["flops"]["backward"] == 6_912
+    assert grad["totals"]["memory"]["grads"] - plain["totals"]["memory"]["grads"] == 384

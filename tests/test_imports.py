@@ -148,3 +148,19 @@ def test_no_private_name_crosses_a_package() -> None:
         and _package_of(name) != module
     ]
     assert crossings == []
+
+
+def test_tests_import_each_other_as_pytest_puts_them_on_the_path() -> None:
+    """`pytest` (what CI runs) puts tests/ on sys.path, not the repository root, so a test
+    module imports a neighbour as `from memory import nets`; `from tests.memory import ...`
+    passes only under `python -m pytest` and fails in CI."""
+    tests = Path(__file__).resolve().parent
+    wrong = []
+    for path in sorted(tests.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else (
+                [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            )
+            if any(name == "tests" or name.startswith("tests.") for name in names):
+                wrong.append(f"{path.relative_to(tests)}:{node.lineno}")
+    assert not wrong, wrong

@@ -11,6 +11,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from memflops.advisor.advice import Advice
+    from memflops.advisor.advise import advise
     from memflops.api import analyze
     from memflops.conventions import Convention
     from memflops.flops.registry import OpCost
@@ -18,11 +20,16 @@ if TYPE_CHECKING:
     from memflops.report.model import Report
     from memflops.tensor_spec import TensorSpec
 
-__all__ = ["Convention", "OpCost", "Report", "TensorSpec", "analyze", "register_formula"]
+__all__ = [
+    "Advice", "Convention", "OpCost", "Report", "TensorSpec", "advise", "analyze",
+    "register_formula",
+]
 __version__ = "0.1.0"
 
 _LAZY = {
     "analyze": ("memflops.api", "analyze"),
+    "advise": ("memflops.advisor.advise", "advise"),
+    "Advice": ("memflops.advisor.advice", "Advice"),
     "TensorSpec": ("memflops.tensor_spec", "TensorSpec"),
     "Convention": ("memflops.conventions", "Convention"),
     "OpCost": ("memflops.flops.registry", "OpCost"),

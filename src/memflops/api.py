@@ -22,6 +22,7 @@ from memflops.capture.checkpointing import (
     checkpointing_off,
     outermost,
 )
+from memflops.capture.costing import borrowed_warning
 from memflops.capture.inputs import InputSpecs, TensorSpec, dtype_name, normalize_inputs
 from memflops.capture.parallel import ParallelWrapper
 from memflops.capture.step import (
@@ -348,7 +349,8 @@ def _step_report(
         convention=request.convention,
         precision=_precision(float_dtype, request.autocast),
         inputs=[
-            (n, TensorSpec(s.shape, input_dtype(s, float_dtype, request.cast)))
+            (n, TensorSpec(s.shape, input_dtype(s, float_dtype, request.cast),
+                           requires_grad=s.requires_grad))
             for n, s in specs.all()
         ],
         params=params.total,
@@ -360,7 +362,7 @@ def _step_report(
         modules=aggregate.module_rows(target.module, cap, params, timeline),
         records=cap.records,
         uncounted=aggregate.uncounted(cap.records, cap.rule_failures),
-        notes=(*target.warnings, *_shared_warnings(params)),
+        notes=(*target.warnings, *_shared_warnings(params), *borrowed_warning(cap.records)),
         assumptions=cap.assumptions.warnings(),
         optimizer=optimizer_label(request.step_optimizer),
         sweep=sweep,

@@ -2,8 +2,9 @@
 
 Every option is an argument of `memflops.analyze` (`--input` -> inputs,
 `--mode`, `--convention`, `--dtype`, `--optimizer`, `--batch-sweep` ->
-batch_sweep, ...) or of a renderer (`--depth`, `--format`, `--output`),
-under the same name; an option left out takes analyze's default.
+batch_sweep, ...), of `memflops.advise` (`--budget`, `--only`, `--skip`) or
+of a renderer (`--depth`, `--format`, `--output`), under the same name; an
+option left out takes analyze's default.
 
 Errors: a `MemflopsError` prints one line `memflops: error: <message>` on
 stderr and exits with its `exit_code` (2 for usage errors, 1 otherwise);
@@ -37,7 +38,7 @@ from memflops.report.markdown import render_markdown
 from memflops.report.model import Report
 from memflops.report.table import DEFAULT_DEPTH, render_table
 
-PLOTS = ("timeline", "modules", "sweep")
+PLOTS = ("timeline", "modules", "sweep", "roofline")
 """The charts `--plot` writes (`report/charts.py`, `report/plot.py`)."""
 
 PROG = "memflops"
@@ -57,6 +58,9 @@ EXTENSIONS = {
     ".csv": "csv", ".html": "html", ".htm": "html",
 }
 """The format `-o FILE` chooses by the file's extension when --format is not given."""
+ADVICE_FORMATS = ("table", "json")
+ADVISE_OPTIONS = ("budget", "only", "skip")
+"""Options passed to `memflops.advise` besides analyze's."""
 DEBUG_HINT = "rerun with --debug for the traceback"
 
 # Loggers that print a full traceback of an op failure that memflops reports
@@ -74,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_analyze(commands)
+    _add_advise(commands)
     _add_list(commands)
     _add_gpus(commands)
     return parser
@@ -111,6 +116,49 @@ def _add_analyze(commands: Any) -> None:
     _add_output_options(cmd.add_argument_group("output"))
 
 
+def _add_advise(commands: Any) -> None:
+    cmd = commands.add_parser(
+        "advise",
+        help="every way to save memory or FLOPs, applied to a copy of the model, analysed again",
+        description="Apply every change that saves memory or FLOPs (smaller batch, in-place\n"
+        "activations, BN removed or folded, GAP head, checkpointing, precision, optimizers,\n"
+        "factorised convolutions) to a copy of the model or to the step, analyse each again,\n"
+        "and rank them; with --budget, the cheapest combination whose analysed peak fits.\n"
+        "Options left out take the defaults of memflops.advise().",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_ADVISE_EPILOG,
+    )
+    cmd.add_argument("target", metavar="TARGET", help=f"the model: {TARGET_FORMS}")
+    step = cmd.add_argument_group("the baseline step (arguments of memflops.analyze)")
+    _add_input_options(step)
+    _add_training_options(step)
+    _add_memory_options(step)
+    _add_time_options(step)
+    advice = cmd.add_argument_group("the advice (arguments of memflops.advise)")
+    advice.add_argument(
+        "--budget", metavar="MEMORY|GPU",
+        help="find the cheapest set of changes whose peak fits, e.g. 3GiB, 80GB or "
+        "\"A100 80GB SXM\"",
+    )
+    advice.add_argument(
+        "--only", action="append", metavar="NAMES",
+        help="try only these changes, e.g. bn-removed,checkpoint-blocks (comma-separated; "
+        "repeatable; every name is in docs/advice.md, and an unknown one lists them)",
+    )
+    advice.add_argument(
+        "--skip", action="append", metavar="NAMES",
+        help="leave these changes out (comma-separated; repeatable)",
+    )
+    out = cmd.add_argument_group("output")
+    out.add_argument("--format", choices=ADVICE_FORMATS, default="table", help="default: table")
+    out.add_argument("-o", "--output", metavar="FILE", help="write the advice to FILE")
+    out.add_argument(
+        "--quiet", action="store_true",
+        help="no progress display of the analyses (drawn only on a terminal)",
+    )
+    out.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+
+
 def _add_time_options(step: Any) -> None:
     """The accelerator the step is timed on, and the time model's constants."""
     step.add_argument(
@@ -146,8 +194,9 @@ def _add_input_options(step: Any) -> None:
     """What the step runs on and how: inputs, mode, generation, convention, dtypes."""
     step.add_argument(
         "--input", dest="inputs", action="append", metavar="SHAPE",
-        help="an input shape such as 8x3x224x224 or 2x128:int64; repeat for several "
-        "positional inputs; NAME=SHAPE gives a keyword input (zoo targets have a default)",
+        help="an input shape such as 8x3x224x224 or 2x128:int64; ':grad' (1x3x224x224:grad) "
+        "makes the train step compute that input's gradient; repeat for several positional "
+        "inputs; NAME=SHAPE gives a keyword input (zoo targets have a default)",
     )
     step.add_argument(
         "--batch", type=_positive, metavar="N",
@@ -297,6 +346,16 @@ examples:
 
 exit status: 0 success, 1 the model could not be analysed, 2 usage error"""
 
+_ADVISE_EPILOG = """\
+examples:
+  memflops advise torchvision:vgg16 --input 32x3x224x224 --mode train
+  memflops advise torchvision:resnet50 --input 64x3x224x224 --mode train --budget 3GiB
+  memflops advise hf:llama-2-7b --batch 4 --seq 2048 --mode train --dtype bf16 \\
+      --budget "A100 80GB SXM"
+  memflops advise torchvision:resnet18 --input 8x3x224x224 --only bn-folded --format json
+
+exit status: 0 success, 1 the model could not be analysed, 2 usage error"""
+
 
 def _sizes(text: str) -> list[int]:
     try:
@@ -382,7 +441,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _quiet_torch(enabled=not args.debug):
             if args.command == "gpus":
                 return _gpus()
-            return _list(args) if args.command == "list" else _analyze(args)
+            if args.command == "list":
+                return _list(args)
+            return _advise(args) if args.command == "advise" else _analyze(args)
     except MemflopsError as exc:
         if args.debug:
             raise
@@ -437,6 +498,30 @@ def _analyze(args: argparse.Namespace) -> int:
         _plot(report, args.plot, args.output)
         return 0
     _write(_render(report, args), args.output)
+    return 0
+
+
+def _advise(args: argparse.Namespace) -> int:
+    from memflops.advisor.advise import advise  # torch
+    from memflops.advisor.table import render_advice
+
+    if is_layer_spec(args.target):
+        raise UsageError(f"advise: {args.target} is a layer list; advise needs a model to "
+                         f"change (a module target such as torchvision:vgg16)")
+    names = (*ANALYZE_OPTIONS, *ADVISE_OPTIONS)
+    given = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    inputs = parse_inputs(args.inputs)
+    with progress_display(quiet=args.quiet) as progress:
+        advice = advise(args.target, inputs, progress=progress, **given)
+    if args.format == "json":
+        import json
+
+        text = json.dumps(advice.to_dict(), indent=2) + "\n"
+    else:
+        color = args.output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        width = shutil.get_terminal_size().columns if color else None
+        text = render_advice(advice, width=width, color=color)
+    _write(text, args.output)
     return 0
 
 

@@ -27,7 +27,12 @@ class TensorSpec:
     """Known contents, for an input whose values steer the model (a vision tower's grid
     sizes): a number every element equals, or nested lists of the tensor's shape. None:
     unknown, the usual case (only the shape matters). See `capture.values.known`."""
+    requires_grad: bool = False
+    """Whether the step needs this input's gradient (adversarial training, inversion, a
+    model fed another model's output): in train mode backward computes it, its FLOPs and
+    its memory counted. Only a floating-point input can require grad."""
 
     def describe(self) -> str:
         dims = "x".join(str(d) for d in self.shape) or "scalar"
-        return f"{dims}:{dtype_name(self.dtype)}" if self.dtype is not None else dims
+        text = f"{dims}:{dtype_name(self.dtype)}" if self.dtype is not None else dims
+        return f"{text}:grad" if self.requires_grad else text

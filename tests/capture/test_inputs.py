@@ -70,6 +70,10 @@ def test_parse_shape() -> None:
     assert parse_shape(" 4X5 ") == TensorSpec((4, 5), None)
     assert parse_shape("2,3:bf16") == TensorSpec((2, 3), torch.bfloat16)
     assert parse_shape("16") == TensorSpec((16,), None)
+    assert parse_shape("1x3x8x8:grad") == TensorSpec((1, 3, 8, 8), None, requires_grad=True)
+    assert parse_shape("1x3x8x8:bf16:grad") == parse_shape("1x3x8x8:grad:bf16") == \
+        TensorSpec((1, 3, 8, 8), torch.bfloat16, requires_grad=True)
+    assert parse_shape("1x3x8x8:bf16:grad").describe() == "1x3x8x8:bfloat16:grad"
 
 
 @pytest.mark.parametrize(
@@ -79,6 +83,9 @@ def test_parse_shape() -> None:
         ("", "expected sizes separated by 'x'"),
         ("2x-1", "sizes must be >= 0"),
         ("2x3:float7", "unknown dtype 'float7'; expected one of: "),
+        ("2x3:", "a dtype or 'grad' must follow ':'"),
+        ("2x3:grad:grad", "':grad' given twice"),
+        ("2x3:fp16:bf16", "two dtypes"),
     ],
 )
 def test_parse_shape_errors(text: str, message: str) -> None:
@@ -103,6 +110,16 @@ def test_dict_inputs_index_names_default_to_int64() -> None:
 def test_tensor_inputs_keep_their_dtype() -> None:
     specs = normalize_inputs([torch.empty(2, 3, dtype=torch.float16, device="meta"), (4,)])
     assert specs.args == (TensorSpec((2, 3), torch.float16), TensorSpec((4,), None))
+
+
+def test_inputs_keep_requires_grad() -> None:
+    specs = normalize_inputs({"x": torch.empty(2, 3, requires_grad=True), "y": "4:grad",
+                              "input_ids": "2x5"})
+    assert dict(specs.kwargs) == {
+        "x": TensorSpec((2, 3), torch.float32, requires_grad=True),
+        "y": TensorSpec((4,), None, requires_grad=True),
+        "input_ids": TensorSpec((2, 5), torch.int64),
+    }
 
 
 @pytest.mark.parametrize(

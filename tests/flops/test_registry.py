@@ -61,10 +61,16 @@ def test_no_uncounted_ops(target: str, shape: tuple[int, ...]) -> None:
 
 
 def _exists(op: str) -> bool:
-    """`aten.NAME` in torch; `torchvision.NAME` in torchvision, when it is installed; the
-    collectives (`c10d`, `_c10d_functional`) and FSDP2's copies (`fsdp`) in
-    torch.distributed."""
+    """`aten.NAME` in torch; `torchvision.NAME` in torchvision, when it is installed;
+    `higher_order.NAME`, a higher-order op, and `torch_attn.NAME`, the varlen attention
+    ops (the modules of torch.nn.attention define them); the collectives (`c10d`,
+    `_c10d_functional`) and FSDP2's copies (`fsdp`) in torch.distributed."""
     namespace, _, name = op.partition(".")
+    defined_by = {"higher_order": "torch.nn.attention.flex_attention",
+                  "torch_attn": "torch.nn.attention.varlen"}
+    if namespace in defined_by:
+        importlib.import_module(defined_by[namespace])
+        return hasattr(getattr(torch.ops, namespace), name)
     if namespace == "torchvision":
         try:
             import torchvision  # noqa: F401  (registers torch.ops.torchvision)

@@ -138,7 +138,7 @@ def test_the_command_line_takes_allocator_options(capsys: pytest.CaptureFixture[
 
 
 def test_generation_is_simulated_too() -> None:
-    from tests.capture.test_generate import CachedMoe
+    from capture.test_generate import CachedMoe
 
     report = memflops.analyze(CachedMoe(), mode="generate", prompt_len=4, new_tokens=3)
     sim = report.memory_detail.allocator if report.memory_detail else None

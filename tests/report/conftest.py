@@ -16,7 +16,11 @@ import memflops
 from memflops.capture.inputs import TensorSpec
 from memflops.conventions import Convention
 from memflops.flops.registry import OpCost
+from memflops.hardware.catalog import Accelerator
+from memflops.hardware.time_model import PhaseTimes, TimeConstants, TimeEstimate
+from memflops.memory.allocator import AllocatorConfig
 from memflops.memory.fit import Fit, Sweep, SweepPoint
+from memflops.memory.reserved import ReservedMemory
 from memflops.report.model import (
     Checkpointing,
     MemoryDetail,
@@ -27,6 +31,7 @@ from memflops.report.model import (
     PhaseSpan,
     Report,
     TimelinePoint,
+    Timing,
     Totals,
     UncountedOp,
 )
@@ -96,12 +101,56 @@ HANDMADE_TIMELINE = MemoryTimeline(
 """The memory over a step of `handmade_report`: its peak is `totals.memory.peak`."""
 
 
+TEST_GPU = Accelerator(
+    name="Test GPU", memory_bytes=80 * 2**30, bandwidth_bytes_per_s=10**12,
+    peak_flops=(("fp32", 20 * 10**12), ("bf16", 200 * 10**12)), source="made up", notes="",
+)
+"""1,000 GB/s; fp32 vector 20 TFLOP/s (ridge 20 FLOPs/B), bf16 tensor 200 TFLOP/s (ridge 200)."""
+
+HANDMADE_TIMING = Timing(
+    accelerator=TEST_GPU,
+    constants=TimeConstants(),
+    estimate=TimeEstimate(
+        phases=PhaseTimes(forward=0.004, loss=0.0001, backward=0.008, optimizer=0.0009),
+        modules={"": (0.004, 0.008), "encoder": (0.003, 0.006), "encoder.0": (0.003, 0.006),
+                 "head": (0.001, 0.002)},
+        by_bound=(("compute", 0.008), ("memory", 0.004), ("overhead", 0.001)),
+        kernels=40,
+        model_flops=18_000_000,  # 2 x 9,000,000 MACs
+        peak_dtype="bf16",
+        peak_flops=200 * 10**12,
+    ),
+    samples=8,
+)
+"""The handmade step on `TEST_GPU`: 13 ms (4 + 0.1 + 8 + 0.9), 8 samples."""
+
+HANDMADE_ALLOCATOR = ReservedMemory(
+    config=AllocatorConfig(),
+    reserved=6 * 2**30,
+    allocated_peak=PEAK + 64 * 2**20,
+    requested_peak=PEAK,
+    allocated_at_reserved_peak=PEAK + 64 * 2**20,
+    segments=12,
+    by_pool=(("small", 2 * 2**20, 2**20, 1), ("large", 6 * 2**30 - 2 * 2**20, PEAK, 11)),
+    workspaces=64 * 2**20,
+    num_alloc_retries=0,
+)
+"""Reserved 6 GiB at the peak of 5.5 GiB + 64 MiB of cuBLAS workspaces: 448 MiB free."""
+
+
+def _bytes(read: int, written: int) -> dict[str, int]:
+    return {"bytes_read": read, "bytes_written": written}
+
+
 @pytest.fixture
 def handmade_report() -> Report:
-    """A train-mode report of a two-layer model, numbers chosen to be easy to read."""
-    fwd = OpCost(macs=3_000_000, flops=6_100_000)
-    bwd = OpCost(macs=6_000_000, flops=12_300_000)
-    recompute = OpCost(macs=2_000_000, flops=4_000_000)
+    """A train-mode report of a two-layer model with activation checkpointing, timed on
+    `TEST_GPU`, the caching allocator simulated; numbers chosen to be easy to read."""
+    fwd = OpCost(macs=3_000_000, flops=6_100_000, **_bytes(3_000_000, 1_000_000))
+    bwd = OpCost(macs=6_000_000, flops=12_300_000, **_bytes(6_000_000, 2_000_000))
+    recompute = OpCost(macs=2_000_000, flops=4_000_000, **_bytes(2_000_000, 1_000_000))
+    enc_fwd = OpCost(2_000_000, 4_000_000, **_bytes(2_000_000, 1_000_000))
+    enc_bwd = OpCost(4_000_000, 8_000_000, **_bytes(4_000_000, 2_000_000))
     return Report(
         model="handmade",
         mode="train",
@@ -124,21 +173,25 @@ def handmade_report() -> Report:
                 activations=3 * 2**30,
                 peak=PEAK,
                 seed_estimate=4 * 2**30,
+                reserved=HANDMADE_ALLOCATOR.reserved,
+                device_total=HANDMADE_ALLOCATOR.device_total,
             ),
         ),
         modules=(
             ModuleRow("", "Net", 0, 1_234_567, fwd, bwd, ((8, 10), (8,)), 1, 4096),
             ModuleRow(
-                "encoder", "Sequential", 1, 1_234_000, OpCost(2_000_000, 4_000_000),
-                OpCost(4_000_000, 8_000_000), ((8, 512),), 1, recompute=recompute,
+                "encoder", "Sequential", 1, 1_234_000, enc_fwd, enc_bwd, ((8, 512),), 1,
+                recompute=recompute,
             ),
             ModuleRow(
-                "encoder.0", "Linear", 2, 1_000_000, OpCost(2_000_000, 4_000_000),
-                OpCost(4_000_000, 8_000_000), ((8, 512),), 1, recompute=recompute,
+                "encoder.0", "Linear", 2, 1_000_000, enc_fwd, enc_bwd, ((8, 512),), 1,
+                recompute=recompute,
             ),
             ModuleRow("encoder.0.act", "GELU", 3, 0, OpCost(), OpCost(), ((8, 512),), 1),
-            ModuleRow("head", "Head", 1, 567, OpCost(1_000_000, 2_100_000),
-                      OpCost(2_000_000, 4_300_000), ((8, 10), (8,)), 1),
+            ModuleRow("head", "Head", 1, 567,
+                      OpCost(1_000_000, 2_100_000, **_bytes(750_000, 250_000)),
+                      OpCost(2_000_000, 4_300_000, **_bytes(1_500_000, 500_000)),
+                      ((8, 10), (8,)), 1),
             ModuleRow("unused", "Dropout", 1, 0, OpCost(), OpCost(), (), 0),
         ),
         uncounted_ops=(
@@ -162,14 +215,22 @@ def handmade_report() -> Report:
             inputs=4_096,
             feature_maps=2**30,
             top_saved_modules=(("encoder.0", 3 * 2**30),),
+            allocator=HANDMADE_ALLOCATOR,
         ),
         sweep=Sweep(
-            "batch", (SweepPoint(8, 5 * 2**30, 4 * 2**30), SweepPoint(16, 10 * 2**30, 8 * 2**30)),
+            "batch",
+            (SweepPoint(8, 5 * 2**30, 4 * 2**30, reserved=11 * 2**29, time_step_s=0.01,
+                        samples_per_s=800.0),
+             SweepPoint(16, 10 * 2**30, 8 * 2**30, reserved=11 * 2**30, time_step_s=0.019,
+                        samples_per_s=16 / 0.019)),
             constant=0, per_item=5 * 2**27,
+            saturated_at=8,  # 800/s is within 5% of 842.1/s
         ),
-        fit=Fit("batch", 80 * 2**30, 128, 80 * 2**30, 80 * 2**30 + 5 * 2**27, 4),
+        fit=Fit("batch", 80 * 2**30, 128, 80 * 2**30, 80 * 2**30 + 5 * 2**27, 4,
+                time_step_s=0.15, samples_per_s=128 / 0.15),
         checkpointing=Checkpointing(("encoder",), 4 * 2**30, 6 * 2**30),
         memory_timeline=HANDMADE_TIMELINE,
+        timing=HANDMADE_TIMING,
     )
 
 

@@ -6,7 +6,14 @@ import csv
 import io
 from collections.abc import Callable
 
-from memflops.report.csv import MODULE_COLUMNS, OP_COLUMNS, render_csv
+from memflops.report.csv import (
+    BYTES_COLUMNS,
+    MODULE_COLUMNS,
+    OP_COLUMNS,
+    RECOMPUTE_COLUMNS,
+    TIME_COLUMNS,
+    render_csv,
+)
 from memflops.report.model import Report
 
 
@@ -28,7 +35,7 @@ def test_handmade_csv(handmade_report: Report, golden: Callable[[str, str], None
 
 def test_one_row_per_module_with_the_report_numbers(tiny_report: Report) -> None:
     text = render_csv(tiny_report)
-    assert text.splitlines()[0] == ",".join(MODULE_COLUMNS)
+    assert text.splitlines()[0] == ",".join((*MODULE_COLUMNS, *BYTES_COLUMNS))
     rows = _rows(text)
     assert [r["path"] for r in rows] == [m.path for m in tiny_report.modules]
     root = rows[0]
@@ -39,10 +46,27 @@ def test_one_row_per_module_with_the_report_numbers(tiny_report: Report) -> None
 
 def test_per_op_rows_sum_to_the_totals(tiny_report: Report) -> None:
     text = render_csv(tiny_report, per_op=True)
-    assert text.splitlines()[0] == ",".join(OP_COLUMNS)
+    assert text.splitlines()[0] == ",".join((*OP_COLUMNS, "bytes"))
     rows = _rows(text)
     assert len(rows) == len(tiny_report.records)
     assert sum(int(r["flops"] or 0) for r in rows) == tiny_report.total()
+    assert sum(int(r["bytes"] or 0) for r in rows) == tiny_report.totals.costs.step.bytes
+
+
+def test_columns_only_with_their_data(tiny_report: Report, handmade_report: Report) -> None:
+    """Bytes when priced, time with an accelerator, recompute with checkpointing."""
+    assert tuple(_rows(render_csv(tiny_report))[0]) == (*MODULE_COLUMNS, *BYTES_COLUMNS)
+    header = tuple(_rows(render_csv(handmade_report))[0])
+    assert header == (*MODULE_COLUMNS, *BYTES_COLUMNS, *TIME_COLUMNS, *RECOMPUTE_COLUMNS)
+
+
+def test_time_and_recompute_cells(handmade_report: Report) -> None:
+    rows = {r["path"]: r for r in _rows(render_csv(handmade_report))}
+    encoder = rows["encoder.0"]
+    assert (encoder["bytes_forward"], encoder["bytes_backward"]) == ("3000000", "6000000")
+    assert (float(encoder["time_forward_s"]), float(encoder["time_backward_s"])) == (0.003, 0.006)
+    assert (encoder["flops_recompute"], encoder["macs_recompute"]) == ("4000000", "2000000")
+    assert rows["head"]["flops_recompute"] == "0"
 
 
 def test_uncounted_ops_have_empty_cells_not_zero(handmade_report: Report) -> None:

@@ -79,10 +79,11 @@ def test_self_contained(handmade_report: Report) -> None:
 def test_every_chart_with_data_and_none_without(
     handmade_report: Report, tiny_report: Report, vgg16: Report
 ) -> None:
-    assert _parse(render_html(handmade_report)).charts == ["timeline", "modules", "sweep"]
+    assert _parse(render_html(handmade_report)).charts == [
+        "timeline", "modules", "sweep", "roofline"]
     assert _parse(render_html(tiny_report)).charts == ["timeline", "modules"]
     assert _parse(render_html(vgg16)).charts == ["modules"]  # a layer list has no timeline
-    bare = replace(handmade_report, memory_timeline=None, sweep=None, fit=None)
+    bare = replace(handmade_report, memory_timeline=None, sweep=None, fit=None, timing=None)
     assert _parse(render_html(bare)).charts == ["modules"]
 
 
@@ -104,6 +105,41 @@ def test_sections_state_the_report_numbers(handmade_report: Report) -> None:
         "parameter head.weight is the same tensor as encoder.0.weight: counted once",
     ):
         assert shown in page, shown
+
+
+def test_time_allocator_and_checkpointing_sections(handmade_report: Report) -> None:
+    """What the table shows with --gpu, a simulated allocator and checkpointing, in the page:
+    cards, the time section, reserved memory, the checkpointing section, the sweep's and the
+    fit's times, and the module tree's bytes and time columns."""
+    page = render_html(handmade_report)
+    for shown in (
+        "step time", "13.00 ms", "on Test GPU",  # 4 + 0.1 + 8 + 0.9 ms
+        "615/s",  # 8 samples / 13 ms = 615.4
+        "MFU", "0.0%",  # 18e6 FLOPs / (13 ms x 200 TFLOP/s)
+        "device total", "6.50 GiB",
+        "Time on Test GPU (80.00 GiB, 1000 GB/s): a roofline per op",
+        "compute 62%, memory 31%, overhead 8% of the time (40 kernels)",  # 8, 4, 1 of 13 ms
+        "reserved (caching allocator)", "6.00 GiB (6,442,450,944 B)",
+        "448.00 MiB free in 12 segments",
+        "Activation checkpointing", "1: encoder", "4,000,000 (4.00 M) FLOPs in backward",
+        "3.00 GiB (3,221,225,472 B) with checkpointing, 4.00 GiB (4,294,967,296 B) without",
+        "of which recomputed forward",
+        "<th class=\"num\">reserved</th>", "<td class=\"num\">842.1</td>",
+        "Throughput saturates at batch 8", "step 150.00 ms, 853.3 samples/s",
+        "bytes fwd", "time bwd", "6.00 ms",  # encoder's backward
+    ):
+        assert shown in page, shown
+
+
+def test_no_section_without_its_data(handmade_report: Report) -> None:
+    memory = replace(handmade_report.totals.memory, reserved=None, device_total=None)
+    bare = replace(handmade_report, timing=None, checkpointing=None, sweep=None, fit=None,
+                   memory_detail=replace(handmade_report.memory_detail, allocator=None),
+                   totals=replace(handmade_report.totals, memory=memory))
+    page = render_html(bare)
+    for absent in ("Time on", "on Test GPU", "Activation checkpointing", "reserved (caching",
+                   "device total", "time fwd", "MFU"):
+        assert absent not in page, absent
 
 
 def test_text_is_escaped(handmade_report: Report) -> None:
@@ -146,7 +182,8 @@ CHART_BOXES = """JSON.stringify([...document.querySelectorAll('svg.chart')].map(
 DRAWN = {
     "timeline": [charts.KIND_COLORS["activations"], charts.KIND_COLORS["temporaries"]],
     "modules": [charts.PARAMS_COLOR, charts.FLOPS_COLOR],
-    "sweep": [charts.PARAMS_COLOR, charts.CAPACITY],
+    "sweep": [charts.PARAMS_COLOR, charts.CAPACITY, charts.THROUGHPUT_COLOR],
+    "roofline": [charts.POINT_COLOR],
 }
 """Colours each chart must show in the screenshot: its areas, bars, points and lines."""
 
@@ -180,7 +217,8 @@ def test_page_renders_in_chromium(
     assert page.console == []
     assert page.requests == [page_path.resolve().as_uri()]
     boxes = json.loads(page.value)
-    expected = ["timeline", "modules", "sweep"] if which == "handmade" else ["modules"]
+    expected = (["timeline", "modules", "sweep", "roofline"] if which == "handmade"
+                else ["modules"])
     assert [b["chart"] for b in boxes] == expected
     with image.open(shot_path) as shot:
         shot = shot.convert("RGB")

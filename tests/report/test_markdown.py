@@ -41,3 +41,20 @@ def test_depth_hides_deeper_modules(handmade_report: Report) -> None:
     assert "`encoder.0`" not in shallow
     assert "2 deeper module(s) not shown (depth 1)." in shallow
     assert "`encoder.0.act`" in render_markdown(handmade_report, depth=3)
+
+
+def test_sections_only_with_their_data(handmade_report: Report) -> None:
+    """Time, reserved memory and checkpointing appear with their data and not without."""
+    full = render_markdown(handmade_report)
+    for shown in ("## Time on Test GPU", "| whole step | 13.00 ms |",
+                  "| reserved (caching allocator) | 6.00 GiB (6,442,450,944 B) |",
+                  "## Activation checkpointing", "| time fwd | time bwd |",
+                  "| 8 | 5.00 GiB | 5.50 GiB | 4.00 GiB | 10.00 ms | 800.0 |"):
+        assert shown in full, shown
+    memory = replace(handmade_report.totals.memory, reserved=None, device_total=None)
+    bare = replace(handmade_report, timing=None, checkpointing=None, sweep=None, fit=None,
+                   memory_detail=replace(handmade_report.memory_detail, allocator=None),
+                   totals=replace(handmade_report.totals, memory=memory))
+    text = render_markdown(bare)
+    for absent in ("Time on", "reserved", "checkpointing", "time fwd"):
+        assert absent not in text, absent

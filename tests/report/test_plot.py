@@ -53,12 +53,37 @@ def test_sweep_figure(handmade_report: Report) -> None:
     assert ax.get_xscale() == "log"  # sizes 8, 16 and a fit of 128: 16x apart
 
 
+def test_sweep_figure_with_reserved_and_throughput(handmade_report: Report) -> None:
+    """Reserved rings beside the allocated dots (5.5 and 11 GiB); below, samples/s (800 and
+    842.1), the fit's 853.3/s at 128 and the saturation line at 8."""
+    memory_ax, throughput_ax = handmade_report.plot_sweep().axes
+    reserved = [c for c in memory_ax.collections if c.get_label() == "reserved (caching allocator)"]
+    assert reserved[0].get_offsets().tolist() == [[8, 5.5], [16, 11.0]]
+    line = throughput_ax.lines[0]
+    assert list(line.get_xdata()) == [8, 16] and list(line.get_ydata()) == [800.0, 16 / 0.019]
+    assert list(throughput_ax.lines[1].get_xdata()) == [8, 8]  # saturates at 8
+    labels = [t.get_text() for t in throughput_ax.get_legend().get_texts()]
+    assert "largest that fits: 853/s" in labels and "saturates at batch 8" in labels
+
+
+def test_roofline_figure(handmade_report: Report) -> None:
+    """The points at (12/9 FLOPs/B, 12e6 / 9 ms) and (6.4/3, 6.4e6 / 3 ms), log-log."""
+    ax = handmade_report.plot_roofline().axes[0]
+    assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+    (x0, y0), (x1, y1) = ax.collections[0].get_offsets().tolist()
+    assert [x0, y0, x1, y1] == pytest.approx([12 / 9, 12e6 / 0.009, 6.4 / 3, 6.4e6 / 0.003])
+    labels = [t.get_text() for t in ax.texts]
+    assert "bf16 tensor peak 200 TFLOP/s" in labels and "fp32 vector peak 20 TFLOP/s" in labels
+
+
 def test_missing_data_is_a_usage_error(handmade_report: Report) -> None:
     bare = replace(handmade_report, memory_timeline=None, sweep=None, fit=None)
     with pytest.raises(UsageError, match="give --batch-sweep or --fit"):
         plot.figure(bare, "sweep")
     with pytest.raises(UsageError, match="no memory timeline"):
         bare.plot_timeline()
+    with pytest.raises(UsageError, match=r"no time model in this report: give --gpu NAME"):
+        replace(handmade_report, timing=None).plot_roofline()
 
 
 def test_png_from_the_command_line(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
@@ -90,6 +115,17 @@ def test_svg_from_the_command_line_needs_no_matplotlib(
     assert root.get("data-chart") == "modules"
 
 
+def test_roofline_svg_from_the_command_line(tmp_path: Path) -> None:
+    """The tiny model timed on an A100: its conv and fc on the roofline, the roofs labelled."""
+    target = tmp_path / "roofline.svg"
+    assert cli.main(["analyze", TINY, "--input", "2x3x4x4", "--gpu", "A100 80GB SXM",
+                     "--plot", "roofline", "-o", str(target)]) == 0
+    root = ET.parse(target).getroot()
+    assert root.get("data-chart") == "roofline"
+    tips = ["".join(c.itertext()) for c in root.iter("{http://www.w3.org/2000/svg}circle")]
+    assert sorted(t.partition(":")[0] for t in tips) == ["conv (Conv2d)", "fc (Linear)"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -98,6 +134,7 @@ def test_svg_from_the_command_line_needs_no_matplotlib(
         (["--plot", "modules", "--format", "html", "-o", "x.svg"],
          "--plot modules writes a chart, not a report: leave out --format html"),
         (["--plot", "sweep", "-o", "x.svg"], "no batch sweep or fit in this report"),
+        (["--plot", "roofline", "-o", "x.svg"], "no time model in this report: give --gpu"),
     ],
 )
 def test_plot_usage_errors(

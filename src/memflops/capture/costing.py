@@ -24,12 +24,17 @@ scatter writes only what it scatters. Views themselves are never priced
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
+from torch.utils._python_dispatch import _disable_current_modes
 
+from memflops.capture.records import OpRecord
 from memflops.flops.registry import OpCost, Shape, integer_cost, lookup, op_name
+
+ValueOf = Callable[[Any], "torch.Tensor | None"]
+"""A tensor's real value when the capture knows it, else None."""
 
 
 def to_shapes(value: Any) -> Any:
@@ -217,6 +222,31 @@ def traffic(
     return read, written, dtype or first
 
 
+def plain_traffic(args: Sequence[Any], out: Any) -> tuple[int, int, torch.dtype | None]:
+    """(bytes read, bytes written, dtype) of a call without a schema (a higher-order op):
+    each distinct tensor region among its arguments read once, each output written once
+    (an output that is an input's region moves nothing); the dtype of the first
+    floating-point argument."""
+    from memflops.capture.inputs import flatten_tensors
+
+    read = written = 0
+    seen: set[tuple[Any, ...]] = set()
+    dtype: torch.dtype | None = None
+    for t in flatten_tensors(list(args)):
+        key = _region(t)
+        if key not in seen:
+            seen.add(key)
+            read += _stored_bytes(t)
+        if dtype is None and t.dtype.is_floating_point:
+            dtype = t.dtype
+    for t in flatten_tensors(out):
+        key = _region(t)
+        if key not in seen:
+            seen.add(key)
+            written += _nbytes(t)
+    return read, written, dtype
+
+
 def _scattered_bytes(full: Sequence[Any], source: int, target: torch.Tensor) -> int:
     """Bytes an in-place scatter writes into `target`: as many elements as its source
     holds, or as its largest index tensor (a scalar or broadcast source), in the target's
@@ -229,15 +259,83 @@ def _scattered_bytes(full: Sequence[Any], source: int, target: torch.Tensor) -> 
     return min(elements, int(target.numel())) * target.element_size()
 
 
+KNOWN_VALUES = {
+    "torch_attn._varlen_attn": ("cu_seq_q", "cu_seq_k"),
+    "torch_attn._varlen_attn_out": ("cu_seq_q", "cu_seq_k"),
+    "torch_attn._varlen_attn_backward": ("cu_seq_q", "cu_seq_k"),
+}
+"""Ops whose rule counts exactly when it knows these arguments' values (a varlen kernel's
+cumulative sequence offsets): `price` passes them as lists of ints when the capture
+knows them, their shapes otherwise."""
+
+
+def _with_values(func: Any, name: str, full: Sequence[Any], shaped: list[Any],
+                 values: ValueOf | None) -> list[Any]:
+    """`shaped` (the rule's arguments) with the known values of `name`'s `KNOWN_VALUES`
+    arguments (from `full`, the call's) as lists of ints in place of their shapes."""
+    wanted = KNOWN_VALUES.get(name)
+    if not wanted or values is None:
+        return shaped
+    for index, (arg, _, _) in enumerate(_schema_of(func)):
+        if arg in wanted and index < len(full) and isinstance(full[index], torch.Tensor):
+            real = values(full[index])
+            if real is not None:
+                with _disable_current_modes():  # read the real copy, not through the modes
+                    shaped[index] = [int(x) for x in real.tolist()]
+    return shaped
+
+
+def flop_counter_formula(func: Any) -> Any:
+    """The formula `torch.utils.flop_counter.register_flop_formula` holds for `func`'s op
+    (a user's custom op, or a kernel FlopCounterMode knows), or None.
+
+    It is used only for an op memflops has no rule of (`price`): it gives FlopCounterMode's
+    count, 2 x multiply-accumulates, so the op's MACs are half of it and its FLOPs, under
+    `exact` too, are that count (the analysis warns, `borrowed_warning`).
+    """
+    from torch.utils import flop_counter
+
+    packet = getattr(func, "overloadpacket", None)
+    return None if packet is None else flop_counter.flop_registry.get(packet)
+
+
+def borrowed_warning(records: Iterable[OpRecord]) -> list[str]:
+    """The report's one warning about ops counted by FlopCounterMode's formulas: those
+    with a count and no memflops rule (none when there are none)."""
+    calls: dict[str, int] = {}
+    for rec in records:
+        if rec.cost is not None and (rec.cost.macs or rec.cost.flops) and lookup(rec.op) is None:
+            calls[rec.op] = calls.get(rec.op, 0) + 1
+    if not calls:
+        return []
+    listed = ", ".join(f"{op} ({n} call(s))" for op, n in sorted(calls.items()))
+    return [
+        f"{listed} counted by formulas registered with torch.utils.flop_counter."
+        f"register_flop_formula: their FLOPs are 2 x MACs under every convention (exact "
+        f"too); register a memflops rule (memflops.register_formula) for an exact count"
+    ]
+
+
 def price(
-    func: Any, name: str, args: Sequence[Any], kwargs: dict[str, Any], out: Any
+    func: Any, name: str, args: Sequence[Any], kwargs: dict[str, Any], out: Any,
+    values: ValueOf | None = None,
 ) -> tuple[OpCost | None, torch.dtype | None]:
-    """`cost_of` with the call's bytes (`traffic`) filled in, and the dtype it computes in."""
+    """`cost_of` with the call's bytes (`traffic`) filled in, and the dtype it computes in.
+
+    An op without a memflops rule is priced by FlopCounterMode's formula when one is
+    registered (`flop_counter_formula`). `values` gives a tensor's real value when the
+    capture knows it, for the arguments in `KNOWN_VALUES`."""
     full = full_args(func, args, kwargs)
     rule = lookup(name)
     cost = None
     if rule is not None:
-        cost = rule.fn(*to_shapes(full), out=to_shapes(out))
+        shaped = _with_values(func, name, full, list(to_shapes(full)), values)
+        cost = rule.fn(*shaped, out=to_shapes(out))
+    else:
+        formula = flop_counter_formula(func)
+        if formula is not None:
+            count = int(formula(*args, **kwargs, out_val=out))
+            cost = OpCost(macs=count // 2, flops=count)
     if integer_only(args, kwargs, out):
         cost = integer_cost(cost)
     read, written, dtype = traffic(func, name, full, out)

@@ -5,13 +5,16 @@ shapes; a tensor or a tuple/list of tensors (only their shape and dtype are
 used, never their values); a dict of keyword inputs whose values are any of
 those, e.g. `{"input_ids": (2, 128)}`. Keyword inputs whose name says they
 hold indices (`input_ids`, `attention_mask`, ...) default to int64. On the
-command line a shape is `8x3x224x224`, optionally with a dtype: `2x128:int64`.
+command line a shape is `8x3x224x224`, optionally with a dtype: `2x128:int64`,
+and with `:grad` for an input whose gradient the train step computes:
+`1x3x224x224:grad`, `1x3x224x224:bf16:grad` (a tensor passed with
+`requires_grad=True` says the same).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -93,33 +96,57 @@ def parse_dtype(text: str | torch.dtype, *, field: str = "dtype") -> torch.dtype
         raise SpecError(f"{field}: unknown dtype {text!r}; expected one of: {known}") from None
 
 
+GRAD_SUFFIX = "grad"
+"""The suffix of a shape whose input requires grad: `1x3x224x224:grad`."""
+
+
+def _suffixes(text: str, parts: list[str]) -> tuple[str, bool]:
+    """The dtype text and the grad flag of a shape's `:`-separated suffixes."""
+    dtype_text, grad = "", False
+    for part in (p.strip() for p in parts):
+        if not part:
+            raise SpecError(
+                f"bad shape {text!r}: a dtype or 'grad' must follow ':', e.g. 2x128:int64 "
+                f"or 1x3x224x224:grad"
+            )
+        if part.lower() == GRAD_SUFFIX:
+            if grad:
+                raise SpecError(f"bad shape {text!r}: ':grad' given twice")
+            grad = True
+        elif dtype_text:
+            raise SpecError(f"bad shape {text!r}: two dtypes ({dtype_text!r}, {part!r})")
+        else:
+            dtype_text = part
+    return dtype_text, grad
+
+
 def parse_shape(text: str) -> TensorSpec:
-    """`'8x3x224x224'` or `'2x128:int64'` -> TensorSpec."""
-    body, colon, dtype_text = text.strip().partition(":")
-    if colon and not dtype_text.strip():
-        raise SpecError(f"bad shape {text!r}: a dtype must follow ':', e.g. 2x128:int64")
+    """`'8x3x224x224'`, `'2x128:int64'` or `'1x3x224x224:bf16:grad'` -> TensorSpec."""
+    body, *suffixes = text.strip().split(":")
+    dtype_text, grad = _suffixes(text, suffixes)
     parts = body.lower().replace(",", "x").replace("*", "x").split("x")
     try:
         dims = tuple(int(p) for p in parts)
     except ValueError:
         raise SpecError(
             f"bad shape {text!r}: expected sizes separated by 'x', e.g. 8x3x224x224 "
-            "(optionally ':int64')"
+            "(optionally ':int64', ':grad')"
         ) from None
     if any(d < 0 for d in dims):
         raise SpecError(f"bad shape {text!r}: sizes must be >= 0")
     dtype = parse_dtype(dtype_text, field=f"shape {text!r}") if dtype_text else None
-    return TensorSpec(dims, dtype)
+    return TensorSpec(dims, dtype, requires_grad=grad)
 
 
 def _one(value: Any, where: str, default_dtype: torch.dtype | None) -> TensorSpec:
     if isinstance(value, TensorSpec):
         return value
     if isinstance(value, torch.Tensor):
-        return TensorSpec(tuple(int(d) for d in value.shape), value.dtype)
+        return TensorSpec(tuple(int(d) for d in value.shape), value.dtype,
+                          requires_grad=value.requires_grad)
     if isinstance(value, str):
         spec = parse_shape(value)
-        return spec if spec.dtype is not None else TensorSpec(spec.shape, default_dtype)
+        return spec if spec.dtype is not None else replace(spec, dtype=default_dtype)
     if isinstance(value, (tuple, list, torch.Size)) and all(
         isinstance(d, int) and not isinstance(d, bool) for d in value
     ):

@@ -9,10 +9,12 @@ import torch
 from torch._subclasses.fake_tensor import (
     DataDependentOutputException,
     DynamicOutputShapeException,
+    UnsupportedOperatorException,
 )
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from memflops.capture.costing import price
+from memflops.capture import hops
+from memflops.capture.costing import KNOWN_VALUES, plain_traffic, price, to_shapes
 from memflops.capture.inputs import flatten_tensors
 from memflops.capture.kernels.meta_gaps import RULES as GAP_RULES
 from memflops.capture.kernels.meta_gaps import output_for
@@ -24,7 +26,7 @@ from memflops.capture.values.assumptions import Assumptions
 from memflops.capture.values.finite import FiniteChecks
 from memflops.capture.values.known import KnownValues
 from memflops.capture.values.python_reads import python_reads
-from memflops.errors import DataDependentError
+from memflops.errors import AnalysisError, DataDependentError
 from memflops.flops import registry
 from memflops.memory.storage import StorageTracker
 
@@ -67,6 +69,17 @@ def placeholder_scalar(func: Any, args: tuple[Any, ...]) -> Any:
     return None
 
 
+def lacks_fake_kernel(func: Any, exc: Exception) -> bool:
+    """Whether `exc` says that `func`, an op outside ATen and prims, has no fake (meta)
+    implementation: FakeTensorMode raises `UnsupportedOperatorException` for an op
+    defined with `torch.library.define`, and a `torch.library.custom_op` raises a
+    RuntimeError saying "no fake impl"."""
+    namespace = getattr(func, "namespace", "aten")
+    if namespace in ("aten", "prims", "prim"):
+        return False
+    return isinstance(exc, UnsupportedOperatorException) or "no fake impl" in str(exc)
+
+
 class OptimizerScalars(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
     """Lets an optimizer read scalars outside the recorder (its warm-up step)."""
 
@@ -84,6 +97,9 @@ class OptimizerScalars(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
 class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
     """Record every op with its module, phase and cost."""
 
+    supports_higher_order_operators = True
+    """Higher-order ops come here too (`capture.hops`): priced or refused."""
+
     def __init__(self, tracker: ModuleTracker, storages: StorageTracker | None = None) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.tracker = tracker
@@ -96,6 +112,8 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         self._reads = ExitStack()
         self.saving: Any = None
         """The pack hook the train step marks saved tensors with, once it is active."""
+        self.dense_flex = 0
+        """Flex attention calls counted dense: their block mask could not be read."""
         self.foreign_hooks: str | None = None
         """Why the step cannot be analysed: saved-tensor hooks of the model's own (the
         error is raised after the forward, not from inside a hook autograd runs)."""
@@ -119,6 +137,7 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
             finite_reads=self.finite.reads,
             filled_reads=self.values.filled_reads,
             assumed_picks=len(self.values.used_picks),
+            dense_flex=self.dense_flex,
         )
 
     def scalar(self, t: Any) -> Any:
@@ -149,6 +168,8 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         kwargs: dict[str, Any] | None = None,
     ) -> Any:
         kwargs = kwargs or {}
+        if hops.is_hop(func):
+            return self._higher_order(func, args, kwargs)
         tracking = self.phase is not Phase.OPTIMIZER
         if not tracking:
             value = placeholder_scalar(func, args)
@@ -171,6 +192,10 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
             if out is None:
                 raise self._data_dependent(func) from exc
             shaped = True
+        except (UnsupportedOperatorException, RuntimeError) as exc:
+            if not lacks_fake_kernel(func, exc):
+                raise
+            raise self._no_fake_kernel(func) from exc
         if tracking and not shaped:
             self.values.observe(name, func, args, kwargs, out)
             self.values.pick(func, args, kwargs, out)
@@ -182,7 +207,35 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         out = separate_outputs(name, out)
         dtype = None
         try:
-            cost, dtype = price(func, name, args, kwargs, out)
+            if name in KNOWN_VALUES:  # a rule exact with known values (varlen offsets)
+                cost, dtype = price(func, name, args, kwargs, out, self.values.real)
+            else:
+                cost, dtype = price(func, name, args, kwargs, out)
+        except Exception as exc:  # a rule's bug must not hide the rest of the model
+            self.rule_failures.setdefault(name, f"{type(exc).__name__}: {exc}")
+            cost = None
+        module = self.module_path()
+        if self.storages is not None:
+            self._observe_outputs(name, args, out, module)
+        self.records.append(OpRecord(name, module, self.phase, cost,
+                                     recompute=self.recomputing(), dtype=_dtype_name(dtype)))
+        return out
+
+    def _higher_order(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A higher-order op: priced as one op, or refused (`capture.hops`)."""
+        name = hops.hop_name(func)
+        if func.name() not in hops.FLEX:
+            raise AnalysisError(hops.refusal(name, self.module_path() or "<root>"))
+        out = func(*args, **kwargs)
+        dtype = None
+        try:
+            full, dense = hops.rule_args(name, args, self.values.real)
+            self.dense_flex += dense
+            rule = registry.lookup(name)
+            assert rule is not None, f"{name} has no rule"
+            cost = rule.fn(*to_shapes(full), out=to_shapes(out))
+            read, written, dtype = plain_traffic(args, out)
+            cost = registry.OpCost(cost.macs, cost.flops, 0, read, written)
         except Exception as exc:  # a rule's bug must not hide the rest of the model
             self.rule_failures.setdefault(name, f"{type(exc).__name__}: {exc}")
             cost = None
@@ -216,6 +269,16 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
             f"autograd saves (save_on_cpu moves them to host memory), so it would misstate "
             f"the memory; analyse the model without them (without offloading, the peak is an "
             f"upper bound)"
+        )
+
+    def _no_fake_kernel(self, func: Any) -> AnalysisError:
+        path = self.module_path() or "<root>"
+        schema = func._schema.name  # "mylib::op"
+        return AnalysisError(
+            f"custom op {registry.op_name(func)} in module `{path}` has no fake "
+            f"implementation, so it cannot run on fake tensors; register one with "
+            f"torch.library.register_fake(\"{schema}\") (or @op.register_fake for a "
+            f"torch.library.custom_op) returning empty tensors of the output's shapes"
         )
 
     def _data_dependent(self, func: Any) -> DataDependentError:

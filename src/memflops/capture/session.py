@@ -29,6 +29,7 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 
 from memflops.capture.fake import fake_weights
+from memflops.capture.kernels.flex import eager_flex_attention
 from memflops.capture.recorder import OpRecorder
 from memflops.capture.tracker import ModuleTracker
 from memflops.capture.values.known import small_enough
@@ -102,6 +103,7 @@ class CaptureSession:
                 self.recorder = self.wrapper.recorder(self.tracker, self.storages)
             stack.enter_context(self.tracker)
             stack.enter_context(torch.set_grad_enabled(self.train))
+            stack.enter_context(eager_flex_attention())
             self._constants = [(c, stand_ins[id(c)]) for c in constants]
             self.note_constants(self.recorder)
             self._restore = stack.pop_all()

@@ -103,7 +103,15 @@ def input_dtype(
 def _make_input(
     spec: TensorSpec, float_dtype: torch.dtype, cast: torch.dtype | None = None
 ) -> torch.Tensor:
-    return torch.empty(spec.shape, dtype=input_dtype(spec, float_dtype, cast), device="cpu")
+    """The input tensor of `spec`; a leaf that requires grad when the spec says so."""
+    dtype = input_dtype(spec, float_dtype, cast)
+    if spec.requires_grad and not (dtype.is_floating_point or dtype.is_complex):
+        raise UsageError(
+            f"input {spec.describe()}: only a floating-point input can require grad, "
+            f"not {str(dtype).removeprefix('torch.')}; drop ':grad' or give a float dtype"
+        )
+    tensor = torch.empty(spec.shape, dtype=dtype, device="cpu")
+    return tensor.requires_grad_() if spec.requires_grad else tensor
 
 
 def _note_input_values(
@@ -242,7 +250,8 @@ def _train_step(
         recorder.phase = Phase.BACKWARD
         _backward(loss, tracker)
         del loss
-        grads = session.serials([p.grad for p in _unique_trainable(session.model)])
+        grads = session.serials([p.grad for p in _unique_trainable(session.model)]
+                                + [t.grad for t in (*args, *kwargs.values()) if t.requires_grad])
         if optimizer is not None:
             recorder.phase = Phase.OPTIMIZER
             optimizer.step()

@@ -46,13 +46,21 @@ computed beyond dS itself (the same matrix).
 `nn.MultiheadAttention`, is a whole layer (projections, attention, output
 projection); its rule adds the projections to the forward above.
 
+Flex attention (`torch.nn.attention.flex_attention`, a higher-order op) costs
+as above over the score entries its kernel computes: the blocks its block
+mask keeps, each block whole (a partial block applies `mask_mod` after
+computing its scores), known when the capture can evaluate the `mask_mod`
+(`capture.hops`); otherwise, every entry (dense, an upper bound the report
+states). Its `score_mod` is user code run per score inside the kernel; its
+arithmetic is not counted.
+
 Every op named here exists in PyTorch 2.14 (tests check it); the names are
 plain strings so this module imports without torch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from memflops.flops.registry import OpCost, Shape, contraction, numel, register
@@ -69,10 +77,15 @@ class Geometry:
     kv_len: int
     head_dim: int
     v_dim: int
+    computed: int | None = None
+    """Score entries a block-sparse kernel computes (flex attention's block mask); None:
+    every entry."""
 
     @property
     def pairs(self) -> int:
-        """Score entries: (batch, head, query, key) tuples."""
+        """Score entries computed: (batch, head, query, key) tuples, all unless `computed`."""
+        if self.computed is not None:
+            return self.computed
         return self.batch * self.heads * self.q_len * self.kv_len
 
 
@@ -105,9 +118,10 @@ def _layout(q: Shape, k: Shape, v: Shape, offsets: Shape | None, max_q: Any,
     return blhe(q, k, v)
 
 
-def _softmax(rows: int, n: int) -> int:
-    """Softmax of `rows` rows of n: max, subtract, exp, sum, divide."""
-    return rows * (n - 1) + rows * n + rows * n + rows * (n - 1) + rows * n
+def _softmax(rows: int, entries: int) -> int:
+    """Softmax of `rows` rows holding `entries` in all (n each: entries = rows * n): max
+    (n - 1 compares), subtract, exp, sum (n - 1 adds), divide: 5 * entries - 2 * rows."""
+    return 5 * entries - 2 * rows
 
 
 def _bias_cost(mask: bool, alibi: bool) -> int:
@@ -121,7 +135,7 @@ def forward_cost(g: Geometry, *, mask: bool = False, alibi: bool = False,
     bh = g.batch * g.heads
     scores = contraction(g.pairs * g.head_dim, g.pairs)
     weighted = contraction(g.pairs * g.v_dim, bh * g.q_len * g.v_dim)
-    extra = g.pairs * (1 + _bias_cost(mask, alibi)) + _softmax(bh * g.q_len, g.kv_len)
+    extra = g.pairs * (1 + _bias_cost(mask, alibi)) + _softmax(bh * g.q_len, g.pairs)
     if dropout > 0:
         extra += 2 * g.pairs
     return scores + weighted + OpCost(flops=extra)
@@ -337,3 +351,68 @@ def native_multi_head_attention(query: Shape, key: Shape, value: Shape, embed_di
     if need_weights and average_attn_weights:
         cost += OpCost(flops=g.pairs)  # (H - 1) adds + 1 divide per (b, query, key)
     return cost
+
+
+# --- flex attention (higher-order ops) -------------------------------------------
+
+_FLEX = "over the score entries the kernel computes (the block mask's kept blocks, each " \
+    "whole; every L x S entry when the mask is unknown); score_mod's own arithmetic not counted"
+
+
+@register("higher_order.flex_attention", formula="MACs = entries*(E + Ev); FLOPs as the "
+          "SDPA forward (no mask term) " + _FLEX)
+def flex_attention(q: Shape, k: Shape, v: Shape, score_mod: Any, computed: int | None,
+                   *_: Any, out: Any) -> OpCost:
+    """`computed`: the block mask's score entries, put in its place by the capture."""
+    return forward_cost(replace(bhle(q, k, v), computed=computed))
+
+
+@register("higher_order.flex_attention_backward", formula="MACs = entries*(3E + 2Ev); FLOPs "
+          "as the fused SDPA backward " + _FLEX)
+def flex_attention_backward(q: Shape, k: Shape, v: Shape, o: Shape, lse: Shape,
+                            grad_out: Shape, grad_lse: Any, fw_graph: Any, joint_graph: Any,
+                            computed: int | None, *_: Any, out: Any) -> OpCost:
+    return backward_cost(replace(bhle(q, k, v), computed=computed))
+
+
+# --- variable-length attention (torch.nn.attention.varlen) -----------------------
+
+
+def varlen_geometries(q: Shape, k: Shape, v: Shape, cu_q: Any, cu_k: Any, max_q: int,
+                      max_k: int) -> list[Geometry]:
+    """Packed (total, H, E) sequences: one geometry per sequence when the cumulative
+    offsets are known (lists of ints, put there by the capture), else N sequences at
+    (max_q, max_k), an upper bound (`packed`)."""
+    if isinstance(cu_q, list):
+        offsets_k = cu_k if isinstance(cu_k, list) else cu_q
+        return [
+            Geometry(1, q[-2], k[-2], q_end - q_start, k_end - k_start, q[-1], v[-1])
+            for q_start, q_end, k_start, k_end in zip(cu_q, cu_q[1:], offsets_k, offsets_k[1:],
+                                                      strict=False)
+        ]
+    return [packed(q, k, v, cu_q, max_q, max_k)]
+
+
+_VARLEN = "; packed (total, H, E) sequences: each at its own length when the offsets are " \
+    "known, else every one at (max_q, max_k), an upper bound"
+
+
+@register("torch_attn._varlen_attn", formula=_FORWARD + _VARLEN)
+def varlen_attn(q: Shape, k: Shape, v: Shape, cu_q: Any, cu_k: Any, max_q: int, max_k: int,
+                *_: Any, out: Any) -> OpCost:
+    return sum((forward_cost(g) for g in varlen_geometries(q, k, v, cu_q, cu_k, max_q, max_k)),
+               OpCost())
+
+
+@register("torch_attn._varlen_attn_out", formula=_FORWARD + _VARLEN + "; into `out`")
+def varlen_attn_out(into: Shape, q: Shape, k: Shape, v: Shape, cu_q: Any, cu_k: Any,
+                    max_q: int, max_k: int, *_: Any, out: Any) -> OpCost:
+    return varlen_attn(q, k, v, cu_q, cu_k, max_q, max_k, out=out)
+
+
+@register("torch_attn._varlen_attn_backward", formula=_BACKWARD + _VARLEN)
+def varlen_attn_backward(grad_out: Shape, q: Shape, k: Shape, v: Shape, o: Shape, lse: Shape,
+                         cu_q: Any, cu_k: Any, max_q: int, max_k: int, *_: Any,
+                         out: Any) -> OpCost:
+    return sum((backward_cost(g) for g in varlen_geometries(q, k, v, cu_q, cu_k, max_q, max_k)),
+               OpCost())

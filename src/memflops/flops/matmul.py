@@ -109,3 +109,58 @@ def solve_triangular(a: Shape, b: Shape, upper: bool = False, left: bool = True,
     systems = numel(out) // n if n else 0  # right-hand sides, over the batch
     macs = systems * (n * (n - 1) // 2)
     return OpCost(macs=macs, flops=2 * macs + (0 if unitriangular else systems * n))
+
+
+def _scaling(outputs: int, bias: Shape | None, scale_result: Shape | None = None) -> OpCost:
+    """What a scaled (FP8) product adds to each of its outputs: the accumulator times the
+    scale of `a` and the scale of `b` (2 multiplies), plus the bias (1 add), times the
+    output scale when it has one (1 multiply)."""
+    per_output = 2 + (bias is not None) + (scale_result is not None)
+    return OpCost(flops=per_output * outputs)
+
+
+@register(
+    "aten._scaled_mm",
+    formula="FP8 (M,K)@(K,N) accumulated in higher precision, then scaled: out = scale_a * "
+    "scale_b * (a@b) (+ bias) (* scale_result): MACs = M*N*K; FLOPs = M*N*(2K-1) + 2*M*N "
+    "(+M*N for a bias, +M*N for scale_result)",
+)
+def scaled_mm(a: Shape, b: Shape, scale_a: Shape, scale_b: Shape, bias: Shape | None = None,
+              scale_result: Shape | None = None, *_: Any, out: Shape) -> OpCost:
+    outputs = a[0] * b[1]
+    return contraction(a[0] * a[1] * b[1], outputs) + _scaling(outputs, bias, scale_result)
+
+
+@register(
+    "aten._scaled_mm_v2",
+    formula="FP8/FP4 (M,K)@(K,N) with per-recipe scales (lists): as aten._scaled_mm without "
+    "scale_result: MACs = M*N*K; FLOPs = M*N*(2K-1) + 2*M*N (+M*N for a bias)",
+)
+def scaled_mm_v2(a: Shape, b: Shape, scale_a: Any, recipe_a: Any, swizzle_a: Any,
+                 scale_b: Any, recipe_b: Any, swizzle_b: Any, bias: Shape | None = None,
+                 *_: Any, out: Shape) -> OpCost:
+    outputs = numel(out)
+    return contraction(outputs * a[-1], outputs) + _scaling(outputs, bias)
+
+
+@register(
+    "aten._scaled_grouped_mm",
+    formula="FP8 grouped GEMM (mixture-of-experts experts), scaled: aten._grouped_mm's MACs; "
+    "FLOPs = 2*MACs - outputs + 2*outputs (+outputs for a bias, +outputs for scale_result)",
+)
+def scaled_grouped_mm(a: Shape, b: Shape, scale_a: Shape, scale_b: Shape,
+                      offs: Shape | None = None, bias: Shape | None = None,
+                      scale_result: Shape | None = None, *_: Any, out: Shape) -> OpCost:
+    return grouped_mm(a, b, out=out) + _scaling(numel(out), bias, scale_result)
+
+
+@register(
+    "aten._scaled_grouped_mm_v2",
+    formula="FP8/FP4 grouped GEMM with per-recipe scales: as aten._scaled_grouped_mm "
+    "without scale_result",
+)
+def scaled_grouped_mm_v2(a: Shape, b: Shape, scale_a: Any, recipe_a: Any, swizzle_a: Any,
+                         scale_b: Any, recipe_b: Any, swizzle_b: Any,
+                         offs: Shape | None = None, bias: Shape | None = None, *_: Any,
+                         out: Shape) -> OpCost:
+    return grouped_mm(a, b, out=out) + _scaling(numel(out), bias)

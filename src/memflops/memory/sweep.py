@@ -61,14 +61,19 @@ def _check_axis(specs: InputSpecs, axis: int, dimension: str) -> None:
 
 
 def resized(specs: InputSpecs, size: int, axis: int) -> InputSpecs:
-    """The same inputs with dimension `axis` (0: batch, 1: sequence) set to `size`."""
+    """The same inputs with dimension `axis` (0: batch, 1: sequence) set to `size`.
+
+    A known value every element equals (`TensorSpec.values`, e.g. Hugging Face's token
+    ids) is kept; known contents given element by element no longer fit the new shape
+    and are dropped."""
 
     def resize(spec: TensorSpec) -> TensorSpec:
         if len(spec.shape) <= axis:
             return spec
         shape = list(spec.shape)
         shape[axis] = size
-        return TensorSpec(tuple(shape), spec.dtype)
+        values = None if isinstance(spec.values, (list, tuple)) else spec.values
+        return replace(spec, shape=tuple(shape), values=values)
 
     return InputSpecs(
         tuple(resize(s) for s in specs.args), tuple((k, resize(s)) for k, s in specs.kwargs)

@@ -3,7 +3,9 @@
 `render_html(report)` is a complete document that works offline: styles
 inline, charts as static SVG (`report/charts.py`), no script, no font, no
 image or anything else fetched. It shows the summary, the charts the report
-has data for, the totals, memory, sweep and fit, the module tree
+has data for, the totals, time on the accelerator, generation, memory
+(reserved and the device total with the allocator simulated), activation
+checkpointing, sweep and fit, each when the report has its data, the module tree
 (collapsible: `<details>`, the first two levels open), the convention,
 uncounted ops and warnings. `html_fragment(report)` is the same page body
 with its styles, for notebooks (`Report._repr_html_`); every style is
@@ -22,17 +24,20 @@ from memflops import __version__
 from memflops.report import text
 from memflops.report.charts import charts
 from memflops.report.schema import SCHEMA
-from memflops.units import format_bytes, format_count, format_int
+from memflops.units import format_bytes, format_count, format_int, format_seconds
 
 if TYPE_CHECKING:
     from memflops.report.model import ModuleRow, Report
 
 OPEN_DEPTH = 2
 """Tree nodes above this depth start open."""
+TYPE_CHARS = 18
+"""The module tree's type column is as wide as this many characters at most (longer types
+end in an ellipsis; the whole type is the cell's tooltip)."""
 
 STYLE = """
 .memflops { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial,
-  sans-serif; color: #1f2933; line-height: 1.45; max-width: 1040px; margin: 0 auto;
+  sans-serif; color: #1f2933; line-height: 1.45; max-width: 1100px; margin: 0 auto;
   padding: 24px 28px 40px; background: #ffffff; font-size: 14px; }
 .memflops h1 { font-size: 22px; margin: 0 0 4px; font-weight: 650; }
 .memflops h1 code { font-size: 21px; color: #0b5cad; }
@@ -42,8 +47,9 @@ STYLE = """
   font-size: 0.92em; }
 .memflops .facts { color: #52606d; margin: 0 0 18px; }
 .memflops .facts b { color: #1f2933; font-weight: 600; }
-.memflops .cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 8px 0 4px; }
-.memflops .card { box-sizing: border-box; flex: 1 1 150px; border: 1px solid #e4e7eb;
+.memflops .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(190px, 1fr));
+  gap: 12px; margin: 8px 0 4px; }
+.memflops .card { box-sizing: border-box; border: 1px solid #e4e7eb;
   border-radius: 8px;
   padding: 10px 14px; background: #f8fafc; }
 .memflops .card .label { color: #616e7c; font-size: 12px; text-transform: uppercase;
@@ -60,12 +66,14 @@ STYLE = """
 .memflops td.num, .memflops th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .memflops table.kv td:first-child { font-weight: 600; white-space: nowrap; padding-right: 24px; }
 .memflops .note { color: #616e7c; font-size: 13px; margin: 4px 0; }
-.memflops .tree { border: 1px solid #e4e7eb; border-radius: 8px; overflow-x: auto; }
+.memflops .tree { border: 1px solid #e4e7eb; border-radius: 8px; overflow-x: auto;
+  font-size: 13px; }
 .memflops .tree .row { display: grid; grid-template-columns: var(--cols); align-items: baseline;
   padding: 2px 10px; border-bottom: 1px solid #f0f2f5; white-space: nowrap;
   font-variant-numeric: tabular-nums; width: max-content; min-width: calc(100% - 20px); }
-.memflops .tree .head { font-weight: 600; font-size: 13px; background: #f5f7fa;
+.memflops .tree .head { font-weight: 600; background: #f5f7fa; align-items: end;
   border-bottom: 1px solid #cbd2d9; }
+.memflops .tree .head .n { white-space: normal; }
 .memflops .tree .n { text-align: right; padding-left: 14px; }
 .memflops .tree .t { color: #616e7c; padding-left: 12px; overflow: hidden;
   text-overflow: ellipsis; }
@@ -114,7 +122,8 @@ def _body(report: Report) -> str:
             f"</figcaption>\n{svg}\n</figure>"
         )
     parts += [_section("Totals", _totals(report), f"FLOPs and MACs: {text.COUNT_UNITS}.")]
-    for section in (_generation(report), _memory(report), _sweep(report), _fit(report)):
+    for section in (_time(report), _generation(report), _memory(report),
+                    _checkpointing(report), _sweep(report), _fit(report)):
         if section:
             parts.append(section)
     parts.append(_modules(report))
@@ -163,6 +172,22 @@ def _cards(report: Report) -> str:
     if memory.peak:
         cards.append(_card("peak memory", format_bytes(memory.peak),
                            f"{format_int(memory.peak)} B"))
+    if memory.device_total is not None and memory.reserved is not None:
+        cards.append(_card("device total", format_bytes(memory.device_total),
+                           f"reserved {format_bytes(memory.reserved)} + context"))
+    timing = report.timing
+    if timing is not None:
+        est = timing.estimate
+        label = "generation time" if report.mode == "generate" else "step time"
+        cards.append(_card(label, format_seconds(est.step), f"on {timing.accelerator.name}"))
+        if timing.samples_per_s is not None:
+            tokens = (f"{timing.tokens_per_s:,.0f} tokens/s"
+                      if timing.tokens_per_s is not None else None)
+            cards.append(_card("throughput", f"{timing.samples_per_s:,.0f}/s",
+                               tokens or "samples per second"))
+        mfu = est.mfu()
+        if mfu is not None:
+            cards.append(_card("MFU", f"{100 * mfu:.1f}%", f"of the {est.peak_dtype} dense peak"))
     if memory.seed_estimate:
         cards.append(_card("article's estimate", format_bytes(memory.seed_estimate),
                            f"{format_int(memory.seed_estimate)} B"))
@@ -204,11 +229,25 @@ def _totals(report: Report) -> str:
     if totals.active_params is not None:
         rows.append(("active params (per token)", text.exact_count(totals.active_params)))
     for label, cost, with_macs in text.phases(report):
-        line = f"{text.exact_count(cost.under(report.convention))} FLOPs"
-        if with_macs:
-            line += f", {text.exact_count(cost.macs)} MACs"
-        rows.append((label, line))
+        rows.append((label, text.cost_line(report, cost, with_macs)))
     return _kv_table(rows)
+
+
+def _time(report: Report) -> str:
+    title = text.time_title(report)
+    if title is None:
+        return ""
+    return _section(title, _kv_table(text.time_rows(report)),
+                    "Each op's time is the larger of its compute and memory time at the stated "
+                    "fractions of peak, plus a per-kernel overhead; see docs/time-model.md.")
+
+
+def _checkpointing(report: Report) -> str:
+    rows = text.checkpointing_rows(report)
+    if not rows:
+        return ""
+    return _section("Activation checkpointing", _kv_table(rows),
+                    "The recomputed forward is part of backward's FLOPs, counted once.")
 
 
 def _memory(report: Report) -> str:
@@ -221,62 +260,33 @@ def _memory(report: Report) -> str:
         live = ", ".join(f"{text.kind_label(kind)} {format_bytes(n)}"
                          for kind, n in text.peak_by_kind(report))
         rows.append(("live at peak", live))
+    rows += text.allocator_rows(report)
     return _section("Memory", _kv_table(rows), f"Binary units: {text.BYTE_UNITS}.")
 
 
 def _generation(report: Report) -> str:
-    gen = report.generation
-    if gen is None:
+    rows = text.generation_rows(report)
+    if not rows:
         return ""
-    conv = report.convention
-    prompt, new = gen.prompt_len, gen.new_tokens
-    rows = [("tokens", f"batch {gen.batch}, prompt {format_int(prompt)}, {format_int(new)} new")]
-    for label, cost in (
-        (f"prefill ({format_int(prompt)} tokens)", gen.prefill),
-        (f"first decode step (cache {format_int(prompt)})", gen.decode_first),
-        (f"last decode step (cache {format_int(prompt + new - 1)})", gen.decode_last),
-        (f"all {format_int(new)} decode steps", gen.decode_total),
-    ):
-        rows.append((label, f"{text.exact_count(cost.under(conv))} FLOPs, "
-                            f"{text.exact_count(cost.macs)} MACs"))
-    rows += [
-        (f"KV cache ({gen.cache_dtype})", text.exact_bytes(gen.kv_cache)),
-        ("peak of prefill", text.exact_bytes(gen.prefill_peak)),
-        ("peak of last decode step", text.exact_bytes(gen.decode_peak)),
-    ]
     return _section("Generation", _kv_table(rows),
                     "Prefill, then one token at a time with a KV cache.")
 
 
 def _sweep(report: Report) -> str:
-    sweep = report.sweep
-    if sweep is None:
+    header, rows, notes = text.sweep_table(report)
+    if not header:
         return ""
-    dim = sweep.dimension
-    rows = [[format_int(p.size), format_bytes(p.peak), format_bytes(p.seed_estimate)]
-            for p in sweep.points]
-    fitted = (f"Fitted: peak = {text.exact_bytes(sweep.constant)} + "
-              f"{text.exact_bytes(sweep.per_item)} x {dim}.")
-    body = _grid_table([dim, "peak", "seed estimate"], rows, [True, True, True])
-    return _section(f"Peak memory by {dim} size", body + f'<p class="note">{escape(fitted)}</p>')
+    body = _grid_table(header, rows, [True] * len(header))
+    body += "".join(f'<p class="note">{escape(note)}</p>' for note in notes)
+    return _section(f"Peak memory by {header[0]} size", body)
 
 
 def _fit(report: Report) -> str:
-    fit = report.fit
-    if fit is None:
+    rows = text.fit_rows(report)
+    if not rows:
         return ""
-    dim, largest = fit.dimension, fit.largest
-    rows = [("capacity", text.exact_bytes(fit.capacity))]
-    if largest == 0:
-        rows.append((f"largest {dim}", "none"))
-    else:
-        rows.append((f"largest {dim}",
-                     f"{format_int(largest)}, peak {text.exact_bytes(fit.peak_at_largest)}"))
-    if fit.peak_at_next is not None:
-        rows.append((f"{dim} {format_int(largest + 1)}",
-                     f"does not fit, peak {text.exact_bytes(fit.peak_at_next)}"))
-    rows.append(("analyses run", str(fit.analyses)))
-    return _section(f"Largest {dim} that fits", _kv_table(rows))
+    return _section(f"Largest {report.fit.dimension} that fits",  # type: ignore[union-attr]
+                    _kv_table(rows))
 
 
 def _modules(report: Report) -> str:
@@ -286,27 +296,29 @@ def _modules(report: Report) -> str:
     header = ["module", "type", "params", "MACs fwd", "FLOPs fwd"]
     if train:
         header += ["FLOPs bwd", "saved for bwd"]
+    header += text.module_time_header(report)
     header.append("output shape")
     numeric = len(header) - 3
     rows = report.modules
     # Every row is a grid of its own (rows nest in <details>), so columns get fixed widths
     # from the longest text of each (about 0.6rem a character), in rem: the same in bold rows.
     name = max((len(_node_name(r)) + 1.8 * r.depth for r in rows), default=8) + 3
-    kind = max((len(r.type) for r in rows), default=4) * 0.92 + 2
+    kind = min(max((len(r.type) for r in rows), default=4), TYPE_CHARS) * 0.92 + 2
     shape = max((len(text.output_shape_text(r)) for r in rows), default=8) + 1
-    cols = (f"{0.6 * min(max(name, 16), 70):.1f}rem {0.6 * min(kind, 40):.1f}rem "
-            f"repeat({numeric}, 6.6rem) {0.6 * max(shape, 14):.1f}rem")
+    cols = (f"{0.6 * min(max(name, 16), 70):.1f}em {0.6 * kind:.1f}em "
+            f"repeat({numeric}, 6.4em) {0.6 * max(shape, 14) + 1.2:.1f}em")
 
     def cells(row: ModuleRow) -> str:
         values = [format_count(row.params), format_count(row.forward.macs),
                   format_count(row.forward.under(conv))]
         if train:
             values += [format_count(row.backward.under(conv)), format_bytes(row.activation_bytes)]
+        values += text.module_time_cells(report, row)
         indent = f' style="padding-left:{row.depth * 1.1:.1f}em"' if row.depth else ""
         return (
             f'<span class="name" title="{escape(text.module_label(row))}"{indent}>'
             f"{escape(_node_name(row))}</span>"
-            f'<span class="t">{escape(row.type)}</span>'
+            f'<span class="t" title="{escape(row.type)}">{escape(row.type)}</span>'
             + "".join(f'<span class="n">{v}</span>' for v in values)
             + f'<span class="s">{escape(text.output_shape_text(row))}</span>'
         )

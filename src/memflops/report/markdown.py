@@ -2,8 +2,11 @@
 
 The same sections as the table renderer (`report/table.py`), as GitHub
 tables: the header, the module tree down to `depth` (full dotted paths, so
-no indentation is needed), totals, memory, generation, batch sweep, fit,
-the convention, uncounted ops and warnings. It reads the typed `Report` and
+no indentation is needed; bytes and time columns with an accelerator),
+totals, time, generation, memory (with the caching allocator's reserved
+peak and device total), activation checkpointing, batch sweep, fit, the
+convention, uncounted ops and warnings; a section without its data is
+left out. It reads the typed `Report` and
 computes nothing. Counts use decimal prefixes (1 G = 10^9), bytes binary
 units (1 GiB = 2^30 bytes), and totals are also given exactly.
 """
@@ -32,7 +35,8 @@ def render_markdown(report: Report, *, depth: int = DEFAULT_DEPTH) -> str:
         f"## Totals\n\nFLOPs and MACs: {text.COUNT_UNITS}.",
         _totals(report),
     ]
-    for section in (_generation(report), _memory(report), _sweep(report), _fit(report)):
+    for section in (_time(report), _generation(report), _memory(report),
+                    _checkpointing(report), _sweep(report), _fit(report)):
         if section:
             parts.append(section)
     parts.append(f"## Convention\n\n{_cell(report.convention.sentence)}.")
@@ -70,6 +74,7 @@ def _modules(report: Report, depth: int) -> str:
     header = ["module", "type", "params", "MACs fwd", "FLOPs fwd"]
     if train:
         header += ["FLOPs bwd", "saved for bwd"]
+    header += text.module_time_header(report)
     header.append("output shape")
     rows = []
     for row in report.modules:
@@ -85,6 +90,7 @@ def _modules(report: Report, depth: int) -> str:
         ]
         if train:
             cells += [format_count(row.backward.under(conv)), format_bytes(row.activation_bytes)]
+        cells += text.module_time_cells(report, row)
         cells.append(text.output_shape_text(row))
         rows.append(cells)
     right = [False, False, *([True] * (len(header) - 3)), False]
@@ -106,11 +112,29 @@ def _totals(report: Report) -> str:
     if totals.active_params is not None:
         rows.append(["active params (per token)", text.exact_count(totals.active_params)])
     for label, cost, with_macs in text.phases(report):
-        line = f"{text.exact_count(cost.under(report.convention))} FLOPs"
-        if with_macs:
-            line += f", {text.exact_count(cost.macs)} MACs"
-        rows.append([label, line])
+        rows.append([label, text.cost_line(report, cost, with_macs)])
     return table(["", "count"], rows, [False, False])
+
+
+def _kv(rows: Iterable[tuple[str, str]], value: str = "value") -> str:
+    return table(["", value], [list(row) for row in rows], [False, False])
+
+
+def _time(report: Report) -> str:
+    title = text.time_title(report)
+    if title is None:
+        return ""
+    return (f"## {title}\n\nEach op's time is the larger of its compute and memory time at the "
+            f"stated fractions of peak, plus a per-kernel overhead.\n\n"
+            + _kv(text.time_rows(report), "time"))
+
+
+def _checkpointing(report: Report) -> str:
+    rows = text.checkpointing_rows(report)
+    if not rows:
+        return ""
+    return ("## Activation checkpointing\n\nThe recomputed forward is part of backward's "
+            "FLOPs, counted once.\n\n" + _kv(rows))
 
 
 def _memory(report: Report) -> str:
@@ -122,75 +146,34 @@ def _memory(report: Report) -> str:
         rows.append(["peak reached", where])
         live = ", ".join(f"{kind} {format_bytes(n)}" for kind, n in text.peak_by_kind(report))
         rows.append(["live at peak", live])
+    rows += [list(row) for row in text.allocator_rows(report)]
     return f"## Memory\n\nBinary units: {text.BYTE_UNITS}.\n\n" + table(
         ["", "bytes"], rows, [False, False]
     )
 
 
 def _generation(report: Report) -> str:
-    gen = report.generation
-    if gen is None:
+    rows = text.generation_rows(report)
+    if not rows:
         return ""
-    conv = report.convention
-    prompt, new = gen.prompt_len, gen.new_tokens
-    rows = [["tokens", f"batch {gen.batch}, prompt {format_int(prompt)}, {format_int(new)} new"]]
-    for label, cost in (
-        (f"prefill ({format_int(prompt)} tokens)", gen.prefill),
-        (f"first decode step (cache {format_int(prompt)})", gen.decode_first),
-        (f"last decode step (cache {format_int(prompt + new - 1)})", gen.decode_last),
-        (f"all {format_int(new)} decode steps", gen.decode_total),
-    ):
-        rows.append(
-            [label, f"{text.exact_count(cost.under(conv))} FLOPs, "
-                    f"{text.exact_count(cost.macs)} MACs"]
-        )
-    rows += [
-        [f"KV cache ({gen.cache_dtype})", text.exact_bytes(gen.kv_cache)],
-        ["peak of prefill", text.exact_bytes(gen.prefill_peak)],
-        ["peak of last decode step", text.exact_bytes(gen.decode_peak)],
-    ]
-    return "## Generation\n\nPrefill, then one token at a time with a KV cache.\n\n" + table(
-        ["", "value"], rows, [False, False]
-    )
+    return "## Generation\n\nPrefill, then one token at a time with a KV cache.\n\n" + _kv(rows)
 
 
 def _sweep(report: Report) -> str:
-    sweep = report.sweep
-    if sweep is None:
+    header, rows, notes = text.sweep_table(report)
+    if not header:
         return ""
-    dim = sweep.dimension
-    rows = [
-        [str(p.size), format_bytes(p.peak), format_bytes(p.seed_estimate)] for p in sweep.points
-    ]
-    fitted = (
-        f"Fitted: peak = {text.exact_bytes(sweep.constant)} + "
-        f"{text.exact_bytes(sweep.per_item)} x {dim}."
-    )
-    return (
-        f"## Peak memory by {dim} size\n\n"
-        + table([dim, "peak", "seed estimate"], rows, [True, True, True])
-        + f"\n\n{fitted}"
-    )
+    return (f"## Peak memory by {header[0]} size\n\n"
+            + table(header, rows, [True] * len(header)) + "\n\n" + "\n\n".join(notes))
 
 
 def _fit(report: Report) -> str:
-    fit = report.fit
-    if fit is None:
+    rows = text.fit_rows(report)
+    if not rows:
         return ""
-    dim, largest = fit.dimension, fit.largest
-    rows = [["capacity", text.exact_bytes(fit.capacity)]]
-    if largest == 0:
-        rows.append([f"largest {dim}", "none"])
-    else:
-        peak = text.exact_bytes(fit.peak_at_largest)
-        rows.append([f"largest {dim}", f"{format_int(largest)}, peak {peak}"])
-    if fit.peak_at_next is not None:
-        rows.append(
-            [f"{dim} {format_int(largest + 1)}",
-             f"does not fit, peak {text.exact_bytes(fit.peak_at_next)}"]
-        )
-    rows.append(["analyses run", str(fit.analyses)])
-    return f"## Largest {dim} that fits\n\n" + table(["", "value"], rows, [False, False])
+    return f"## Largest {report.fit.dimension} that fits\n\n" + _kv(  # type: ignore[union-attr]
+        rows
+    )
 
 
 def _uncounted(report: Report) -> str:

@@ -197,6 +197,79 @@ class Timing:
         """(forward s, backward s) of the module at `path`, submodules included."""
         return self.estimate.modules.get(path, (0.0, 0.0))
 
+    @property
+    def ridge(self) -> float | None:
+        """FLOPs per byte where the MFU unit's peak meets the memory bandwidth."""
+        bandwidth = self.accelerator.bandwidth_bytes_per_s
+        peak = self.estimate.peak_flops
+        return peak / bandwidth if bandwidth and peak else None
+
+    @property
+    def bound_shares(self) -> tuple[tuple[str, float], ...]:
+        """(compute, memory, overhead) with each one's fraction of the step's time."""
+        step = self.estimate.step
+        return tuple((name, seconds / step if step > 0 else 0.0)
+                     for name, seconds in self.estimate.by_bound)
+
+
+@dataclass(frozen=True)
+class Roof:
+    """One ceiling of a roofline: a compute unit's dense peak (datasheet) and the arithmetic
+    intensity where it meets the memory bandwidth's slope."""
+
+    unit: str
+    """The peak's unit as the time model names it: "tf32", "bf16", "fp32 vector", ..."""
+    flops_per_s: int
+    ridge: float
+    """FLOPs per byte where `flops_per_s` meets the bandwidth (peak / bandwidth)."""
+    efficiency: float
+    """The fraction of `flops_per_s` the time model lets a kernel on this unit achieve."""
+
+
+@dataclass(frozen=True)
+class RooflinePoint:
+    """One module of the step on the roofline: its forward and backward together."""
+
+    path: str
+    type: str
+    flops: int
+    """FLOPs under the report's convention, forward + backward."""
+    bytes: int
+    """Bytes read and written, forward + backward."""
+    seconds: float
+    """Its time under the time model, forward + backward."""
+    share: float
+    """Its fraction of the step's time (generate mode: of the prefill's)."""
+
+    @property
+    def intensity(self) -> float:
+        """Arithmetic intensity: FLOPs per byte moved."""
+        return self.flops / self.bytes
+
+    @property
+    def attained(self) -> float:
+        """FLOP/s the time model says it attains: FLOPs over its time."""
+        return self.flops / self.seconds
+
+
+@dataclass(frozen=True)
+class Roofline:
+    """The step's modules against the accelerator's roofs (`Report.roofline`)."""
+
+    accelerator: str
+    bandwidth: int
+    """Memory bandwidth, bytes/s (datasheet)."""
+    roofs: tuple[Roof, ...]
+    """The compute units the step's FLOPs run on, highest peak first."""
+    points: tuple[RooflinePoint, ...]
+    """Modules with FLOPs, bytes and time, in the report's module order."""
+    memory_efficiency: float
+    """The fraction of `bandwidth` the time model lets a kernel achieve."""
+    scope: str = "forward and backward"
+    """What each point times: "forward and backward" (train), "forward" (inference) or
+    "prefill" (generate: the modules' times are the prompt's forward); `share` is of the
+    step's time, or of the prefill's."""
+
 
 @dataclass(frozen=True)
 class CollectiveRow:
@@ -406,6 +479,53 @@ class Report:
         chosen = [r for c in children[0] for r in cut(c, 1)]
         return tuple(chosen[:max_rows]), len(chosen)
 
+    def roofline(self, max_points: int = 400) -> Roofline | None:
+        """The roofline of the step: each module of the deepest cut of the tree with at most
+        `max_points` modules (`chart_modules`), forward and backward together (generate
+        mode: the prefill), at its
+        arithmetic intensity and attained FLOP/s, under the roofs of the units it computes
+        on (the MFU's tensor unit and the fp32 vector unit). None without an accelerator or
+        without priced bytes."""
+        timing = self.timing
+        if timing is None or not self.bytes_priced:
+            return None
+        acc, est, conv = timing.accelerator, timing.estimate, self.convention
+        bandwidth = acc.bandwidth_bytes_per_s
+        generate = self.mode == "generate"
+        step = est.phases.forward if generate else est.step
+        scope = "prefill" if generate else "forward and backward" if self.mode == "train" \
+            else "forward"
+        if bandwidth <= 0 or step <= 0:
+            return None
+        rows, _ = self.chart_modules(max_points)
+        points = []
+        for row in rows:
+            flops = row.forward.under(conv) + row.backward.under(conv)
+            nbytes = row.forward.bytes + row.backward.bytes
+            seconds = sum(timing.module(row.path))
+            if flops > 0 and nbytes > 0 and seconds > 0:
+                points.append(RooflinePoint(row.path, row.type, flops, nbytes, seconds,
+                                            seconds / step))
+        units = [est.peak_dtype] if est.peak_dtype else []
+        units.append("fp32")
+        c = timing.constants
+        roofs = []
+        for unit in dict.fromkeys(units):
+            peak = acc.peak(unit)
+            if not peak:
+                continue
+            if unit != "fp32":
+                roofs.append(Roof(f"{unit} tensor", peak, peak / bandwidth, c.matmul_efficiency))
+            elif est.peak_dtype == "fp32":  # fp32 matmuls without TF32 run at the vector rate
+                roofs.append(Roof("fp32", peak, peak / bandwidth, c.matmul_efficiency))
+            else:
+                roofs.append(Roof("fp32 vector", peak, peak / bandwidth, c.vector_efficiency))
+        roofs.sort(key=lambda r: -r.flops_per_s)
+        if not points or not roofs:
+            return None
+        return Roofline(acc.name, bandwidth, tuple(roofs), tuple(points), c.memory_efficiency,
+                        scope)
+
     def by_operator(self, phase: str | Phase | None = None) -> dict[str, OperatorRow]:
         """Counted ops aggregated by ATen op name, largest FLOPs first."""
         wanted = None if phase is None else Phase(phase)
@@ -466,6 +586,13 @@ class Report:
         from memflops.report.plot import plot_sweep
 
         return plot_sweep(self)
+
+    def plot_roofline(self) -> Any:
+        """Each module's arithmetic intensity against its attained FLOP/s, under the
+        accelerator's roofs, as a matplotlib figure (needs `gpu=`)."""
+        from memflops.report.plot import plot_roofline
+
+        return plot_roofline(self)
 
     # --- serialisation -----------------------------------------------------
 

@@ -3,7 +3,8 @@
 `pip install 'memflops[plot]'` brings matplotlib; nothing else in memflops
 needs it (the HTML report and `--plot NAME -o chart.svg` draw their SVG
 themselves, `report/charts.py`). The figures are the same charts, in the
-same colours: `plot_timeline`, `plot_modules` and `plot_sweep`, each a
+same colours: `plot_timeline`, `plot_modules`, `plot_sweep` (with a
+throughput panel when timed) and `plot_roofline`, each a
 function of the typed `Report` returning a `matplotlib.figure.Figure`
 (made without pyplot, so no global figure state is touched), or raising a
 `UsageError` that says which option brings the chart's data.
@@ -26,6 +27,11 @@ from memflops.report.charts import (
     OVERHEAD_COLOR,
     PARAMS_COLOR,
     PHASE_SHADES,
+    POINT_COLOR,
+    RESERVED_COLOR,
+    ROOF_COLOR,
+    ROOFLINE_NAMED,
+    THROUGHPUT_COLOR,
     byte_unit,
 )
 from memflops.units import format_bytes, format_count, format_int
@@ -36,7 +42,7 @@ if TYPE_CHECKING:
     from memflops.report.model import Report
 
 INSTALL = "pip install 'memflops[plot]'"
-PLOTS = ("timeline", "modules", "sweep")
+PLOTS = ("timeline", "modules", "sweep", "roofline")
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -48,12 +54,13 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def figure(report: Report, plot: str) -> Figure:
-    """The chart `plot` ("timeline", "modules" or "sweep") as a figure.
+    """The chart `plot` ("timeline", "modules", "sweep" or "roofline") as a figure.
 
     Each chart checks that the report has its data before matplotlib is
     imported, so a missing sweep is reported as such, with or without it.
     """
-    charts = {"timeline": plot_timeline, "modules": plot_modules, "sweep": plot_sweep}
+    charts = {"timeline": plot_timeline, "modules": plot_modules, "sweep": plot_sweep,
+              "roofline": plot_roofline}
     if plot not in charts:
         raise UsageError(f"unknown plot {plot!r}; expected one of: {', '.join(PLOTS)}")
     return charts[plot](report)
@@ -163,8 +170,13 @@ def plot_sweep(report: Report) -> Figure:
         sizes.append(fit.largest + 1)
         values.append(fit.capacity)
     unit, scale = byte_unit(max(values))
-    fig = _figure(10, 4.2)
-    ax = fig.add_subplot()
+    timed = [(p.size, p.samples_per_s) for p in sweep.points if p.samples_per_s is not None] \
+        if sweep is not None else []
+    fig = _figure(10, 6.8 if timed else 4.2)
+    if timed:
+        ax, throughput_ax = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+    else:
+        ax = fig.add_subplot()
     log_x = max(sizes) >= 16 * max(min(sizes), 1)
     if log_x:
         ax.set_xscale("log", base=2)
@@ -184,6 +196,11 @@ def plot_sweep(report: Report) -> Figure:
         ax.scatter(sizes[: len(sweep.points)], [p.seed_estimate / scale for p in sweep.points],
                    facecolors="white", edgecolors=MUTED, marker="s", zorder=3,
                    label="seed estimate (article's formula)")
+        reserved = [(p.size, p.reserved) for p in sweep.points if p.reserved is not None]
+        if reserved:
+            ax.scatter([s for s, _ in reserved], [r / scale for _, r in reserved],
+                       facecolors="white", edgecolors=RESERVED_COLOR, linewidths=1.5, zorder=3,
+                       label="reserved (caching allocator)")
     if fit is not None:
         ax.axhline(fit.capacity / scale, color=CAPACITY, ls="--", lw=1.2,
                    label=f"capacity {format_bytes(fit.capacity)}")
@@ -191,12 +208,99 @@ def plot_sweep(report: Report) -> Figure:
             ax.scatter([fit.largest], [fit.peak_at_largest / scale], color=CAPACITY, marker="D",
                        zorder=4, label=f"largest {dim} that fits: {format_int(fit.largest)}")
     ax.set_xlim(lo, hi)
-    ax.set_ylim(0, max(values) * 1.1 / scale)
+    if max(values) >= 16 * max(min(values), 1):  # a capacity far above the sweep, as the SVG
+        ax.set_yscale("log", base=2)
+        y_lo, y_hi = min(values) / 1.3 / scale, max(values) * 1.15 / scale
+        ticks = [2.0**k for k in range(math.ceil(math.log2(y_lo)), math.floor(math.log2(y_hi)) + 1)]
+        ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+        ax.set_ylim(y_lo, y_hi)
+        ax.set_ylabel(f"peak ({unit}, log scale)")
+    else:
+        ax.set_ylim(0, max(values) * 1.1 / scale)
+        ax.set_ylabel(f"peak ({unit})")
     ax.set_xlabel(f"{dim} (log scale)" if log_x else dim)
-    ax.set_ylabel(f"peak ({unit})")
     ax.set_title(f"Peak memory by {dim}: {report.model}", loc="left", fontsize=10)
     ax.grid(True, color="#e4e7eb", lw=0.6)
     ax.legend(fontsize=8, loc="center left", framealpha=0.9, edgecolor="#e4e7eb")
+    if timed:
+        _throughput(throughput_ax, report, timed)
+        throughput_ax.set_xlabel(ax.get_xlabel())
+        ax.set_xlabel("")  # the axes below, which shares it, names the size
+    return fig
+
+
+def _throughput(ax: Any, report: Report, timed: list[tuple[int, float]]) -> None:
+    """Samples/s against size (the axes below the memory one), the saturation marked."""
+    ax.plot([s for s, _ in timed], [r for _, r in timed], color=THROUGHPUT_COLOR, marker="o",
+            label="samples/s")
+    fit = report.fit
+    if fit is not None and fit.largest and fit.samples_per_s is not None:
+        ax.scatter([fit.largest], [fit.samples_per_s], color=CAPACITY, marker="D", zorder=4,
+                   label=f"largest that fits: {fit.samples_per_s:,.0f}/s")
+    sweep = report.sweep
+    if sweep is not None and sweep.saturated_at is not None:
+        ax.axvline(sweep.saturated_at, color=INK, ls="--", lw=0.8,
+                   label=f"saturates at {sweep.dimension} {format_int(sweep.saturated_at)}")
+    name = report.timing.accelerator.name if report.timing is not None else "the accelerator"
+    ax.set_ylabel("samples/s")
+    rates = [r for _, r in timed] + ([fit.samples_per_s] if fit and fit.samples_per_s else [])
+    ax.set_ylim(0, max(rates) * 1.15)
+    ax.set_title(f"throughput on {name}", loc="left", fontsize=9)
+    ax.grid(True, color="#e4e7eb", lw=0.6)
+    ax.legend(fontsize=8, loc="lower right", framealpha=0.9, edgecolor="#e4e7eb")
+
+
+def plot_roofline(report: Report) -> Figure:
+    """Each module's arithmetic intensity against its attained FLOP/s (log-log), under the
+    accelerator's roofs; a point's area is its share of the step's time."""
+    roofline = report.roofline()
+    if roofline is None:
+        raise UsageError("no time model in this report: give --gpu NAME (analyze(gpu=...)) "
+                         "for the roofline")
+    fig = _figure(10, 5.2)
+    ax = fig.add_subplot()
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    points = roofline.points
+    bandwidth, eff = roofline.bandwidth, roofline.memory_efficiency
+    highest = roofline.roofs[0]
+    x_lo = min(min(p.intensity for p in points), min(r.ridge for r in roofline.roofs) / 10) / 2
+    x_hi = max(max(p.intensity for p in points), highest.ridge) * 3
+    ax.plot([x_lo, highest.ridge], [bandwidth * x_lo, highest.flops_per_s], color=ROOF_COLOR,
+            lw=1.6, label=f"memory {bandwidth / 1e9:,.0f} GB/s")
+    for roof in roofline.roofs:
+        ax.plot([roof.ridge, x_hi], [roof.flops_per_s] * 2, color=ROOF_COLOR, lw=1.6)
+        ax.annotate(f"{roof.unit} peak {roof.flops_per_s / 1e12:g} TFLOP/s",
+                    (x_hi, roof.flops_per_s), xytext=(-4, 4), textcoords="offset points",
+                    ha="right", fontsize=8, color=ROOF_COLOR)
+        reach = roof.flops_per_s * roof.efficiency
+        ax.plot([reach / (bandwidth * eff), x_hi], [reach] * 2, color=ROOF_COLOR, lw=0.8,
+                ls="--")
+    top = highest.flops_per_s * highest.efficiency
+    ax.plot([x_lo, top / (bandwidth * eff)], [bandwidth * eff * x_lo, top], color=ROOF_COLOR,
+            lw=0.8, ls="--", label="what the time model lets a kernel reach")
+    largest = max(p.share for p in points)
+    ax.scatter([p.intensity for p in points], [p.attained for p in points],
+               s=[8 + 150 * p.share / largest for p in points], color=POINT_COLOR,
+               edgecolors="white", linewidths=0.5, zorder=3,
+               label=f"modules, {roofline.scope} (area: share of the time)")
+    named: list[tuple[float, float]] = []
+    for p in sorted(points, key=lambda p: -p.share):
+        where = (math.log10(p.intensity), math.log10(p.attained))
+        if len(named) == ROOFLINE_NAMED:
+            break
+        if any(abs(where[0] - a) < 0.3 and abs(where[1] - b) < 0.15 for a, b in named):
+            continue  # a label already stands there
+        named.append(where)
+        ax.annotate(f"{p.path or text.ROOT_LABEL} {p.share:.1%}", (p.intensity, p.attained),
+                    xytext=(6, -3), textcoords="offset points", fontsize=7, color=INK)
+    ax.set_xlim(x_lo, x_hi)
+    ax.set_ylim(min(p.attained for p in points) / 2, highest.flops_per_s * 2.5)
+    ax.set_xlabel("arithmetic intensity (FLOPs per byte moved)")
+    ax.set_ylabel("attained FLOP/s")
+    ax.set_title(f"Roofline on {roofline.accelerator}: {report.model}", loc="left", fontsize=10)
+    ax.grid(True, which="major", color="#e4e7eb", lw=0.6)
+    ax.legend(fontsize=8, loc="lower right", framealpha=0.9, edgecolor="#e4e7eb")
     return fig
 
 

@@ -47,7 +47,8 @@ def report_dict(report: Report) -> dict[str, Any]:
         "precision": report.precision,
         "convention": conv.value,
         "inputs": [
-            {"name": name, "shape": list(spec.shape), "dtype": dtype_name(spec.dtype)}
+            {"name": name, "shape": list(spec.shape), "dtype": dtype_name(spec.dtype),
+             "requires_grad": spec.requires_grad}
             for name, spec in report.inputs
         ],
         "hardware": _hardware(report.timing),

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from memflops.memory.fit import SATURATION
 from memflops.tensor_spec import dtype_name
-from memflops.units import format_bytes, format_count, format_int
+from memflops.units import format_bytes, format_count, format_int, format_seconds
 
 if TYPE_CHECKING:
     from memflops.flops.registry import OpCost
@@ -89,9 +90,236 @@ def phases(report: Report) -> Iterator[tuple[str, OpCost, bool]]:
     if costs.loss.under(report.convention):
         yield "loss", costs.loss, False
     yield "backward", costs.backward, True
+    if costs.recompute.under(report.convention):
+        yield "of which recomputed forward", costs.recompute, False
     if costs.optimizer.under(report.convention):
         yield "optimizer step", costs.optimizer, False
     yield "whole step", costs.step, True
+
+
+def cost_line(report: Report, cost: OpCost, with_macs: bool) -> str:
+    """`6,100,000 (6.10 M) FLOPs, 3,000,000 (3.00 M) MACs, 12.00 MiB moved`: the MACs when
+    asked, the bytes when the report priced them."""
+    line = f"{exact_count(cost.under(report.convention))} FLOPs"
+    if with_macs:
+        line += f", {exact_count(cost.macs)} MACs"
+    if report.bytes_priced:
+        line += f", {format_bytes(cost.bytes)} moved"
+    return line
+
+
+def time_title(report: Report) -> str | None:
+    """`Time on NVIDIA A100 80GB SXM (80.00 GiB, 2039 GB/s): a roofline per op`."""
+    timing = report.timing
+    if timing is None:
+        return None
+    acc = timing.accelerator
+    return (f"Time on {acc.name} ({format_bytes(acc.memory_bytes)}, "
+            f"{acc.bandwidth_bytes_per_s / 1e9:g} GB/s): a roofline per op")
+
+
+def time_rows(report: Report) -> list[tuple[str, str]]:
+    """The time model's results, as the table's time section states them: seconds per phase,
+    the step, throughput, MFU, bounds, intensity and the constants (none without `gpu=`)."""
+    timing = report.timing
+    if timing is None:
+        return []
+    est, c = timing.estimate, timing.constants
+    phases = est.phases
+    rows = [(label, format_seconds(seconds)) for label, seconds in (
+        ("forward", phases.forward), ("loss", phases.loss), ("backward", phases.backward),
+        ("optimizer step", phases.optimizer), ("decode (all steps)", phases.decode),
+    ) if seconds]
+    rows.append(("whole step" if report.mode != "generate" else "whole generation",
+                 format_seconds(est.step)))
+    rates = []
+    if timing.samples_per_s is not None:
+        rates.append(f"{timing.samples_per_s:,.1f} samples/s")
+    if timing.tokens_per_s is not None:
+        rates.append(f"{timing.tokens_per_s:,.1f} tokens/s")
+    if rates:
+        rows.append(("throughput", ", ".join(rates)))
+    mfu = est.mfu()
+    if mfu is not None:
+        rows.append(("MFU", f"{100 * mfu:.1f}% (2mac FLOPs over time x {est.peak_dtype} dense "
+                            f"peak {est.peak_flops / 1e12:g} TFLOP/s)"))
+    rows.append(("bound", ", ".join(f"{name} {100 * share:.0f}%"
+                                    for name, share in timing.bound_shares)
+                 + f" of the time ({format_int(est.kernels)} kernels)"))
+    intensity = report.intensity()
+    if intensity is not None:
+        ridge = timing.ridge
+        rows.append(("arithmetic intensity", f"{intensity:.1f} FLOPs/byte"
+                     + (f" (ridge point {ridge:.0f})" if ridge is not None else "")))
+    rows.append(("constants", f"matmul {c.matmul_efficiency:g}, vector {c.vector_efficiency:g} "
+                 f"and memory {c.memory_efficiency:g} of peak; {c.kernel_overhead_s * 1e6:g} us "
+                 f"per kernel; TF32 matmul {'on' if c.tf32_matmul else 'off'}, conv "
+                 f"{'on' if c.tf32_conv else 'off'}; eager (no fusion)"))
+    return rows
+
+
+def allocator_rows(report: Report) -> list[tuple[str, str]]:
+    """The caching allocator's reserved peak, what was in use then, and the device total
+    (none when the allocator was not simulated)."""
+    sim = report.memory_detail.allocator if report.memory_detail is not None else None
+    if sim is None:
+        return []
+    rows = [("reserved (caching allocator)", exact_bytes(sim.reserved))]
+    if sim.config.text:
+        rows.append(("allocator options", sim.config.text))
+    rows += [
+        ("at the reserved peak", f"{exact_bytes(sim.allocated_at_reserved_peak)} in use, "
+                                 f"{format_bytes(sim.fragmentation)} free in "
+                                 f"{format_int(sim.segments)} segments"),
+        ("device total (nvidia-smi)", f"{exact_bytes(sim.device_total)}: reserved + CUDA "
+                                      f"context {format_bytes(sim.cuda_context)}"),
+    ]
+    return rows
+
+
+CHECKPOINTED_SHOWN = 4
+"""Checkpointed regions named in a report's section; the JSON lists them all."""
+
+
+def checkpointing_rows(report: Report) -> list[tuple[str, str]]:
+    """The checkpointed regions, activations and peak with and without checkpointing (none
+    when the step had no checkpointing)."""
+    ckpt = report.checkpointing
+    if ckpt is None:
+        return []
+    memory, conv = report.totals.memory, report.convention
+    shown = ", ".join(m or ROOT_LABEL for m in ckpt.modules[:CHECKPOINTED_SHOWN])
+    more = len(ckpt.modules) - CHECKPOINTED_SHOWN
+    rows = [("regions", f"{format_int(len(ckpt.modules))}: {shown}"
+                        + (f", ... ({more} more)" if more > 0 else ""))]
+    recompute = report.totals.costs.recompute.under(conv)
+    rows.append(("recomputed forward", f"{exact_count(recompute)} FLOPs in backward"))
+    if ckpt.activations_without is not None and ckpt.peak_without is not None:
+        rows += [
+            ("activations saved", f"{exact_bytes(memory.activations)} with checkpointing, "
+                                  f"{exact_bytes(ckpt.activations_without)} without"),
+            ("peak", f"{exact_bytes(memory.peak)} with, {exact_bytes(ckpt.peak_without)} "
+                     f"without"),
+        ]
+    else:
+        rows.append(("activations saved", f"{exact_bytes(memory.activations)} with "
+                                          f"checkpointing"))
+    if ckpt.note:
+        rows.append(("without checkpointing", f"not analysed: {ckpt.note}"))
+    return rows
+
+
+def generation_rows(report: Report) -> list[tuple[str, str]]:
+    """Generation's tokens, the cost of prefill and decode, the KV cache, its times on an
+    accelerator and its peaks (none outside generate mode)."""
+    gen = report.generation
+    if gen is None:
+        return []
+    prompt, new = gen.prompt_len, gen.new_tokens
+    rows = [("tokens", f"batch {gen.batch}, prompt {format_int(prompt)}, {format_int(new)} new")]
+    for label, cost in (
+        (f"prefill ({format_int(prompt)} tokens)", gen.prefill),
+        (f"first decode step (cache {format_int(prompt)})", gen.decode_first),
+        (f"last decode step (cache {format_int(prompt + new - 1)})", gen.decode_last),
+        (f"all {format_int(new)} decode steps", gen.decode_total),
+    ):
+        rows.append((label, cost_line(report, cost, with_macs=True)))
+    rows.append((f"KV cache ({gen.cache_dtype})", exact_bytes(gen.kv_cache)))
+    if gen.time is not None:
+        t = gen.time
+        rows += [
+            ("time to first token", f"{format_seconds(t.prefill_s)} (prefill, "
+                                    f"{t.prefill_bound}-bound)"),
+            ("decode step", f"{format_seconds(t.decode_step_first_s)} first, "
+                            f"{format_seconds(t.decode_step_last_s)} last "
+                            f"({t.decode_bound}-bound)"),
+            ("decode", f"{t.decode_tokens_per_s:,.1f} tokens/s "
+                       f"({format_seconds(t.decode_total_s)} for all steps)"),
+        ]
+    rows += [
+        ("peak of prefill", exact_bytes(gen.prefill_peak)),
+        ("peak of last decode step", exact_bytes(gen.decode_peak)),
+    ]
+    return rows
+
+
+def sweep_table(report: Report) -> tuple[list[str], list[list[str]], list[str]]:
+    """The batch sweep as (header, rows, notes): size, allocated peak, reserved (when
+    simulated), the article's estimate, step time and samples/s (when timed); the notes are
+    the fitted line and, when timed, where throughput saturates."""
+    sweep = report.sweep
+    if sweep is None:
+        return [], [], []
+    dim = sweep.dimension
+    reserved = any(p.reserved is not None for p in sweep.points)
+    timed = any(p.time_step_s is not None for p in sweep.points)
+    header = [dim, "peak (allocated)", "reserved"] if reserved else [dim, "peak"]
+    header += ["seed estimate"] + (["step time", "samples/s"] if timed else [])
+    rows = []
+    for p in sweep.points:
+        cells = [format_int(p.size), format_bytes(p.peak)]
+        if reserved:
+            cells.append(format_bytes(p.reserved) if p.reserved is not None else "-")
+        cells.append(format_bytes(p.seed_estimate))
+        if timed:
+            cells += [format_seconds(p.time_step_s) if p.time_step_s is not None else "-",
+                      f"{p.samples_per_s:,.1f}" if p.samples_per_s is not None else "-"]
+        rows.append(cells)
+    notes = [f"Fitted: peak = {exact_bytes(sweep.constant)} + {exact_bytes(sweep.per_item)} "
+             f"x {dim}."]
+    if sweep.saturated_at is not None:
+        notes.append(f"Throughput saturates at {dim} {format_int(sweep.saturated_at)}: within "
+                     f"{SATURATION:.0%} of the best of the sweep; a bigger {dim} is no faster "
+                     f"per sample.")
+    elif timed:
+        notes.append(f"Throughput still rises at the largest {dim} of the sweep.")
+    return header, rows, notes
+
+
+def fit_rows(report: Report) -> list[tuple[str, str]]:
+    """The largest size that fits: the capacity, what was held against it, the evidence and,
+    when timed, the throughput there (none without a fit)."""
+    fit = report.fit
+    if fit is None:
+        return []
+    dim, largest = fit.dimension, fit.largest
+    need = "peak" if fit.against == "allocated" else "device total"
+    rows = [("capacity", exact_bytes(fit.capacity)),
+            ("held against it", f"the {need} ({fit.against})")]
+    if largest == 0:
+        rows.append((f"largest {dim}", "none"))
+    else:
+        rows.append((f"largest {dim}",
+                     f"{format_int(largest)}, {need} {exact_bytes(fit.peak_at_largest)}"))
+    if fit.peak_at_next is not None:
+        rows.append((f"{dim} {format_int(largest + 1)}",
+                     f"does not fit, {need} {exact_bytes(fit.peak_at_next)}"))
+    if fit.samples_per_s is not None and fit.time_step_s is not None and largest:
+        rows.append((f"at {dim} {format_int(largest)}",
+                     f"step {format_seconds(fit.time_step_s)}, {fit.samples_per_s:,.1f} "
+                     f"samples/s"))
+    rows.append(("analyses run", str(fit.analyses)))
+    return rows
+
+
+def module_time_cells(report: Report, row: ModuleRow) -> list[str]:
+    """`bytes fwd`, `time fwd` and in training `time bwd` of a module row (none untimed)."""
+    timing = report.timing
+    if timing is None:
+        return []
+    forward, backward = timing.module(row.path)
+    cells = [format_bytes(row.forward.bytes) if report.bytes_priced else "-",
+             format_seconds(forward)]
+    if is_train(report):
+        cells.append(format_seconds(backward))
+    return cells
+
+
+def module_time_header(report: Report) -> list[str]:
+    """The headers of `module_time_cells`."""
+    if report.timing is None:
+        return []
+    return ["bytes fwd", "time fwd"] + (["time bwd"] if is_train(report) else [])
 
 
 def memory_rows(report: Report) -> list[tuple[str, int]]:

@@ -3,6 +3,10 @@ values filled, derived sizes, errors of a local config."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +103,49 @@ def test_missing_head_dim_is_derived(tmp_path: Path, analyse: Any, load: Any) ->
 def test_timm_wrapper_config_without_num_classes_builds(model_type: str) -> None:
     config = make_config({"model_type": model_type}, "test")
     assert config.num_labels == 2  # the class's default, as AutoConfig.for_model
+
+
+def _hub_cache(root: Path, repo_id: str, config: dict[str, Any]) -> Path:
+    """A Hugging Face hub cache as `huggingface_hub` lays it out, holding one config.json."""
+    repo = root / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text(json.dumps(config))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    return root
+
+
+def _memflops(args: list[str], cache: Path) -> subprocess.CompletedProcess[str]:
+    """The command line in a fresh process (the hub reads its settings at import), offline,
+    on the given cache: nothing can reach the network."""
+    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1",
+           "HF_HOME": str(cache.parent)}
+    return subprocess.run([sys.executable, "-m", "memflops", *args], capture_output=True,
+                          text=True, env=env, timeout=300, check=False)
+
+
+def test_a_repository_id_is_read_from_the_hugging_face_cache(tmp_path: Path) -> None:
+    """`hf:owner/name` that is not shipped goes through transformers' config loading."""
+    tiny = {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+            "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+            "vocab_size": 500}
+    cache = _hub_cache(tmp_path / "hub", "acme/tiny-llama", tiny)
+    done = _memflops(["analyze", "hf:acme/tiny-llama", "--format", "json"], cache)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    # embeddings 500 x 64 = 32,000, LM head 32,000 (untied), final norm 64; per layer:
+    # q 64 x 64 = 4,096, k and v 64 x 32 = 2,048 each (2 KV heads of 16), o 4,096,
+    # gate/up/down 3 x 64 x 128 = 24,576, two norms 128: 36,992; two layers 73,984
+    assert report["totals"]["params"] == 32_000 + 32_000 + 64 + 2 * 36_992
+    assert report["model"] == "hf:acme/tiny-llama"
+
+
+def test_a_repository_id_nowhere_says_how_to_get_its_config(tmp_path: Path) -> None:
+    cache = _hub_cache(tmp_path / "hub", "acme/other", {"model_type": "llama"})
+    done = _memflops(["analyze", "hf:acme/missing"], cache)
+    assert done.returncode == 2
+    line = done.stderr.strip()
+    assert "\n" not in line
+    assert "hf:acme/missing: not a shipped config" in line
+    assert "hf download acme/missing config.json" in line

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,8 +94,34 @@ def shipped_config(name: str) -> tuple[str, dict[str, Any]]:
     suggestion = did_you_mean(wanted, names)
     raise TargetNotFoundError(
         f"no shipped Hugging Face config {name!r}{suggestion}{' ' if suggestion else '. '}"
-        f"Shipped: {', '.join(names)}. Any other: hf:path/to/config.json"
+        f"Shipped: {', '.join(names)}. Any other: hf:owner/name (from your Hugging Face "
+        f"cache, or the Hub) or hf:path/to/config.json"
     )
+
+
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+"""A Hugging Face repository id as users write it: `owner/name`."""
+
+
+def hub_config(repo_id: str) -> tuple[str, dict[str, Any]]:
+    """(repository id, raw config.json) through transformers' own config loading: the
+    user's local Hugging Face cache, or the Hub when online (the config only, no weights;
+    `HF_HUB_OFFLINE=1` keeps it to the cache)."""
+    transformers = import_transformers()
+    try:
+        with quiet(transformers):
+            raw, _ = transformers.PretrainedConfig.get_config_dict(repo_id)
+    except Exception as exc:  # transformers and the hub raise many kinds; one line here
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TargetNotFoundError(
+            f"hf:{repo_id}: not a shipped config, and transformers could not load its "
+            f"config.json from the local Hugging Face cache or the Hub ({reason}); fetch it "
+            f"once with `hf download {repo_id} config.json` (a gated model needs `hf auth "
+            f"login` first), or give the file: hf:path/to/config.json"
+        ) from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("model_type"), str):
+        raise SpecError(f"hf:{repo_id}: its config.json has no 'model_type' string")
+    return repo_id, raw
 
 
 def import_transformers() -> Any:

@@ -1,11 +1,13 @@
 """`hf:NAME` and `hf:path/to/config.json`: transformers models built offline.
 
-A model is built from its config alone, on the meta device: no hub access,
-no weights. `NAME` is one of the configs shipped in `configs/` (each the
-published `config.json` of the official repository, with a `_source` key
-saying where its numbers come from), matched case-insensitively by file name
-or by the repository id in its `_name_or_path`. Any other config is given by
-its path.
+A model is built from its config alone, on the meta device: no weights.
+`NAME` is one of the configs shipped in `configs/` (each the published
+`config.json` of the official repository, with a `_source` key saying where
+its numbers come from), matched case-insensitively by file name or by the
+repository id in its `_name_or_path`; these work offline. Any other
+repository id (`hf:meta-llama/Llama-3.1-8B`) is read through transformers'
+own config loading (`config.hub_config`): the user's Hugging Face cache, or
+the Hub when online, config.json only. Any other config is given by its path.
 
 The config is read and completed by `config` (published values the
 default leaves unset, no KV cache, no random training skips); `classes`
@@ -30,6 +32,8 @@ from memflops.errors import TargetNotFoundError
 from memflops.frontends.loaded import Loaded
 from memflops.zoo.hf.classes import build, model_kind
 from memflops.zoo.hf.config import (
+    REPO_ID,
+    hub_config,
     make_config,
     no_random_skips,
     random_skips_warning,
@@ -72,7 +76,12 @@ def load_hf(target: str) -> Loaded:
             raise TargetNotFoundError(f"no such file: {target} (target hf:{target})")
         name, raw = target, read_json(path.read_text(), target)
     else:
-        name, raw = shipped_config(target)
+        try:
+            name, raw = shipped_config(target)
+        except TargetNotFoundError:
+            if not REPO_ID.match(target):
+                raise
+            name, raw = hub_config(target)
     config = make_config(raw, f"hf:{name}")
     repaired = repair_defaults(config)
     changed = no_random_skips(config)

@@ -1,0 +1,63 @@
+"""Optimizer changes: the fused Adam kernel makes the same update as the foreach one on
+real tensors; each swap is the analysis of the step with that optimizer; and when no
+named optimizer runs, the swaps say why they do not apply."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+import memflops
+from memflops.advisor.advise import measure
+from memflops.memory.optimizers import NAMED
+
+from .nets import small_net
+
+INPUT = (2, 3, 16, 16)
+SWAPS = ["sgd-momentum", "adam8bit", "adafactor", "fused-optimizer"]
+
+
+def test_the_fused_adam_step_is_the_foreach_step() -> None:
+    net = small_net()
+    fused = copy.deepcopy(net)
+    x = torch.randn(INPUT)
+    for model, name in ((net, "adam"), (fused, "adam-fused")):
+        optimizer = NAMED[name](list(model.parameters()))
+        for _ in range(2):
+            optimizer.zero_grad()
+            model(x).sum().backward()
+            optimizer.step()
+    for (name, p), q in zip(net.named_parameters(), fused.parameters(), strict=True):
+        torch.testing.assert_close(q, p, msg=name)
+
+
+def test_each_swap_is_the_step_with_that_optimizer() -> None:
+    net = small_net()
+    advice = memflops.advise(net, INPUT, mode="train", only=SWAPS)
+    for change, optimizer in (("sgd-momentum", "sgd-momentum"), ("adam8bit", "adam8bit"),
+                              ("adafactor", "adafactor"), ("fused-optimizer", "adam-fused")):
+        expected = measure(memflops.analyze(net, INPUT, mode="train", optimizer=optimizer))
+        assert advice.change(change).measured == expected, change
+    assert advice.change("fused-optimizer").preserves_function
+    assert not advice.change("adam8bit").preserves_function
+
+
+def test_without_a_named_optimizer_no_swap_applies() -> None:
+    reasons = {
+        "inference": "inference runs no optimizer",
+        "none": "the step runs no optimizer",
+    }
+    infer = memflops.advise(small_net(), INPUT, mode="inference", only=SWAPS)
+    assert {c.reason for c in infer.changes} == {reasons["inference"]}
+    plain = memflops.advise(small_net(), INPUT, mode="train", optimizer="none", only=SWAPS)
+    assert {c.reason for c in plain.changes} == {reasons["none"]}
+    own = memflops.advise(small_net(), INPUT, mode="train",
+                          optimizer=lambda ps: torch.optim.SGD(ps, lr=0.1), only=SWAPS)
+    assert {c.reason for c in own.changes} == {
+        "the optimizer is the user's own instance or factory"}
+    sgd = memflops.advise(nn.Linear(4, 4), (2, 4), mode="train", optimizer="sgd",
+                          only=["adam8bit", "fused-optimizer"])
+    assert sgd.change("adam8bit").reason == "the step uses sgd, not Adam"
+    assert sgd.change("fused-optimizer").reason == "sgd has no fused form here (adam and adamw do)"

@@ -1,0 +1,18 @@
+"""The sweep and fit drivers resize the inputs and keep what is known about them."""
+
+from __future__ import annotations
+
+import torch
+
+from memflops.capture.inputs import InputSpecs
+from memflops.memory.sweep import resized
+from memflops.tensor_spec import TensorSpec
+
+
+def test_resized_keeps_a_value_every_element_equals() -> None:
+    specs = InputSpecs((), (("input_ids", TensorSpec((4, 16), torch.int64, 7)),
+                            ("grid", TensorSpec((4, 2), torch.int64, [[1, 2]] * 4))))
+    ids, grid = (spec for _, spec in resized(specs, 2, 0).all())
+    assert ids == TensorSpec((2, 16), torch.int64, 7)
+    assert grid == TensorSpec((2, 2), torch.int64, None)  # per-element values no longer fit
+
