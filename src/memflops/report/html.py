@@ -123,7 +123,7 @@ def _body(report: Report) -> str:
         )
     parts += [_section("Totals", _totals(report), f"FLOPs and MACs: {text.COUNT_UNITS}.")]
     for section in (_time(report), _generation(report), _memory(report),
-                    _checkpointing(report), _sweep(report), _fit(report)):
+                    _checkpointing(report), _parallel(report), _sweep(report), _fit(report)):
         if section:
             parts.append(section)
     parts.append(_modules(report))
@@ -240,6 +240,14 @@ def _time(report: Report) -> str:
     return _section(title, _kv_table(text.time_rows(report)),
                     "Each op's time is the larger of its compute and memory time at the stated "
                     "fractions of peak, plus a per-kernel overhead; see docs/time-model.md.")
+
+
+def _parallel(report: Report) -> str:
+    rows = text.parallel_rows(report)
+    if not rows:
+        return ""
+    return _section("Parallel", _kv_table(rows),
+                    "One rank of a step over several GPUs; the sections above are that rank's.")
 
 
 def _checkpointing(report: Report) -> str:

@@ -4,10 +4,10 @@ The same sections as the table renderer (`report/table.py`), as GitHub
 tables: the header, the module tree down to `depth` (full dotted paths, so
 no indentation is needed; bytes and time columns with an accelerator),
 totals, time, generation, memory (with the caching allocator's reserved
-peak and device total), activation checkpointing, batch sweep, fit, the
-convention, uncounted ops and warnings; a section without its data is
-left out. It reads the typed `Report` and
-computes nothing. Counts use decimal prefixes (1 G = 10^9), bytes binary
+peak and device total), activation checkpointing, parallel (the rank of a
+step over several GPUs), batch sweep, fit, the convention, uncounted ops and
+warnings; a section without its data is left out. It reads the typed
+`Report` and computes nothing. Counts use decimal prefixes (1 G = 10^9), bytes binary
 units (1 GiB = 2^30 bytes), and totals are also given exactly.
 """
 
@@ -36,7 +36,7 @@ def render_markdown(report: Report, *, depth: int = DEFAULT_DEPTH) -> str:
         _totals(report),
     ]
     for section in (_time(report), _generation(report), _memory(report),
-                    _checkpointing(report), _sweep(report), _fit(report)):
+                    _checkpointing(report), _parallel(report), _sweep(report), _fit(report)):
         if section:
             parts.append(section)
     parts.append(f"## Convention\n\n{_cell(report.convention.sentence)}.")
@@ -127,6 +127,14 @@ def _time(report: Report) -> str:
     return (f"## {title}\n\nEach op's time is the larger of its compute and memory time at the "
             f"stated fractions of peak, plus a per-kernel overhead.\n\n"
             + _kv(text.time_rows(report), "time"))
+
+
+def _parallel(report: Report) -> str:
+    rows = text.parallel_rows(report)
+    if not rows:
+        return ""
+    return ("## Parallel\n\nOne rank of a step over several GPUs; the sections above are "
+            "that rank's.\n\n" + _kv(rows))
 
 
 def _checkpointing(report: Report) -> str:

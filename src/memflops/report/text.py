@@ -209,6 +209,31 @@ def checkpointing_rows(report: Report) -> list[tuple[str, str]]:
     return rows
 
 
+def parallel_rows(report: Report) -> list[tuple[str, str]]:
+    """The layout, the rank the numbers are for, its bytes by kind at the peak, its
+    collectives, communication and step times (none on one GPU)."""
+    par = report.parallel
+    if par is None:
+        return []
+    rows = [("layout", f"{par.strategy}: the numbers are rank {par.rank}'s of "
+                       f"{par.world_size} ({par.engine})")]
+    if par.units:
+        rows.append(("FSDP units", format_int(len(par.units))))
+    rows.append(("at the peak", ", ".join(f"{kind} {format_bytes(n)}"
+                                          for kind, n in par.by_kind if n)))
+    calls = ", ".join(f"{op} x{count} ({format_bytes(size)})" for op, count, size in par.by_op())
+    rows.append(("collectives", calls or "none"))
+    rows.append(("communication", f"{exact_bytes(par.communication_bytes)} sent per step"))
+    if par.time_comm_s is not None:
+        rows.append(("communication time", f"{format_seconds(par.time_comm_s)} on "
+                                           f"{par.interconnect}"))
+    if par.time_step_serial_s is not None and par.time_step_overlapped_s is not None:
+        rows.append(("step time", f"{format_seconds(par.time_step_serial_s)} with no overlap, "
+                                  f"{format_seconds(par.time_step_overlapped_s)} with full "
+                                  "overlap of compute and communication"))
+    return rows
+
+
 def generation_rows(report: Report) -> list[tuple[str, str]]:
     """Generation's tokens, the cost of prefill and decode, the KV cache, its times on an
     accelerator and its peaks (none outside generate mode)."""
