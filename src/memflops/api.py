@@ -23,6 +23,7 @@ from memflops.capture.checkpointing import (
     outermost,
 )
 from memflops.capture.costing import borrowed_warning
+from memflops.capture.data_parallel import DataParallelModel, modelled_notes
 from memflops.capture.inputs import InputSpecs, TensorSpec, dtype_name, normalize_inputs
 from memflops.capture.parallel import ParallelWrapper
 from memflops.capture.step import (
@@ -377,12 +378,17 @@ def _step_report(
     )
 
 
-def parallel_wrapper(target: ResolvedModel, request: AnalysisRequest) -> ParallelWrapper | None:
+def parallel_wrapper(
+    target: ResolvedModel, request: AnalysisRequest
+) -> ParallelWrapper | DataParallelModel | None:
     """The distributed wrapping the step runs under (None on one GPU); tensor parallel by
-    the plan given, else by the one the model's library declares."""
+    the plan given, else by the one the model's library declares; DDP and ZeRO-1 modelled
+    on the one-GPU step."""
     spec = request.parallel
     if spec is None:
         return None
+    if spec.modelled:
+        return DataParallelModel(spec)
     plan = request.tp_plan
     if spec.tp and plan is None:
         plan = builtin_tp_plan(target.module, spec.size("tp"))
@@ -410,8 +416,9 @@ def parallel_summary(
     acc = request.accelerator
     summary = Parallel(
         strategy=request.parallel.label, world_size=request.parallel.world_size,
-        rank=found.rank, engine="captured", units=found.units, by_kind=kinds_at_peak(cap),
-        collectives=rows,
+        rank=found.rank, engine="modelled" if request.parallel.modelled else "captured",
+        units=found.units, by_kind=kinds_at_peak(cap), collectives=rows,
+        notes=modelled_notes(request.parallel) if request.parallel.modelled else (),
     )
     if acc is None:
         return summary

@@ -178,10 +178,11 @@ def _add_parallel_options(step: Any) -> None:
     step.add_argument(
         "--parallel", metavar="LAYOUT",
         help="analyse one rank of a step over several GPUs, run by PyTorch's own FSDP2 on "
-        f"fake tensors: {', '.join(STRATEGIES)}=N, e.g. fsdp=8 or "
+        f"fake tensors ({', '.join(STRATEGIES)}): fsdp=8 or "
         "fsdp=8,reshard_after_forward=off; tp=N (tensor parallel: Hugging Face decoders bring "
-        "their plan, other models take --tp-plan); fsdp=4,tp=2 (a 2-D mesh); memory is then "
-        "per GPU (rank 0)",
+        "their plan, other models take --tp-plan); fsdp=4,tp=2 (a 2-D mesh); hsdp=2x4 "
+        "(replicate x shard); ddp=8 (modelled), ddp=8,zero=1|2|3 (1 modelled; 2, 3 by "
+        "FSDP2); mp=bf16 (FSDP2 mixed precision); memory is then per GPU (rank 0)",
     )
     step.add_argument(
         "--tp-plan", dest="tp_plan", metavar="FILE.json",

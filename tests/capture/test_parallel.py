@@ -108,21 +108,27 @@ def _unique_bytes(tensors: Iterable[torch.Tensor]) -> int:
     return sum({t.untyped_storage()._cdata: t.untyped_storage().nbytes() for t in tensors}.values())
 
 
-def real_rank0(model: nn.Module, world: int, reshard: bool) -> dict[str, int]:
+def real_rank0(model: nn.Module, world: int, reshard: bool, replicas: int = 1,
+               param_dtype: torch.dtype | None = None) -> dict[str, int]:
     """Rank 0's bytes in the second step of `fully_shard` training of a copy of `model` on
     real CPU tensors: units as memflops wraps them (each block, the last one and the root
-    keeping their parameters after forward when `reshard`)."""
+    keeping their parameters after forward when `reshard`); over `world` ranks, or HSDP's
+    (`replicas`, `world`) mesh; with FSDP2's mixed precision (`param_dtype`, float32
+    reduce) when given."""
     from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-    with fake_process_group(world):
-        mesh = init_device_mesh("cpu", (world,))
+    policy = (MixedPrecisionPolicy() if param_dtype is None else
+              MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32))
+    with fake_process_group(world * replicas):
+        mesh = (init_device_mesh("cpu", (world,)) if replicas == 1 else
+                init_device_mesh("cpu", (replicas, world), mesh_dim_names=("r", "s")))
         real = copy.deepcopy(model)
         blocks = [f"layers.{i}" for i in range(len(real.layers))]
         for i, path in enumerate(blocks):
-            fully_shard(real.get_submodule(path), mesh=mesh,
+            fully_shard(real.get_submodule(path), mesh=mesh, mp_policy=policy,
                         reshard_after_forward=reshard and i < len(blocks) - 1)
-        fully_shard(real, mesh=mesh, reshard_after_forward=False)
+        fully_shard(real, mesh=mesh, reshard_after_forward=False, mp_policy=policy)
         opt = torch.optim.AdamW(real.parameters())
         x = torch.randn(BATCH, DIM)
 
@@ -437,3 +443,47 @@ def test_pytorchs_fsdp_mem_tracker_agrees_kind_by_kind() -> None:
     assert kinds["ACT"] + kinds["TEMP"] == ours["activations"] + ours["temporaries"]
     assert kinds["ACT"] - ours["activations"] == 8
     assert kinds["Total"] == report.totals.memory.peak + steps
+
+
+def test_hsdp_rank0_matches_a_real_cpu_run_to_the_byte() -> None:
+    """hsdp=2x4: FSDP2 on a (replicate 2, shard 4) mesh; rank 0 shards as fsdp=4 does, and
+    each gradient shard is all-reduced across the 2 replicas after its reduce-scatter."""
+    torch.manual_seed(0)
+    model = MLP()
+    report = memflops.analyze(model, (BATCH, DIM), mode="train", optimizer="adamw",
+                              parallel="hsdp=2x4")
+    memory = report.totals.memory
+    found = {"params": memory.params, "grads": memory.grads, "optimizer": memory.optimizer,
+             "peak": memory.peak}
+    assert found == real_rank0(model, 4, True, replicas=2)
+    par = report.parallel
+    assert par is not None and (par.strategy, par.world_size) == ("hsdp=2x4", 8)
+    # the shard at world 4: a block 36*36 + 36 + 9*144 + 9 = 2637 elements (up rows
+    # 144/4 = 36, down rows 36/4 = 9), the head 9*36 + 9 = 333; 4 bytes each
+    assert memory.params == 4 * (3 * 2637 + 333) == 4 * padded_shard_elements(model, 4)
+    reduces = sorted((c.op, c.group, c.group_size, c.bytes) for c in par.collectives
+                     if c.op != "all_gather")
+    assert reduces == sorted(
+        [("reduce_scatter", "fsdp", 4, 4 * 4 * n) for n in (2637, 2637, 2637, 333)]
+        + [("all_reduce", "replicate", 2, 4 * n) for n in (2637, 2637, 2637, 333)])
+    assert {c.group for c in par.collectives if c.op == "all_gather"} == {"fsdp"}
+
+
+def test_mixed_precision_rank0_matches_a_real_cpu_run_to_the_byte() -> None:
+    """fsdp=4,mp=bf16: FSDP2 gathers bfloat16 copies of the float32 shards (half the
+    gathered bytes) and reduces float32 gradients; rank 0 agrees with a real run."""
+    torch.manual_seed(0)
+    model = MLP()
+    report = memflops.analyze(model, (BATCH, DIM), mode="train", optimizer="adamw",
+                              parallel="fsdp=4,mp=bf16")
+    memory = report.totals.memory
+    found = {"params": memory.params, "grads": memory.grads, "optimizer": memory.optimizer,
+             "peak": memory.peak}
+    assert found == real_rank0(model, 4, True, param_dtype=torch.bfloat16)
+    par = report.parallel
+    assert par is not None and par.strategy == "fsdp=4,mp=bf16"
+    # a block's all-gather: 4 ranks x 2637 elements x 2 bytes (bfloat16) = 21,096 B; its
+    # reduce-scatter: 4 x 2637 x 4 bytes (float32 reduce) = 42,192 B
+    gathers = {c.bytes for c in par.collectives if c.op == "all_gather"}
+    reduces = {c.bytes for c in par.collectives if c.op == "reduce_scatter"}
+    assert 4 * 2637 * 2 in gathers and 4 * 2637 * 4 in reduces

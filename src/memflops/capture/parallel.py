@@ -57,11 +57,13 @@ COLLECTIVES = {
     "_c10d_functional.all_gather_into_tensor": ("all_gather", -1, 2),
     "_c10d_functional.reduce_scatter_tensor": ("reduce_scatter", 0, 3),
     "_c10d_functional.all_reduce": ("all_reduce", 0, 2),
+    "c10d.allreduce_": ("all_reduce", 0, 1),
 }
 """A collective op: (its kind, the argument whose bytes are its size (-1: its output), the
 argument naming its process group). The size is that of the whole buffer, as NCCL's tests
 count it: the gathered output of an all-gather, the input of a reduce-scatter, the buffer
-of an all-reduce. FSDP2 calls the `c10d` ops, DTensor the functional ones."""
+of an all-reduce. FSDP2 calls the `c10d` ops (HSDP's all-reduce across replicas too),
+DTensor the functional ones."""
 RING_SENT = {"all_gather": 1, "reduce_scatter": 1, "all_reduce": 2}
 """Bytes each rank sends under the ring algorithm, as a multiple of (N - 1) / N of the
 size: 1 for an all-gather or a reduce-scatter, 2 for an all-reduce (a reduce-scatter, then
@@ -194,15 +196,17 @@ class ParallelWrapper:
             mesh = init_device_mesh("cpu", tuple(n for _, n in self.spec.dims),
                                     mesh_dim_names=names)
             meshes = {name: mesh[name] if len(names) > 1 else mesh for name in names}
-            self._groups = {m.get_group().group_name: (name, self.spec.size(name))
-                            for name, m in meshes.items()}
+            if self.spec.hsdp:  # FSDP2 on the 2-D (replicate, shard) mesh: HSDP
+                meshes["hsdp"] = mesh["replicate", "fsdp"] if self.spec.tp else mesh
+            self._groups = {meshes[name].get_group().group_name: (name, self.spec.size(name))
+                            for name in names}
             model = _copy_sharing_weights(session.model)
             with session.fake_mode:
                 try:
                     if self.spec.tp:  # tensor parallel first, then FSDP over its shards
                         self._split_tensors(model, meshes["tp"])
                     if self.spec.fsdp:
-                        self._shard_fully(model, meshes["fsdp"])
+                        self._shard_fully(model, meshes["hsdp" if self.spec.hsdp else "fsdp"])
                 except MemflopsError:
                     raise
                 except Exception as exc:
@@ -221,7 +225,8 @@ class ParallelWrapper:
 
         self._units = fsdp_units(model)
         for path, reshard in zip(self._units, self._reshards(), strict=True):
-            fully_shard(model.get_submodule(path), mesh=mesh, reshard_after_forward=reshard)
+            fully_shard(model.get_submodule(path), mesh=mesh, reshard_after_forward=reshard,
+                        mp_policy=mixed_precision(self.spec.mp))
 
     def _split_tensors(self, model: nn.Module, mesh: Any) -> None:
         from torch.distributed.tensor.parallel import parallelize_module
@@ -250,6 +255,10 @@ class ParallelWrapper:
 
         return t._local_tensor if isinstance(t, DTensor) else t
 
+    def finish(self, cap: Any) -> Any:
+        """The capture unchanged: the step ran the layout."""
+        return cap
+
     def result(self, session: CaptureSession) -> ParallelCapture:
         rec = self._recorder
         assert rec is not None
@@ -259,6 +268,21 @@ class ParallelWrapper:
             gather_buffers=frozenset(rec.gather_buffers),
             reduce_buffers=frozenset(rec.reduce_buffers),
         )
+
+
+MP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def mixed_precision(name: str | None) -> Any:
+    """FSDP2's `MixedPrecisionPolicy` for `mp=` (`parallel_options.MIXED_PRECISION`):
+    parameters gathered and computed in that dtype, gradients reduced in float32 (the
+    policy torchtitan uses, `mixed_precision_param`/`_reduce`); None: FSDP2's default, no
+    casts."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy
+
+    if name is None:
+        return MixedPrecisionPolicy()
+    return MixedPrecisionPolicy(param_dtype=MP_DTYPES[name], reduce_dtype=torch.float32)
 
 
 def replicate_unplanned(model: nn.Module, mesh: Any) -> None:
@@ -412,13 +436,14 @@ class ParallelRecorder(OpRecorder):  # type: ignore[no-untyped-call]
 
     def _note_collective(self, name: str, args: tuple[Any, ...], out: Any) -> None:
         kind, index, group_at = COLLECTIVES[name]
-        tensor = out if index < 0 else args[index]
+        value = out if index < 0 else args[index]
+        tensors = value if isinstance(value, (list, tuple)) else [value]  # c10d: a list
         group = args[group_at]
         # a functional collective names its group; a c10d one passes it
         name = group if isinstance(group, str) else dist.ProcessGroup.unbox(group).group_name
         dim, size = self.groups[name]
         self.collectives.append(Collective(
-            op=kind, bytes=int(tensor.numel()) * tensor.element_size(), group=dim,
+            op=kind, bytes=sum(int(t.numel()) * t.element_size() for t in tensors), group=dim,
             group_size=size, phase=self.phase.value, module=self.module_path(),
         ))
 

@@ -67,6 +67,10 @@ class StepWrapper(Protocol):
     def result(self, session: CaptureSession) -> Any:
         """What the wrapping found in the step (`Capture.parallel`)."""
 
+    def finish(self, cap: Any) -> Any:
+        """The step's `Capture` as the layout leaves it: unchanged where the step ran the
+        layout, a modelled layout's formulas applied otherwise (`capture.data_parallel`)."""
+
 
 class CaptureSession:
     """The fake mode, trackers and recorder of one capture, and what it must restore."""

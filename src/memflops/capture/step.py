@@ -189,7 +189,7 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
             session.storages.end_step()
     recorder, tracker = session.recorder, session.tracker
     parallel = session.wrapped_result()
-    return Capture(
+    cap = Capture(
         records=tuple(recorder.records),
         output_shapes=dict(tracker.output_shapes),
         calls=dict(tracker.calls),
@@ -204,6 +204,7 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
         parallel=parallel,
         transient=parallel.transient if parallel is not None else frozenset(),
     )
+    return cap if config.wrapper is None else config.wrapper.finish(cap)
 
 
 def _autocast(config: StepConfig) -> contextlib.AbstractContextManager[Any]:

@@ -298,7 +298,8 @@ class Parallel:
     world_size: int
     rank: int
     engine: str
-    """"captured": PyTorch's own distributed code ran on fake tensors."""
+    """"captured": PyTorch's own distributed code ran on fake tensors; "modelled": the
+    one-GPU step with the layout's formulas applied (DDP, ZeRO-1; `notes`)."""
     units: tuple[str, ...]
     """The modules wrapped as FSDP units, in order ("" is the root)."""
     by_kind: tuple[tuple[str, int], ...]
@@ -312,6 +313,8 @@ class Parallel:
     """The step's compute time plus `time_comm_s`: no communication overlapped."""
     time_step_overlapped_s: float | None = None
     """The larger of the two: every collective hidden behind compute, or the reverse."""
+    notes: tuple[str, ...] = ()
+    """What a modelled layout assumed, each formula with its source (empty when captured)."""
 
     @property
     def communication_bytes(self) -> int:

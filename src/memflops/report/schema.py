@@ -357,6 +357,7 @@ def _parallel(par: Parallel | None) -> dict[str, Any] | None:
         "time_comm_s": par.time_comm_s,
         "time_step_serial_s": par.time_step_serial_s,
         "time_step_overlapped_s": par.time_step_overlapped_s,
+        "notes": list(par.notes),
     }
 
 

@@ -346,6 +346,8 @@ def _parallel(par: Parallel | None) -> RenderableType | None:
         grid.add_row("step time", f"{format_seconds(par.time_step_serial_s)} with no overlap, "
                      f"{format_seconds(par.time_step_overlapped_s)} with full overlap of "
                      "compute and communication")
+    for note in par.notes:
+        grid.add_row("modelled", note.removeprefix("modelled: "))
     return _section("Parallel", grid)
 
 

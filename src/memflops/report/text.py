@@ -231,6 +231,7 @@ def parallel_rows(report: Report) -> list[tuple[str, str]]:
         rows.append(("step time", f"{format_seconds(par.time_step_serial_s)} with no overlap, "
                                   f"{format_seconds(par.time_step_overlapped_s)} with full "
                                   "overlap of compute and communication"))
+    rows += [("modelled", note.removeprefix("modelled: ")) for note in par.notes]
     return rows
 
 
