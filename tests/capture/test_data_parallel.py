@@ -190,3 +190,21 @@ def test_bad_layouts_are_one_line_usage_errors(layout: str, message: str) -> Non
     with pytest.raises(UsageError, match=re.escape(message)) as found:
         memflops.analyze(MLP(), (BATCH, DIM), mode="train", parallel=layout)
     assert "\n" not in str(found.value)
+
+
+@pytest.mark.parametrize("layout", ["fsdp=4", "ddp=4"])
+def test_fit_answers_the_largest_batch_per_gpu(layout: str) -> None:
+    """With `parallel`, the fit's batch is each rank's: the step at that batch fits in the
+    capacity per GPU and one more sample does not (both analysed again here)."""
+    model = MLP()
+    capacity = 2**20
+    report = memflops.analyze(model, (BATCH, DIM), mode="train", optimizer="adamw",
+                              parallel=layout, fit=capacity)
+    fit = report.fit
+    assert fit is not None and fit.largest > 0
+
+    def peak(batch: int) -> int:
+        return memflops.analyze(model, (batch, DIM), mode="train", optimizer="adamw",
+                                parallel=layout).totals.memory.peak
+
+    assert peak(fit.largest) == fit.peak_at_largest <= capacity < peak(fit.largest + 1)
