@@ -30,7 +30,9 @@ OUT = Path(__file__).with_name("PARALLEL.md")
 SCALE = [
     ("hf:llama-3.1-8b", 1, 8192, "fsdp=8"),
     ("hf:llama-3.1-8b", 1, 8192, "tp=2"),
+    ("hf:llama-3.1-8b", 1, 8192, "fsdp=4,tp=2"),
     ("hf:llama-2-70b", 1, 4096, "fsdp=64"),
+    ("hf:llama-2-70b", 1, 4096, "fsdp=8,tp=8"),
 ]
 """(target, batch, seq, layout), each analysed in train mode, bf16, AdamW, on an H100."""
 
