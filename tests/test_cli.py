@@ -419,6 +419,18 @@ def test_bad_parallel_exits_2(capfd: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capfd, "analyze", TINY, *TINY_INPUT, "--parallel", "fsdp=0")
     assert (code, out) == (2, "")
     assert "fsdp=0: the number of ranks must be at least 1" in err and "Traceback" not in err
+    code, out, err = run(capfd, "analyze", TINY, *TINY_INPUT, "--parallel", "ddp=2,tp=2")
+    assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1
+    assert "ddp combines with no other strategy" in err
+
+
+def test_modelled_ddp_says_so(capfd: pytest.CaptureFixture[str]) -> None:
+    doc = run_json(capfd, TINY, *TINY_INPUT, "--mode", "train", "--parallel", "ddp=2")
+    par = doc["parallel"]
+    assert (par["strategy"], par["engine"]) == ("ddp=2", "modelled") and par["notes"]
+    code, out, _ = run(capfd, "analyze", TINY, *TINY_INPUT, "--mode", "train",
+                         "--parallel", "ddp=2,zero=1")
+    assert code == 0 and "(modelled)" in out and "ZeRO-1" in out
 
 
 def test_input_that_needs_its_gradient(capfd: pytest.CaptureFixture[str]) -> None:

@@ -487,3 +487,23 @@ def test_mixed_precision_rank0_matches_a_real_cpu_run_to_the_byte() -> None:
     gathers = {c.bytes for c in par.collectives if c.op == "all_gather"}
     reduces = {c.bytes for c in par.collectives if c.op == "reduce_scatter"}
     assert 4 * 2637 * 2 in gathers and 4 * 2637 * 4 in reduces
+
+
+def test_a_layout_pytorch_refuses_is_a_one_line_error() -> None:
+    """FSDP2 refuses a unit whose parameters have different dtypes: the message is
+    PyTorch's, in one line, and nothing is left initialized."""
+    from memflops.errors import MemflopsError
+
+    class Mixed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.Linear(8, 8)
+            self.b = nn.Linear(8, 8).to(torch.bfloat16)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.b(self.a(x).to(torch.bfloat16))
+
+    with pytest.raises(MemflopsError, match="FSDP expects uniform original parameter dtype") \
+            as found:
+        memflops.analyze(Mixed(), (2, 8), mode="train", parallel="fsdp=2")
+    assert "\n" not in str(found.value) and not dist.is_initialized()
