@@ -276,7 +276,7 @@ MLP_PLAN = {"layers.*.up": "colwise", "layers.*.down": "rowwise"}
 
 
 def real_tp_rank0(model: nn.Module, world: int, plan: dict[str, str],
-                  fsdp: int = 1) -> dict[str, int]:
+                  fsdp: int = 1, replicas: int = 1) -> dict[str, int]:
     """Rank 0's bytes in the second step of tensor-parallel training (over `world` ranks;
     with `fsdp` > 1, FSDP2 across `fsdp` such groups, each block and the root as units,
     every unit keeping its parameters after forward) of a copy of `model` on real CPU
@@ -287,8 +287,12 @@ def real_tp_rank0(model: nn.Module, world: int, plan: dict[str, str],
 
     from memflops.capture.parallel import replicate_unplanned, tp_style
 
-    with fake_process_group(world * fsdp):
-        if fsdp > 1:
+    with fake_process_group(world * fsdp * replicas):
+        if replicas > 1:  # HSDP across the tensor-parallel groups: a 3-D mesh
+            grid = init_device_mesh("cpu", (replicas, fsdp, world),
+                                    mesh_dim_names=("replicate", "fsdp", "tp"))
+            mesh, across = grid["tp"], grid["replicate", "fsdp"]
+        elif fsdp > 1:
             grid = init_device_mesh("cpu", (fsdp, world), mesh_dim_names=("fsdp", "tp"))
             mesh, across = grid["tp"], grid["fsdp"]
         else:
@@ -507,3 +511,21 @@ def test_a_layout_pytorch_refuses_is_a_one_line_error() -> None:
             as found:
         memflops.analyze(Mixed(), (2, 8), mode="train", parallel="fsdp=2")
     assert "\n" not in str(found.value) and not dist.is_initialized()
+
+
+def test_hsdp_with_tensor_parallel_matches_a_real_3d_run_to_the_byte() -> None:
+    """hsdp=2x2,tp=2: tensor parallel within pairs, FSDP2 across 2 of them, replicated
+    twice; rank 0 against the same 3-D set-up run on real CPU tensors."""
+    torch.manual_seed(0)
+    model = MLP()
+    report = memflops.analyze(model, (BATCH, DIM), mode="train", optimizer="adamw",
+                              parallel="hsdp=2x2,tp=2", tp_plan=MLP_PLAN)
+    memory = report.totals.memory
+    found = {"params": memory.params, "grads": memory.grads, "optimizer": memory.optimizer,
+             "peak": memory.peak}
+    assert found == real_tp_rank0(model, 2, MLP_PLAN, fsdp=2, replicas=2)
+    par = report.parallel
+    assert par is not None and (par.world_size, par.strategy) == (8, "hsdp=2x2,tp=2")
+    assert {(c.op, c.group) for c in par.collectives} == {
+        ("all_gather", "fsdp"), ("reduce_scatter", "fsdp"), ("all_reduce", "replicate"),
+        ("all_reduce", "tp")}
