@@ -41,7 +41,7 @@ from memflops.frontends.zoos import builtin_tp_plan, library_adjustments
 from memflops.generation import analyze_generate
 from memflops.hardware.catalog import Accelerator
 from memflops.hardware.time_model import TimeConstants, TimeModel, communication_time
-from memflops.memory.fit import Fit, Sweep, saturation
+from memflops.memory.fit import Fit, Sweep, fewest_fitting, saturation
 from memflops.memory.kinds import Kind
 from memflops.memory.optimizers import OptimizerSpec, optimizer_label
 from memflops.memory.parallel import kinds_at_peak
@@ -190,7 +190,9 @@ def _analyze(
         sizes = request.sweep_sizes
         sweep = sweep_batch(specs, sizes, counting(measure, progress, "batch sweep", len(sizes)))
     fitted = None
-    if request.capacity is not None:
+    if request.capacity is not None and request.fit_dimension == "ranks":
+        fitted = _fewest_ranks(target, specs, config, request, request.capacity)
+    elif request.capacity is not None:
         need = counting(_need_at(target.module, config, request, request.capacity, measure),
                         progress, "fit", None)
         fitted = fit_size(
@@ -288,6 +290,27 @@ def _checkpointing(
                              "torch.utils.checkpoint (a recomputation of the model's own)")
     timeline = replay_capture(plain, allocator_overhead=allocator_overhead)
     return Checkpointing(modules, timeline.bytes_of(Kind.ACTIVATIONS), timeline.peak.bytes)
+
+
+def _fewest_ranks(
+    target: ResolvedModel, specs: InputSpecs, config: StepConfig, request: AnalysisRequest,
+    capacity: int,
+) -> Fit:
+    """The fewest data-parallel ranks (powers of two up to the layout's) at which rank 0's
+    step fits in `capacity` (`memory.fit.fewest_fitting`), each analysed under the layout."""
+    spec = request.parallel
+    assert spec is not None
+    dim = spec.data_parallel
+
+    def need(ranks: int) -> int:
+        layout = replace(request, parallel=spec.with_size(dim, ranks))
+        cap = capture(target.module, specs,
+                      replace(config, wrapper=parallel_wrapper(target, layout)))
+        if request.fit_against == "reserved":
+            return device_need(cap, request.allocator, capacity)
+        return replay_capture(cap, allocator_overhead=request.allocator_overhead).peak.bytes
+
+    return replace(fewest_fitting(need, capacity, spec.size(dim)), against=request.fit_against)
 
 
 def _need_at(

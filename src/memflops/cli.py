@@ -260,9 +260,10 @@ def _add_memory_options(step: Any) -> None:
         help="find the largest batch whose peak fits, e.g. 24GiB, 80GB or \"H100 SXM\"",
     )
     step.add_argument(
-        "--fit-dimension", dest="fit_dimension", choices=("batch", "seq"),
-        help="what --fit varies: batch (dimension 0) or seq (dimension 1) "
-        f"(default: {defaults.FIT_DIMENSION})",
+        "--fit-dimension", dest="fit_dimension", choices=("batch", "seq", "ranks"),
+        help="what --fit varies: batch (dimension 0) or seq (dimension 1), the largest that "
+        "fits; or ranks, the fewest data-parallel GPUs (powers of two up to --parallel's, "
+        f"e.g. fsdp=64) at which each GPU's step fits (default: {defaults.FIT_DIMENSION})",
     )
     step.add_argument(
         "--fit-against", dest="fit_against", choices=defaults.FIT_AGAINST_CHOICES,

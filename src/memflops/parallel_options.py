@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from memflops.errors import UsageError
@@ -102,6 +102,16 @@ class ParallelSpec:
         """Whether the layout is modelled by formulas (DDP, ZeRO-1), not captured: PyTorch's
         DDP reducer needs real storage (see `memflops.memory.data_parallel`)."""
         return "ddp" in dict(self.dims)
+
+    @property
+    def data_parallel(self) -> str:
+        """The mesh dimension data parallelism runs over: "fsdp" (also HSDP's shard) or
+        "ddp"; "" without one."""
+        return "fsdp" if self.fsdp else "ddp" if self.modelled else ""
+
+    def with_size(self, dim: str, ranks: int) -> ParallelSpec:
+        """The same layout with `ranks` on mesh dimension `dim`."""
+        return replace(self, dims=tuple((d, ranks if d == dim else n) for d, n in self.dims))
 
     @property
     def label(self) -> str:

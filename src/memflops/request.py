@@ -125,9 +125,10 @@ class AnalysisRequest:
             optimizer = None
         check_optimizer(optimizer)
         check_loss(loss)
-        if fit_dimension not in DIMENSIONS:
+        if fit_dimension not in (*DIMENSIONS, "ranks"):
             raise UsageError(
-                f"unknown fit_dimension {fit_dimension!r}; expected one of: {', '.join(DIMENSIONS)}"
+                f"unknown fit_dimension {fit_dimension!r}; expected one of: "
+                f"{', '.join(DIMENSIONS)}, ranks"
             )
         if fit_against not in FIT_AGAINST_CHOICES:
             raise UsageError(
@@ -145,6 +146,9 @@ class AnalysisRequest:
         if layout is not None and mode == "generate":
             raise UsageError("parallel: generate mode runs on one GPU; use mode train or "
                              "inference with parallel")
+        if fit_dimension == "ranks" and (layout is None or not (layout.fsdp or layout.modelled)):
+            raise UsageError("fit_dimension=ranks: give the layout whose data-parallel ranks "
+                             "to vary, with the most to try, e.g. parallel='fsdp=64'")
         plan = read_tp_plan(tp_plan) if tp_plan is not None else None
         if plan is not None and (layout is None or not layout.tp):
             raise UsageError("tp_plan: it applies to tensor parallel; add parallel='tp=N'")

@@ -208,3 +208,31 @@ def test_fit_answers_the_largest_batch_per_gpu(layout: str) -> None:
                                 parallel=layout).totals.memory.peak
 
     assert peak(fit.largest) == fit.peak_at_largest <= capacity < peak(fit.largest + 1)
+
+
+@pytest.mark.parametrize(("layout", "below"), [("fsdp=64", 100_000), ("ddp=8,zero=1", 50_000)])
+def test_fit_finds_the_fewest_ranks(layout: str, below: int) -> None:
+    """fit_dimension="ranks": the fewest data-parallel ranks (powers of two up to the
+    layout's) at which rank 0's step fits; at half of them it does not (analysed again)."""
+    model = MLP()
+    one = memflops.analyze(model, (BATCH, DIM), mode="train", optimizer="adamw")
+    # below one GPU's peak, within what sharding saves: more than 1 rank, not the most (ZeRO-1
+    # at 8 ranks saves 7/8 of AdamW's 263,808 B less DDP's 131,904 B bucket: 98,928 B)
+    capacity = one.totals.memory.peak - below
+    report = memflops.analyze(model, (BATCH, DIM), mode="train", optimizer="adamw",
+                              parallel=layout, fit=capacity, fit_dimension="ranks")
+    fit = report.fit
+    assert fit is not None and fit.dimension == "ranks" and fit.largest > 1
+    dim = "fsdp" if layout.startswith("fsdp") else "ddp"
+
+    def peak(ranks: int) -> int:
+        again = layout.replace(f"{dim}=" + layout.split("=")[1].split(",")[0],
+                               f"{dim}={ranks}")
+        return memflops.analyze(model, (BATCH, DIM), mode="train", optimizer="adamw",
+                                parallel=again).totals.memory.peak
+
+    assert peak(fit.largest) == fit.peak_at_largest <= capacity < peak(fit.largest // 2)
+    assert fit.peak_at_next == peak(fit.largest // 2)
+    with pytest.raises(UsageError, match="fit_dimension=ranks: give the layout"):
+        memflops.analyze(model, (BATCH, DIM), mode="train", fit=capacity,
+                         fit_dimension="ranks")

@@ -196,7 +196,8 @@ def _cards(report: Report) -> str:
                            f"{format_int(memory.kv_cache)} B"))
     if report.fit is not None:
         fit = report.fit
-        cards.append(_card(f"largest {fit.dimension}", format_int(fit.largest),
+        best = "fewest" if fit.dimension == "ranks" else "largest"
+        cards.append(_card(f"{best} {fit.dimension}", format_int(fit.largest),
                            f"that fits in {format_bytes(fit.capacity)}"))
     return '<div class="cards">' + "".join(cards) + "</div>"
 
@@ -293,7 +294,7 @@ def _fit(report: Report) -> str:
     rows = text.fit_rows(report)
     if not rows:
         return ""
-    return _section(f"Largest {report.fit.dimension} that fits",  # type: ignore[union-attr]
+    return _section(text.fit_title(report.fit.dimension),  # type: ignore[union-attr]
                     _kv_table(rows))
 
 

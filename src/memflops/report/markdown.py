@@ -179,7 +179,7 @@ def _fit(report: Report) -> str:
     rows = text.fit_rows(report)
     if not rows:
         return ""
-    return f"## Largest {report.fit.dimension} that fits\n\n" + _kv(  # type: ignore[union-attr]
+    return f"## {text.fit_title(report.fit.dimension)}\n\n" + _kv(  # type: ignore[union-attr]
         rows
     )
 

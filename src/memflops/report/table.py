@@ -32,6 +32,7 @@ from memflops.report.model import (
     Timing,
     UncountedOp,
 )
+from memflops.report.text import fit_next_size, fit_title
 from memflops.tensor_spec import dtype_name
 from memflops.units import format_bytes, format_count, format_int, format_seconds
 
@@ -423,18 +424,20 @@ def _fit(fit: Fit | None) -> RenderableType | None:
     grid.add_row("capacity", _bytes(fit.capacity))
     need = "peak" if fit.against == "allocated" else "device total"
     grid.add_row("held against it", f"the {need} ({fit.against})")
+    best = "fewest" if dim == "ranks" else "largest"
     if largest == 0:
-        grid.add_row(f"largest {dim}", "none")
+        grid.add_row(f"{best} {dim}", "none")
     else:
         peak = _bytes(fit.peak_at_largest)
-        grid.add_row(f"largest {dim}", f"{format_int(largest)}, {need} {peak}")
+        grid.add_row(f"{best} {dim}", f"{format_int(largest)}, {need} {peak}")
     if after is not None:
-        grid.add_row(f"{dim} {format_int(largest + 1)}", f"does not fit, {need} {_bytes(after)}")
+        grid.add_row(f"{dim} {format_int(fit_next_size(dim, largest))}",
+                     f"does not fit, {need} {_bytes(after)}")
     if fit.samples_per_s is not None and fit.time_step_s is not None:
         grid.add_row(f"at {dim} {format_int(largest)}",
                      f"step {format_seconds(fit.time_step_s)}, {fit.samples_per_s:,.1f} samples/s")
     grid.add_row("analyses run", str(fit.analyses))
-    return _section(f"Largest {dim} that fits", grid)
+    return _section(fit_title(dim), grid)
 
 
 def _bytes(value: int) -> str:

@@ -312,13 +312,14 @@ def fit_rows(report: Report) -> list[tuple[str, str]]:
     need = "peak" if fit.against == "allocated" else "device total"
     rows = [("capacity", exact_bytes(fit.capacity)),
             ("held against it", f"the {need} ({fit.against})")]
+    best = "fewest" if dim == "ranks" else "largest"
     if largest == 0:
-        rows.append((f"largest {dim}", "none"))
+        rows.append((f"{best} {dim}", "none"))
     else:
-        rows.append((f"largest {dim}",
+        rows.append((f"{best} {dim}",
                      f"{format_int(largest)}, {need} {exact_bytes(fit.peak_at_largest)}"))
     if fit.peak_at_next is not None:
-        rows.append((f"{dim} {format_int(largest + 1)}",
+        rows.append((f"{dim} {format_int(fit_next_size(dim, largest))}",
                      f"does not fit, {need} {exact_bytes(fit.peak_at_next)}"))
     if fit.samples_per_s is not None and fit.time_step_s is not None and largest:
         rows.append((f"at {dim} {format_int(largest)}",
@@ -326,6 +327,17 @@ def fit_rows(report: Report) -> list[tuple[str, str]]:
                      f"samples/s"))
     rows.append(("analyses run", str(fit.analyses)))
     return rows
+
+
+def fit_title(dim: str) -> str:
+    """The fit section's title: the largest batch or sequence, or the fewest ranks."""
+    return "Fewest ranks that fit" if dim == "ranks" else f"Largest {dim} that fits"
+
+
+def fit_next_size(dim: str, size: int) -> int:
+    """The size a fit's `peak_at_next` is for: one more, or for ranks half as many (as
+    `memory.fit.fewest_fitting` searches)."""
+    return size // 2 if dim == "ranks" else size + 1
 
 
 def module_time_cells(report: Report, row: ModuleRow) -> list[str]:
