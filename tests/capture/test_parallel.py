@@ -529,3 +529,43 @@ def test_hsdp_with_tensor_parallel_matches_a_real_3d_run_to_the_byte() -> None:
     assert {(c.op, c.group) for c in par.collectives} == {
         ("all_gather", "fsdp"), ("reduce_scatter", "fsdp"), ("all_reduce", "replicate"),
         ("all_reduce", "tp")}
+
+
+def test_fsdp_mem_tracker_on_fake_tensors_sees_the_same_peak() -> None:
+    """The issue's trial found `FSDPMemTracker`'s peak snapshot on fake tensors without
+    activations; with FSDP2 built inside the fake mode on the fake process group, it holds
+    them (2,880 B + its 8-byte temporary) and its total is memflops' peak plus AdamW's 14
+    `step` scalars, as on real tensors."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.distributed._tools.fsdp2_mem_tracker import FSDPMemTracker
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    report = memflops.analyze(MLP(), (BATCH, DIM), mode="train", optimizer="adamw",
+                              parallel="fsdp=8")
+    assert report.parallel is not None
+    ours = dict(report.parallel.by_kind)
+    with fake_process_group(8):
+        mesh = init_device_mesh("cpu", (8,))
+        with FakeTensorMode():
+            fake = MLP()
+            for i in range(BLOCKS):
+                fully_shard(fake.layers[i], mesh=mesh, reshard_after_forward=i < BLOCKS - 1)
+            fully_shard(fake, mesh=mesh, reshard_after_forward=False)
+            opt = torch.optim.AdamW(fake.parameters(), foreach=True)
+            x = torch.randn(BATCH, DIM)
+
+            def step() -> None:
+                fake(x).sum().backward()
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+
+            step()
+            tracker = FSDPMemTracker(fake, opt)
+            tracker.track_inputs((x,))
+            with tracker:
+                step()
+            (theirs,) = tracker.get_tracker_snapshot("peak").values()
+    kinds = {str(k).rpartition(".")[2]: v for k, v in theirs.items()}
+    assert kinds["ACT"] == ours["activations"] + 8 == 2_888
+    assert kinds["Total"] == report.totals.memory.peak + 4 * (4 * BLOCKS + 2)
