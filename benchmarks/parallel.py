@@ -152,7 +152,8 @@ CHECKS = [
     "- PyTorch's `FSDPMemTracker` on the same real fsdp=8 step agrees kind by kind at the "
     "peak, except that it counts AdamW's 14 float32 `step` scalars (56 bytes; a GPU run keeps "
     "them on the host) and files one 8-byte storage under activations that memflops counts "
-    "as a temporary.",
+    "as a temporary. On fake tensors (FSDP2 built inside the fake mode) its peak "
+    "snapshot is the same: activations included (2,888 B), total = memflops' peak + 56 B.",
     "- A Megatron-style GPT layer at tp=1/2/4 equals Korthikanti et al. 2022's activation "
     "formula (34 sbh + 5 a s^2 b; sbh (10 + 24/t + 5 a s / (h t))) plus three named terms: "
     "dropout masks kept at 2 bytes, not 1 (the CPU decomposition memflops captures; a CUDA "
