@@ -569,3 +569,17 @@ def test_fsdp_mem_tracker_on_fake_tensors_sees_the_same_peak() -> None:
     kinds = {str(k).rpartition(".")[2]: v for k, v in theirs.items()}
     assert kinds["ACT"] == ours["activations"] + 8 == 2_888
     assert kinds["Total"] == report.totals.memory.peak + 4 * (4 * BLOCKS + 2)
+
+
+def test_fsdp2s_view_warning_is_kept_out_and_the_filters_restored() -> None:
+    """FSDP2 warns that the wrapped MLP returns a view (advice to a model's author): the
+    analysis does not pass it on, and leaves the warning filters as it found them."""
+    import warnings
+
+    before = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        memflops.analyze(MLP(), (BATCH, DIM), mode="train", parallel="fsdp=2,tp=2",
+                         tp_plan=MLP_PLAN)
+        assert not [w for w in seen if "returned a view tensor" in str(w.message)]
+    assert warnings.filters == before

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -191,6 +192,10 @@ class ParallelWrapper:
 
         names = tuple(name for name, _ in self.spec.dims)
         with ExitStack() as stack:
+            stack.enter_context(warnings.catch_warnings())
+            # FSDP2 warns when a wrapped module returns a view (an in-place op on it would
+            # skip a gather): advice to the model's author, not a finding of the analysis
+            warnings.filterwarnings("ignore", message="FSDP2-wrapped module .* returned a view")
             stack.enter_context(fake_process_group(self.spec.world_size))
             stack.enter_context(_meshes_built_outside_fake_mode())
             mesh = init_device_mesh("cpu", tuple(n for _, n in self.spec.dims),
