@@ -81,7 +81,7 @@ def analyze(
     targets: Any = None,
     batch_sweep: Sequence[int] | None = None,
     fit: str | int | None = None,
-    fit_dimension: Literal["batch", "seq"] = defaults.FIT_DIMENSION,
+    fit_dimension: Literal["batch", "seq", "ranks"] = defaults.FIT_DIMENSION,
     fit_against: Literal["allocated", "reserved"] = defaults.FIT_AGAINST,
     allocator_conf: str | None = None,
     allocator_overhead: bool = False,

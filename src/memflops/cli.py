@@ -134,6 +134,7 @@ def _add_advise(commands: Any) -> None:
     _add_training_options(step)
     _add_memory_options(step)
     _add_time_options(step)
+    _add_parallel_options(step)
     advice = cmd.add_argument_group("the advice (arguments of memflops.advise)")
     advice.add_argument(
         "--budget", metavar="MEMORY|GPU",
