@@ -23,13 +23,21 @@ UNLIMITED = 10_000
 
 def render_advice(advice: Advice, *, width: int | None = None, color: bool = False) -> str:
     """The advice as a ranked table and its sections; `width` None: as wide as needed."""
-    ranked = _ranked_table(advice)
     buffer = io.StringIO()
     console = Console(file=buffer, width=width or UNLIMITED, force_terminal=color,
                       color_system="standard" if color else None, no_color=not color,
                       highlight=False, markup=False, emoji=False, legacy_windows=False)
+    ranked = _ranked_table(advice)
     if width is None:
         console.width = max(MIN_WIDTH, console.measure(ranked).maximum)
+    else:  # a terminal narrower than the table: leave out columns rather than cut them
+        left_out: set[str] = set()
+        unbounded = console.options.update_width(UNLIMITED)
+        for name in _optional_columns(advice):
+            if console.measure(ranked, options=unbounded).maximum <= width:
+                break
+            left_out.add(name)
+            ranked = _ranked_table(advice, left_out)
     parts: list[RenderableType] = [_header(advice), Text(""), ranked]
     for section in (_claims(advice), _batch(advice), _modules(advice), _failed(advice),
                     _not_applicable(advice), _fit(advice.fit, advice.budget_label)):
@@ -63,24 +71,43 @@ def _measured(advice: Advice) -> list[ChangeResult]:
     return [c for c in advice.changes if c.measured is not None]
 
 
-def _ranked_table(advice: Advice) -> Table:
+COLUMNS = ("#", "change", "saves", "function", "params", "FLOPs step", "recompute", "peak",
+           "Δ peak", "saved for bwd", "time/step")
+LEFT_ALIGNED = ("#", "change", "saves", "function")
+
+
+def _optional_columns(advice: Advice) -> list[str]:
+    """The columns a narrow terminal goes without, first to last: those with nothing in
+    them, then the least asked for."""
+    measured = [advice.baseline, *(c.measured for c in _measured(advice) if c.measured)]
+    empty = []
+    if all(m.time_step is None for m in measured):
+        empty.append("time/step")
+    if not any(m.flops_recompute for m in measured):
+        empty.append("recompute")
+    rest = ["saves", "saved for bwd", "params", "time/step", "recompute", "FLOPs step"]
+    return empty + [name for name in rest if name not in empty]
+
+
+def _ranked_table(advice: Advice, left_out: set[str] | frozenset[str] = frozenset()) -> Table:
     table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
-    for name in ("#", "change", "saves", "function"):
-        table.add_column(name, no_wrap=True)
-    for name in ("params", "FLOPs step", "recompute", "peak", "Δ peak", "saved for bwd"):
-        table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("time/step", justify="right", no_wrap=True)
+    shown = [name for name in COLUMNS if name not in left_out]
+    for name in shown:
+        table.add_column(name, no_wrap=True,
+                         justify="left" if name in LEFT_ALIGNED else "right")
     b = advice.baseline
-    table.add_row("", "(baseline)", "", "", *_numbers(b), "", format_bytes(b.activations),
-                  _time(b.time_step), style="bold")
+    rows = [dict(zip(COLUMNS, ("", "(baseline)", "", "", *_numbers(b), "",
+                               format_bytes(b.activations), _time(b.time_step)), strict=True))]
     for rank, c in enumerate(_measured(advice), 1):
         m, d = c.measured, c.delta
         assert m is not None and d is not None
-        table.add_row(
+        rows.append(dict(zip(COLUMNS, (
             str(rank), c.name, c.kind, "kept" if c.preserves_function else "CHANGED",
             *_numbers(m), f"{_signed_bytes(d.peak)} ({_percent(-d.peak_saved)})",
             format_bytes(m.activations), _time(m.time_step),
-        )
+        ), strict=True)))
+    for i, row in enumerate(rows):
+        table.add_row(*(row[name] for name in shown), style="bold" if i == 0 else None)
     return table
 
 
