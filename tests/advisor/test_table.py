@@ -83,7 +83,9 @@ def test_parser_names_match_advise() -> None:
     """Every advise option is an argument of `memflops.advise` (or the output's)."""
     args = cli.build_parser().parse_args(["advise", TINY])
     params = set(inspect.signature(memflops.advise).parameters)
-    assert set(vars(args)) - {"command", "target", "format", "output", "quiet", "debug"} <= params
+    # --plot names a renderer (Advice.plot_savings), as analyze's --plot does
+    output = {"command", "target", "format", "output", "plot", "quiet", "debug"}
+    assert set(vars(args)) - output <= params
     assert set(inspect.signature(memflops.analyze).parameters) <= params
 
 
