@@ -47,7 +47,8 @@ def _body(advice: Advice) -> str:
         parts.append('<figure class="chart-box" data-chart="savings"><figcaption>What each '
                      f"change saves</figcaption>\n{chart}\n</figure>")
     rows = [[row[name] for name in text.COLUMNS] for row in text.ranked_rows(advice)]
-    parts.append(section("Changes, measured", grid_table(text.COLUMNS, rows, text.NUMERIC),
+    ranked = grid_table(text.COLUMNS, rows, text.NUMERIC)
+    parts.append(section("Changes, measured", f'<div class="wide">{ranked}</div>',
                          "Every row is a real analysis of the changed model or step. "
                          + text.UNITS))
     for s in text.sections(advice):

@@ -63,7 +63,10 @@ STYLE = """
 .memflops table { border-collapse: collapse; margin: 6px 0; }
 .memflops th, .memflops td { padding: 4px 12px 4px 0; text-align: left; vertical-align: top; }
 .memflops th { font-weight: 600; border-bottom: 1px solid #cbd2d9; }
-.memflops td.num, .memflops th.num { text-align: right; font-variant-numeric: tabular-nums; }
+.memflops td.num, .memflops th.num { text-align: right; font-variant-numeric: tabular-nums;
+  white-space: nowrap; }
+.memflops .wide { overflow-x: auto; }
+.memflops .wide td { white-space: nowrap; }
 .memflops table.kv td:first-child { font-weight: 600; white-space: nowrap; padding-right: 24px; }
 .memflops .note { color: #616e7c; font-size: 13px; margin: 4px 0; }
 .memflops .tree { border: 1px solid #e4e7eb; border-radius: 8px; overflow-x: auto;
