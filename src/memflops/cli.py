@@ -58,7 +58,8 @@ EXTENSIONS = {
     ".csv": "csv", ".html": "html", ".htm": "html",
 }
 """The format `-o FILE` chooses by the file's extension when --format is not given."""
-ADVICE_FORMATS = ("table", "json")
+ADVICE_FORMATS = ("table", "json", "markdown", "html")
+ADVICE_PLOTS = ("savings",)
 ADVISE_OPTIONS = ("budget", "only", "skip")
 """Options passed to `memflops.advise` besides analyze's."""
 DEBUG_HINT = "rerun with --debug for the traceback"
@@ -151,8 +152,15 @@ def _add_advise(commands: Any) -> None:
         help="leave these changes out (comma-separated; repeatable)",
     )
     out = cmd.add_argument_group("output")
-    out.add_argument("--format", choices=ADVICE_FORMATS, default="table", help="default: table")
+    out.add_argument("--format", choices=ADVICE_FORMATS,
+                     help="default: the format of -o FILE's extension (.json, .md, .html), "
+                     "else table")
     out.add_argument("-o", "--output", metavar="FILE", help="write the advice to FILE")
+    out.add_argument(
+        "--plot", choices=ADVICE_PLOTS,
+        help="write the savings chart instead of the advice: -o savings.svg (drawn by "
+        "memflops) or .png/.pdf (needs matplotlib: pip install 'memflops[plot]')",
+    )
     out.add_argument(
         "--quiet", action="store_true",
         help="no progress display of the analyses (drawn only on a terminal)",
@@ -511,21 +519,55 @@ def _advise(args: argparse.Namespace) -> int:
     if is_layer_spec(args.target):
         raise UsageError(f"advise: {args.target} is a layer list; advise needs a model to "
                          f"change (a module target such as torchvision:vgg16)")
+    _plot_checked(args.plot, args.output, args.format)
+    fmt = output_format(args.format, args.output)
+    if fmt not in ADVICE_FORMATS:
+        raise UsageError(f"advise: -o {args.output}: the advice is written as "
+                         f"{', '.join(ADVICE_FORMATS)}, not {fmt} (--format chooses)")
     names = (*ANALYZE_OPTIONS, *ADVISE_OPTIONS)
     given = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
     inputs = parse_inputs(args.inputs)
     with progress_display(quiet=args.quiet) as progress:
         advice = advise(args.target, inputs, progress=progress, **given)
-    if args.format == "json":
+    if args.plot is not None:
+        _plot_advice(advice, args.output)
+        return 0
+    if fmt == "json":
         import json
 
         text = json.dumps(advice.to_dict(), indent=2) + "\n"
+    elif fmt == "markdown":
+        from memflops.advisor.markdown import render_advice_markdown
+
+        text = render_advice_markdown(advice)
+    elif fmt == "html":
+        from memflops.advisor.html import render_advice_html
+
+        text = render_advice_html(advice)
     else:
         color = args.output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
         width = shutil.get_terminal_size().columns if color else None
         text = render_advice(advice, width=width, color=color)
     _write(text, args.output)
     return 0
+
+
+def _plot_advice(advice: Any, output: str) -> None:
+    """The savings chart to `output`: SVG drawn by memflops, PNG/PDF by matplotlib."""
+    from memflops.advisor import chart, plot
+    from memflops.report.plot import save
+
+    if Path(output).suffix.lower() == ".svg":
+        drawn = chart.savings_chart(advice)
+        if drawn is None:
+            plot.plot_savings(advice)  # raises the error that says why there is no chart
+        _write(f'<?xml version="1.0" encoding="utf-8"?>\n{drawn}\n', output)
+        return
+    figure = plot.plot_savings(advice)
+    try:
+        save(figure, output)
+    except OSError as exc:
+        raise MemflopsError(f"cannot write {output}: {exc.strerror or exc}") from exc
 
 
 def _plot_checked(plot: str | None, output: str | None, fmt: str | None) -> None:

@@ -25,7 +25,7 @@ from memflops.capture.inputs import dtype_name, normalize_inputs, parse_dtype
 from memflops.capture.step import LossSpec, StepConfig, check_loss
 from memflops.conventions import Convention
 from memflops.errors import SpecError, UsageError
-from memflops.hardware.catalog import Accelerator, accelerator, find_accelerator
+from memflops.hardware.catalog import Accelerator, accelerator, memory_of
 from memflops.hardware.time_model import TimeConstants, parse_constants
 from memflops.memory.allocator import AllocatorConfig
 from memflops.memory.fit import parse_memory
@@ -225,4 +225,4 @@ def _capacity(fit: str | int) -> int:
         return fit
     if fit.strip()[:1].isdigit():
         return parse_memory(fit)
-    return find_accelerator(fit).memory_bytes
+    return memory_of(fit, "fit")

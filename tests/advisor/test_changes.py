@@ -41,5 +41,5 @@ def test_groups_make_precision_optimizer_and_conv_rewrites_exclusive() -> None:
 def test_architecture_rewrites_are_marked_for_the_search() -> None:
     rewrites = {name for name, c in CHANGES.items() if c.architecture}
     assert rewrites == {"bn-removed", "gap-head", "conv-5x5-as-3x3", "conv-nxn-as-1xn-nx1",
-                        "conv-depthwise-separable"}
+                        "conv-depthwise-separable", "first-downsample-doubled"}
     assert all(not CHANGES[name].preserves_function for name in rewrites)

@@ -83,5 +83,28 @@ def test_parser_names_match_advise() -> None:
     """Every advise option is an argument of `memflops.advise` (or the output's)."""
     args = cli.build_parser().parse_args(["advise", TINY])
     params = set(inspect.signature(memflops.advise).parameters)
-    assert set(vars(args)) - {"command", "target", "format", "output", "quiet", "debug"} <= params
+    # --plot names a renderer (Advice.plot_savings), as analyze's --plot does
+    output = {"command", "target", "format", "output", "plot", "quiet", "debug"}
+    assert set(vars(args)) - output <= params
     assert set(inspect.signature(memflops.analyze).parameters) <= params
+
+
+def test_a_narrow_terminal_goes_without_columns_rather_than_cutting_them() -> None:
+    from advisor.nets import small_net
+
+    advice = memflops.advise(small_net(), (4, 3, 16, 16), mode="train",
+                             only=["checkpoint-blocks", "first-downsample-doubled",
+                                   "input-resolution-halved", "bn-removed"])
+    wide = render_advice(advice)
+    header = next(line for line in wide.splitlines() if "Δ peak" in line)
+    assert "time/step" in header and "recompute" in header  # as wide as needed: every column
+    narrow = render_advice(advice, width=80)
+    table = narrow.split("\n\n")[1]
+    assert max(len(line) for line in table.splitlines()) <= 80
+    assert "…" not in table  # no value cut short
+    header = table.splitlines()[0]
+    # recompute has a value (checkpoint-blocks), time/step none: the empty one goes first
+    assert "time/step" not in header and "peak" in header and "change" in header
+    assert "input-resolution-halved" in table and "checkpoint-blocks" in table
+    for line in narrow.splitlines():
+        assert len(line) <= 80, line

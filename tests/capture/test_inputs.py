@@ -136,3 +136,14 @@ def test_inputs_keep_requires_grad() -> None:
 def test_input_errors(inputs: Any, message: str) -> None:
     with pytest.raises(SpecError, match=message):
         normalize_inputs(inputs)
+
+
+def test_nested_and_sparse_inputs_are_refused_with_where_they_are() -> None:
+    """A jagged nested tensor has no size along its ragged dimension and a sparse one no
+    dense storage: both are named by their place in the inputs, not failed on deep inside."""
+    jagged = torch.nested.nested_tensor([torch.randn(3, 4), torch.randn(5, 4)],
+                                        layout=torch.jagged)
+    with pytest.raises(SpecError, match=r"^inputs\[1\]: a nested \(jagged\) tensor"):
+        normalize_inputs((torch.randn(2, 4), jagged))
+    with pytest.raises(SpecError, match=r"^inputs\['x'\]: a torch.sparse_coo tensor"):
+        normalize_inputs({"x": torch.eye(3).to_sparse()})

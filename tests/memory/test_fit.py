@@ -108,6 +108,19 @@ def test_fit_to_a_catalog_gpu() -> None:
     assert report.fit.capacity == find_accelerator("H200").memory_bytes == 141 * 2**30
 
 
+def test_fit_to_an_accelerator_described_as_for_gpu() -> None:
+    """--fit takes what --gpu takes: a custom accelerator's mem= (40G = 40 GiB, as the
+    catalog reads nominal sizes) is the capacity; one without mem= is refused."""
+    custom = "custom:fp16=300T,bw=1.5T,mem=40G"
+    report = memflops.analyze(cnn(), (1, 3, 8, 8), mode="inference", fit=custom)
+    assert report.fit is not None and report.fit.capacity == 40 * 2**30
+    advice = memflops.advise(cnn(), (1, 3, 8, 8), mode="inference", budget=custom,
+                             only=["batch-halved"])
+    assert advice.budget == 40 * 2**30
+    with pytest.raises(UsageError, match=r"^fit: 'custom:fp16=300T,bw=1\.5T' states no memory"):
+        memflops.analyze(cnn(), (1, 3, 8, 8), mode="inference", fit="custom:fp16=300T,bw=1.5T")
+
+
 def test_batch_sweep_points_are_independent_analyses() -> None:
     model = cnn()
     report = memflops.analyze(model, (1, 3, 16, 16), mode="train", batch_sweep=[1, 2, 4])

@@ -108,7 +108,7 @@ def test_png_from_the_command_line(tmp_path: Path, capfd: pytest.CaptureFixture[
 def test_svg_from_the_command_line_needs_no_matplotlib(
     tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(plot, "_figure", lambda *a: pytest.fail("matplotlib used for SVG"))
+    monkeypatch.setattr(plot, "new_figure", lambda *a: pytest.fail("matplotlib used for SVG"))
     target = tmp_path / "modules.svg"
     assert cli.main(["analyze", VGG16, "--plot", "modules", "-o", str(target)]) == 0
     root = ET.parse(target).getroot()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-SCHEMA = "memflops.advice/1"
+from memflops.advisor.schema import SCHEMA
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,35 @@ class Advice:
             if result.name == name:
                 return result
         raise KeyError(name)
+
+    def __repr__(self) -> str:
+        """A few readable lines: the model, the baseline, the largest saving and the fit."""
+        from memflops.advisor import text
+
+        lines = [f"<memflops Advice: {self.model}>", "  " + " · ".join(text.facts(self))]
+        measured = text.measured(self)
+        best = text.best(self)
+        lines.append(f"  {len(measured)} change(s) analysed, "
+                     f"{len(self.changes) - len(measured)} not applicable or failed")
+        if best is not None and best.delta is not None:
+            lines.append(f"  largest saving: {best.name}, {best.delta.peak_saved:.1%} of the "
+                         f"peak ({text.signed_bytes(best.delta.peak)})")
+        section = text.fit(self.fit, self.budget_label)
+        if section is not None:
+            lines.append(f"  {section.title}: {section.lines[0]}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The HTML advice (its chart included), as Jupyter shows it in a cell."""
+        from memflops.advisor.html import advice_fragment
+
+        return advice_fragment(self)
+
+    def plot_savings(self) -> Any:
+        """The savings chart as a matplotlib `Figure` (needs `memflops[plot]`)."""
+        from memflops.advisor.plot import plot_savings
+
+        return plot_savings(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The advice as schema `memflops.advice/1` (JSON-ready)."""

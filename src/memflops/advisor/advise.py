@@ -36,7 +36,7 @@ from memflops.capture.inputs import InputSpecs
 from memflops.conventions import Convention
 from memflops.errors import AnalysisError, MemflopsError, UsageError
 from memflops.frontends.resolve import resolve_model
-from memflops.hardware.catalog import Accelerator, find_accelerator
+from memflops.hardware.catalog import Accelerator, memory_of
 from memflops.hardware.time_model import TimeConstants
 from memflops.memory.fit import Fit, fit_line, largest_fitting, parse_memory
 from memflops.memory.optimizers import OptimizerSpec
@@ -152,7 +152,7 @@ def parse_budget(budget: str | int) -> int:
                          f"{type(budget).__name__}")
     if budget.strip()[:1].isdigit():
         return parse_memory(budget)
-    return find_accelerator(budget).memory_bytes
+    return memory_of(budget, "budget")
 
 
 def as_inputs(specs: InputSpecs) -> Any:

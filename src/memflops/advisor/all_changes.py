@@ -9,6 +9,7 @@ from memflops.advisor import (  # noqa: F401
     batchnorm,
     checkpoint,
     convs,
+    downsample,
     freeze,
     head,
     inplace,

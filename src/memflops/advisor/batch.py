@@ -74,5 +74,5 @@ def resolution_halved(step: Step) -> Applied:
     return Applied(
         Step(step.module, inputs, step.options),
         note=f"inputs {first[2]}x{first[3]} -> {first[2] // 2}x{first[3] // 2}: the model "
-        f"sees less detail (or let the first stage downsample twice as much)",
+        f"sees less detail (first-downsample-doubled shrinks the maps inside the model instead)",
     )

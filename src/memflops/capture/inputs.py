@@ -142,6 +142,14 @@ def _one(value: Any, where: str, default_dtype: torch.dtype | None) -> TensorSpe
     if isinstance(value, TensorSpec):
         return value
     if isinstance(value, torch.Tensor):
+        if value.is_nested or value.layout is not torch.strided:
+            kind = "a nested (jagged)" if value.is_nested else f"a {value.layout}"
+            raise SpecError(
+                f"{where}: {kind} tensor; memflops analyses dense (strided) inputs only: pass "
+                "the padded dense tensor or its shape (packed sequences with known offsets, "
+                "as variable-length attention takes them, are counted per sequence: "
+                "docs/conventions.md)"
+            )
         return TensorSpec(tuple(int(d) for d in value.shape), value.dtype,
                           requires_grad=value.requires_grad)
     if isinstance(value, str):

@@ -214,3 +214,13 @@ def accelerator(text: str) -> Accelerator:
             raise UsageError(f"accelerator file {text}: expected a JSON object of key: value")
         return describe({str(k).lower(): v for k, v in fields.items()}, text)
     return find_accelerator(stripped)
+
+
+def memory_of(text: str, option: str) -> int:
+    """The memory of the accelerator `text` names (as `accelerator` reads it), for the
+    options that take a GPU as a capacity (`fit`, `budget`)."""
+    acc = accelerator(text)
+    if acc.memory_bytes <= 0:
+        raise UsageError(f"{option}: {text!r} states no memory size; add mem=, e.g. "
+                         f"custom:fp16=300T,bw=1.5T,mem=40G")
+    return acc.memory_bytes

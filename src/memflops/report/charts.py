@@ -21,8 +21,8 @@ appears exactly when its data is in the report:
   attains (`Report.roofline`), under the accelerator's roofs, its area its
   share of the step's time.
 
-A new chart (advice savings) is one more function here and one entry in
-`CHARTS`. Charts read numbers
+A new chart of a report is one more function here and one entry in `CHARTS`
+(the advice's savings chart is `advisor/chart.py`, drawn with `Svg`). Charts read numbers
 from the report; the arithmetic here is only drawing (scales, stacking,
 ticks). The SVG uses no ids, so several reports fit in one notebook.
 """
@@ -94,7 +94,7 @@ def timeline_chart(report: Report) -> str | None:
     def y(value: float) -> float:
         return top + plot_h - value / y_max * plot_h
 
-    svg = _Svg(height, "timeline", "Memory over the step")
+    svg = Svg(height, "timeline", "Memory over the step")
     for i, span in enumerate(series.phases):
         x0, x1 = x(span.first - 0.5), x(span.last + 0.5)
         svg.rect(x0, top, x1 - x0, plot_h, fill=PHASE_SHADES[i % 2])
@@ -198,7 +198,7 @@ def modules_chart(report: Report) -> str | None:
     panel_w = (WIDTH - label_w - gap - 24) / 2
     note = total_rows > len(rows)
     height = top + row_h * len(rows) + (40 if note else 20)
-    svg = _Svg(height, "modules", "Parameters and FLOPs per module")
+    svg = Svg(height, "modules", "Parameters and FLOPs per module")
     panels = (
         ("parameters", [r.params for r in rows], PARAMS_COLOR, label_w),
         (f"forward FLOPs ({conv.value})", [r.forward.under(conv) for r in rows], FLOPS_COLOR,
@@ -254,7 +254,7 @@ def sweep_chart(report: Report) -> str | None:
     x_lo, x_hi = (x_ticks[0], x_ticks[-1]) if log_x else (0.0, x_ticks[-1])
     smallest = min(values)
     log_y = max(values) >= 16 * max(smallest, 1)  # a capacity far above the sweep
-    svg = _Svg(height, "sweep", f"Peak memory by {dim}")
+    svg = Svg(height, "sweep", f"Peak memory by {dim}")
     if log_y:  # powers of two of bytes, so the swept points are not crushed at the bottom
         k0 = math.floor(math.log2(max(smallest / 1.3, 1)))
         k1 = math.ceil(math.log2(max(values) * 1.15))
@@ -347,7 +347,7 @@ def _timed_points(report: Report) -> list[tuple[int, float, float, bool]]:
     return points
 
 
-def _throughput_panel(svg: _Svg, report: Report, points: Sequence[tuple[int, float, float, bool]],
+def _throughput_panel(svg: Svg, report: Report, points: Sequence[tuple[int, float, float, bool]],
                       x: Callable[[float], float], x_ticks: Sequence[float], log_x: bool,
                       left: float, plot_w: float, y0: float) -> None:
     """Samples/s against size below the memory panel (same x axis), each point's step time
@@ -421,7 +421,7 @@ def _size_axis(sizes: Sequence[int], left: float,
     return linear, x_ticks, False
 
 
-def _size_ticks(svg: _Svg, x: Callable[[float], float], ticks: Sequence[float],
+def _size_ticks(svg: Svg, x: Callable[[float], float], ticks: Sequence[float],
                 base: float) -> None:
     for tick in ticks:
         svg.line(x(tick), base, x(tick), base + 4, stroke=MUTED)
@@ -434,7 +434,7 @@ def _power_of_two_label(nbytes: int) -> str:
     return f"{nbytes / scale:g} {unit}"
 
 
-def _diamond(svg: _Svg, x: float, y: float, tip: str | None = None) -> None:
+def _diamond(svg: Svg, x: float, y: float, tip: str | None = None) -> None:
     svg.path(f"M{x:.1f},{y - 7:.1f} L{x + 7:.1f},{y:.1f} L{x:.1f},{y + 7:.1f} "
              f"L{x - 7:.1f},{y:.1f} Z", fill=CAPACITY, stroke="none", tip=tip)
 
@@ -467,7 +467,7 @@ def roofline_chart(report: Report) -> str | None:
     def y(v: float) -> float:
         return top + plot_h - math.log10(v / y_lo) / math.log10(y_hi / y_lo) * plot_h
 
-    svg = _Svg(height, "roofline", f"Roofline on {roofline.accelerator}")
+    svg = Svg(height, "roofline", f"Roofline on {roofline.accelerator}")
     for k in range(math.ceil(math.log10(x_lo)), math.floor(math.log10(x_hi)) + 1):
         tx = x(10.0**k)
         svg.line(tx, top, tx, top + plot_h, stroke=GRID)
@@ -517,7 +517,7 @@ ROOFLINE_NAMED = 5
 """Modules named on the roofline: those that take the most time."""
 
 
-def _roofs(svg: _Svg, roofline: Roofline, x: Callable[[float], float],
+def _roofs(svg: Svg, roofline: Roofline, x: Callable[[float], float],
            y: Callable[[float], float], x_lo: float, x_hi: float) -> None:
     """The bandwidth's slope up to the highest roof's ridge, each unit's peak from its ridge
     on (solid: datasheet; dashed: the time model's achievable fractions), labelled."""
@@ -573,7 +573,7 @@ def charts(report: Report) -> list[tuple[str, str, str]]:
 # --- drawing helpers -----------------------------------------------------------------------
 
 
-class _Svg:
+class Svg:
     """An SVG document built element by element (coordinates in a WIDTH-wide viewBox)."""
 
     def __init__(self, height: float, name: str, title: str) -> None:
@@ -675,12 +675,12 @@ def _step_line(series: MemoryTimeline, values: Sequence[int],
     return "M" + " L".join(_step_points(series, values, x, y))
 
 
-def _axes(svg: _Svg, left: float, top: float, plot_w: float, plot_h: float) -> None:
+def _axes(svg: Svg, left: float, top: float, plot_w: float, plot_h: float) -> None:
     svg.line(left, top + plot_h, left + plot_w, top + plot_h, stroke="#9aa5b1")
     svg.line(left, top, left, top + plot_h, stroke="#9aa5b1")
 
 
-def _y_grid(svg: _Svg, ticks: Sequence[float], unit: str, scale: int, x0: float, x1: float,
+def _y_grid(svg: Svg, ticks: Sequence[float], unit: str, scale: int, x0: float, x1: float,
             y: Callable[[float], float]) -> None:
     for tick in ticks:
         svg.line(x0, y(tick), x1, y(tick), stroke=GRID)
@@ -689,7 +689,7 @@ def _y_grid(svg: _Svg, ticks: Sequence[float], unit: str, scale: int, x0: float,
     svg.text(x0 - 8, y(ticks[-1]) - 10, unit, anchor="end", fill=MUTED, size=11)
 
 
-def _kind_legend(svg: _Svg, series: MemoryTimeline, x0: float, y0: float) -> float:
+def _kind_legend(svg: Svg, series: MemoryTimeline, x0: float, y0: float) -> float:
     """The kinds drawn, top band first, each with the bytes it holds at the peak; returns the
     y below the last row."""
     point = series.points[series.peak_point]
@@ -706,7 +706,7 @@ def _kind_legend(svg: _Svg, series: MemoryTimeline, x0: float, y0: float) -> flo
     return y0 + 24 + len(rows) * 20
 
 
-def _marker_legend(svg: _Svg, items: Sequence[tuple[str, str]], x0: float, y0: float) -> None:
+def _marker_legend(svg: Svg, items: Sequence[tuple[str, str]], x0: float, y0: float) -> None:
     if items:
         svg.rect(x0 - 8, y0 - 16, 300, 18 * len(items) + 6, fill="#ffffff", stroke=GRID)
     for i, (label, marker) in enumerate(items):

@@ -63,7 +63,10 @@ STYLE = """
 .memflops table { border-collapse: collapse; margin: 6px 0; }
 .memflops th, .memflops td { padding: 4px 12px 4px 0; text-align: left; vertical-align: top; }
 .memflops th { font-weight: 600; border-bottom: 1px solid #cbd2d9; }
-.memflops td.num, .memflops th.num { text-align: right; font-variant-numeric: tabular-nums; }
+.memflops td.num, .memflops th.num { text-align: right; font-variant-numeric: tabular-nums;
+  white-space: nowrap; }
+.memflops .wide { overflow-x: auto; }
+.memflops .wide td { white-space: nowrap; }
 .memflops table.kv td:first-child { font-weight: 600; white-space: nowrap; padding-right: 24px; }
 .memflops .note { color: #616e7c; font-size: 13px; margin: 4px 0; }
 .memflops .tree { border: 1px solid #e4e7eb; border-radius: 8px; overflow-x: auto;
@@ -94,13 +97,17 @@ STYLE = """
 
 def render_html(report: Report) -> str:
     """The report as one self-contained HTML document."""
-    title = escape(f"memflops report: {report.model}")
+    return page(f"memflops report: {report.model}", _body(report))
+
+
+def page(title: str, body: str) -> str:
+    """A self-contained HTML document of `body` (a `.memflops` block) under `title`."""
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{title}</title>\n<style>{STYLE}</style>\n</head>\n"
-        f'<body style="margin:0">\n{_body(report)}\n</body>\n</html>\n'
+        f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n"
+        f'<body style="margin:0">\n{body}\n</body>\n</html>\n'
     )
 
 
@@ -121,18 +128,18 @@ def _body(report: Report) -> str:
             f'<figure class="chart-box" data-chart="{name}"><figcaption>{escape(title)}'
             f"</figcaption>\n{svg}\n</figure>"
         )
-    parts += [_section("Totals", _totals(report), f"FLOPs and MACs: {text.COUNT_UNITS}.")]
-    for section in (_time(report), _generation(report), _memory(report),
-                    _checkpointing(report), _parallel(report), _sweep(report), _fit(report)):
-        if section:
-            parts.append(section)
+    parts += [section("Totals", _totals(report), f"FLOPs and MACs: {text.COUNT_UNITS}.")]
+    for part in (_time(report), _generation(report), _memory(report),
+                 _checkpointing(report), _parallel(report), _sweep(report), _fit(report)):
+        if part:
+            parts.append(part)
     parts.append(_modules(report))
-    parts.append(_section("Convention", f"<p>{escape(report.convention.sentence)}.</p>"))
+    parts.append(section("Convention", f"<p>{escape(report.convention.sentence)}.</p>"))
     if report.uncounted_ops:
         parts.append(_uncounted(report))
     if report.warnings:
         items = "".join(f"<li>{escape(w)}</li>" for w in report.warnings)
-        parts.append(_section("Warnings", f'<ul class="warnings">{items}</ul>'))
+        parts.append(section("Warnings", f'<ul class="warnings">{items}</ul>'))
     parts.append(
         f"<footer>memflops {escape(__version__)} · schema {SCHEMA} · "
         "every number is exact in the JSON document (<code>--format json</code>)</footer>"
@@ -146,12 +153,12 @@ def _fact(fact: str) -> str:
     return f"{escape(name)} <b>{escape(value)}</b>"
 
 
-def _section(title: str, body: str, note: str | None = None) -> str:
+def section(title: str, body: str, note: str | None = None) -> str:
     intro = f'<p class="note">{escape(note)}</p>' if note else ""
     return f"<section><h2>{escape(title)}</h2>{intro}\n{body}\n</section>"
 
 
-def _card(label: str, value: str, exact: str | None = None) -> str:
+def card(label: str, value: str, exact: str | None = None) -> str:
     detail = f'<div class="exact">{escape(exact)}</div>' if exact else ""
     return (
         f'<div class="card"><div class="label">{escape(label)}</div>'
@@ -161,53 +168,53 @@ def _card(label: str, value: str, exact: str | None = None) -> str:
 
 def _cards(report: Report) -> str:
     totals, memory, conv = report.totals, report.totals.memory, report.convention
-    cards = [_card("parameters", format_count(totals.params), format_int(totals.params))]
+    cards = [card("parameters", format_count(totals.params), format_int(totals.params))]
     if text.is_train(report):
         step = totals.costs.step.under(conv)
-        cards.append(_card("FLOPs per step", format_count(step), format_int(step)))
+        cards.append(card("FLOPs per step", format_count(step), format_int(step)))
     else:
         label = "prefill FLOPs" if report.generation is not None else "forward FLOPs"
         forward = totals.costs.forward.under(conv)
-        cards.append(_card(label, format_count(forward), format_int(forward)))
+        cards.append(card(label, format_count(forward), format_int(forward)))
     if memory.peak:
-        cards.append(_card("peak memory", format_bytes(memory.peak),
+        cards.append(card("peak memory", format_bytes(memory.peak),
                            f"{format_int(memory.peak)} B"))
     if memory.device_total is not None and memory.reserved is not None:
-        cards.append(_card("device total", format_bytes(memory.device_total),
+        cards.append(card("device total", format_bytes(memory.device_total),
                            f"reserved {format_bytes(memory.reserved)} + context"))
     timing = report.timing
     if timing is not None:
         est = timing.estimate
         label = "generation time" if report.mode == "generate" else "step time"
-        cards.append(_card(label, format_seconds(est.step), f"on {timing.accelerator.name}"))
+        cards.append(card(label, format_seconds(est.step), f"on {timing.accelerator.name}"))
         if timing.samples_per_s is not None:
             tokens = (f"{timing.tokens_per_s:,.0f} tokens/s"
                       if timing.tokens_per_s is not None else None)
-            cards.append(_card("throughput", f"{timing.samples_per_s:,.0f}/s",
+            cards.append(card("throughput", f"{timing.samples_per_s:,.0f}/s",
                                tokens or "samples per second"))
         mfu = est.mfu()
         if mfu is not None:
-            cards.append(_card("MFU", f"{100 * mfu:.1f}%", f"of the {est.peak_dtype} dense peak"))
+            cards.append(card("MFU", f"{100 * mfu:.1f}%", f"of the {est.peak_dtype} dense peak"))
     if memory.seed_estimate:
-        cards.append(_card("article's estimate", format_bytes(memory.seed_estimate),
+        cards.append(card("article's estimate", format_bytes(memory.seed_estimate),
                            f"{format_int(memory.seed_estimate)} B"))
     if memory.kv_cache:
-        cards.append(_card("KV cache", format_bytes(memory.kv_cache),
+        cards.append(card("KV cache", format_bytes(memory.kv_cache),
                            f"{format_int(memory.kv_cache)} B"))
     if report.fit is not None:
         fit = report.fit
         best = "fewest" if fit.dimension == "ranks" else "largest"
-        cards.append(_card(f"{best} {fit.dimension}", format_int(fit.largest),
+        cards.append(card(f"{best} {fit.dimension}", format_int(fit.largest),
                            f"that fits in {format_bytes(fit.capacity)}"))
     return '<div class="cards">' + "".join(cards) + "</div>"
 
 
-def _kv_table(rows: Iterable[tuple[str, str]]) -> str:
+def kv_table(rows: Iterable[tuple[str, str]]) -> str:
     body = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in rows)
     return f'<table class="kv">{body}</table>'
 
 
-def _grid_table(header: Sequence[str], rows: Iterable[Sequence[str]],
+def grid_table(header: Sequence[str], rows: Iterable[Sequence[str]],
                 numeric: Sequence[bool]) -> str:
     def cls(i: int) -> str:
         return ' class="num"' if numeric[i] else ""
@@ -231,14 +238,14 @@ def _totals(report: Report) -> str:
         rows.append(("active params (per token)", text.exact_count(totals.active_params)))
     for label, cost, with_macs in text.phases(report):
         rows.append((label, text.cost_line(report, cost, with_macs)))
-    return _kv_table(rows)
+    return kv_table(rows)
 
 
 def _time(report: Report) -> str:
     title = text.time_title(report)
     if title is None:
         return ""
-    return _section(title, _kv_table(text.time_rows(report)),
+    return section(title, kv_table(text.time_rows(report)),
                     "Each op's time is the larger of its compute and memory time at the stated "
                     "fractions of peak, plus a per-kernel overhead; see docs/time-model.md.")
 
@@ -247,15 +254,15 @@ def _parallel(report: Report) -> str:
     rows = text.parallel_rows(report)
     if not rows:
         return ""
-    return _section("Parallel", _kv_table(rows),
-                    "One rank of a step over several GPUs; the sections above are that rank's.")
+    return section("Parallel", kv_table(rows),
+                   "One rank of a step over several GPUs; the sections above are that rank's.")
 
 
 def _checkpointing(report: Report) -> str:
     rows = text.checkpointing_rows(report)
     if not rows:
         return ""
-    return _section("Activation checkpointing", _kv_table(rows),
+    return section("Activation checkpointing", kv_table(rows),
                     "The recomputed forward is part of backward's FLOPs, counted once.")
 
 
@@ -270,14 +277,14 @@ def _memory(report: Report) -> str:
                          for kind, n in text.peak_by_kind(report))
         rows.append(("live at peak", live))
     rows += text.allocator_rows(report)
-    return _section("Memory", _kv_table(rows), f"Binary units: {text.BYTE_UNITS}.")
+    return section("Memory", kv_table(rows), f"Binary units: {text.BYTE_UNITS}.")
 
 
 def _generation(report: Report) -> str:
     rows = text.generation_rows(report)
     if not rows:
         return ""
-    return _section("Generation", _kv_table(rows),
+    return section("Generation", kv_table(rows),
                     "Prefill, then one token at a time with a KV cache.")
 
 
@@ -285,17 +292,17 @@ def _sweep(report: Report) -> str:
     header, rows, notes = text.sweep_table(report)
     if not header:
         return ""
-    body = _grid_table(header, rows, [True] * len(header))
+    body = grid_table(header, rows, [True] * len(header))
     body += "".join(f'<p class="note">{escape(note)}</p>' for note in notes)
-    return _section(f"Peak memory by {header[0]} size", body)
+    return section(f"Peak memory by {header[0]} size", body)
 
 
 def _fit(report: Report) -> str:
     rows = text.fit_rows(report)
     if not rows:
         return ""
-    return _section(text.fit_title(report.fit.dimension),  # type: ignore[union-attr]
-                    _kv_table(rows))
+    return section(text.fit_title(report.fit.dimension),  # type: ignore[union-attr]
+                   kv_table(rows))
 
 
 def _modules(report: Report) -> str:
@@ -358,7 +365,7 @@ def _modules(report: Report) -> str:
     out.append("</div>")
     note = ("Each row counts the module and everything inside it; click a row with a "
             "triangle to fold or unfold it.")
-    return _section("Modules", "\n".join(out), note)
+    return section("Modules", "\n".join(out), note)
 
 
 def _node_name(row: ModuleRow) -> str:
@@ -369,8 +376,8 @@ def _node_name(row: ModuleRow) -> str:
 def _uncounted(report: Report) -> str:
     rows = [[op.op, str(op.count), ", ".join(op.modules), op.reason]
             for op in report.uncounted_ops]
-    return _section(
+    return section(
         "Uncounted ops",
-        _grid_table(["op", "count", "modules", "reason"], rows, [False, True, False, False]),
+        grid_table(["op", "count", "modules", "reason"], rows, [False, True, False, False]),
         "No FLOP rule: not included in the totals above.",
     )

@@ -39,21 +39,21 @@ def render_markdown(report: Report, *, depth: int = DEFAULT_DEPTH) -> str:
                     _checkpointing(report), _parallel(report), _sweep(report), _fit(report)):
         if section:
             parts.append(section)
-    parts.append(f"## Convention\n\n{_cell(report.convention.sentence)}.")
+    parts.append(f"## Convention\n\n{cell(report.convention.sentence)}.")
     if report.uncounted_ops:
         parts.append(_uncounted(report))
     if report.warnings:
-        parts.append("## Warnings\n\n" + "\n".join(f"- {_cell(w)}" for w in report.warnings))
+        parts.append("## Warnings\n\n" + "\n".join(f"- {cell(w)}" for w in report.warnings))
     return "\n\n".join(parts) + "\n"
 
 
 def _inline(fact: str) -> str:
     """`mode train` -> `mode **train**`: the value of a header fact in bold."""
     name, _, value = fact.partition(" ")
-    return f"{name} **{_cell(value)}**"
+    return f"{name} **{cell(value)}**"
 
 
-def _cell(value: str) -> str:
+def cell(value: str) -> str:
     """A table cell's text: pipes escaped, on one line."""
     return " ".join(value.replace("|", "\\|").split())
 
@@ -64,7 +64,7 @@ def table(header: Sequence[str], rows: Iterable[Sequence[str]], right: Sequence[
         "| " + " | ".join(header) + " |",
         "| " + " | ".join("---:" if r else "---" for r in right) + " |",
     ]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 

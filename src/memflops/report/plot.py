@@ -45,7 +45,7 @@ INSTALL = "pip install 'memflops[plot]'"
 PLOTS = ("timeline", "modules", "sweep", "roofline")
 
 
-def _figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -76,7 +76,7 @@ def plot_timeline(report: Report) -> Figure:
         )
     peak = report.totals.memory.peak
     unit, scale = byte_unit(peak)
-    fig = _figure(10, 4.6)
+    fig = new_figure(10, 4.6)
     ax = fig.add_subplot()
     for i, span in enumerate(series.phases):
         ax.axvspan(span.first - 0.5, span.last + 0.5, color=PHASE_SHADES[i % 2], zorder=0)
@@ -132,7 +132,7 @@ def plot_modules(report: Report) -> Figure:
     if not rows:
         raise UsageError("no module with parameters or FLOPs in this report")
     conv = report.convention
-    fig = _figure(10, 1.0 + 0.22 * len(rows))
+    fig = new_figure(10, 1.0 + 0.22 * len(rows))
     params_ax, flops_ax = fig.subplots(1, 2, sharey=True)
     names = [f"{text.module_label(r)} ({r.type})" for r in rows]
     ys = list(range(len(rows)))
@@ -172,7 +172,7 @@ def plot_sweep(report: Report) -> Figure:
     unit, scale = byte_unit(max(values))
     timed = [(p.size, p.samples_per_s) for p in sweep.points if p.samples_per_s is not None] \
         if sweep is not None else []
-    fig = _figure(10, 6.8 if timed else 4.2)
+    fig = new_figure(10, 6.8 if timed else 4.2)
     if timed:
         ax, throughput_ax = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
     else:
@@ -257,7 +257,7 @@ def plot_roofline(report: Report) -> Figure:
     if roofline is None:
         raise UsageError("no time model in this report: give --gpu NAME (analyze(gpu=...)) "
                          "for the roofline")
-    fig = _figure(10, 5.2)
+    fig = new_figure(10, 5.2)
     ax = fig.add_subplot()
     ax.set_xscale("log")
     ax.set_yscale("log")
