@@ -402,6 +402,37 @@ def test_console_command_analyses_a_layer_list_when_torch_cannot_be_imported(
     assert json.loads(done.stdout)["totals"]["params"] == 138_357_544
 
 
+def test_parallel_shows_rank_zero_and_its_collectives(capfd: pytest.CaptureFixture[str]) -> None:
+    doc = run_json(capfd, TINY, *TINY_INPUT, "--mode", "train", "--parallel", "fsdp=2")
+    par = doc["parallel"]
+    assert (par["strategy"], par["world_size"], par["rank"], par["engine"]) == (
+        "fsdp=2", 2, 0, "captured")
+    assert par["communication_bytes"] == sum(c["sent_bytes"] for c in par["collectives"]) > 0
+    assert sum(par["by_kind"].values()) == doc["totals"]["memory"]["peak"]
+    code, out, err = run(capfd, "analyze", TINY, *TINY_INPUT, "--mode", "train",
+                         "--parallel", "fsdp=2")
+    assert (code, err) == (0, "")
+    assert "Parallel" in out and "rank 0's of 2" in out and "sent per step" in out
+
+
+def test_bad_parallel_exits_2(capfd: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capfd, "analyze", TINY, *TINY_INPUT, "--parallel", "fsdp=0")
+    assert (code, out) == (2, "")
+    assert "fsdp=0: the number of ranks must be at least 1" in err and "Traceback" not in err
+    code, out, err = run(capfd, "analyze", TINY, *TINY_INPUT, "--parallel", "ddp=2,tp=2")
+    assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1
+    assert "ddp combines with no other strategy" in err
+
+
+def test_modelled_ddp_says_so(capfd: pytest.CaptureFixture[str]) -> None:
+    doc = run_json(capfd, TINY, *TINY_INPUT, "--mode", "train", "--parallel", "ddp=2")
+    par = doc["parallel"]
+    assert (par["strategy"], par["engine"]) == ("ddp=2", "modelled") and par["notes"]
+    code, out, _ = run(capfd, "analyze", TINY, *TINY_INPUT, "--mode", "train",
+                         "--parallel", "ddp=2,zero=1")
+    assert code == 0 and "(modelled)" in out and "ZeRO-1" in out
+
+
 def test_input_that_needs_its_gradient(capfd: pytest.CaptureFixture[str]) -> None:
     # conv 3 -> 4, 3x3, padding 1 on 2x3x4x4: its input gradient is as many MACs as its
     # forward, 3,456 (module docstring), so 2 * 3,456 = 6,912 more backward FLOPs (2mac);

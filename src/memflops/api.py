@@ -23,7 +23,9 @@ from memflops.capture.checkpointing import (
     outermost,
 )
 from memflops.capture.costing import borrowed_warning
+from memflops.capture.data_parallel import DataParallelModel, modelled_notes
 from memflops.capture.inputs import InputSpecs, TensorSpec, dtype_name, normalize_inputs
+from memflops.capture.parallel import ParallelWrapper
 from memflops.capture.step import (
     Capture,
     LossSpec,
@@ -35,22 +37,31 @@ from memflops.capture.step import (
 from memflops.conventions import Convention
 from memflops.errors import SpecError, UsageError
 from memflops.frontends.resolve import ResolvedModel, resolve_model
-from memflops.frontends.zoos import library_adjustments
+from memflops.frontends.zoos import builtin_tp_plan, library_adjustments
 from memflops.generation import analyze_generate
 from memflops.hardware.catalog import Accelerator
-from memflops.hardware.time_model import TimeConstants, TimeModel
-from memflops.memory.fit import Fit, Sweep, saturation
+from memflops.hardware.time_model import TimeConstants, TimeModel, communication_time
+from memflops.memory.fit import Fit, Sweep, fewest_fitting, saturation
 from memflops.memory.kinds import Kind
 from memflops.memory.optimizers import OptimizerSpec, optimizer_label
+from memflops.memory.parallel import kinds_at_peak
 from memflops.memory.reserved import ReservedMemory, device_need, simulate_capture
 from memflops.memory.seed import seed_estimate
 from memflops.memory.series import capture_series
 from memflops.memory.sweep import AXES, Measure, Need, fit_size, resized, sweep_batch
 from memflops.memory.timeline import Timeline, replay_capture
+from memflops.parallel_options import TP_STYLES
 from memflops.params import ParamCounts, count_params
 from memflops.progress import Progress, counting
 from memflops.report.assemble import assemble_report
-from memflops.report.model import Checkpointing, MemoryTotals, Report, Timing
+from memflops.report.model import (
+    Checkpointing,
+    CollectiveRow,
+    MemoryTotals,
+    Parallel,
+    Report,
+    Timing,
+)
 from memflops.request import AnalysisRequest
 
 DEFAULT_SEQ = 128
@@ -70,7 +81,7 @@ def analyze(
     targets: Any = None,
     batch_sweep: Sequence[int] | None = None,
     fit: str | int | None = None,
-    fit_dimension: Literal["batch", "seq"] = defaults.FIT_DIMENSION,
+    fit_dimension: Literal["batch", "seq", "ranks"] = defaults.FIT_DIMENSION,
     fit_against: Literal["allocated", "reserved"] = defaults.FIT_AGAINST,
     allocator_conf: str | None = None,
     allocator_overhead: bool = False,
@@ -82,6 +93,8 @@ def analyze(
     name: str | None = None,
     gpu: str | Accelerator | None = None,
     time_constants: str | dict[str, object] | TimeConstants | None = None,
+    parallel: str | None = None,
+    tp_plan: str | dict[str, str] | None = None,
     progress: Progress | None = None,
 ) -> Report:
     """Count parameters, FLOPs, MACs and memory of one step of `model`.
@@ -133,6 +146,15 @@ def analyze(
     throughput and MFU (generate mode: prefill and decode times).
     `time_constants` ("matmul=0.6,overhead=5us", or a mapping) overrides the
     model's global constants (docs/time-model.md).
+    `parallel` ("fsdp=8", "fsdp=8,reshard_after_forward=off", "tp=2"; see
+    `memflops.parallel_options`) runs the step as one rank of a job over
+    several GPUs, with PyTorch's own FSDP2 or DTensor tensor parallel on a
+    fake process group (`memflops.capture.parallel`): `totals.memory` and
+    the FLOPs are then rank 0's, with the inputs given as its batch;
+    `report.parallel` holds its memory by kind, its collectives and (with
+    `gpu`) their time. `tp_plan` (module name patterns to styles, or a JSON
+    file of them) is the tensor-parallel plan; Hugging Face models bring
+    their own.
     `progress(task, done, total)` is called after each analysis a batch
     sweep or a fit runs (`memflops.progress`; the command line draws it).
     """
@@ -142,7 +164,7 @@ def analyze(
         fit_dimension=fit_dimension, allocator_overhead=allocator_overhead, batch=batch, seq=seq,
         prompt_len=prompt_len, new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
         fit_against=fit_against, allocator_conf=allocator_conf,
-        gpu=gpu, time_constants=time_constants,
+        gpu=gpu, time_constants=time_constants, parallel=parallel, tp_plan=tp_plan,
     )
     target = resolve_model(model, request.name)
     with library_adjustments(target.module):
@@ -156,7 +178,7 @@ def _analyze(
     if request.mode == "generate":
         return analyze_generate(target, request)
     specs = build_inputs(inputs, target, request)
-    config = request.step_config()
+    config = replace(request.step_config(), wrapper=parallel_wrapper(target, request))
     params = count_params(target.module, request.cast)
     cap = capture(target.module, specs, config)
     timeline = replay_capture(cap, allocator_overhead=request.allocator_overhead)
@@ -168,7 +190,9 @@ def _analyze(
         sizes = request.sweep_sizes
         sweep = sweep_batch(specs, sizes, counting(measure, progress, "batch sweep", len(sizes)))
     fitted = None
-    if request.capacity is not None:
+    if request.capacity is not None and request.fit_dimension == "ranks":
+        fitted = _fewest_ranks(target, specs, config, request, request.capacity)
+    elif request.capacity is not None:
         need = counting(_need_at(target.module, config, request, request.capacity, measure),
                         progress, "fit", None)
         fitted = fit_size(
@@ -268,6 +292,27 @@ def _checkpointing(
     return Checkpointing(modules, timeline.bytes_of(Kind.ACTIVATIONS), timeline.peak.bytes)
 
 
+def _fewest_ranks(
+    target: ResolvedModel, specs: InputSpecs, config: StepConfig, request: AnalysisRequest,
+    capacity: int,
+) -> Fit:
+    """The fewest data-parallel ranks (powers of two up to the layout's) at which rank 0's
+    step fits in `capacity` (`memory.fit.fewest_fitting`), each analysed under the layout."""
+    spec = request.parallel
+    assert spec is not None
+    dim = spec.data_parallel
+
+    def need(ranks: int) -> int:
+        layout = replace(request, parallel=spec.with_size(dim, ranks))
+        cap = capture(target.module, specs,
+                      replace(config, wrapper=parallel_wrapper(target, layout)))
+        if request.fit_against == "reserved":
+            return device_need(cap, request.allocator, capacity)
+        return replay_capture(cap, allocator_overhead=request.allocator_overhead).peak.bytes
+
+    return replace(fewest_fitting(need, capacity, spec.size(dim)), against=request.fit_against)
+
+
 def _need_at(
     module: nn.Module, config: StepConfig, request: AnalysisRequest, capacity: int,
     measure: Measure,
@@ -352,7 +397,61 @@ def _step_report(
         checkpointing=checkpointed,
         timing=timing,
         memory_timeline=capture_series(cap, allocator_overhead=request.allocator_overhead),
+        parallel=parallel_summary(request, cap, timing),
     )
+
+
+def parallel_wrapper(
+    target: ResolvedModel, request: AnalysisRequest
+) -> ParallelWrapper | DataParallelModel | None:
+    """The distributed wrapping the step runs under (None on one GPU); tensor parallel by
+    the plan given, else by the one the model's library declares; DDP and ZeRO-1 modelled
+    on the one-GPU step."""
+    spec = request.parallel
+    if spec is None:
+        return None
+    if spec.modelled:
+        return DataParallelModel(spec)
+    plan = request.tp_plan
+    if spec.tp and plan is None:
+        plan = builtin_tp_plan(target.module, spec.size("tp"))
+        if plan is None:
+            raise UsageError(
+                f"parallel: {target.label} has no built-in tensor-parallel plan; give one as "
+                f"tp_plan (--tp-plan FILE.json): module name patterns to "
+                f"{', '.join(TP_STYLES)}, e.g. {{\"layers.*.fc1\": \"colwise\", "
+                f"\"layers.*.fc2\": \"rowwise\"}}"
+            )
+    return ParallelWrapper(spec, plan)
+
+
+def parallel_summary(
+    request: AnalysisRequest, cap: Capture, timing: Timing | None = None
+) -> Parallel | None:
+    """The rank, memory by kind and collectives of a distributed step (None on one GPU)."""
+    found = cap.parallel
+    if request.parallel is None or found is None:
+        return None
+    rows = tuple(
+        CollectiveRow(c.op, c.bytes, c.group, c.group_size, c.phase, c.module, c.sent_bytes)
+        for c in found.collectives
+    )
+    acc = request.accelerator
+    summary = Parallel(
+        strategy=request.parallel.label, world_size=request.parallel.world_size,
+        rank=found.rank, engine="modelled" if request.parallel.modelled else "captured",
+        units=found.units, by_kind=kinds_at_peak(cap), collectives=rows,
+        notes=modelled_notes(request.parallel) if request.parallel.modelled else (),
+    )
+    if acc is None:
+        return summary
+    comm = communication_time(summary.communication_bytes, acc)
+    summary = replace(summary, interconnect=acc.interconnect or None, time_comm_s=comm)
+    if comm is None or timing is None:
+        return summary
+    step = timing.estimate.step
+    return replace(summary, time_step_serial_s=step + comm,
+                   time_step_overlapped_s=max(step, comm))
 
 
 def _precision(float_dtype: torch.dtype, autocast: torch.dtype | None) -> str:

@@ -29,6 +29,7 @@ from memflops import analyze_options as defaults
 from memflops.analyze_options import MODES, TARGET_FORMS
 from memflops.conventions import Convention
 from memflops.errors import MemflopsError, SpecError, UsageError
+from memflops.parallel_options import STRATEGIES, TP_STYLES
 from memflops.progress import progress_display
 from memflops.report.csv import render_csv
 from memflops.report.html import render_html
@@ -45,6 +46,7 @@ ANALYZE_OPTIONS = (
     "mode", "convention", "dtype", "autocast", "optimizer", "loss", "targets",
     "batch_sweep", "fit", "fit_dimension", "fit_against", "allocator_conf", "allocator_overhead",
     "batch", "seq", "prompt_len", "new_tokens", "cache_dtype", "gpu", "time_constants",
+    "parallel", "tp_plan",
 )
 """Options passed to `memflops.analyze` under their own name when given."""
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -111,6 +113,7 @@ def _add_analyze(commands: Any) -> None:
     _add_training_options(step)
     _add_memory_options(step)
     _add_time_options(step)
+    _add_parallel_options(step)
     _add_output_options(cmd.add_argument_group("output"))
 
 
@@ -132,6 +135,7 @@ def _add_advise(commands: Any) -> None:
     _add_training_options(step)
     _add_memory_options(step)
     _add_time_options(step)
+    _add_parallel_options(step)
     advice = cmd.add_argument_group("the advice (arguments of memflops.advise)")
     advice.add_argument(
         "--budget", metavar="MEMORY|GPU",
@@ -175,6 +179,24 @@ def _add_time_options(step: Any) -> None:
         "--time-constants", dest="time_constants", metavar="K=V,...",
         help="override the time model's constants, e.g. matmul=0.6,memory=0.8,overhead=5us,"
         "tf32_matmul=on (docs/time-model.md)",
+    )
+
+
+def _add_parallel_options(step: Any) -> None:
+    """The step as one rank of a job over several GPUs."""
+    step.add_argument(
+        "--parallel", metavar="LAYOUT",
+        help="analyse one rank of a step over several GPUs, run by PyTorch's own FSDP2 on "
+        f"fake tensors ({', '.join(STRATEGIES)}): fsdp=8 or "
+        "fsdp=8,reshard_after_forward=off; tp=N (tensor parallel: Hugging Face decoders bring "
+        "their plan, other models take --tp-plan); fsdp=4,tp=2 (a 2-D mesh); hsdp=2x4 "
+        "(replicate x shard); ddp=8 (modelled), ddp=8,zero=1|2|3 (1 modelled; 2, 3 by "
+        "FSDP2); mp=bf16 (FSDP2 mixed precision); memory is then per GPU (rank 0)",
+    )
+    step.add_argument(
+        "--tp-plan", dest="tp_plan", metavar="FILE.json",
+        help="the tensor-parallel plan: a JSON object of module name patterns ('*' matches "
+        f"one name) to styles: {', '.join(TP_STYLES)}",
     )
 
 
@@ -247,9 +269,10 @@ def _add_memory_options(step: Any) -> None:
         help="find the largest batch whose peak fits, e.g. 24GiB, 80GB or \"H100 SXM\"",
     )
     step.add_argument(
-        "--fit-dimension", dest="fit_dimension", choices=("batch", "seq"),
-        help="what --fit varies: batch (dimension 0) or seq (dimension 1) "
-        f"(default: {defaults.FIT_DIMENSION})",
+        "--fit-dimension", dest="fit_dimension", choices=("batch", "seq", "ranks"),
+        help="what --fit varies: batch (dimension 0) or seq (dimension 1), the largest that "
+        "fits; or ranks, the fewest data-parallel GPUs (powers of two up to --parallel's, "
+        f"e.g. fsdp=64) at which each GPU's step fits (default: {defaults.FIT_DIMENSION})",
     )
     step.add_argument(
         "--fit-against", dest="fit_against", choices=defaults.FIT_AGAINST_CHOICES,

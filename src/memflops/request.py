@@ -5,7 +5,7 @@ passes them 1:1); `AnalysisRequest.from_arguments` turns them into one
 frozen value, checking them in a fixed order and raising the first error:
 mode, convention, dtype, autocast, optimizer, loss, fit dimension, fit
 against, batch sweep sizes, fit capacity, allocator options, accelerator
-(`gpu`), time constants. The checks that need the model come later and are
+(`gpu`), time constants, parallel layout. The checks that need the model come later and are
 methods here, called at the step that needs them, so an error is raised at
 the same point of the pipeline whatever else is wrong:
 `generate_options()` (generate mode, once the model is resolved) and
@@ -31,6 +31,7 @@ from memflops.memory.allocator import AllocatorConfig
 from memflops.memory.fit import parse_memory
 from memflops.memory.optimizers import OptimizerSpec, check_optimizer
 from memflops.memory.sweep import DIMENSIONS
+from memflops.parallel_options import ParallelSpec, parse_parallel, read_tp_plan
 
 AUTOCAST_DTYPES = (torch.float16, torch.bfloat16)
 
@@ -81,6 +82,10 @@ class AnalysisRequest:
     """`gpu`: the accelerator to time the step on (None: no time model)."""
     time_constants: TimeConstants = field(default_factory=TimeConstants)
     """The time model's constants, the defaults overridden by `time_constants`."""
+    parallel: ParallelSpec | None = None
+    """The step's layout over several GPUs (None: one GPU)."""
+    tp_plan: dict[str, str] | None = None
+    """The tensor-parallel plan given (None: the model's library's own, for `tp`)."""
 
     @classmethod
     def from_arguments(
@@ -107,6 +112,8 @@ class AnalysisRequest:
         allocator_conf: str | None = None,
         gpu: str | Accelerator | None = None,
         time_constants: str | dict[str, object] | TimeConstants | None = None,
+        parallel: str | ParallelSpec | None = None,
+        tp_plan: str | dict[str, str] | None = None,
     ) -> AnalysisRequest:
         """`analyze`'s keyword arguments, checked in the order the module docstring gives."""
         if mode not in MODES:
@@ -118,9 +125,10 @@ class AnalysisRequest:
             optimizer = None
         check_optimizer(optimizer)
         check_loss(loss)
-        if fit_dimension not in DIMENSIONS:
+        if fit_dimension not in (*DIMENSIONS, "ranks"):
             raise UsageError(
-                f"unknown fit_dimension {fit_dimension!r}; expected one of: {', '.join(DIMENSIONS)}"
+                f"unknown fit_dimension {fit_dimension!r}; expected one of: "
+                f"{', '.join(DIMENSIONS)}, ranks"
             )
         if fit_against not in FIT_AGAINST_CHOICES:
             raise UsageError(
@@ -134,13 +142,23 @@ class AnalysisRequest:
         constants = parse_constants(time_constants)
         if time_constants is not None and hardware is None:
             raise UsageError("time_constants: they set the time model, which needs gpu=")
+        layout = parse_parallel(parallel) if isinstance(parallel, str) else parallel
+        if layout is not None and mode == "generate":
+            raise UsageError("parallel: generate mode runs on one GPU; use mode train or "
+                             "inference with parallel")
+        if fit_dimension == "ranks" and (layout is None or not (layout.fsdp or layout.modelled)):
+            raise UsageError("fit_dimension=ranks: give the layout whose data-parallel ranks "
+                             "to vary, with the most to try, e.g. parallel='fsdp=64'")
+        plan = read_tp_plan(tp_plan) if tp_plan is not None else None
+        if plan is not None and (layout is None or not layout.tp):
+            raise UsageError("tp_plan: it applies to tensor parallel; add parallel='tp=N'")
         return cls(
             mode=mode, convention=conv, cast=cast, autocast=amp, optimizer=optimizer, loss=loss,
             targets=targets, sweep_sizes=sizes, capacity=capacity, fit_dimension=fit_dimension,
             fit_against=fit_against, allocator_overhead=allocator_overhead, allocator=allocator,
             batch=batch, seq=seq, prompt_len=prompt_len,
             new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
-            accelerator=hardware, time_constants=constants,
+            accelerator=hardware, time_constants=constants, parallel=layout, tp_plan=plan,
         )
 
     @property

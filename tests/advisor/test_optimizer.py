@@ -68,3 +68,17 @@ def test_without_a_named_optimizer_no_swap_applies() -> None:
                           only=["adam8bit", "fused-optimizer"])
     assert sgd.change("adam8bit").reason == "the step uses sgd, not Adam"
     assert sgd.change("fused-optimizer").reason == "sgd has no fused form here (adam and adamw do)"
+
+
+def test_advice_under_a_parallel_layout_is_one_gpus() -> None:
+    """With `parallel`, the baseline and each change are analysed as one rank of the
+    layout: the baseline peak is `analyze`'s under the same layout."""
+    net = small_net()
+    advice = memflops.advise(net, INPUT, mode="train", parallel="ddp=2,zero=1",
+                             only=["sgd-momentum"])
+    report = memflops.analyze(net, INPUT, mode="train", parallel="ddp=2,zero=1")
+    assert advice.baseline.peak == report.totals.memory.peak
+    change = next(c for c in advice.changes if c.name == "sgd-momentum")
+    swapped = memflops.analyze(net, INPUT, mode="train", optimizer="sgd-momentum",
+                               parallel="ddp=2,zero=1")
+    assert change.measured is not None and change.measured.peak == swapped.totals.memory.peak

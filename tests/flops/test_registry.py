@@ -63,7 +63,8 @@ def test_no_uncounted_ops(target: str, shape: tuple[int, ...]) -> None:
 def _exists(op: str) -> bool:
     """`aten.NAME` in torch; `torchvision.NAME` in torchvision, when it is installed;
     `higher_order.NAME`, a higher-order op, and `torch_attn.NAME`, the varlen attention
-    ops (the modules of torch.nn.attention define them)."""
+    ops (the modules of torch.nn.attention define them); the collectives (`c10d`,
+    `_c10d_functional`) and FSDP2's copies (`fsdp`) in torch.distributed."""
     namespace, _, name = op.partition(".")
     defined_by = {"higher_order": "torch.nn.attention.flex_attention",
                   "torch_attn": "torch.nn.attention.varlen"}
@@ -75,6 +76,8 @@ def _exists(op: str) -> bool:
             import torchvision  # noqa: F401  (registers torch.ops.torchvision)
         except ImportError:
             return True
+    elif namespace in ("c10d", "_c10d_functional", "fsdp"):
+        importlib.import_module("torch.distributed.fsdp")  # registers torch.ops.fsdp
     elif namespace != "aten":
         return False
     return hasattr(getattr(torch.ops, namespace), name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from torch import nn
@@ -11,7 +13,12 @@ from memflops.capture.records import OpRecord, Phase
 from memflops.errors import UsageError
 from memflops.flops.registry import OpCost
 from memflops.hardware.catalog import accelerator, find_accelerator
-from memflops.hardware.time_model import TimeConstants, TimeModel, parse_constants
+from memflops.hardware.time_model import (
+    TimeConstants,
+    TimeModel,
+    communication_time,
+    parse_constants,
+)
 
 # A made-up accelerator with round numbers, and round constants, so every time below is
 # arithmetic in the comments: bf16 tensor 100 TFLOP/s, fp32 vector 10 TFLOP/s, 1 TB/s.
@@ -179,3 +186,11 @@ def test_batch_sweep_and_fit_carry_time_and_throughput() -> None:
     doc = report.to_dict()
     assert doc["batch_sweep"]["points"][0]["time_step_s"] == sweep.points[0].time_step_s
     assert doc["fit"]["samples_per_s"] == fit.samples_per_s
+
+
+def test_communication_time_is_the_ring_bandwidth_term() -> None:
+    h100 = find_accelerator("H100 SXM")
+    # NVLink 4: 900 GB/s in both directions together, so 450e9 B/s one way:
+    # 9e9 bytes sent take 9e9 / 450e9 = 0.02 s
+    assert communication_time(9 * 10**9, h100) == pytest.approx(0.02)
+    assert communication_time(1, replace(h100, interconnect_bytes_per_s=None)) is None

@@ -144,3 +144,20 @@ def test_saturation_is_where_throughput_stops_rising() -> None:
     # still rising by more than 5% at the largest size: not saturated
     assert saturation([point(8, 500.0), point(16, 800.0)]) is None
     assert saturation([point(8, None)]) is None  # no accelerator, no times
+
+
+def test_fewest_fitting_searches_powers_of_two() -> None:
+    from memflops.memory.fit import fewest_fitting
+
+    tried: list[int] = []
+
+    def peak(n: int) -> int:
+        tried.append(n)
+        return 1000 // n  # 1: 1000, 2: 500, 4: 250, 8: 125, ...
+
+    fit = fewest_fitting(peak, 300, 64)
+    assert (fit.dimension, fit.largest, fit.peak_at_largest, fit.peak_at_next) == (
+        "ranks", 4, 250, 500)
+    assert set(tried) <= {1, 2, 4, 8, 16, 32, 64} and fit.analyses == len(set(tried))
+    assert fewest_fitting(peak, 10, 64).largest == 0  # 1000 // 64 = 15 > 10
+    assert fewest_fitting(peak, 2000, 8).peak_at_next is None  # 1 rank fits

@@ -234,3 +234,17 @@ def test_page_renders_in_chromium(
             for colour in DRAWN[box["chart"]]:  # the data's marks, not only axes and text
                 rgb = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
                 assert colours.get(rgb, 0) > 40, (box["chart"], colour)
+
+
+def test_parallel_section(handmade_report: Report) -> None:
+    """The Parallel section shows the rank and its communication (exact bytes)."""
+    from memflops.report.model import CollectiveRow, Parallel
+
+    # an all-gather of 2 GiB over 8 ranks: each sends 7/8 of it, 1,879,048,192 B
+    rows = (CollectiveRow("all_gather", 2 * 2**30, "fsdp", 8, "forward", "layers.0",
+                          1_879_048_192),)
+    par = Parallel("fsdp=8", 8, 0, "captured", ("",), (("sharded_params", 2**30),), rows)
+    page = render_html(replace(handmade_report, parallel=par))
+    assert "Parallel" in page and "rank 0&#x27;s of 8 (captured)" in page
+    assert "1.75 GiB (1,879,048,192 B) sent per step" in page
+    assert "Parallel" not in render_html(replace(handmade_report, parallel=None))

@@ -58,3 +58,27 @@ def test_sections_only_with_their_data(handmade_report: Report) -> None:
     text = render_markdown(bare)
     for absent in ("Time on", "reserved", "checkpointing", "time fwd"):
         assert absent not in text, absent
+
+
+def test_parallel_section(handmade_report: Report) -> None:
+    """The rank, its bytes by kind, its collectives and communication, as the report holds
+    them; no section on one GPU."""
+    from memflops.report.model import CollectiveRow, Parallel
+
+    # a 2 GiB all-gather over 8 ranks sends 7/8 of it: 1,879,048,192 B; a 1 GiB
+    # reduce-scatter 7/8 of that: 939,524,096 B; 2,818,572,288 B in all
+    rows = (CollectiveRow("all_gather", 2 * 2**30, "fsdp", 8, "forward", "layers.0",
+                          1_879_048_192),
+            CollectiveRow("reduce_scatter", 2**30, "fsdp", 8, "backward", "layers.0",
+                          939_524_096))
+    par = Parallel("fsdp=8", 8, 0, "captured", ("layers.0", ""),
+                   (("sharded_params", 3 * 2**30), ("grads", 0)), rows, "NVLink", 0.25, 1.5,
+                   1.25)
+    text = render_markdown(replace(handmade_report, parallel=par))
+    for shown in ("## Parallel", "| layout | fsdp=8: the numbers are rank 0's of 8 (captured) |",
+                  "| FSDP units | 2 |", "| at the peak | sharded_params 3.00 GiB |",
+                  "all_gather x1 (2.00 GiB), reduce_scatter x1 (1.00 GiB)",
+                  "2.62 GiB (2,818,572,288 B) sent per step", "250.00 ms on NVLink",
+                  "1.50 s with no overlap, 1.25 s with full overlap"):
+        assert shown in text, shown
+    assert "Parallel" not in render_markdown(replace(handmade_report, parallel=None))

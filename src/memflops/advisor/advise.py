@@ -65,7 +65,7 @@ def advise(
     targets: Any = None,
     batch_sweep: Sequence[int] | None = None,
     fit: str | int | None = None,
-    fit_dimension: Literal["batch", "seq"] = defaults.FIT_DIMENSION,
+    fit_dimension: Literal["batch", "seq", "ranks"] = defaults.FIT_DIMENSION,
     fit_against: Literal["allocated", "reserved"] = defaults.FIT_AGAINST,
     allocator_conf: str | None = None,
     allocator_overhead: bool = False,
@@ -77,6 +77,8 @@ def advise(
     name: str | None = None,
     gpu: str | Accelerator | None = None,
     time_constants: str | dict[str, object] | TimeConstants | None = None,
+    parallel: str | None = None,
+    tp_plan: str | dict[str, str] | None = None,
     budget: str | int | None = None,
     only: Iterable[str] | None = None,
     skip: Iterable[str] | None = None,
@@ -87,11 +89,12 @@ def advise(
     Takes `memflops.analyze`'s arguments under the same names (they describe the
     baseline step; `batch_sweep` and `fit` are done on the baseline and reported with
     the batch change; with `gpu`, every step is timed and the budget search prefers the
-    least added time). `budget` (bytes, "24GiB", or an accelerator such as "A100 80GB
-    SXM") asks for the cheapest combination of changes whose analysed peak fits, and
-    the largest batch that fits. `only` / `skip` restrict the changes by name
+    least added time; with `parallel`, every step is one GPU's of that layout).
+    `budget` (bytes, "24GiB", or an accelerator such as "A100 80GB SXM") asks for the
+    cheapest combination of changes whose analysed peak fits, and the largest batch that
+    fits. `only` / `skip` restrict the changes by name
     (`memflops.advisor.changes.CHANGES`). `progress(task, done, total)` is called after
-each analysis (`memflops.progress`).
+    each analysis (`memflops.progress`).
     Mode "generate" is not advised.
     """
     request = AnalysisRequest.from_arguments(
@@ -100,7 +103,7 @@ each analysis (`memflops.progress`).
         fit_dimension=fit_dimension, allocator_overhead=allocator_overhead, batch=batch, seq=seq,
         prompt_len=prompt_len, new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
         fit_against=fit_against, allocator_conf=allocator_conf, gpu=gpu,
-        time_constants=time_constants,
+        time_constants=time_constants, parallel=parallel, tp_plan=tp_plan,
     )
     if request.mode == "generate":
         raise UsageError("advise: mode generate is not advised; use mode train or inference")
@@ -113,6 +116,7 @@ each analysis (`memflops.progress`).
         "autocast": autocast, "loss": loss, "targets": targets,
         "allocator_conf": allocator_conf, "allocator_overhead": allocator_overhead,
         "name": target.label, "gpu": gpu, "time_constants": time_constants,
+        "parallel": parallel, "tp_plan": tp_plan,
     }
     base = Step(target.module, specs, options)
     total = len(changes) + 1

@@ -20,8 +20,9 @@ it puts back the grad mode, the weights and every module's own flag.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from types import TracebackType
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -50,15 +51,38 @@ def _restore_training_flags(flags: list[tuple[nn.Module, bool]]) -> None:
         module.training = flag
 
 
+class StepWrapper(Protocol):
+    """Runs the step on a wrapping of the model instead of the model itself: PyTorch's own
+    distributed code applied to a copy (`memflops.capture.parallel`)."""
+
+    def wrapped(self, session: CaptureSession) -> AbstractContextManager[nn.Module]:
+        """The model the step runs, built once the session's weights are fake."""
+
+    def recorder(self, tracker: ModuleTracker, storages: StorageTracker | None) -> OpRecorder:
+        """The recorder of the wrapped model's step."""
+
+    def local(self, t: torch.Tensor) -> torch.Tensor:
+        """The tensor holding this rank's storage of `t` (a distributed tensor's shard)."""
+
+    def result(self, session: CaptureSession) -> Any:
+        """What the wrapping found in the step (`Capture.parallel`)."""
+
+    def finish(self, cap: Any) -> Any:
+        """The step's `Capture` as the layout leaves it: unchanged where the step ran the
+        layout, a modelled layout's formulas applied otherwise (`capture.data_parallel`)."""
+
+
 class CaptureSession:
     """The fake mode, trackers and recorder of one capture, and what it must restore."""
 
     def __init__(
         self, model: nn.Module, *, train: bool, dtype: torch.dtype | None,
-        track_memory: bool = True,
+        track_memory: bool = True, wrapper: StepWrapper | None = None,
     ) -> None:
-        """`dtype`: the stand-ins' floating dtype (None: each weight's own)."""
+        """`dtype`: the stand-ins' floating dtype (None: each weight's own). `wrapper`: run
+        the step on its wrapping of the model (`session.model` is then the wrapped one)."""
         self.model = model
+        self.wrapper = wrapper
         self.train = train
         self.dtype = dtype
         self.fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
@@ -77,6 +101,10 @@ class CaptureSession:
             self.model.train(self.train)
             constants = small_real_buffers(self.model)
             stand_ins = stack.enter_context(fake_weights(self.model, self.fake_mode, self.dtype))
+            if self.wrapper is not None:
+                self.model = stack.enter_context(self.wrapper.wrapped(self))
+                self.tracker = ModuleTracker(self.model, tag_backward=self.train)
+                self.recorder = self.wrapper.recorder(self.tracker, self.storages)
             stack.enter_context(self.tracker)
             stack.enter_context(torch.set_grad_enabled(self.train))
             stack.enter_context(eager_flex_attention())
@@ -109,7 +137,7 @@ class CaptureSession:
         first kind it is noted with: note them in `Kind`'s order of precedence)."""
         if self.storages is not None:
             for t in tensors:
-                self.storages.preexisting_tensor(t, kind)
+                self.storages.preexisting_tensor(self.local(t), kind)
 
     def note_weights_and_inputs(self, inputs: Sequence[torch.Tensor]) -> None:
         """The storages every mode has before its step: parameters, buffers, inputs."""
@@ -121,5 +149,13 @@ class CaptureSession:
         """The serials of the tracked storages of `tensors` (None entries skipped)."""
         if self.storages is None:
             return frozenset()
-        found = (self.storages.serial_of(t) for t in tensors if t is not None)
+        found = (self.storages.serial_of(self.local(t)) for t in tensors if t is not None)
         return frozenset(s for s in found if s is not None)
+
+    def local(self, t: torch.Tensor) -> torch.Tensor:
+        """The tensor holding this process's storage of `t` (`t` itself unless wrapped)."""
+        return t if self.wrapper is None else self.wrapper.local(t)
+
+    def wrapped_result(self) -> Any:
+        """What the wrapper found in the step (None without one)."""
+        return None if self.wrapper is None else self.wrapper.result(self)

@@ -32,7 +32,7 @@ from memflops.capture.inputs import (
 )
 from memflops.capture.recorder import OpRecorder, OptimizerScalars
 from memflops.capture.records import OpRecord, Phase
-from memflops.capture.session import CaptureSession
+from memflops.capture.session import CaptureSession, StepWrapper
 from memflops.capture.tracker import ROOT, ModuleTracker
 from memflops.capture.values.assumptions import Assumptions
 from memflops.errors import AnalysisError, ForwardError, MemflopsError, UsageError
@@ -55,6 +55,8 @@ class StepConfig:
     loss: LossSpec = "sum"
     targets: TensorSpec | None = None
     track_memory: bool = True
+    wrapper: StepWrapper | None = None
+    """Run the step on a distributed wrapping of the model (`capture.parallel`)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,11 @@ class Capture:
     checkpointed: tuple[str, ...] = ()
     """The module of each region the forward ran under activation checkpointing, in order
     (`capture.checkpointing.regions_noted`)."""
+    parallel: Any = None
+    """What `StepConfig.wrapper` found (`capture.parallel.ParallelCapture`); None without."""
+    transient: frozenset[int] = field(default_factory=frozenset)
+    """Storages that are temporaries even when autograd saved them (the wrapper's gathered
+    parameters and communication buffers; `memory.timeline.classify`)."""
 
 
 def default_float_dtype(model: nn.Module, dtype: torch.dtype | None) -> torch.dtype:
@@ -162,12 +169,13 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
     grads: frozenset[int] = frozenset()
     state: frozenset[int] = frozenset()
     with CaptureSession(
-        model, train=config.train, dtype=config.dtype, track_memory=config.track_memory
+        model, train=config.train, dtype=config.dtype, track_memory=config.track_memory,
+        wrapper=config.wrapper,
     ) as session:
         with session.fake_mode:
             args = [_make_input(s, float_dtype, config.dtype) for s in inputs.args]
             kwargs = {k: _make_input(s, float_dtype, config.dtype) for k, s in inputs.kwargs}
-            trainable = _unique_trainable(model) if config.train else []
+            trainable = _unique_trainable(session.model) if config.train else []
             optimizer = _warm_optimizer(config.optimizer, trainable)
         _note_input_values(session.recorder, inputs, args, kwargs)
         session.note_weights_and_inputs([*args, *kwargs.values()])
@@ -180,7 +188,8 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
         if session.storages is not None:
             session.storages.end_step()
     recorder, tracker = session.recorder, session.tracker
-    return Capture(
+    parallel = session.wrapped_result()
+    cap = Capture(
         records=tuple(recorder.records),
         output_shapes=dict(tracker.output_shapes),
         calls=dict(tracker.calls),
@@ -192,7 +201,10 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
         assumptions=recorder.assumptions(),
         recomputed=tuple(tracker.recomputed),
         checkpointed=tuple(dict.fromkeys(session.checkpointed)),
+        parallel=parallel,
+        transient=parallel.transient if parallel is not None else frozenset(),
     )
+    return cap if config.wrapper is None else config.wrapper.finish(cap)
 
 
 def _autocast(config: StepConfig) -> contextlib.AbstractContextManager[Any]:
@@ -299,7 +311,7 @@ def _note_optimizer_state(session: CaptureSession, optimizer: torch.optim.Optimi
     if session.storages is None:
         return
     for t in _state_tensors(optimizer, on_device=False):
-        session.storages.on_host(t)
+        session.storages.on_host(session.local(t))
     session.note_preexisting(Kind.OPTIMIZER, _state_tensors(optimizer))
 
 

@@ -3,6 +3,7 @@
 from memflops.flops import (  # noqa: F401  (registration side effects)
     activation,
     attention,
+    collectives,
     conv,
     data,
     elementwise,

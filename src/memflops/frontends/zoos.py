@@ -59,3 +59,17 @@ def library_adjustments(model: Any) -> Iterator[None]:
             if package in packages:
                 stack.enter_context(importlib.import_module(module).during_analysis())
         yield
+
+
+TP_PLANS: dict[str, str] = {"transformers": "memflops.zoo.hf.tp_plan"}
+"""Library -> the zoo module whose `plan(model, world_size)` gives a model of that
+library its built-in tensor-parallel plan (or None)."""
+
+
+def builtin_tp_plan(model: Any, world_size: int) -> dict[str, str] | None:
+    """The tensor-parallel plan the model's library declares for it, None without one."""
+    module = TP_PLANS.get(type(model).__module__.partition(".")[0])
+    if module is None:
+        return None
+    found: dict[str, str] | None = importlib.import_module(module).plan(model, world_size)
+    return found

@@ -310,3 +310,20 @@ def _ancestors(path: str) -> list[str]:
         return [""]
     parts = path.split(".")
     return [".".join(parts[:i]) for i in range(len(parts), 0, -1)] + [""]
+
+
+def communication_time(sent_bytes: int, accelerator: Accelerator) -> float | None:
+    """Seconds one rank takes to send `sent_bytes` over the accelerator's interconnect
+    (None when the catalog gives no interconnect bandwidth).
+
+    The bandwidth term of the ring algorithm alone: a ring all-gather or
+    reduce-scatter of S bytes over N ranks sends (N - 1) / N x S from each
+    rank (NCCL's tests call S / time the algorithm bandwidth and this the bus
+    bandwidth), at the link's unidirectional rate, taken here as half the
+    catalog's bidirectional NVLink figure; per-hop latency, the gaps between
+    collectives and overlap with compute are not modelled.
+    """
+    rate = accelerator.interconnect_bytes_per_s
+    if not rate:
+        return None
+    return sent_bytes / (rate / 2)

@@ -167,3 +167,30 @@ def largest_fitting(
             hi = mid
     nxt = peak(lo + 1) if lo + 1 <= limit else None
     return Fit(dimension, capacity, lo, peak(lo), nxt, len(cache))
+
+
+def fewest_fitting(peak_at: Callable[[int], int], capacity: int, most: int) -> Fit:
+    """The fewest ranks n, a power of two up to `most`, with peak_at(n) <= capacity (the
+    peak per rank falls as ranks are added), proved by peak_at(n / 2) not fitting; a
+    `Fit` of dimension "ranks" whose `largest` is that n (0: none up to `most`) and whose
+    `peak_at_next` is the peak at n / 2 (None at n = 1, or when none fits)."""
+    counts = [2**k for k in range(most.bit_length()) if 2**k <= most]
+    cache: dict[int, int] = {}
+
+    def peak(n: int) -> int:
+        if n not in cache:
+            cache[n] = peak_at(n)
+        return cache[n]
+
+    if peak(counts[-1]) > capacity:
+        return Fit("ranks", capacity, 0, 0, None, len(cache))
+    lo, hi = -1, len(counts) - 1  # counts[hi] fits; counts[lo] does not (or lo = -1)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if peak(counts[mid]) <= capacity:
+            hi = mid
+        else:
+            lo = mid
+    fewest = counts[hi]
+    before = peak(fewest // 2) if fewest > 1 else None
+    return Fit("ranks", capacity, fewest, peak(fewest), before, len(cache))

@@ -43,6 +43,7 @@ def capture_series(
         granularity=ALLOCATION_GRANULARITY if allocator_overhead else 1,
         overhead=CUDA_CONTEXT_BYTES if allocator_overhead else 0,
         max_points=max_points,
+        transient=cap.transient,
     )
 
 
@@ -56,6 +57,7 @@ def memory_series(
     granularity: int = 1,
     overhead: int = 0,
     max_points: int = MAX_POINTS,
+    transient: frozenset[int] = frozenset(),
 ) -> MemoryTimeline | None:
     """Bytes live per kind, the most in each span of ops; None when nothing was allocated.
 
@@ -64,7 +66,7 @@ def memory_series(
     """
     if not storages.events:
         return None
-    kinds = classify(storages, grads, state, kv_cache)
+    kinds = classify(storages, grads, state, kv_cache, transient)
     slot = {kind: i for i, kind in enumerate(Kind)}
     ops = len(records)
     live = [0] * len(slot)

@@ -98,6 +98,14 @@ class StorageTracker:
         serial = self.observe(t, "before", "", -1)
         self.preexisting.setdefault(serial, kind)
 
+    def release(self, t: torch.Tensor) -> None:
+        """`t`'s storage was resized to 0 bytes, its object kept (FSDP2 frees gathered
+        parameters so): its bytes are freed now. Resized up again, `observe` notes it as a
+        new allocation with a new serial."""
+        serial = self._live.pop(int(t.untyped_storage()._cdata), None)
+        if serial is not None:
+            self.events.append(Event(serial, self.info[serial].nbytes, False, self.op_count))
+
     def mark_saved(self, t: torch.Tensor, phase: str, module: str, op_index: int) -> None:
         self.saved.add(self.observe(t, phase, module, op_index))
 

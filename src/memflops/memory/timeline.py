@@ -48,8 +48,11 @@ def classify(
     grads: frozenset[int],
     state: frozenset[int],
     kv_cache: frozenset[int] = frozenset(),
+    transient: frozenset[int] = frozenset(),
 ) -> dict[int, Kind]:
-    """One kind per storage serial (see `Kind` for the precedence)."""
+    """One kind per storage serial (see `Kind` for the precedence). `transient` storages
+    are temporaries even when autograd saved them (a distributed step's gathered
+    parameters and communication buffers, `capture.parallel`)."""
     kinds: dict[int, Kind] = {}
     for serial in storages.info:
         preexisting = storages.preexisting.get(serial)
@@ -61,6 +64,8 @@ def classify(
             kinds[serial] = Kind.OPTIMIZER
         elif serial in grads:
             kinds[serial] = Kind.GRADS
+        elif serial in transient:
+            kinds[serial] = Kind.TEMPORARIES
         elif serial in storages.saved:
             kinds[serial] = Kind.ACTIVATIONS
         else:
@@ -76,9 +81,10 @@ def replay(
     *,
     kv_cache: frozenset[int] = frozenset(),
     granularity: int = 1,
+    transient: frozenset[int] = frozenset(),
 ) -> Timeline:
     """Replay the events; `granularity` rounds every allocation up (allocator blocks)."""
-    kinds = classify(storages, grads, state, kv_cache)
+    kinds = classify(storages, grads, state, kv_cache, transient)
 
     def size(nbytes: int) -> int:
         return -(-nbytes // granularity) * granularity
@@ -141,6 +147,7 @@ def replay_capture(cap: Capture, *, allocator_overhead: bool = False) -> Timelin
         cap.grads,
         cap.optimizer_state,
         granularity=ALLOCATION_GRANULARITY if allocator_overhead else 1,
+        transient=cap.transient,
     )
     if allocator_overhead:
         peak = timeline.peak

@@ -27,6 +27,7 @@ from memflops.report.model import (
     MemoryTimeline,
     MemoryTotals,
     ModuleRow,
+    Parallel,
     PhaseCosts,
     Report,
     Timing,
@@ -65,6 +66,7 @@ def assemble_report(
     priced: Sequence[OpRecord] | None = None,
     timing: Timing | None = None,
     bytes_priced: bool = True,
+    parallel: Parallel | None = None,
 ) -> Report:
     """The report of one analysis.
 
@@ -107,4 +109,5 @@ def assemble_report(
         records=tuple(records),
         timing=timing,
         bytes_priced=bytes_priced,
+        parallel=parallel,
     )

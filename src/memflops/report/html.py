@@ -130,7 +130,7 @@ def _body(report: Report) -> str:
         )
     parts += [section("Totals", _totals(report), f"FLOPs and MACs: {text.COUNT_UNITS}.")]
     for part in (_time(report), _generation(report), _memory(report),
-                 _checkpointing(report), _sweep(report), _fit(report)):
+                 _checkpointing(report), _parallel(report), _sweep(report), _fit(report)):
         if part:
             parts.append(part)
     parts.append(_modules(report))
@@ -203,7 +203,8 @@ def _cards(report: Report) -> str:
                            f"{format_int(memory.kv_cache)} B"))
     if report.fit is not None:
         fit = report.fit
-        cards.append(card(f"largest {fit.dimension}", format_int(fit.largest),
+        best = "fewest" if fit.dimension == "ranks" else "largest"
+        cards.append(card(f"{best} {fit.dimension}", format_int(fit.largest),
                            f"that fits in {format_bytes(fit.capacity)}"))
     return '<div class="cards">' + "".join(cards) + "</div>"
 
@@ -249,6 +250,14 @@ def _time(report: Report) -> str:
                     "fractions of peak, plus a per-kernel overhead; see docs/time-model.md.")
 
 
+def _parallel(report: Report) -> str:
+    rows = text.parallel_rows(report)
+    if not rows:
+        return ""
+    return section("Parallel", kv_table(rows),
+                   "One rank of a step over several GPUs; the sections above are that rank's.")
+
+
 def _checkpointing(report: Report) -> str:
     rows = text.checkpointing_rows(report)
     if not rows:
@@ -292,8 +301,8 @@ def _fit(report: Report) -> str:
     rows = text.fit_rows(report)
     if not rows:
         return ""
-    return section(f"Largest {report.fit.dimension} that fits",  # type: ignore[union-attr]
-                    kv_table(rows))
+    return section(text.fit_title(report.fit.dimension),  # type: ignore[union-attr]
+                   kv_table(rows))
 
 
 def _modules(report: Report) -> str:

@@ -4,10 +4,10 @@ The same sections as the table renderer (`report/table.py`), as GitHub
 tables: the header, the module tree down to `depth` (full dotted paths, so
 no indentation is needed; bytes and time columns with an accelerator),
 totals, time, generation, memory (with the caching allocator's reserved
-peak and device total), activation checkpointing, batch sweep, fit, the
-convention, uncounted ops and warnings; a section without its data is
-left out. It reads the typed `Report` and
-computes nothing. Counts use decimal prefixes (1 G = 10^9), bytes binary
+peak and device total), activation checkpointing, parallel (the rank of a
+step over several GPUs), batch sweep, fit, the convention, uncounted ops and
+warnings; a section without its data is left out. It reads the typed
+`Report` and computes nothing. Counts use decimal prefixes (1 G = 10^9), bytes binary
 units (1 GiB = 2^30 bytes), and totals are also given exactly.
 """
 
@@ -36,7 +36,7 @@ def render_markdown(report: Report, *, depth: int = DEFAULT_DEPTH) -> str:
         _totals(report),
     ]
     for section in (_time(report), _generation(report), _memory(report),
-                    _checkpointing(report), _sweep(report), _fit(report)):
+                    _checkpointing(report), _parallel(report), _sweep(report), _fit(report)):
         if section:
             parts.append(section)
     parts.append(f"## Convention\n\n{cell(report.convention.sentence)}.")
@@ -129,6 +129,14 @@ def _time(report: Report) -> str:
             + _kv(text.time_rows(report), "time"))
 
 
+def _parallel(report: Report) -> str:
+    rows = text.parallel_rows(report)
+    if not rows:
+        return ""
+    return ("## Parallel\n\nOne rank of a step over several GPUs; the sections above are "
+            "that rank's.\n\n" + _kv(rows))
+
+
 def _checkpointing(report: Report) -> str:
     rows = text.checkpointing_rows(report)
     if not rows:
@@ -171,7 +179,7 @@ def _fit(report: Report) -> str:
     rows = text.fit_rows(report)
     if not rows:
         return ""
-    return f"## Largest {report.fit.dimension} that fits\n\n" + _kv(  # type: ignore[union-attr]
+    return f"## {text.fit_title(report.fit.dimension)}\n\n" + _kv(  # type: ignore[union-attr]
         rows
     )
 

@@ -272,6 +272,65 @@ class Roofline:
 
 
 @dataclass(frozen=True)
+class CollectiveRow:
+    """One collective of a distributed step, on the rank the report is for."""
+
+    op: str
+    """"all_gather" or "reduce_scatter"."""
+    bytes: int
+    """Its size: the gathered output of an all-gather, the input of a reduce-scatter."""
+    group: str
+    """The device mesh dimension it runs over."""
+    group_size: int
+    phase: str
+    module: str
+    sent_bytes: int
+    """Bytes this rank sends under the ring algorithm: (N - 1) / N of the size."""
+
+
+@dataclass(frozen=True)
+class Parallel:
+    """A step over several GPUs (`analyze(parallel=...)`): the rank the report is for,
+    its memory by the kinds of parallel training and its collectives."""
+
+    strategy: str
+    """The layout as asked, canonical (e.g. "fsdp=8")."""
+    world_size: int
+    rank: int
+    engine: str
+    """"captured": PyTorch's own distributed code ran on fake tensors; "modelled": the
+    one-GPU step with the layout's formulas applied (DDP, ZeRO-1; `notes`)."""
+    units: tuple[str, ...]
+    """The modules wrapped as FSDP units, in order ("" is the root)."""
+    by_kind: tuple[tuple[str, int], ...]
+    """Bytes of each kind at the rank's peak (`memflops.memory.parallel`)."""
+    collectives: tuple[CollectiveRow, ...]
+    interconnect: str | None = None
+    """The link `time_comm_s` is priced on, None without an accelerator."""
+    time_comm_s: float | None = None
+    """`communication_bytes` over the accelerator's interconnect bandwidth."""
+    time_step_serial_s: float | None = None
+    """The step's compute time plus `time_comm_s`: no communication overlapped."""
+    time_step_overlapped_s: float | None = None
+    """The larger of the two: every collective hidden behind compute, or the reverse."""
+    notes: tuple[str, ...] = ()
+    """What a modelled layout assumed, each formula with its source (empty when captured)."""
+
+    @property
+    def communication_bytes(self) -> int:
+        """Bytes this rank sends in the step (the sum of `sent_bytes`)."""
+        return sum(c.sent_bytes for c in self.collectives)
+
+    def by_op(self) -> tuple[tuple[str, int, int], ...]:
+        """(op, calls, their total size) per kind of collective, in order of first call."""
+        totals: dict[str, tuple[int, int]] = {}
+        for c in self.collectives:
+            calls, size = totals.get(c.op, (0, 0))
+            totals[c.op] = (calls + 1, size + c.bytes)
+        return tuple((op, calls, size) for op, (calls, size) in totals.items())
+
+
+@dataclass(frozen=True)
 class Totals:
     params: int
     trainable_params: int
@@ -355,6 +414,9 @@ class Report:
     records: tuple[OpRecord, ...] = field(default=(), repr=False, compare=False)
     timing: Timing | None = None
     """With an accelerator (`analyze(gpu=...)`): the step's time on it."""
+    parallel: Parallel | None = None
+    """With `analyze(parallel=...)`: the layout, rank and collectives; `totals.memory` is
+    then that rank's."""
     bytes_priced: bool = True
     """Whether the ops' bytes were priced (a layer-list spec, which has shapes and no
     tensors, does not price them: its bytes fields are null)."""

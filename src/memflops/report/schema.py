@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         MemoryDetail,
         MemoryTimeline,
         ModuleRow,
+        Parallel,
         Report,
         Timing,
         Totals,
@@ -69,6 +70,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         "fit": _fit(report.fit),
         "generation": _generation(report.generation, conv, report.bytes_priced),
         "checkpointing": _checkpointing(report.checkpointing),
+        "parallel": _parallel(report.parallel),
         "shared_params": [{"name": a, "shares": b} for a, b in report.shared_params],
         "warnings": list(report.warnings),
     }
@@ -332,6 +334,30 @@ def _module_time(row: ModuleRow, report: Report) -> dict[str, Any]:
         "bytes": {"forward": row.forward.bytes, "backward": row.backward.bytes}
         if report.bytes_priced else None,
         "time": {"forward": forward, "backward": backward} if timing is not None else None,
+    }
+
+
+def _parallel(par: Parallel | None) -> dict[str, Any] | None:
+    if par is None:
+        return None
+    return {
+        "strategy": par.strategy,
+        "world_size": par.world_size,
+        "rank": par.rank,
+        "engine": par.engine,
+        "units": list(par.units),
+        "by_kind": dict(par.by_kind),
+        "collectives": [
+            {"op": c.op, "bytes": c.bytes, "group": c.group, "group_size": c.group_size,
+             "phase": c.phase, "module": c.module, "sent_bytes": c.sent_bytes}
+            for c in par.collectives
+        ],
+        "communication_bytes": par.communication_bytes,
+        "interconnect": par.interconnect,
+        "time_comm_s": par.time_comm_s,
+        "time_step_serial_s": par.time_step_serial_s,
+        "time_step_overlapped_s": par.time_step_overlapped_s,
+        "notes": list(par.notes),
     }
 
 

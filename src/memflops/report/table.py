@@ -27,10 +27,12 @@ from memflops.report.model import (
     MemoryDetail,
     MemoryTotals,
     ModuleRow,
+    Parallel,
     Report,
     Timing,
     UncountedOp,
 )
+from memflops.report.text import fit_next_size, fit_title
 from memflops.tensor_spec import dtype_name
 from memflops.units import format_bytes, format_count, format_int, format_seconds
 
@@ -80,6 +82,7 @@ def table_parts(report: Report, tree: Table) -> list[RenderableType]:
         _generation(report.generation, report.convention),
         _memory(report.totals.memory, report.memory_detail),
         _checkpointing(report.checkpointing, report.totals.memory),
+        _parallel(report.parallel),
         _sweep(report.sweep),
         _fit(report.fit),
     ):
@@ -326,6 +329,29 @@ def _checkpointing(ckpt: Checkpointing | None, memory: MemoryTotals) -> Renderab
     return _section("Activation checkpointing", grid)
 
 
+def _parallel(par: Parallel | None) -> RenderableType | None:
+    if par is None:
+        return None
+    grid = _grid()
+    grid.add_row("layout", f"{par.strategy}: the numbers above are rank {par.rank}'s of "
+                 f"{par.world_size} ({par.engine})")
+    if par.units:
+        grid.add_row("units", format_int(len(par.units)))
+    grid.add_row("at the peak", _by_kind(par.by_kind))
+    calls = ", ".join(f"{op} x{count} ({_bytes(size)})" for op, count, size in par.by_op())
+    grid.add_row("collectives", calls or "none")
+    grid.add_row("communication", f"{_bytes(par.communication_bytes)} sent per step")
+    if par.time_comm_s is not None:
+        grid.add_row("", f"{format_seconds(par.time_comm_s)} on {par.interconnect}")
+    if par.time_step_serial_s is not None and par.time_step_overlapped_s is not None:
+        grid.add_row("step time", f"{format_seconds(par.time_step_serial_s)} with no overlap, "
+                     f"{format_seconds(par.time_step_overlapped_s)} with full overlap of "
+                     "compute and communication")
+    for note in par.notes:
+        grid.add_row("modelled", note.removeprefix("modelled: "))
+    return _section("Parallel", grid)
+
+
 def _by_kind(by_kind: Sequence[tuple[str, int]]) -> Columns:
     """`kind size` items laid out in as many rows as the width needs, none split."""
     items = [Text(f"{kind} {format_bytes(n)}", no_wrap=True) for kind, n in by_kind if n]
@@ -398,18 +424,20 @@ def _fit(fit: Fit | None) -> RenderableType | None:
     grid.add_row("capacity", _bytes(fit.capacity))
     need = "peak" if fit.against == "allocated" else "device total"
     grid.add_row("held against it", f"the {need} ({fit.against})")
+    best = "fewest" if dim == "ranks" else "largest"
     if largest == 0:
-        grid.add_row(f"largest {dim}", "none")
+        grid.add_row(f"{best} {dim}", "none")
     else:
         peak = _bytes(fit.peak_at_largest)
-        grid.add_row(f"largest {dim}", f"{format_int(largest)}, {need} {peak}")
+        grid.add_row(f"{best} {dim}", f"{format_int(largest)}, {need} {peak}")
     if after is not None:
-        grid.add_row(f"{dim} {format_int(largest + 1)}", f"does not fit, {need} {_bytes(after)}")
+        grid.add_row(f"{dim} {format_int(fit_next_size(dim, largest))}",
+                     f"does not fit, {need} {_bytes(after)}")
     if fit.samples_per_s is not None and fit.time_step_s is not None:
         grid.add_row(f"at {dim} {format_int(largest)}",
                      f"step {format_seconds(fit.time_step_s)}, {fit.samples_per_s:,.1f} samples/s")
     grid.add_row("analyses run", str(fit.analyses))
-    return _section(f"Largest {dim} that fits", grid)
+    return _section(fit_title(dim), grid)
 
 
 def _bytes(value: int) -> str:

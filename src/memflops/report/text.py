@@ -209,6 +209,32 @@ def checkpointing_rows(report: Report) -> list[tuple[str, str]]:
     return rows
 
 
+def parallel_rows(report: Report) -> list[tuple[str, str]]:
+    """The layout, the rank the numbers are for, its bytes by kind at the peak, its
+    collectives, communication and step times (none on one GPU)."""
+    par = report.parallel
+    if par is None:
+        return []
+    rows = [("layout", f"{par.strategy}: the numbers are rank {par.rank}'s of "
+                       f"{par.world_size} ({par.engine})")]
+    if par.units:
+        rows.append(("FSDP units", format_int(len(par.units))))
+    rows.append(("at the peak", ", ".join(f"{kind} {format_bytes(n)}"
+                                          for kind, n in par.by_kind if n)))
+    calls = ", ".join(f"{op} x{count} ({format_bytes(size)})" for op, count, size in par.by_op())
+    rows.append(("collectives", calls or "none"))
+    rows.append(("communication", f"{exact_bytes(par.communication_bytes)} sent per step"))
+    if par.time_comm_s is not None:
+        rows.append(("communication time", f"{format_seconds(par.time_comm_s)} on "
+                                           f"{par.interconnect}"))
+    if par.time_step_serial_s is not None and par.time_step_overlapped_s is not None:
+        rows.append(("step time", f"{format_seconds(par.time_step_serial_s)} with no overlap, "
+                                  f"{format_seconds(par.time_step_overlapped_s)} with full "
+                                  "overlap of compute and communication"))
+    rows += [("modelled", note.removeprefix("modelled: ")) for note in par.notes]
+    return rows
+
+
 def generation_rows(report: Report) -> list[tuple[str, str]]:
     """Generation's tokens, the cost of prefill and decode, the KV cache, its times on an
     accelerator and its peaks (none outside generate mode)."""
@@ -286,13 +312,14 @@ def fit_rows(report: Report) -> list[tuple[str, str]]:
     need = "peak" if fit.against == "allocated" else "device total"
     rows = [("capacity", exact_bytes(fit.capacity)),
             ("held against it", f"the {need} ({fit.against})")]
+    best = "fewest" if dim == "ranks" else "largest"
     if largest == 0:
-        rows.append((f"largest {dim}", "none"))
+        rows.append((f"{best} {dim}", "none"))
     else:
-        rows.append((f"largest {dim}",
+        rows.append((f"{best} {dim}",
                      f"{format_int(largest)}, {need} {exact_bytes(fit.peak_at_largest)}"))
     if fit.peak_at_next is not None:
-        rows.append((f"{dim} {format_int(largest + 1)}",
+        rows.append((f"{dim} {format_int(fit_next_size(dim, largest))}",
                      f"does not fit, {need} {exact_bytes(fit.peak_at_next)}"))
     if fit.samples_per_s is not None and fit.time_step_s is not None and largest:
         rows.append((f"at {dim} {format_int(largest)}",
@@ -300,6 +327,17 @@ def fit_rows(report: Report) -> list[tuple[str, str]]:
                      f"samples/s"))
     rows.append(("analyses run", str(fit.analyses)))
     return rows
+
+
+def fit_title(dim: str) -> str:
+    """The fit section's title: the largest batch or sequence, or the fewest ranks."""
+    return "Fewest ranks that fit" if dim == "ranks" else f"Largest {dim} that fits"
+
+
+def fit_next_size(dim: str, size: int) -> int:
+    """The size a fit's `peak_at_next` is for: one more, or for ranks half as many (as
+    `memory.fit.fewest_fitting` searches)."""
+    return size // 2 if dim == "ranks" else size + 1
 
 
 def module_time_cells(report: Report, row: ModuleRow) -> list[str]:
