@@ -15,4 +15,5 @@ from memflops.advisor import (  # noqa: F401
     inplace,
     optimizer,
     precision,
+    sharding,
 )

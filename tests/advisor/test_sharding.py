@@ -1,0 +1,34 @@
+"""Sharding over the GPUs of a node (FSDP2, fsdp=8): the change is the analysis of the
+step under that layout, rank 0's numbers."""
+
+from __future__ import annotations
+
+import memflops
+from memflops.advisor.advise import measure
+
+from .nets import small_net
+
+INPUT = (4, 3, 16, 16)
+
+
+def test_fsdp_8_is_the_step_sharded_eight_ways() -> None:
+    net = small_net()
+    advice = memflops.advise(net, INPUT, mode="train", optimizer="adam", only=["fsdp-8"])
+    result = advice.change("fsdp-8")
+    sharded = memflops.analyze(net, INPUT, mode="train", optimizer="adam", parallel="fsdp=8")
+    assert result.measured == measure(sharded)
+    assert sharded.parallel is not None and sharded.parallel.world_size == 8
+    assert result.preserves_function and result.delta is not None
+    # Adam's two fp32 moments of every parameter, split eight ways (FSDP2 pads each
+    # parameter's dim-0 to a multiple of 8): rank 0 holds an eighth of the baseline's
+    # optimizer state plus that padding, well under a quarter of it.
+    base = memflops.analyze(net, INPUT, mode="train", optimizer="adam")
+    assert sharded.totals.memory.optimizer < base.totals.memory.optimizer // 4
+
+
+def test_not_for_inference_nor_a_step_already_laid_out() -> None:
+    inference = memflops.advise(small_net(), INPUT, mode="inference", only=["fsdp-8"])
+    assert "inference keeps no gradients" in inference.change("fsdp-8").reason
+    laid_out = memflops.advise(small_net(), INPUT, mode="train", parallel="fsdp=2",
+                               only=["fsdp-8"])
+    assert "already laid out as fsdp=2" in laid_out.change("fsdp-8").reason
