@@ -32,3 +32,10 @@ def test_not_for_inference_nor_a_step_already_laid_out() -> None:
     laid_out = memflops.advise(small_net(), INPUT, mode="train", parallel="fsdp=2",
                                only=["fsdp-8"])
     assert "already laid out as fsdp=2" in laid_out.change("fsdp-8").reason
+
+
+def test_tried_only_when_asked_for() -> None:
+    from memflops.advisor.changes import select
+
+    assert "fsdp-8" not in [c.name for c in select()]
+    assert [c.name for c in select(only=["fsdp-8", "bf16"])] == ["bf16", "fsdp-8"]

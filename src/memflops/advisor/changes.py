@@ -71,6 +71,8 @@ class Change:
     architecture: bool = False
     """It rewrites the architecture (the model must be retrained): the budget search
     takes it last."""
+    on_request: bool = False
+    """Tried only when named in `only` (an analysis too slow to run on every advice)."""
 
 
 CHANGES: dict[str, Change] = {}
@@ -79,7 +81,7 @@ CHANGES: dict[str, Change] = {}
 def change(
     name: str, title: str, *, kind: str, preserves_function: bool, group: str = "",
     article_claim: ArticleClaim | None = None, searchable: bool = True,
-    copies_model: bool = True, architecture: bool = False,
+    copies_model: bool = True, architecture: bool = False, on_request: bool = False,
 ) -> Callable[[Callable[[Step], Applied]], Callable[[Step], Applied]]:
     """Register `apply` as the change `name` (a name is registered once)."""
 
@@ -87,16 +89,19 @@ def change(
         if name in CHANGES:
             raise ValueError(f"change {name!r} registered twice")
         CHANGES[name] = Change(name, title, kind, preserves_function, apply, group or name,
-                               article_claim, searchable, copies_model, architecture)
+                               article_claim, searchable, copies_model, architecture,
+                               on_request)
         return apply
 
     return register
 
 
 def select(only: Iterable[str] | None = None, skip: Iterable[str] | None = None) -> list[Change]:
-    """The registered changes, restricted to `only` and without `skip`, in registry order;
-    an unknown name is a usage error with the close names."""
-    wanted = _checked(only, "only") if only is not None else list(CHANGES)
+    """The registered changes, restricted to `only` and without `skip`, in registry order
+    (a change `on_request` only when `only` names it); an unknown name is a usage error
+    with the close names."""
+    wanted = (_checked(only, "only") if only is not None
+              else [name for name, c in CHANGES.items() if not c.on_request])
     skipped = set(_checked(skip, "skip")) if skip is not None else set()
     return [c for name, c in CHANGES.items() if name in wanted and name not in skipped]
 

@@ -5,7 +5,9 @@ running PyTorch's own `fully_shard` on fake tensors (`capture/parallel.py`).
 
 It changes neither the model nor what a step trains on, but it takes eight GPUs where
 the baseline takes one, so the budget search never chooses it (`searchable=False`);
-the advice reports it beside the one-GPU changes.
+the advice reports it beside the one-GPU changes. Capturing FSDP2 takes longer than a
+one-GPU analysis (a 70B model: about a minute), so it is tried only when asked for:
+`--only fsdp-8,...`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ GPUS = 8
 
 @change(
     "fsdp-8", f"sharded over {GPUS} GPUs with FSDP2 (rank 0's memory)", kind="memory",
-    preserves_function=True, searchable=False,
+    preserves_function=True, searchable=False, on_request=True,
 )
 def fsdp_8(step: Step) -> Applied:
     if not step.train:
