@@ -154,6 +154,9 @@ def _analyze(
 ) -> Report:
     """The analysis of a resolved model (`analyze`'s steps after the request)."""
     if request.mode == "generate":
+        if inputs is not None:
+            raise UsageError("inputs do not apply to mode 'generate', which builds its prompt "
+                             "of prompt_len tokens (and batch); leave them out")
         return analyze_generate(target, request)
     specs = build_inputs(inputs, target, request)
     config = request.step_config()

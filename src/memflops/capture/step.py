@@ -74,6 +74,9 @@ class Capture:
     checkpointed: tuple[str, ...] = ()
     """The module of each region the forward ran under activation checkpointing, in order
     (`capture.checkpointing.regions_noted`)."""
+    module_tree: tuple[tuple[str, nn.Module], ...] = ()
+    """`named_modules()` at the end of the step: a model may swap a submodule in as it
+    runs, which the session removes again afterwards (`capture.isolation`)."""
 
 
 def default_float_dtype(model: nn.Module, dtype: torch.dtype | None) -> torch.dtype:
@@ -135,7 +138,13 @@ def _loss(output: Any, config: StepConfig) -> torch.Tensor:
         )
     if callable(config.loss):
         targets = _make_input(config.targets, torch.float32) if config.targets else None
-        loss = config.loss(output, targets)
+        try:
+            loss = config.loss(output, targets)
+        except MemflopsError:
+            raise
+        except Exception as exc:
+            name = getattr(config.loss, "__qualname__", type(config.loss).__name__)
+            raise AnalysisError(f"the loss function {name} raised {_first_line(exc)}") from exc
         if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
             raise AnalysisError("the loss function must return a scalar tensor")
         return loss
@@ -179,6 +188,7 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
             _inference_step(session, args, kwargs, inputs, config)
         if session.storages is not None:
             session.storages.end_step()
+        module_tree = tuple(model.named_modules())
     recorder, tracker = session.recorder, session.tracker
     return Capture(
         records=tuple(recorder.records),
@@ -192,6 +202,7 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
         assumptions=recorder.assumptions(),
         recomputed=tuple(tracker.recomputed),
         checkpointed=tuple(dict.fromkeys(session.checkpointed)),
+        module_tree=module_tree,
     )
 
 

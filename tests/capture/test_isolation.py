@@ -1,0 +1,92 @@
+"""The analysis leaves the caller's model and ambient torch state as they were, and the
+ambient state does not change its numbers (`memflops.capture.isolation`)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+
+import memflops
+
+_SPEC = importlib.util.spec_from_file_location(
+    "hostile_model", Path(__file__).parents[1] / "fixtures" / "hostile_model.py"
+)
+assert _SPEC is not None and _SPEC.loader is not None
+hostile = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(hostile)
+
+
+def _state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("factory", ["registers", "caches"])
+@pytest.mark.parametrize("mode", ["inference", "train"])
+def test_attributes_a_forward_creates_are_removed(factory: str, mode: str) -> None:
+    model = getattr(hostile, factory)()
+    reference = getattr(hostile, factory)()
+    reference.load_state_dict(model.state_dict())
+    before = _state(model)
+    memflops.analyze(model, (3, 4), mode=mode)
+    after = _state(model)
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not any(isinstance(v, FakeTensor) for v in vars(model).values())
+    x = torch.randn(3, 4)
+    out = model(x)
+    assert type(out) is torch.Tensor
+    assert torch.equal(out, reference(x))  # the real forward, as on a model never analysed
+
+
+def test_attributes_are_put_back_when_the_forward_fails() -> None:
+    model = hostile.registers()
+    with pytest.raises(memflops.errors.ForwardError):
+        memflops.analyze(model, (3, 5))  # 5 features into Linear(4, 4)
+    assert "scale" not in dict(model.named_buffers())
+    assert type(model(torch.randn(3, 4))) is torch.Tensor
+
+
+def _totals(report: memflops.Report) -> dict[str, object]:
+    totals: dict[str, object] = report.to_dict()["totals"]
+    return totals
+
+
+def test_anomaly_detection_changes_no_number_and_stays_on() -> None:
+    model = nn.Sequential(nn.Linear(10, 5), nn.ReLU(), nn.Linear(5, 2))
+    plain = _totals(memflops.analyze(model, (2, 10), mode="train"))
+    with torch.autograd.set_detect_anomaly(True):
+        anomalous = _totals(memflops.analyze(model, (2, 10), mode="train"))
+        assert torch.is_anomaly_enabled()
+    assert anomalous == plain
+
+
+def test_ambient_autocast_changes_no_number_and_stays_on() -> None:
+    model = nn.Sequential(nn.Linear(10, 5), nn.ReLU(), nn.Linear(5, 2))
+    plain = _totals(memflops.analyze(model, (2, 10), mode="train"))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ambient = _totals(memflops.analyze(model, (2, 10), mode="train"))
+        assert torch.is_autocast_enabled("cpu")
+    assert ambient == plain
+
+
+def test_train_under_the_callers_inference_mode() -> None:
+    model = nn.Linear(10, 5)
+    plain = _totals(memflops.analyze(model, (2, 10), mode="train"))
+    with torch.inference_mode():
+        inside = _totals(memflops.analyze(model, (2, 10), mode="train"))
+        assert torch.is_inference_mode_enabled()
+    assert inside == plain
+
+
+def test_inside_the_callers_fake_mode_and_meta_device() -> None:
+    model = nn.Linear(10, 5)
+    plain = _totals(memflops.analyze(model, (2, 10)))
+    with FakeTensorMode():
+        assert _totals(memflops.analyze(model, (2, 10))) == plain
+    with torch.device("meta"):
+        assert _totals(memflops.analyze(model, (2, 10))) == plain

@@ -1,0 +1,67 @@
+"""`memflops.analyze`'s one validation layer (`memflops.request`): every malformed
+argument is a `UsageError` (exit 2) naming the argument and the value, and an option that
+does not apply to the mode is refused, not dropped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import memflops
+from memflops.errors import AnalysisError, UsageError
+
+
+def _bad_loss(output: Any, targets: Any) -> torch.Tensor:
+    raise ValueError("no loss today")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        ({"fit": 1.5}, "fit: expected a byte count (int), a size such as '24GiB'"),
+        ({"fit": True}, "fit: expected a byte count"),
+        ({"dtype": 42}, "dtype: expected a dtype name such as 'bf16' or a torch.dtype, got int 42"),
+        ({"batch_sweep": [True, 2]}, "batch_sweep: expected a list of positive ints"),
+        ({"batch_sweep": 5}, "batch_sweep: expected a list of positive ints"),
+        ({"mode": "train", "optimizer": 42}, "optimizer: expected a name such as 'adam'"),
+        ({"batch": 0}, "batch: expected a positive int, got int 0"),
+        ({"gpu": 42}, "gpu: expected an accelerator name"),
+        ({"time_constants": [1]}, "time_constants: expected"),
+        ({"allocator_conf": 42}, "allocator_conf: expected a string"),
+        ({"prompt_len": 8}, "prompt_len does not apply to mode 'inference'"),
+        ({"optimizer": "sgd"}, "optimizer does not apply to mode 'inference'"),
+        ({"fit_dimension": "seq"}, "fit_dimension: it says what fit varies"),
+        ({"mode": "generate", "fit": "H100 SXM", "prompt_len": 4, "new_tokens": 2},
+         "fit does not apply to mode 'generate'"),
+        ({"mode": "generate", "batch_sweep": [1, 2], "prompt_len": 4, "new_tokens": 2},
+         "batch_sweep does not apply to mode 'generate'"),
+        ({"mode": "generate", "autocast": "bf16", "prompt_len": 4, "new_tokens": 2},
+         "autocast does not apply to mode 'generate'"),
+    ],
+)
+def test_malformed_arguments_are_usage_errors(arguments: dict[str, Any], words: str) -> None:
+    with pytest.raises(UsageError) as info:
+        memflops.analyze(nn.Linear(10, 5), (2, 10), **arguments)
+    assert words in str(info.value)
+
+
+def test_generate_refuses_inputs() -> None:
+    with pytest.raises(UsageError, match="inputs do not apply to mode 'generate'"):
+        memflops.analyze(nn.Linear(10, 5), (2, 10), mode="generate", prompt_len=4,
+                         new_tokens=2)
+
+
+def test_a_loss_that_raises_is_named() -> None:
+    with pytest.raises(AnalysisError, match="the loss function _bad_loss raised ValueError: "
+                       "no loss today"):
+        memflops.analyze(nn.Linear(10, 5), (2, 10), mode="train", loss=_bad_loss)
+
+
+def test_lazy_module_is_named() -> None:
+    model = nn.Sequential(nn.Linear(3, 4), nn.LazyLinear(2))
+    with pytest.raises(UsageError, match=r"module `1` \(LazyLinear\) has uninitialised "
+                       r"parameters \(weight, bias\)"):
+        memflops.analyze(model, (2, 3))
