@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from memflops.errors import SpecError, TargetNotFoundError, UsageError, did_you_mean
+from memflops.files import load_json
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 MEMFLOPS_KEYS = ("_source",)
@@ -73,10 +73,7 @@ def shipped_names() -> list[str]:
 
 
 def read_json(text: str, where: str) -> dict[str, Any]:
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"{where}: not valid JSON ({exc})") from exc
+    raw = load_json(text, where)
     if not isinstance(raw, dict) or not isinstance(raw.get("model_type"), str):
         raise SpecError(f"{where}: expected a config.json object with a 'model_type' string")
     return raw

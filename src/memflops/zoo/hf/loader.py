@@ -29,6 +29,7 @@ from typing import Any
 from torch import nn
 
 from memflops.errors import TargetNotFoundError
+from memflops.files import read_text
 from memflops.frontends.loaded import Loaded
 from memflops.zoo.hf.classes import build, model_kind
 from memflops.zoo.hf.config import (
@@ -74,7 +75,7 @@ def load_hf(target: str) -> Loaded:
         path = Path(target)
         if not path.is_file():
             raise TargetNotFoundError(f"no such file: {target} (target hf:{target})")
-        name, raw = target, read_json(path.read_text(), target)
+        name, raw = target, read_json(read_text(path, target), target)
     else:
         try:
             name, raw = shipped_config(target)
