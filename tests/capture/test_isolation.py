@@ -90,3 +90,14 @@ def test_inside_the_callers_fake_mode_and_meta_device() -> None:
         assert _totals(memflops.analyze(model, (2, 10))) == plain
     with torch.device("meta"):
         assert _totals(memflops.analyze(model, (2, 10))) == plain
+
+
+def test_the_analysis_own_autocast_inside_the_callers() -> None:
+    """AMP asked for inside the caller's autocast: the same numbers as at top level (the
+    cast cache cleared when the analysis' autocast ends, as at top level)."""
+    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+    plain = _totals(memflops.analyze(model, (8, 64), mode="train", autocast="bf16"))
+    with torch.autocast("cpu", dtype=torch.float16):
+        inside = _totals(memflops.analyze(model, (8, 64), mode="train", autocast="bf16"))
+        assert torch.get_autocast_dtype("cpu") == torch.float16
+    assert inside == plain

@@ -80,5 +80,26 @@ def ambient_neutral() -> Iterator[None]:
         stack.enter_context(_function_modes_off())
         stack.enter_context(torch.inference_mode(False))
         stack.enter_context(torch.autograd.set_detect_anomaly(False))
-        stack.enter_context(torch.autocast("cpu", enabled=False))
+        stack.enter_context(_autocast_off())
         yield
+
+
+@contextmanager
+def _autocast_off() -> Iterator[None]:
+    """The caller's CPU autocast switched off and its nesting taken to 0, so that the
+    analysis' own autocast, when asked, clears its cast cache on exit as at top level
+    (a disabled `torch.autocast` around it would keep the nesting up and its weight
+    copies alive into backward); both put back after."""
+    if not torch.is_autocast_enabled("cpu"):
+        yield
+        return
+    torch.set_autocast_enabled("cpu", False)
+    levels = 1
+    while torch.autocast_decrement_nesting() > 0:
+        levels += 1
+    try:
+        yield
+    finally:
+        for _ in range(levels):
+            torch.autocast_increment_nesting()
+        torch.set_autocast_enabled("cpu", True)

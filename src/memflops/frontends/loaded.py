@@ -23,6 +23,9 @@ class Loaded:
     """Parameters one token runs through, for mixture-of-experts models."""
     warnings: tuple[str, ...] = ()
     """What the frontend changed or assumed, for the report's warnings."""
+    max_seq: int | None = None
+    """Longest token sequence the model's learned position table allows (GPT-2: 1,024);
+    None: no such limit known. Every mode and the sequence fit keep within it."""
     inference_only: bool = False
     """The model has no training step (transformers runs its forward under
     `torch.inference_mode`: SAM 2 Video's session step); only mode="inference" applies."""

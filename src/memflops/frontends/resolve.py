@@ -28,6 +28,8 @@ class ResolvedModel:
     """What the frontend changed or assumed."""
     active_params: int | None = None
     """Mixture of experts: parameters one token runs through."""
+    max_seq: int | None = None
+    """Longest token sequence the model's learned positions allow; None: no known limit."""
 
 
 def resolve_model(model: nn.Module | str, name: str | None = None) -> ResolvedModel:
@@ -62,6 +64,7 @@ def _resolve(model: nn.Module | str, name: str | None) -> ResolvedModel:
             loaded.make_inputs,
             loaded.warnings,
             loaded.active_params_per_token,
+            loaded.max_seq,
         )
     if isinstance(model, nn.Module):
         return ResolvedModel(model, name or type(model).__name__)

@@ -196,8 +196,13 @@ def _cards(report: Report) -> str:
                            f"{format_int(memory.kv_cache)} B"))
     if report.fit is not None:
         fit = report.fit
-        cards.append(_card(f"largest {fit.dimension}", format_int(fit.largest),
-                           f"that fits in {format_bytes(fit.capacity)}"))
+        if fit.reached_limit:
+            cards.append(_card(f"largest {fit.dimension}", "no limit found",
+                               f"every size up to {format_int(fit.limit)} fits "
+                               f"({fit.limit_reason})"))
+        else:
+            cards.append(_card(f"largest {fit.dimension}", format_int(fit.largest),
+                               f"that fits in {format_bytes(fit.capacity)}"))
     return '<div class="cards">' + "".join(cards) + "</div>"
 
 

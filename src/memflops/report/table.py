@@ -31,6 +31,7 @@ from memflops.report.model import (
     Timing,
     UncountedOp,
 )
+from memflops.report.text import no_limit
 from memflops.tensor_spec import dtype_name
 from memflops.units import format_bytes, format_count, format_int, format_seconds
 
@@ -400,6 +401,9 @@ def _fit(fit: Fit | None) -> RenderableType | None:
     grid.add_row("held against it", f"the {need} ({fit.against})")
     if largest == 0:
         grid.add_row(f"largest {dim}", "none")
+    elif fit.reached_limit:
+        grid.add_row(f"largest {dim}", f"{no_limit(fit)}; {need} there "
+                                       f"{_bytes(fit.peak_at_largest)}")
     else:
         peak = _bytes(fit.peak_at_largest)
         grid.add_row(f"largest {dim}", f"{format_int(largest)}, {need} {peak}")

@@ -118,5 +118,6 @@ def _built(name: str, raw: dict[str, Any]) -> Loaded:
         make_inputs=inputs,
         active_params_per_token=moe.active_params if moe else None,
         warnings=warnings,
+        max_seq=inputs.max_seq if getattr(inputs, "takes_tokens", False) else None,
         inference_only=video is not None,
     )
