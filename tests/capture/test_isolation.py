@@ -101,3 +101,35 @@ def test_the_analysis_own_autocast_inside_the_callers() -> None:
         inside = _totals(memflops.analyze(model, (8, 64), mode="train", autocast="bf16"))
         assert torch.get_autocast_dtype("cpu") == torch.float16
     assert inside == plain
+
+
+class TakesMask(nn.Module):
+    """A keyword attention_mask it never reads, beside a float input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.lin(x)
+        return out
+
+
+def test_a_huge_filled_mask_is_never_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mask of ones 20,000 x 20,000 (400 M elements, 3.2 GB as int64) stays fake: its
+    values are not built for real, being too large to be kept anyway."""
+    import memflops.capture.step as step
+    from memflops.capture.values.known import INDEX_LIMIT
+
+    built: list[int] = []
+    real_values = step.real_values
+
+    def recording(spec: memflops.TensorSpec, values: object, dtype: torch.dtype) -> torch.Tensor:
+        built.append(int(torch.Size(spec.shape).numel()))
+        return real_values(spec, values, dtype)
+
+    monkeypatch.setattr(step, "real_values", recording)
+    memflops.analyze(TakesMask(), {"x": (2, 4), "attention_mask": (20_000, 20_000)})
+    memflops.analyze(TakesMask(), {"x": (2, 4), "attention_mask": (2, 8)})
+    assert built == [16]  # only the small mask: 2 x 8
+    assert INDEX_LIMIT < 20_000 * 20_000

@@ -35,6 +35,7 @@ from memflops.capture.records import OpRecord, Phase
 from memflops.capture.session import CaptureSession
 from memflops.capture.tracker import ROOT, ModuleTracker
 from memflops.capture.values.assumptions import Assumptions
+from memflops.capture.values.known import small_enough
 from memflops.errors import AnalysisError, ForwardError, MemflopsError, UsageError
 from memflops.memory.kinds import Kind
 from memflops.memory.optimizers import OptimizerSpec, build_optimizer
@@ -114,14 +115,18 @@ def _note_input_values(
     recorder: OpRecorder, inputs: InputSpecs, args: list[torch.Tensor],
     kwargs: dict[str, torch.Tensor],
 ) -> None:
-    """Tell the recorder the values of inputs that have known ones (`capture.values.known`)."""
+    """Tell the recorder the values of inputs that have known ones (`capture.values.known`).
+    Only those small enough to be kept are built for real: a mask of 20,000 x 20,000 (or
+    a million prompts of token ids) stays fake, its values unknown, rather than 3.8 GB."""
     named = [(f"input[{i}]", s, t) for i, (s, t) in enumerate(zip(inputs.args, args,
                                                                    strict=True))]
     named += [(name, s, kwargs[name]) for name, s in inputs.kwargs]
     for name, spec, tensor in named:
         values = input_values(name, spec)
-        if values is not None:
+        if values is not None and small_enough(tensor):
             recorder.values.note(tensor, real_values(spec, values, tensor.dtype), filled=True)
+        elif values is not None:
+            recorder.unknown_inputs.append(f"{name} ({spec.describe()})")
 
 
 def _first_line(exc: BaseException) -> str:
