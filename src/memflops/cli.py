@@ -471,7 +471,7 @@ def _failure(exc: BaseException) -> tuple[str, int]:
         return ("out of memory while analysing (the analysis itself holds no tensor data: "
                 "a model or input too large to describe?)"), 1
     if isinstance(exc, RecursionError):
-        return f"input nested too deeply: {_one_line(str(exc))}", 2
+        return f"recursion too deep while analysing: {_one_line(str(exc))} ({DEBUG_HINT})", 1
     text = _one_line(str(exc))
     if not isinstance(exc, Exception):
         return f"the model's code raised {type(exc).__name__}: {text}", 1
