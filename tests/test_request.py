@@ -32,6 +32,8 @@ def _bad_loss(output: Any, targets: Any) -> torch.Tensor:
         ({"time_constants": [1]}, "time_constants: expected"),
         ({"allocator_conf": 42}, "allocator_conf: expected a string"),
         ({"prompt_len": 8}, "prompt_len does not apply to mode 'inference'"),
+        # a real fp8 train step fails: "sum_cpu" not implemented for 'Float8_e4m3fn'
+        ({"mode": "train", "dtype": "fp8"}, "dtype float8_e4m3fn in train mode"),
         ({"optimizer": "sgd"}, "optimizer does not apply to mode 'inference'"),
         ({"fit_dimension": "seq"}, "fit_dimension: it says what fit varies"),
         ({"mode": "generate", "fit": "H100 SXM", "prompt_len": 4, "new_tokens": 2},

@@ -45,6 +45,7 @@ from memflops.memory.optimizers import OptimizerSpec, check_optimizer
 from memflops.memory.sweep import DIMENSIONS
 
 AUTOCAST_DTYPES = (torch.float16, torch.bfloat16)
+FP8_DTYPES = (torch.float8_e4m3fn, torch.float8_e5m2)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,13 @@ class AnalysisRequest:
             raise UsageError(f"unknown mode {mode!r}; expected one of: {', '.join(MODES)}")
         conv = Convention.parse(convention)
         cast = _cast_dtype(dtype)
+        if mode == "train" and cast in FP8_DTYPES:
+            raise UsageError(
+                f"dtype {dtype_name(cast)} in train mode: PyTorch has no autograd for fp8 "
+                f"parameters (its sum and backward kernels refuse fp8; fp8 training keeps "
+                f"bf16/fp32 weights and scales matmuls, as torchao's float8 does); use "
+                f"dtype='bf16' or autocast='bf16'"
+            )
         amp = _autocast_dtype(autocast)
         if isinstance(optimizer, str) and optimizer == "none":
             optimizer = None
