@@ -55,6 +55,11 @@ def one_line(err: str) -> str:
          "more than PyTorch's int64 byte counts hold"),
         ([f"{HOSTILE}:linear", "--input", "0x10"], 2, "size 0 is 0; sizes must be >= 1"),
         ([f"{HOSTILE}:linear", "--bogus-option"], 2, "unrecognized arguments: --bogus-option"),
+        # options that would be dropped are refused, naming the option and where it applies
+        ([f"{HOSTILE}:linear", "--input", "2x10", "--format", "json", "--depth", "3"], 2,
+         "--depth: only for table and markdown output, not json"),
+        ([f"{HOSTILE}:linear", "--input", "2x10", "--mode", "train", "--targets", "2:int64"],
+         2, "targets: the loss 'sum' takes none"),
     ],
 )
 def test_one_line_and_exit_status(argv: list[str], code: int, words: str) -> None:

@@ -271,7 +271,7 @@ def _add_memory_options(step: Any) -> None:
 
 def _add_output_options(out: Any) -> None:
     out.add_argument(
-        "--depth", type=_depth, default=DEFAULT_DEPTH, metavar="N",
+        "--depth", type=_depth, metavar="N",
         help="table, markdown: show modules down to depth N, 0 = the model only "
         f"(default: {DEFAULT_DEPTH})",
     )
@@ -501,6 +501,7 @@ def _gpus() -> int:
 
 def _analyze(args: argparse.Namespace) -> int:
     _plot_checked(args.plot, args.output, args.format)
+    _renderer_options_checked(args)
     options = {name: getattr(args, name) for name in ANALYZE_OPTIONS}
     given = {name: value for name, value in options.items() if value is not None}
     if is_layer_spec(args.target):
@@ -599,21 +600,31 @@ def output_format(fmt: str | None, output: str | None) -> str:
     return EXTENSIONS.get(Path(output).suffix.lower(), "table")
 
 
-def _render(report: Report, args: argparse.Namespace) -> str:
-    fmt = output_format(args.format, args.output)
+def _renderer_options_checked(args: argparse.Namespace) -> None:
+    """`--per-op` and `--depth` apply to some outputs only: refused for the others, before
+    any analysis, rather than ignored."""
+    fmt = "a chart (--plot)" if args.plot is not None else output_format(args.format,
+                                                                          args.output)
     if args.per_op and fmt != "csv":
         raise UsageError(f"--per-op: only for csv output, not {fmt}")
+    if args.depth is not None and fmt not in ("table", "markdown"):
+        raise UsageError(f"--depth: only for table and markdown output, not {fmt}")
+
+
+def _render(report: Report, args: argparse.Namespace) -> str:
+    fmt = output_format(args.format, args.output)
+    depth = DEFAULT_DEPTH if args.depth is None else args.depth
     if fmt == "json":
         return render_json(report)
     if fmt == "markdown":
-        return render_markdown(report, depth=args.depth)
+        return render_markdown(report, depth=depth)
     if fmt == "csv":
         return render_csv(report, per_op=args.per_op)
     if fmt == "html":
         return render_html(report)
     color = args.output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     width = shutil.get_terminal_size().columns if color else None
-    return render_table(report, depth=args.depth, width=width, color=color)
+    return render_table(report, depth=depth, width=width, color=color)
 
 
 def _write(text: str, output: str | None) -> None:

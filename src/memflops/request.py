@@ -282,6 +282,9 @@ def _check_applies(mode: str, **options: Any) -> None:
                 "fit_against": FIT_AGAINST}
     given = [n for n, v in options.items()
              if v is not None and not (n in defaults and _same(v, defaults[n]))]
+    if "targets" in given and _same(options["loss"], "sum"):
+        raise UsageError("targets: the loss 'sum' takes none; give loss='cross_entropy' (or a "
+                         "callable loss) with them, or leave them out")
     applies = _MODE_OPTIONS[mode]
     for name in given:
         if name in ("fit_dimension", "fit_against"):
