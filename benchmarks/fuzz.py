@@ -42,13 +42,14 @@ def main() -> None:
 
 
 def _record(scale: float, seconds: float, output: str) -> str:
-    stats = re.findall(r"tests/test_fuzz\.py::(\w+):\n\n  - during generate phase.*?"
-                       r"(\d+) passing examples, (\d+) failing examples, (\d+) invalid",
-                       output, flags=re.S)
+    stats = re.findall(r"tests/test_fuzz\.py::(\w+):\n\n  - during generate phase "
+                       r"\(([\d.]+) seconds\):\n.*?- (\d+) passing, (\d+) failing, and (\d+) "
+                       r"invalid", output, flags=re.S)
     failed = re.findall(r"^FAILED (\S+)", output, flags=re.M)
     examples = re.findall(r"Falsifying example: (\w+)\(\n(.*?)\n\)", output, flags=re.S)
-    rows = "\n".join(f"| `{name}` | {passing} | {failing} | {invalid} |"
-                     for name, passing, failing, invalid in stats)
+    rows = "\n".join(f"| `{name}` | {float(secs):.0f} | {passing} | {failing} | {invalid} |"
+                     for name, secs, passing, failing, invalid in stats)
+    total = sum(int(passing) + int(failing) for _, _, passing, failing, _ in stats)
     found = "\n".join(f"- `{name}`:\n\n```\n{body.strip()}\n```" for name, body in examples)
     tail = output.strip().splitlines()[-1] if output.strip() else ""
     return f"""# Fuzz suite, long run
@@ -56,8 +57,10 @@ def _record(scale: float, seconds: float, output: str) -> str:
 `python benchmarks/fuzz.py --scale {scale:g}` (tests/test_fuzz.py with
 MEMFLOPS_FUZZ_SCALE={scale:g}); {seconds:.0f} s wall on this machine; pytest: {tail}
 
-| property | passing | failing | invalid |
-| --- | --- | --- | --- |
+{total} inputs tried (passing + failing; "invalid" are draws hypothesis discarded).
+
+| property | seconds | passing | failing | invalid |
+| --- | --- | --- | --- | --- |
 {rows}
 
 Failed properties: {", ".join(failed) or "none"}.
