@@ -149,3 +149,18 @@ def test_a_repository_id_nowhere_says_how_to_get_its_config(tmp_path: Path) -> N
     assert "\n" not in line
     assert "hf:acme/missing: not a shipped config" in line
     assert "hf download acme/missing config.json" in line
+
+
+def test_a_config_of_a_hundred_thousand_layers_is_refused_at_once() -> None:
+    """Building is linear in the layers (100,000 GPT-2 blocks took over 5 minutes and
+    2.5 GB): a count past MAX_REPEATS is refused before transformers builds anything."""
+    import time
+
+    from memflops.errors import SpecError
+    from memflops.zoo.hf.config import MAX_REPEATS, make_config
+
+    started = time.perf_counter()
+    with pytest.raises(SpecError, match=r"text_config\.num_hidden_layers = 100,000"):
+        make_config({"model_type": "llava", "text_config": {"num_hidden_layers": 100_000}},
+                    "hf:deep.json")
+    assert time.perf_counter() - started < 5 and MAX_REPEATS < 100_000

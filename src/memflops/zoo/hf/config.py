@@ -141,6 +141,33 @@ def quiet(transformers: Any) -> Iterator[None]:
         transformers.logging.set_verbosity(level)
 
 
+MAX_REPEATS = 10_000
+"""Most layers (or experts, or blocks of a stage) a config may ask for. Building is
+linear in them (100,000 GPT-2 blocks: over 5 minutes and 2.5 GB); the deepest published
+models have under 200 layers and the widest mixtures 256 experts (DeepSeek-V3)."""
+_REPEATED = re.compile(r"layers|n_layer|experts|blocks|depths?$")
+
+
+def _check_repeats(fields: dict[str, Any], where: str) -> None:
+    """Every count of repeated modules, at any depth of the config, within `MAX_REPEATS`."""
+    stack: list[tuple[str, Any]] = list(fields.items())
+    while stack:
+        key, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((f"{key}.{k}", v) for k, v in value.items())
+            continue
+        counts = value if isinstance(value, list) else [value]
+        if not _REPEATED.search(key.rpartition(".")[2]):
+            continue
+        for count in counts:
+            if isinstance(count, int) and not isinstance(count, bool) and count > MAX_REPEATS:
+                raise SpecError(
+                    f"{where}: {key} = {count:,}: more repeated modules than memflops builds "
+                    f"({MAX_REPEATS:,}; published models have under 200 layers and 256 "
+                    f"experts); analyse fewer and scale"
+                )
+
+
 def make_config(raw: dict[str, Any], where: str) -> Any:
     """A transformers config from a config.json dict, with `use_cache` off."""
     transformers = import_transformers()
@@ -148,6 +175,7 @@ def make_config(raw: dict[str, Any], where: str) -> Any:
     if "torch_dtype" in fields:  # the published name; transformers 5 calls it `dtype`
         fields.setdefault("dtype", fields.pop("torch_dtype"))
     model_type = fields["model_type"]
+    _check_repeats(fields, where)
     if model_type not in transformers.CONFIG_MAPPING:
         raise SpecError(
             f"{where}: model_type {model_type!r} is unknown to transformers "
