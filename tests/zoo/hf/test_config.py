@@ -164,3 +164,20 @@ def test_a_config_of_a_hundred_thousand_layers_is_refused_at_once() -> None:
         make_config({"model_type": "llava", "text_config": {"num_hidden_layers": 100_000}},
                     "hf:deep.json")
     assert time.perf_counter() - started < 5 and MAX_REPEATS < 100_000
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"n_layer": -1}, "n_layer = -1: a count of modules is >= 0"),  # built 0 blocks before
+        ({"torch_dtype": ["float32"]}, "dtype (torch_dtype) ['float32']: expected a floating"),
+        ({"torch_dtype": "int64"}, "dtype (torch_dtype) 'int64': expected a floating"),
+    ],
+)
+def test_malformed_config_fields_are_usage_errors(fields: dict[str, object], words: str) -> None:
+    from memflops.errors import SpecError
+    from memflops.zoo.hf.config import make_config
+
+    with pytest.raises(SpecError) as info:
+        make_config({"model_type": "gpt2", "n_embd": 8, "n_head": 2, **fields}, "hf:c.json")
+    assert words in str(info.value)

@@ -160,12 +160,31 @@ def _check_repeats(fields: dict[str, Any], where: str) -> None:
         if not _REPEATED.search(key.rpartition(".")[2]):
             continue
         for count in counts:
+            name = key.rpartition(".")[2]
+            if (isinstance(count, int) and not isinstance(count, bool) and count < 0
+                    and name.startswith(("num_", "n_"))):  # a count, not a layer index (-1)
+                raise SpecError(f"{where}: {key} = {count}: a count of modules is >= 0")
             if isinstance(count, int) and not isinstance(count, bool) and count > MAX_REPEATS:
                 raise SpecError(
                     f"{where}: {key} = {count:,}: more repeated modules than memflops builds "
                     f"({MAX_REPEATS:,}; published models have under 200 layers and 256 "
                     f"experts); analyse fewer and scale"
                 )
+
+
+FLOATING_NAMES = ("float32", "float16", "bfloat16", "float64", "float", "half", "double",
+                  "auto")
+"""The `dtype` (`torch_dtype`) values a config may give: transformers builds a model only
+in a floating dtype ("auto": the checkpoint's)."""
+
+
+def _check_dtype(dtype: Any, where: str) -> None:
+    if dtype is None:
+        return
+    name = dtype.removeprefix("torch.") if isinstance(dtype, str) else None
+    if name not in FLOATING_NAMES:
+        raise SpecError(f"{where}: dtype (torch_dtype) {dtype!r:.60}: expected a floating "
+                        f"dtype name, one of: {', '.join(FLOATING_NAMES)}")
 
 
 def make_config(raw: dict[str, Any], where: str) -> Any:
@@ -176,6 +195,7 @@ def make_config(raw: dict[str, Any], where: str) -> Any:
         fields.setdefault("dtype", fields.pop("torch_dtype"))
     model_type = fields["model_type"]
     _check_repeats(fields, where)
+    _check_dtype(fields.get("dtype"), where)
     if model_type not in transformers.CONFIG_MAPPING:
         raise SpecError(
             f"{where}: model_type {model_type!r} is unknown to transformers "
