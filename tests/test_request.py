@@ -29,6 +29,8 @@ def _bad_loss(output: Any, targets: Any) -> torch.Tensor:
         ({"mode": "train", "optimizer": 42}, "optimizer: expected a name such as 'adam'"),
         ({"batch": 0}, "batch: expected a positive int, got int 0"),
         ({"gpu": 42}, "gpu: expected an accelerator name"),
+        ({"gpu": "custom:fp16=1e400T,bw=1T,mem=1G"}, "fp16 must be positive and finite"),
+        ({"batch_sweep": [10**20]}, "more than PyTorch's int64 byte counts hold"),
         ({"time_constants": [1]}, "time_constants: expected"),
         ({"allocator_conf": 42}, "allocator_conf: expected a string"),
         ({"prompt_len": 8}, "prompt_len does not apply to mode 'inference'"),

@@ -144,8 +144,8 @@ def _rate(key: str, text: str) -> int:
         raise UsageError(f"custom accelerator: {key}={text!r}: expected a rate such as 300T or "
                          f"1.5e12")
     value = float(match.group(1)) * _PREFIX[match.group(2).lower()]
-    if value <= 0:
-        raise UsageError(f"custom accelerator: {key} must be positive, got {text!r}")
+    if not 0 < value < float("inf"):
+        raise UsageError(f"custom accelerator: {key} must be positive and finite, got {text!r}")
     return round(value)
 
 

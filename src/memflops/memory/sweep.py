@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 
-from memflops.capture.inputs import InputSpecs
+from memflops.capture.inputs import InputSpecs, check_sizes
 from memflops.errors import MemflopsError, UsageError
 from memflops.memory.fit import (
     SEARCH_LIMIT,
@@ -96,6 +96,7 @@ def resized(specs: InputSpecs, size: int, axis: int) -> InputSpecs:
             return spec
         shape = list(spec.shape)
         shape[axis] = size
+        check_sizes(shape, f"size {size:,} gives an input of shape {tuple(shape)}")
         values = None if isinstance(spec.values, (list, tuple)) else spec.values
         return replace(spec, shape=tuple(shape), values=values)
 
