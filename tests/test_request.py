@@ -69,3 +69,32 @@ def test_lazy_module_is_named() -> None:
     with pytest.raises(UsageError, match=r"module `1` \(LazyLinear\) has uninitialised "
                        r"parameters \(weight, bias\)"):
         memflops.analyze(model, (2, 3))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "words"),
+    [
+        ({"inputs": [memflops.TensorSpec((2, 10), "x")]}, UsageError, "dtype: unknown dtype 'x'"),
+        ({"batch_sweep": [1, 2], "progress": lambda *a: 1 / 0}, UsageError,
+         "progress: the callback raised ZeroDivisionError"),
+        ({"progress": 5}, UsageError, "progress: expected a callable"),
+        ({"mode": "train", "optimizer": lambda params: 1 / 0}, AnalysisError,
+         "the optimizer factory"),
+        ({"mode": "train", "loss": "cross_entropy", "targets": {"a": (2,)}}, UsageError,
+         "targets: expected one shape"),
+        # Linear(10, 5) on (2, 10): 2 rows of 5 logits, so 2 targets, not 3
+        ({"mode": "train", "loss": "cross_entropy", "targets": "3:int64"}, UsageError,
+         "targets of shape (3,): cross_entropy takes one class index per row"),
+    ],
+)
+def test_callbacks_and_targets(arguments: dict[str, Any], error: type[Exception],
+                               words: str) -> None:
+    inputs = arguments.pop("inputs", (2, 10))
+    with pytest.raises(error) as info:
+        memflops.analyze(nn.Linear(10, 5), inputs, **arguments)
+    assert words in str(info.value)
+
+
+def test_advise_names_a_bad_only() -> None:
+    with pytest.raises(UsageError, match="only: expected names of changes"):
+        memflops.advise(nn.Linear(10, 5), (2, 10), only=5)  # type: ignore[arg-type]

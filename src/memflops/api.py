@@ -150,6 +150,9 @@ def analyze(
         fit_against=fit_against, allocator_conf=allocator_conf,
         gpu=gpu, time_constants=time_constants,
     )
+    if progress is not None and not callable(progress):
+        raise UsageError(f"progress: expected a callable progress(task, done, total), got "
+                         f"{type(progress).__name__}")
     target = resolve_model(model, request.name)
     with library_adjustments(target.module):
         return _analyze(target, inputs, request, progress)

@@ -188,7 +188,13 @@ class AnalysisRequest:
 
     def step_config(self) -> StepConfig:
         """What the captured step does; parses the cross-entropy targets."""
-        targets = normalize_inputs(self.targets).args[0] if self.targets is not None else None
+        targets = None
+        if self.targets is not None:
+            given = normalize_inputs(self.targets)
+            if len(given.args) != 1 or given.kwargs:
+                raise UsageError(f"targets: expected one shape such as (8,) or '8:int64', got "
+                                 f"{self.targets!r:.60}")
+            targets = given.args[0]
         return StepConfig(
             train=self.train,
             dtype=self.cast,

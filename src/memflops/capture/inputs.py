@@ -176,6 +176,8 @@ def check_sizes(dims: Sequence[Any], where: str, *, allow_empty: bool = False) -
 def _one(value: Any, where: str, default_dtype: torch.dtype | None) -> TensorSpec:
     if isinstance(value, TensorSpec):
         check_sizes(value.shape, f"{where}: bad shape {value.shape}", allow_empty=True)
+        if value.dtype is not None and not isinstance(value.dtype, torch.dtype):
+            return replace(value, dtype=parse_dtype(value.dtype, field=f"{where}: dtype"))
         return value
     if isinstance(value, torch.Tensor):
         return TensorSpec(tuple(int(d) for d in value.shape), value.dtype,

@@ -14,6 +14,7 @@ saved for backward, loss, backward, optimizer step) is here.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -155,7 +156,14 @@ def _loss(output: Any, config: StepConfig) -> torch.Tensor:
         return loss
     if config.loss == "cross_entropy":
         logits = floating[0]
-        shape = config.targets.shape if config.targets else tuple(logits.shape[:-1])
+        rows = tuple(logits.shape[:-1])
+        shape = config.targets.shape if config.targets else rows
+        if math.prod(shape) != math.prod(rows):
+            raise UsageError(
+                f"targets of shape {tuple(shape)}: cross_entropy takes one class index per row "
+                f"of the output's {tuple(logits.shape)} logits, {math.prod(rows):,} of them "
+                f"(targets of shape {rows})"
+            )
         targets = torch.empty(shape, dtype=torch.int64)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
     loss = floating[0].sum()
@@ -278,7 +286,13 @@ def _warm_optimizer(
     """Build the optimizer and take one step, so its state exists (steady state)."""
     if spec is None or not params:
         return None
-    optimizer = build_optimizer(spec, params)
+    try:
+        optimizer = build_optimizer(spec, params)
+    except MemflopsError:
+        raise
+    except Exception as exc:
+        name = getattr(spec, "__qualname__", type(spec).__name__)
+        raise AnalysisError(f"the optimizer factory {name} raised {_first_line(exc)}") from exc
     for p in params:
         p.grad = torch.empty_like(p)
     try:
