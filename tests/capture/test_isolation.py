@@ -133,3 +133,17 @@ def test_a_huge_filled_mask_is_never_built(monkeypatch: pytest.MonkeyPatch) -> N
     memflops.analyze(TakesMask(), {"x": (2, 4), "attention_mask": (2, 8)})
     assert built == [16]  # only the small mask: 2 x 8
     assert INDEX_LIMIT < 20_000 * 20_000
+
+
+def test_a_failing_meta_kernel_logs_nothing(capfd: pytest.CaptureFixture[str]) -> None:
+    """torch logs a 17-line traceback when a meta kernel fails; the analysis reports the
+    error itself (a ForwardError naming the module) and leaves the logger as it was."""
+    import logging
+
+    logger = logging.getLogger("torch._subclasses.fake_tensor")
+    filters = list(logger.filters)
+    model = nn.Sequential(nn.Linear(10, 5), nn.ReLU(), nn.Linear(10, 5))
+    with pytest.raises(memflops.errors.ForwardError, match="module `0` \\(Linear\\)"):
+        memflops.analyze(model, (2, 7))
+    assert capfd.readouterr().err == ""
+    assert logger.filters == filters

@@ -9,11 +9,13 @@ changing the analysis.
   break the fake world is set aside for the analysis and restored after: their
   dispatch modes (their own `FakeTensorMode`, a `FlopCounterMode`), torch-function modes
   (`with torch.device("meta")`), `inference_mode`, anomaly detection (its checks would be
-  counted as FLOPs) and CPU autocast (memflops enters its own when asked).
+  counted as FLOPs) and CPU autocast (memflops enters its own when asked); and torch's
+  log of a failing meta kernel, an error memflops reports itself in one line.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -81,7 +83,28 @@ def ambient_neutral() -> Iterator[None]:
         stack.enter_context(torch.inference_mode(False))
         stack.enter_context(torch.autograd.set_detect_anomaly(False))
         stack.enter_context(_autocast_off())
+        stack.enter_context(_fake_tensor_log_off())
         yield
+
+
+class _Drop(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+@contextmanager
+def _fake_tensor_log_off() -> Iterator[None]:
+    """torch logs a failing meta kernel's full traceback ("failed while attempting to run
+    meta for aten.mm") before raising; memflops reports that error itself, in one line
+    naming the module, so the log is dropped while the analysis runs (a filter on the
+    logger, removed after)."""
+    logger = logging.getLogger("torch._subclasses.fake_tensor")
+    drop = _Drop()
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
 
 
 @contextmanager
