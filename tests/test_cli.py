@@ -163,7 +163,7 @@ def test_output_file(capfd: pytest.CaptureFixture[str], tmp_path: Path) -> None:
 
 
 def test_zoo_target_defaults_its_input(capfd: pytest.CaptureFixture[str]) -> None:
-    doc = run_json(capfd, "torchvision:squeezenet1_1", "--depth", "0")
+    doc = run_json(capfd, "torchvision:squeezenet1_1")
     assert doc["inputs"][0]["shape"] == [1, 3, 224, 224]
 
 

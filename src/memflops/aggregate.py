@@ -70,10 +70,10 @@ def module_rows(
             if rec.recompute:
                 recomputed[path] += rec.cost
     rows = []
-    # named_modules() after the step: a model may swap a submodule in as it runs (BigBird
-    # picks full attention for short sequences, reusing the replaced module's layers). A
-    # module the parameter count, taken before the step, has not seen shows 0.
-    for path, module in model.named_modules():
+    # named_modules() at the end of the step: a model may swap a submodule in as it runs
+    # (BigBird picks full attention for short sequences, reusing the replaced module's
+    # layers). A module the parameter count, taken before the step, has not seen shows 0.
+    for path, module in cap.module_tree or tuple(model.named_modules()):
         rows.append(
             ModuleRow(
                 path=path,

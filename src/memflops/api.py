@@ -24,7 +24,13 @@ from memflops.capture.checkpointing import (
 )
 from memflops.capture.costing import borrowed_warning
 from memflops.capture.data_parallel import DataParallelModel, modelled_notes
-from memflops.capture.inputs import InputSpecs, TensorSpec, dtype_name, normalize_inputs
+from memflops.capture.inputs import (
+    INTEGER_INPUT_NAMES,
+    InputSpecs,
+    TensorSpec,
+    dtype_name,
+    normalize_inputs,
+)
 from memflops.capture.parallel import ParallelWrapper
 from memflops.capture.step import (
     Capture,
@@ -166,6 +172,9 @@ def analyze(
         fit_against=fit_against, allocator_conf=allocator_conf,
         gpu=gpu, time_constants=time_constants, parallel=parallel, tp_plan=tp_plan,
     )
+    if progress is not None and not callable(progress):
+        raise UsageError(f"progress: expected a callable progress(task, done, total), got "
+                         f"{type(progress).__name__}")
     target = resolve_model(model, request.name)
     with library_adjustments(target.module):
         return _analyze(target, inputs, request, progress)
@@ -176,15 +185,23 @@ def _analyze(
 ) -> Report:
     """The analysis of a resolved model (`analyze`'s steps after the request)."""
     if request.mode == "generate":
+        if inputs is not None:
+            raise UsageError("inputs do not apply to mode 'generate', which builds its prompt "
+                             "of prompt_len tokens (and batch); leave them out")
+        options = request.generate_options()
+        within_positions(target, options.prompt_len + options.new_tokens,
+                         f"prompt_len {options.prompt_len} + new_tokens {options.new_tokens}")
         return analyze_generate(target, request)
     specs = build_inputs(inputs, target, request)
+    for name, spec in token_inputs(specs):
+        within_positions(target, spec.shape[1], f"input {name} of shape {spec.describe()}")
     config = replace(request.step_config(), wrapper=parallel_wrapper(target, request))
     params = count_params(target.module, request.cast)
     cap = capture(target.module, specs, config)
     timeline = replay_capture(cap, allocator_overhead=request.allocator_overhead)
     reserved = simulate_capture(cap, request.allocator)
     timed: dict[tuple[tuple[int, ...], ...], Timing] = {}
-    measure = _measure_at(target.module, config, params, request, timed)
+    measure = _measure_at(target.module, config, params, request, timed, specs)
     sweep = None
     if request.sweep_sizes:
         sizes = request.sweep_sizes
@@ -193,10 +210,12 @@ def _analyze(
     if request.capacity is not None and request.fit_dimension == "ranks":
         fitted = _fewest_ranks(target, specs, config, request, request.capacity)
     elif request.capacity is not None:
-        need = counting(_need_at(target.module, config, request, request.capacity, measure),
-                        progress, "fit", None)
+        need = counting(
+            _need_at(target.module, config, request, request.capacity, measure, specs),
+            progress, "fit", None)
         fitted = fit_size(
-            specs, request.capacity, request.fit_dimension, need, request.fit_against
+            specs, request.capacity, request.fit_dimension, need, request.fit_against,
+            limits=_fit_limits(target),
         )
     if timed:
         sweep, fitted = _with_times(sweep, fitted, specs, request, timed)
@@ -206,6 +225,34 @@ def _analyze(
         target, request, specs, params, cap, timeline, reserved, sweep, fitted, checkpointed,
         timing,
     )
+
+
+def token_inputs(specs: InputSpecs) -> list[tuple[str, TensorSpec]]:
+    """The inputs holding a token sequence in dimension 1: integer inputs of two or more
+    dimensions, positional or named like token indices (`input_ids`, `attention_mask`)."""
+    return [
+        (name, spec) for name, spec in specs.all()
+        if len(spec.shape) >= 2 and spec.dtype is not None and not spec.dtype.is_floating_point
+        and spec.dtype != torch.bool
+        and (name.startswith("input[") or name in INTEGER_INPUT_NAMES)
+    ]
+
+
+def within_positions(target: ResolvedModel, length: int, what: str) -> None:
+    """A sequence no longer than the model's learned positions: past them a real run fails
+    (an index out of its position table) where a fake one would answer."""
+    if target.max_seq is not None and length > target.max_seq:
+        raise UsageError(
+            f"{what}: {length} tokens, longer than {target.label}'s {target.max_seq:,} learned "
+            f"positions; a real run fails past them"
+        )
+
+
+def _fit_limits(target: ResolvedModel) -> dict[str, tuple[int, str]]:
+    """The most each fit dimension may reach, and why (`memory.sweep.fit_size`)."""
+    if target.max_seq is None:
+        return {}
+    return {"seq": (target.max_seq, f"{target.label}'s learned positions")}
 
 
 def time_step(request: AnalysisRequest, cap: Capture, specs: InputSpecs) -> Timing | None:
@@ -253,14 +300,14 @@ def build_inputs(inputs: Any, target: ResolvedModel, request: AnalysisRequest) -
 
 def _measure_at(
     module: nn.Module, config: StepConfig, params: ParamCounts, request: AnalysisRequest,
-    timed: dict[tuple[tuple[int, ...], ...], Timing],
+    timed: dict[tuple[tuple[int, ...], ...], Timing], base: InputSpecs,
 ) -> Measure:
     """The step analysed again on other inputs (a sweep's or a fit's): its peak, estimate
     and reserved peak. With an accelerator, each one's timing goes into `timed`, keyed by
-    `_shapes`."""
+    `_shapes`. The loss targets follow the inputs (`_config_at`)."""
 
     def measure(specs: InputSpecs) -> tuple[int, int, int | None]:
-        cap = capture(module, specs, config)
+        cap = capture(module, specs, _config_at(config, base, specs))
         timeline = replay_capture(cap, allocator_overhead=request.allocator_overhead)
         reserved = simulate_capture(cap, request.allocator).reserved
         timing = time_step(request, cap, specs)
@@ -315,13 +362,27 @@ def _fewest_ranks(
 
 def _need_at(
     module: nn.Module, config: StepConfig, request: AnalysisRequest, capacity: int,
-    measure: Measure,
+    measure: Measure, base: InputSpecs,
 ) -> Need:
     """What `fit` holds against the capacity: the peak, or the device need
     (`memory.reserved.device_need`)."""
     if request.fit_against == "allocated":
         return lambda specs: measure(specs)[0]
-    return lambda specs: device_need(capture(module, specs, config), request.allocator, capacity)
+    return lambda specs: device_need(capture(module, specs, _config_at(config, base, specs)),
+                                     request.allocator, capacity)
+
+
+def _config_at(config: StepConfig, base: InputSpecs, specs: InputSpecs) -> StepConfig:
+    """The step's config for inputs resized from `base` to `specs`: cross-entropy targets
+    that share the first input's batch (and sequence) size are resized with it."""
+    if config.targets is None:
+        return config
+    before, after = base.all()[0][1].shape, specs.all()[0][1].shape
+    shape = list(config.targets.shape)
+    for axis in range(min(2, len(shape), len(before), len(after))):
+        if shape[axis] == before[axis]:
+            shape[axis] = after[axis]
+    return replace(config, targets=replace(config.targets, shape=tuple(shape)))
 
 
 def _shapes(specs: InputSpecs) -> tuple[tuple[int, ...], ...]:

@@ -20,9 +20,9 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from memflops import __version__
 from memflops import analyze_options as defaults
@@ -69,9 +69,17 @@ DEBUG_HINT = "rerun with --debug for the traceback"
 _NOISY_LOGGERS = ("torch._subclasses.fake_tensor",)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors in one line, like every other error of memflops."""
+
+    def error(self, message: str) -> NoReturn:
+        _error(f"{_one_line(message)} (see {self.prog} --help)")
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `memflops` argument parser (also used by tests to check documented commands)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Parameters, FLOPs, MACs and memory of a PyTorch model, exactly, "
         "on fake tensors.",
@@ -294,7 +302,7 @@ def _add_memory_options(step: Any) -> None:
 
 def _add_output_options(out: Any) -> None:
     out.add_argument(
-        "--depth", type=_depth, default=DEFAULT_DEPTH, metavar="N",
+        "--depth", type=_depth, metavar="N",
         help="table, markdown: show modules down to depth N, 0 = the model only "
         f"(default: {DEFAULT_DEPTH})",
     )
@@ -435,14 +443,32 @@ def run() -> None:
     takes about a second (measured in benchmarks/); the report is written
     and flushed by then, so the process ends at once.
     """
+    _tolerant_streams()
     code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(Exception):
+            stream.flush()
     os._exit(code)
 
 
+def _tolerant_streams() -> None:
+    """A terminal that cannot encode a character (LANG=C, PYTHONIOENCODING=ascii) gets it
+    escaped rather than a UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with suppress(Exception):
+                reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status.
+
+    The one error boundary of the command: whatever is raised below (a
+    memflops error, an exception or a `BaseException` from the user's code,
+    `SystemExit` from a factory, `MemoryError`, Ctrl-C) ends as one line on
+    stderr and an exit status (`--debug` re-raises instead).
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -455,21 +481,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "list":
                 return _list(args)
             return _advise(args) if args.command == "advise" else _analyze(args)
-    except MemflopsError as exc:
+    except BaseException as exc:
         if args.debug:
             raise
-        _error(_one_line(str(exc)))
-        return exc.exit_code
-    except KeyboardInterrupt:
-        if args.debug:
-            raise
-        _error("interrupted")
-        return 130
-    except Exception as exc:
-        if args.debug:
-            raise
-        _error(f"unexpected {type(exc).__name__}: {_one_line(str(exc))} ({DEBUG_HINT})")
-        return 1
+        message, code = _failure(exc)
+        _error(message)
+        return code
+
+
+def _failure(exc: BaseException) -> tuple[str, int]:
+    """The one line and the exit status an exception ends the command with."""
+    if isinstance(exc, MemflopsError):
+        return _one_line(str(exc)), exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", 130
+    if isinstance(exc, SystemExit):
+        return (f"the model's code called sys.exit({exc.code!r}) during the analysis; "
+                f"a factory or forward must return, not exit"), 1
+    if isinstance(exc, MemoryError):
+        return ("out of memory while analysing (the analysis itself holds no tensor data: "
+                "a model or input too large to describe?)"), 1
+    if isinstance(exc, RecursionError):
+        return f"recursion too deep while analysing: {_one_line(str(exc))} ({DEBUG_HINT})", 1
+    text = _one_line(str(exc))
+    if not isinstance(exc, Exception):
+        return f"the model's code raised {type(exc).__name__}: {text}", 1
+    return f"unexpected {type(exc).__name__}: {text} ({DEBUG_HINT})", 1
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -495,6 +532,7 @@ def _gpus() -> int:
 
 def _analyze(args: argparse.Namespace) -> int:
     _plot_checked(args.plot, args.output, args.format)
+    _renderer_options_checked(args)
     options = {name: getattr(args, name) for name in ANALYZE_OPTIONS}
     given = {name: value for name, value in options.items() if value is not None}
     if is_layer_spec(args.target):
@@ -627,21 +665,31 @@ def output_format(fmt: str | None, output: str | None) -> str:
     return EXTENSIONS.get(Path(output).suffix.lower(), "table")
 
 
-def _render(report: Report, args: argparse.Namespace) -> str:
-    fmt = output_format(args.format, args.output)
+def _renderer_options_checked(args: argparse.Namespace) -> None:
+    """`--per-op` and `--depth` apply to some outputs only: refused for the others, before
+    any analysis, rather than ignored."""
+    fmt = "a chart (--plot)" if args.plot is not None else output_format(args.format,
+                                                                          args.output)
     if args.per_op and fmt != "csv":
         raise UsageError(f"--per-op: only for csv output, not {fmt}")
+    if args.depth is not None and fmt not in ("table", "markdown"):
+        raise UsageError(f"--depth: only for table and markdown output, not {fmt}")
+
+
+def _render(report: Report, args: argparse.Namespace) -> str:
+    fmt = output_format(args.format, args.output)
+    depth = DEFAULT_DEPTH if args.depth is None else args.depth
     if fmt == "json":
         return render_json(report)
     if fmt == "markdown":
-        return render_markdown(report, depth=args.depth)
+        return render_markdown(report, depth=depth)
     if fmt == "csv":
         return render_csv(report, per_op=args.per_op)
     if fmt == "html":
         return render_html(report)
     color = args.output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     width = shutil.get_terminal_size().columns if color else None
-    return render_table(report, depth=args.depth, width=width, color=color)
+    return render_table(report, depth=depth, width=width, color=color)
 
 
 def _write(text: str, output: str | None) -> None:
@@ -658,21 +706,34 @@ def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr)
 
 
+ONE_LINE_LIMIT = 400
+"""Characters of an error message printed at most (a message may quote the user's input)."""
+
+
 def _one_line(message: str) -> str:
-    return " ".join(line.strip() for line in message.splitlines() if line.strip())
+    """`message` on one line, C++ frames cut off, at most `ONE_LINE_LIMIT` characters."""
+    message = message.split("Exception raised from", 1)[0]
+    text = " ".join(line.strip() for line in message.splitlines() if line.strip())
+    return text if len(text) <= ONE_LINE_LIMIT else text[: ONE_LINE_LIMIT - 3] + "..."
+
+
+class _DropRecords(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
 
 
 @contextmanager
 def _quiet_torch(*, enabled: bool) -> Iterator[None]:
-    """Silence torch loggers that duplicate, as a traceback, an error reported in one line."""
-    saved: list[tuple[logging.Logger, int]] = []
-    if enabled:
-        for name in _NOISY_LOGGERS:
-            logger = logging.getLogger(name)
-            saved.append((logger, logger.level))
-            logger.setLevel(logging.CRITICAL)
+    """Silence torch loggers that duplicate, as a traceback, an error reported in one line.
+
+    A filter on the logger, not its level: torch sets its loggers' levels when it is
+    imported, which in the console script happens inside this block."""
+    drop = _DropRecords()
+    loggers = [logging.getLogger(name) for name in _NOISY_LOGGERS] if enabled else []
+    for logger in loggers:
+        logger.addFilter(drop)
     try:
         yield
     finally:
-        for logger, level in saved:
-            logger.setLevel(level)
+        for logger in loggers:
+            logger.removeFilter(drop)

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
+from memflops.errors import MemflopsError, UsageError
+
 Progress = Callable[[str, int, int | None], None]
 """callback(task, done, total): one more analysis of `task` has run."""
 
@@ -32,7 +34,13 @@ def counting(measure: Callable[..., Any], progress: Progress | None, task: str,
         nonlocal done
         result = measure(*args)
         done += 1
-        progress(task, done, total)
+        try:
+            progress(task, done, total)
+        except MemflopsError:
+            raise
+        except Exception as exc:
+            raise UsageError(f"progress: the callback raised {type(exc).__name__}: {exc}"
+                             ) from exc
         return result
 
     return reported

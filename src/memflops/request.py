@@ -3,9 +3,15 @@
 `memflops.analyze` takes its options as keyword arguments (the command line
 passes them 1:1); `AnalysisRequest.from_arguments` turns them into one
 frozen value, checking them in a fixed order and raising the first error:
-mode, convention, dtype, autocast, optimizer, loss, fit dimension, fit
-against, batch sweep sizes, fit capacity, allocator options, accelerator
-(`gpu`), time constants, parallel layout. The checks that need the model come later and are
+each argument's kind (`fit=1.5`, `dtype=42`, `batch_sweep=[True, 2]` are
+refused by name before any is read), mode, convention, dtype, autocast,
+optimizer, loss, fit dimension, fit against, batch sweep sizes, fit capacity,
+allocator options, accelerator (`gpu`), time constants, parallel layout, and
+last whether
+each given option applies to the mode (generate mode takes no fit, sweep,
+seq, optimizer or autocast; only generate mode takes prompt_len, new_tokens,
+cache_dtype): an option that would be dropped is refused instead.
+The checks that need the model come later and are
 methods here, called at the step that needs them, so an error is raised at
 the same point of the pipeline whatever else is wrong:
 `generate_options()` (generate mode, once the model is resolved) and
@@ -20,7 +26,14 @@ from typing import Any
 
 import torch
 
-from memflops.analyze_options import FIT_AGAINST_CHOICES, MODES
+from memflops.analyze_options import (
+    FIT_AGAINST,
+    FIT_AGAINST_CHOICES,
+    FIT_DIMENSION,
+    LOSS,
+    MODES,
+    OPTIMIZER,
+)
 from memflops.capture.inputs import dtype_name, normalize_inputs, parse_dtype
 from memflops.capture.step import LossSpec, StepConfig, check_loss
 from memflops.conventions import Convention
@@ -34,6 +47,7 @@ from memflops.memory.sweep import DIMENSIONS
 from memflops.parallel_options import ParallelSpec, parse_parallel, read_tp_plan
 
 AUTOCAST_DTYPES = (torch.float16, torch.bfloat16)
+FP8_DTYPES = (torch.float8_e4m3fn, torch.float8_e5m2)
 
 
 @dataclass(frozen=True)
@@ -116,10 +130,25 @@ class AnalysisRequest:
         tp_plan: str | dict[str, str] | None = None,
     ) -> AnalysisRequest:
         """`analyze`'s keyword arguments, checked in the order the module docstring gives."""
+        _check_types(
+            mode=mode, convention=convention, dtype=dtype, optimizer=optimizer,
+            autocast=autocast, loss=loss, batch_sweep=batch_sweep, fit=fit,
+            fit_dimension=fit_dimension, allocator_overhead=allocator_overhead, batch=batch,
+            seq=seq, prompt_len=prompt_len, new_tokens=new_tokens, cache_dtype=cache_dtype,
+            name=name, fit_against=fit_against, allocator_conf=allocator_conf, gpu=gpu,
+            time_constants=time_constants, parallel=parallel, tp_plan=tp_plan,
+        )
         if mode not in MODES:
             raise UsageError(f"unknown mode {mode!r}; expected one of: {', '.join(MODES)}")
         conv = Convention.parse(convention)
         cast = _cast_dtype(dtype)
+        if mode == "train" and cast in FP8_DTYPES:
+            raise UsageError(
+                f"dtype {dtype_name(cast)} in train mode: PyTorch has no autograd for fp8 "
+                f"parameters (its sum and backward kernels refuse fp8; fp8 training keeps "
+                f"bf16/fp32 weights and scales matmuls, as torchao's float8 does); use "
+                f"dtype='bf16' or autocast='bf16'"
+            )
         amp = _autocast_dtype(autocast)
         if isinstance(optimizer, str) and optimizer == "none":
             optimizer = None
@@ -152,6 +181,12 @@ class AnalysisRequest:
         plan = read_tp_plan(tp_plan) if tp_plan is not None else None
         if plan is not None and (layout is None or not layout.tp):
             raise UsageError("tp_plan: it applies to tensor parallel; add parallel='tp=N'")
+        _check_applies(
+            mode, optimizer=optimizer, autocast=autocast, loss=loss, targets=targets,
+            batch_sweep=batch_sweep, fit=fit, fit_dimension=fit_dimension,
+            fit_against=fit_against, seq=seq, prompt_len=prompt_len, new_tokens=new_tokens,
+            cache_dtype=cache_dtype,
+        )
         return cls(
             mode=mode, convention=conv, cast=cast, autocast=amp, optimizer=optimizer, loss=loss,
             targets=targets, sweep_sizes=sizes, capacity=capacity, fit_dimension=fit_dimension,
@@ -172,7 +207,13 @@ class AnalysisRequest:
 
     def step_config(self) -> StepConfig:
         """What the captured step does; parses the cross-entropy targets."""
-        targets = normalize_inputs(self.targets).args[0] if self.targets is not None else None
+        targets = None
+        if self.targets is not None:
+            given = normalize_inputs(self.targets)
+            if len(given.args) != 1 or given.kwargs:
+                raise UsageError(f"targets: expected one shape such as (8,) or '8:int64', got "
+                                 f"{self.targets!r:.60}")
+            targets = given.args[0]
         return StepConfig(
             train=self.train,
             dtype=self.cast,
@@ -192,6 +233,101 @@ class AnalysisRequest:
             else None
         )
         return GenerateOptions(self.batch or 1, self.prompt_len, self.new_tokens, kv)
+
+
+_POSITIVE = ("a positive int", lambda v: _is_int(v) and v >= 1)
+_DTYPE = ("a dtype name such as 'bf16' or a torch.dtype",
+          lambda v: isinstance(v, (str, torch.dtype)))
+_TEXT = ("a string", lambda v: isinstance(v, str))
+_ACCEPTED: dict[str, tuple[str, Any]] = {
+    "mode": _TEXT,
+    "convention": ("a name such as 'exact' or a Convention",
+                   lambda v: isinstance(v, (str, Convention))),
+    "dtype": _DTYPE,
+    "autocast": _DTYPE,
+    "cache_dtype": _DTYPE,
+    "optimizer": ("a name such as 'adam', a torch.optim.Optimizer or a factory taking the "
+                  "parameter list", lambda v: isinstance(v, (str, torch.optim.Optimizer))
+                  or callable(v)),
+    "loss": ("'sum', 'cross_entropy' or a callable loss(output, targets)",
+             lambda v: isinstance(v, str) or callable(v)),
+    "batch_sweep": ("a list of positive ints such as [1, 8, 32]",
+                    lambda v: isinstance(v, Sequence) and not isinstance(v, str) and len(v) > 0
+                    and all(_is_int(n) and n >= 1 for n in v)),
+    "fit": ("a byte count (int), a size such as '24GiB' or an accelerator name such as 'H200'",
+            lambda v: isinstance(v, str) or (_is_int(v) and v >= 1)),
+    "fit_dimension": _TEXT,
+    "fit_against": _TEXT,
+    "allocator_overhead": ("True or False", lambda v: isinstance(v, bool)),
+    "batch": _POSITIVE,
+    "seq": _POSITIVE,
+    "prompt_len": _POSITIVE,
+    "new_tokens": _POSITIVE,
+    "name": _TEXT,
+    "allocator_conf": _TEXT,
+    "gpu": ("an accelerator name such as 'H100 SXM', custom:..., a JSON file or an "
+            "Accelerator", lambda v: isinstance(v, (str, Accelerator))),
+    "time_constants": ("'matmul=0.6,overhead=5us', a mapping or TimeConstants",
+                       lambda v: isinstance(v, (str, dict, TimeConstants))),
+    "parallel": ("a layout such as 'fsdp=8' or 'fsdp=4,tp=2', or a ParallelSpec",
+                 lambda v: isinstance(v, (str, ParallelSpec))),
+    "tp_plan": ("a JSON file of module pattern -> style, or such a mapping",
+                lambda v: isinstance(v, (str, dict))),
+}
+"""What each argument of `analyze` accepts (None aside, where it is the default): the
+words of the error and the check."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_types(**arguments: Any) -> None:
+    """Each argument of the accepted kind, else a `UsageError` naming it and its value."""
+    for name, value in arguments.items():
+        wanted, accepts = _ACCEPTED[name]
+        if value is not None and not accepts(value):
+            raise UsageError(f"{name}: expected {wanted}, got {type(value).__name__} "
+                             f"{_excerpt(value)}")
+
+
+def _excerpt(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_MODE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "inference": ("autocast", "batch_sweep", "fit", "seq"),
+    "train": ("optimizer", "autocast", "loss", "targets", "batch_sweep", "fit", "seq"),
+    "generate": ("prompt_len", "new_tokens", "cache_dtype"),
+}
+"""The options each mode applies; the others, given, are refused (never silently dropped).
+Options with a default (`optimizer`, `loss`, `fit_dimension`, `fit_against`) count as
+given when they differ from it."""
+
+
+def _check_applies(mode: str, **options: Any) -> None:
+    defaults = {"optimizer": OPTIMIZER, "loss": LOSS, "fit_dimension": FIT_DIMENSION,
+                "fit_against": FIT_AGAINST}
+    given = [n for n, v in options.items()
+             if v is not None and not (n in defaults and _same(v, defaults[n]))]
+    if "targets" in given and _same(options["loss"], "sum"):
+        raise UsageError("targets: the loss 'sum' takes none; give loss='cross_entropy' (or a "
+                         "callable loss) with them, or leave them out")
+    applies = _MODE_OPTIONS[mode]
+    for name in given:
+        if name in ("fit_dimension", "fit_against"):
+            if options["fit"] is None:
+                raise UsageError(f"{name}: it says what fit varies or holds against; give fit= "
+                                 f"too (or leave {name} out)")
+        elif name not in applies:
+            modes = [m for m, names in _MODE_OPTIONS.items() if name in names]
+            raise UsageError(f"{name} does not apply to mode {mode!r} (only to "
+                             f"{' and '.join(repr(m) for m in modes)}); leave it out")
+
+
+def _same(value: Any, default: Any) -> bool:
+    return isinstance(value, str) and value == default
 
 
 def _cast_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
@@ -220,8 +356,6 @@ def _sweep_sizes(sizes: Sequence[int] | None) -> tuple[int, ...]:
 def _capacity(fit: str | int) -> int:
     """Bytes from an int, a size string ("24GiB") or an accelerator name ("H200")."""
     if isinstance(fit, int):
-        if fit <= 0:
-            raise UsageError(f"fit: expected a positive byte count, got {fit}")
         return fit
     if fit.strip()[:1].isdigit():
         return parse_memory(fit)

@@ -81,7 +81,9 @@ def test_parse_shape() -> None:
     [
         ("8xax3", "expected sizes separated by 'x', e.g. 8x3x224x224"),
         ("", "expected sizes separated by 'x'"),
-        ("2x-1", "sizes must be >= 0"),
+        ("2x-1", "size 1 is -1; sizes must be >= 1"),
+        ("0x3", "size 0 is 0; sizes must be >= 1"),  # batch 0: nothing to count
+        ("99999999999999999999x10", "more than PyTorch's int64 byte counts hold"),
         ("2x3:float7", "unknown dtype 'float7'; expected one of: "),
         ("2x3:", "a dtype or 'grad' must follow ':'"),
         ("2x3:grad:grad", "':grad' given twice"),
@@ -127,7 +129,10 @@ def test_inputs_keep_requires_grad() -> None:
     [
         (None, "no inputs given"),
         ([], "empty"),
-        ((2, -3), "sizes must be >= 0"),
+        ((2, -3), "size 1 is -3; sizes must be >= 1"),
+        ((0, 10), r"bad shape \(0, 10\): size 0 is 0"),
+        ((2, 10.0), r"size 1 is float 10.0, expected an int"),  # not "got int 2"
+        ((10**30, 10), "more than PyTorch's int64 byte counts hold"),
         ({"x": 3.5}, r"inputs\['x'\]: expected a shape tuple"),
         ([(2, 3), object()], r"inputs\[1\]: expected a shape tuple"),
         (3.5, "expected a shape, a list of shapes, tensors or a dict"),

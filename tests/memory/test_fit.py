@@ -161,3 +161,37 @@ def test_fewest_fitting_searches_powers_of_two() -> None:
     assert set(tried) <= {1, 2, 4, 8, 16, 32, 64} and fit.analyses == len(set(tried))
     assert fewest_fitting(peak, 10, 64).largest == 0  # 1000 // 64 = 15 > 10
     assert fewest_fitting(peak, 2000, 8).peak_at_next is None  # 1 rank fits
+
+
+def test_a_plateau_does_not_send_the_search_to_the_limit() -> None:
+    # A large model's train step: peak = max(10^9 + n, 4,096 n): the optimizer step's
+    # (10^9 B, growing a byte a sample) dominates until the forward's 4,096 B a sample pass
+    # it at n = 244,141. From 1 to 2 the peak grows by 1 B: as a line, about 10^9 fit.
+    def peak(n: int) -> int:
+        return max(10**9 + n, 4_096 * n)
+
+    tried: list[int] = []
+
+    def spy(n: int) -> int:
+        tried.append(n)
+        return peak(n)
+
+    capacity = 2 * 10**9
+    fit = largest_fitting(spy, capacity)
+    # largest n with 4,096 n <= 2 x 10^9: 488,281 (4,096 x 488,281 = 1,999,998,976)
+    assert (fit.largest, fit.reached_limit) == (488_281, False)
+    assert fit.peak_at_next == peak(488_282) > capacity
+    assert max(tried) <= 16 * fit.largest  # never far past the answer (was: 2^20 at once)
+    assert fit.analyses == len(set(tried)) < 40
+
+
+def test_every_size_fitting_is_no_limit_found() -> None:
+    fit = largest_fitting(lambda n: 100, 1_000, limit=1_024)  # the peak never grows
+    assert (fit.largest, fit.limit, fit.reached_limit, fit.peak_at_next) == (
+        1_024, 1_024, True, None)
+    assert fit.analyses < 10  # 1, 2, 32, 512, 1024
+
+
+def test_a_limit_of_one() -> None:
+    fit = largest_fitting(lambda n: 100 * n, 1_000, limit=1)
+    assert (fit.largest, fit.reached_limit) == (1, True)

@@ -107,6 +107,11 @@ def select(only: Iterable[str] | None = None, skip: Iterable[str] | None = None)
 
 
 def _checked(names: Iterable[str], option: str) -> list[str]:
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, Iterable) or not all(isinstance(n, str) for n in names):
+        raise UsageError(f"{option}: expected names of changes such as ['bn-removed'], got "
+                         f"{names!r:.60}")
     listed = [n.strip() for name in names for n in name.split(",") if n.strip()]
     for name in listed:
         if name not in CHANGES:

@@ -89,6 +89,9 @@ def real_values(spec: TensorSpec, values: Any, dtype: torch.dtype) -> torch.Tens
 def parse_dtype(text: str | torch.dtype, *, field: str = "dtype") -> torch.dtype:
     if isinstance(text, torch.dtype):
         return text
+    if not isinstance(text, str):
+        raise SpecError(f"{field}: expected a dtype name such as 'bf16' or a torch.dtype, got "
+                        f"{type(text).__name__} {text!r:.60}")
     try:
         return DTYPES[text.strip().lower()]
     except KeyError:
@@ -132,14 +135,49 @@ def parse_shape(text: str) -> TensorSpec:
             f"bad shape {text!r}: expected sizes separated by 'x', e.g. 8x3x224x224 "
             "(optionally ':int64', ':grad')"
         ) from None
-    if any(d < 0 for d in dims):
-        raise SpecError(f"bad shape {text!r}: sizes must be >= 0")
+    check_sizes(dims, f"bad shape {text!r}")
     dtype = parse_dtype(dtype_text, field=f"shape {text!r}") if dtype_text else None
     return TensorSpec(dims, dtype, requires_grad=grad)
 
 
+MAX_ELEMENTS = (2**63 - 1) // 8
+"""The most elements an input may have: PyTorch counts sizes, elements and bytes in int64,
+and an element takes up to 8 bytes."""
+
+
+def _numbers(value: Sequence[Any]) -> bool:
+    """A non-empty sequence of plain numbers: a shape, possibly a malformed one."""
+    return bool(value) and all(
+        isinstance(d, (int, float)) and not isinstance(d, torch.Tensor) for d in value
+    )
+
+
+def check_sizes(dims: Sequence[Any], where: str, *, allow_empty: bool = False) -> None:
+    """Every size an int >= 1 (>= 0 with `allow_empty`) and the whole within PyTorch's
+    int64 counts, else a `SpecError` starting with `where` and naming the bad size."""
+    for i, d in enumerate(dims):
+        if isinstance(d, bool) or not isinstance(d, int):
+            raise SpecError(
+                f"{where}: size {i} is {type(d).__name__} {d!r}, expected an int"
+            )
+        if d < (0 if allow_empty else 1):
+            raise SpecError(f"{where}: size {i} is {d}; sizes must be >= 1 (an empty "
+                            f"tensor has nothing to count)")
+    elements = 1
+    for d in dims:
+        elements *= d
+    if elements > MAX_ELEMENTS:
+        raise SpecError(
+            f"{where}: {elements:.3g} elements, more than PyTorch's int64 byte counts hold "
+            f"(at most {MAX_ELEMENTS:.3g})"
+        )
+
+
 def _one(value: Any, where: str, default_dtype: torch.dtype | None) -> TensorSpec:
     if isinstance(value, TensorSpec):
+        check_sizes(value.shape, f"{where}: bad shape {value.shape}", allow_empty=True)
+        if value.dtype is not None and not isinstance(value.dtype, torch.dtype):
+            return replace(value, dtype=parse_dtype(value.dtype, field=f"{where}: dtype"))
         return value
     if isinstance(value, torch.Tensor):
         if value.is_nested or value.layout is not torch.strided:
@@ -155,11 +193,8 @@ def _one(value: Any, where: str, default_dtype: torch.dtype | None) -> TensorSpe
     if isinstance(value, str):
         spec = parse_shape(value)
         return spec if spec.dtype is not None else replace(spec, dtype=default_dtype)
-    if isinstance(value, (tuple, list, torch.Size)) and all(
-        isinstance(d, int) and not isinstance(d, bool) for d in value
-    ):
-        if any(d < 0 for d in value):
-            raise SpecError(f"{where}: bad shape {tuple(value)}: sizes must be >= 0")
+    if isinstance(value, (tuple, list, torch.Size)) and _numbers(value):
+        check_sizes(value, f"{where}: bad shape {tuple(value)}")
         return TensorSpec(tuple(value), default_dtype)
     raise SpecError(
         f"{where}: expected a shape tuple such as (8, 3, 224, 224), a tensor or a TensorSpec, "
@@ -180,7 +215,7 @@ def normalize_inputs(inputs: Any) -> InputSpecs:
     if isinstance(inputs, (torch.Tensor, TensorSpec, str)):
         return InputSpecs((_one(inputs, "inputs", None),))
     if isinstance(inputs, (tuple, list, torch.Size)):
-        if inputs and all(isinstance(d, int) and not isinstance(d, bool) for d in inputs):
+        if _numbers(inputs):
             return InputSpecs((_one(inputs, "inputs", None),))
         if not inputs:
             raise SpecError("inputs: empty; pass a shape such as (1, 3, 224, 224)")

@@ -16,6 +16,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from memflops.capture import hops
 from memflops.capture.costing import KNOWN_VALUES, plain_traffic, price, to_shapes
 from memflops.capture.inputs import flatten_tensors
+from memflops.capture.kernels.dtype_checks import check_dtypes
 from memflops.capture.kernels.meta_gaps import RULES as GAP_RULES
 from memflops.capture.kernels.meta_gaps import output_for
 from memflops.capture.kernels.sizes import real_output_bytes, separate_outputs
@@ -24,7 +25,7 @@ from memflops.capture.saved_hooks import active_pack_hook, describe
 from memflops.capture.tracker import ModuleTracker, in_recomputation
 from memflops.capture.values.assumptions import Assumptions
 from memflops.capture.values.finite import FiniteChecks
-from memflops.capture.values.known import KnownValues
+from memflops.capture.values.known import INDEX_LIMIT, KnownValues
 from memflops.capture.values.python_reads import python_reads
 from memflops.errors import AnalysisError, DataDependentError
 from memflops.flops import registry
@@ -114,6 +115,9 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         """The pack hook the train step marks saved tensors with, once it is active."""
         self.dense_flex = 0
         """Flex attention calls counted dense: their block mask could not be read."""
+        self.unknown_inputs: list[str] = []
+        """Inputs whose values memflops fills (masks of ones, token ids) but did not build,
+        being too large to hold (`capture.values.known.small_enough`)."""
         self.foreign_hooks: str | None = None
         """Why the step cannot be analysed: saved-tensor hooks of the model's own (the
         error is raised after the forward, not from inside a hook autograd runs)."""
@@ -184,6 +188,7 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
             name = _OP_NAMES[func] = registry.op_name(func)
         shaped = False
         try:
+            check_dtypes(func, args)
             out = output_for(func, args, kwargs) if func in GAP_RULES else None
             if out is None:
                 out = func(*args, **kwargs)
@@ -283,6 +288,13 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
 
     def _data_dependent(self, func: Any) -> DataDependentError:
         path = self.module_path() or "<root>"
+        if self.unknown_inputs:
+            return DataDependentError(
+                f"op {registry.op_name(func)} in module `{path}` reads the values of an "
+                f"input, and {', '.join(self.unknown_inputs)} is too large for memflops to "
+                f"hold its values (over {INDEX_LIMIT:,} elements); analyse a smaller batch or "
+                f"sequence, and scale"
+            )
         return DataDependentError(
             f"op {registry.op_name(func)} in module `{path}` needs real tensor values "
             f"(its result depends on data, e.g. .item(), nonzero or a boolean mask), which "

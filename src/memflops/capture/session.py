@@ -12,9 +12,11 @@ the same things, and this class owns them for the length of a `with` block:
 - the storages alive before the recorded step: weights, inputs, and what
   the mode adds (optimizer state, KV cache), each noted with its `Kind`.
 
-On entry it sets the modules' training flags and grad mode for the mode
-(train: `train()` and grad enabled; otherwise `eval()` and no grad); on exit
-it puts back the grad mode, the weights and every module's own flag.
+On entry it sets the caller's ambient torch state aside and the modules'
+training flags and grad mode for the mode (train: `train()` and grad enabled;
+otherwise `eval()` and no grad); on exit it puts back the grad mode, the
+weights, every module's own flag and every attribute the forward created or
+replaced on a module (`capture.isolation`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 
 from memflops.capture.fake import fake_weights
+from memflops.capture.isolation import ambient_neutral, module_state_kept
 from memflops.capture.kernels.flex import eager_flex_attention
 from memflops.capture.recorder import OpRecorder
 from memflops.capture.tracker import ModuleTracker
@@ -97,6 +100,8 @@ class CaptureSession:
 
     def __enter__(self) -> CaptureSession:
         with ExitStack() as stack:  # unwound at once if entering fails half-way
+            stack.enter_context(module_state_kept(self.model))
+            stack.enter_context(ambient_neutral())
             stack.callback(_restore_training_flags, [(m, m.training) for m in self.model.modules()])
             self.model.train(self.train)
             constants = small_real_buffers(self.model)

@@ -14,6 +14,7 @@ saved for backward, loss, backward, optimizer step) is here.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ from memflops.capture.records import OpRecord, Phase
 from memflops.capture.session import CaptureSession, StepWrapper
 from memflops.capture.tracker import ROOT, ModuleTracker
 from memflops.capture.values.assumptions import Assumptions
+from memflops.capture.values.known import small_enough
 from memflops.errors import AnalysisError, ForwardError, MemflopsError, UsageError
 from memflops.memory.kinds import Kind
 from memflops.memory.optimizers import OptimizerSpec, build_optimizer
@@ -81,6 +83,9 @@ class Capture:
     transient: frozenset[int] = field(default_factory=frozenset)
     """Storages that are temporaries even when autograd saved them (the wrapper's gathered
     parameters and communication buffers; `memory.timeline.classify`)."""
+    module_tree: tuple[tuple[str, nn.Module], ...] = ()
+    """`named_modules()` at the end of the step: a model may swap a submodule in as it
+    runs, which the session removes again afterwards (`capture.isolation`)."""
 
 
 def default_float_dtype(model: nn.Module, dtype: torch.dtype | None) -> torch.dtype:
@@ -118,14 +123,18 @@ def _note_input_values(
     recorder: OpRecorder, inputs: InputSpecs, args: list[torch.Tensor],
     kwargs: dict[str, torch.Tensor],
 ) -> None:
-    """Tell the recorder the values of inputs that have known ones (`capture.values.known`)."""
+    """Tell the recorder the values of inputs that have known ones (`capture.values.known`).
+    Only those small enough to be kept are built for real: a mask of 20,000 x 20,000 (or
+    a million prompts of token ids) stays fake, its values unknown, rather than 3.8 GB."""
     named = [(f"input[{i}]", s, t) for i, (s, t) in enumerate(zip(inputs.args, args,
                                                                    strict=True))]
     named += [(name, s, kwargs[name]) for name, s in inputs.kwargs]
     for name, spec, tensor in named:
         values = input_values(name, spec)
-        if values is not None:
+        if values is not None and small_enough(tensor):
             recorder.values.note(tensor, real_values(spec, values, tensor.dtype), filled=True)
+        elif values is not None:
+            recorder.unknown_inputs.append(f"{name} ({spec.describe()})")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -142,13 +151,26 @@ def _loss(output: Any, config: StepConfig) -> torch.Tensor:
         )
     if callable(config.loss):
         targets = _make_input(config.targets, torch.float32) if config.targets else None
-        loss = config.loss(output, targets)
+        try:
+            loss = config.loss(output, targets)
+        except MemflopsError:
+            raise
+        except Exception as exc:
+            name = getattr(config.loss, "__qualname__", type(config.loss).__name__)
+            raise AnalysisError(f"the loss function {name} raised {_first_line(exc)}") from exc
         if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
             raise AnalysisError("the loss function must return a scalar tensor")
         return loss
     if config.loss == "cross_entropy":
         logits = floating[0]
-        shape = config.targets.shape if config.targets else tuple(logits.shape[:-1])
+        rows = tuple(logits.shape[:-1])
+        shape = config.targets.shape if config.targets else rows
+        if math.prod(shape) != math.prod(rows):
+            raise UsageError(
+                f"targets of shape {tuple(shape)}: cross_entropy takes one class index per row "
+                f"of the output's {tuple(logits.shape)} logits, {math.prod(rows):,} of them "
+                f"(targets of shape {rows})"
+            )
         targets = torch.empty(shape, dtype=torch.int64)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
     loss = floating[0].sum()
@@ -187,6 +209,7 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
             _inference_step(session, args, kwargs, inputs, config)
         if session.storages is not None:
             session.storages.end_step()
+        module_tree = tuple(model.named_modules())
     recorder, tracker = session.recorder, session.tracker
     parallel = session.wrapped_result()
     cap = Capture(
@@ -203,6 +226,7 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
         checkpointed=tuple(dict.fromkeys(session.checkpointed)),
         parallel=parallel,
         transient=parallel.transient if parallel is not None else frozenset(),
+        module_tree=module_tree,
     )
     return cap if config.wrapper is None else config.wrapper.finish(cap)
 
@@ -274,7 +298,13 @@ def _warm_optimizer(
     """Build the optimizer and take one step, so its state exists (steady state)."""
     if spec is None or not params:
         return None
-    optimizer = build_optimizer(spec, params)
+    try:
+        optimizer = build_optimizer(spec, params)
+    except MemflopsError:
+        raise
+    except Exception as exc:
+        name = getattr(spec, "__qualname__", type(spec).__name__)
+        raise AnalysisError(f"the optimizer factory {name} raised {_first_line(exc)}") from exc
     for p in params:
         p.grad = torch.empty_like(p)
     try:

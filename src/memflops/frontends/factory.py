@@ -2,6 +2,9 @@
 
 The factory is called as it is (or, when the name is a module instance,
 that instance is taken); the user's file is imported under a private name.
+While it is imported and called, the file's directory (or, for
+`package.module:factory`, the working directory) is on `sys.path`, so the
+same target works from the console script and from `python -m memflops`.
 """
 
 from __future__ import annotations
@@ -9,16 +12,42 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from torch import nn
 
 from memflops.analyze_options import TARGET_FORMS
 from memflops.errors import FactoryError, TargetNotFoundError, did_you_mean
-from memflops.frontends.loaded import Loaded, call_factory
+from memflops.frontends.loaded import Loaded, call_factory, raised
+
+
+@contextmanager
+def _on_path(directory: Path) -> Iterator[None]:
+    """`directory` first on `sys.path` while the user's code is imported and run, as
+    `python file.py` and `python -m pkg` have it, whichever way memflops was started
+    (the console script's path holds only its own directory); taken off after."""
+    entry = str(directory)
+    added = entry not in sys.path
+    if added:
+        sys.path.insert(0, entry)
+    try:
+        yield
+    finally:
+        if added and entry in sys.path:
+            sys.path.remove(entry)
 
 
 def load_factory(location: str, attr: str) -> Loaded:
+    """`location:attr`: a file's or an importable module's factory, called; the file's
+    directory (a file) or the working directory (a module) is importable meanwhile."""
+    home = Path(location).resolve().parent if location.endswith(".py") else Path.cwd()
+    with _on_path(home):
+        return _load(location, attr)
+
+
+def _load(location: str, attr: str) -> Loaded:
     if location.endswith(".py"):
         path = Path(location)
         if not path.is_file():
@@ -31,8 +60,10 @@ def load_factory(location: str, attr: str) -> Loaded:
         sys.modules[mod_name] = module
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:
-            raise FactoryError(f"importing {location} raised {type(exc).__name__}: {exc}") from exc
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            raise FactoryError(f"importing {location} {raised(exc)}") from exc
     else:
         try:
             module = importlib.import_module(location)
@@ -40,6 +71,10 @@ def load_factory(location: str, attr: str) -> Loaded:
             raise TargetNotFoundError(
                 f"cannot import module {location!r} ({exc}); expected {TARGET_FORMS}"
             ) from exc
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            raise FactoryError(f"importing {location} {raised(exc)}") from exc
     factory = getattr(module, attr, None)
     if factory is None:
         names = [n for n in dir(module) if not n.startswith("_")]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
+from torch.nn.parameter import UninitializedTensorMixin  # type: ignore[attr-defined]
 
 from memflops.errors import UsageError
 from memflops.frontends.targets import load_target
@@ -27,10 +28,33 @@ class ResolvedModel:
     """What the frontend changed or assumed."""
     active_params: int | None = None
     """Mixture of experts: parameters one token runs through."""
+    max_seq: int | None = None
+    """Longest token sequence the model's learned positions allow; None: no known limit."""
 
 
 def resolve_model(model: nn.Module | str, name: str | None = None) -> ResolvedModel:
-    """A module as it is, or a target string loaded by its frontend (`load_target`)."""
+    """A module as it is, or a target string loaded by its frontend (`load_target`); its
+    parameters must be initialised (`check_initialised`)."""
+    resolved = _resolve(model, name)
+    check_initialised(resolved.module)
+    return resolved
+
+
+def check_initialised(model: nn.Module) -> None:
+    """A lazy module's parameters have no shape until a real forward: refused, by name."""
+    for path, module in model.named_modules():
+        lazy = [n for n, t in (*module.named_parameters(recurse=False),
+                               *module.named_buffers(recurse=False))
+                if isinstance(t, UninitializedTensorMixin)]
+        if lazy:
+            raise UsageError(
+                f"module `{path or '(root)'}` ({type(module).__name__}) has uninitialised "
+                f"parameters ({', '.join(lazy)}): a lazy module gets its shapes from a first "
+                f"real forward; run one (or build the module with its sizes) before analysing"
+            )
+
+
+def _resolve(model: nn.Module | str, name: str | None) -> ResolvedModel:
     if isinstance(model, str):
         loaded = load_target(model)
         return ResolvedModel(
@@ -40,6 +64,7 @@ def resolve_model(model: nn.Module | str, name: str | None = None) -> ResolvedMo
             loaded.make_inputs,
             loaded.warnings,
             loaded.active_params_per_token,
+            loaded.max_seq,
         )
     if isinstance(model, nn.Module):
         return ResolvedModel(model, name or type(model).__name__)

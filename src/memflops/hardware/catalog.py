@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import difflib
 import io
-import json
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -32,6 +31,7 @@ from importlib import resources
 from pathlib import Path
 
 from memflops.errors import UsageError, did_you_mean
+from memflops.files import load_json, read_text
 
 GIB = 2**30
 DTYPE_COLUMNS = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8")
@@ -144,8 +144,8 @@ def _rate(key: str, text: str) -> int:
         raise UsageError(f"custom accelerator: {key}={text!r}: expected a rate such as 300T or "
                          f"1.5e12")
     value = float(match.group(1)) * _PREFIX[match.group(2).lower()]
-    if value <= 0:
-        raise UsageError(f"custom accelerator: {key} must be positive, got {text!r}")
+    if not 0 < value < float("inf"):
+        raise UsageError(f"custom accelerator: {key} must be positive and finite, got {text!r}")
     return round(value)
 
 
@@ -206,10 +206,7 @@ def accelerator(text: str) -> Accelerator:
         return parse_custom(stripped)
     if stripped.lower().endswith(".json"):
         path = Path(stripped)
-        try:
-            fields = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot read accelerator file {text}: {exc}") from exc
+        fields = load_json(read_text(path, f"accelerator file {text}"), f"accelerator file {text}")
         if not isinstance(fields, dict):
             raise UsageError(f"accelerator file {text}: expected a JSON object of key: value")
         return describe({str(k).lower(): v for k, v in fields.items()}, text)

@@ -24,7 +24,6 @@ line, the layer index and the field. This module does not import torch.
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 import yaml
 
 from memflops.errors import SpecError
+from memflops.files import MAX_DEPTH, load_json, read_text, too_deep
 from memflops.layerspec.fields import (
     ALIASES,
     COMMON_FIELDS,
@@ -157,22 +157,66 @@ def _did_you_mean(word: str, choices: list[str]) -> str:
 # --- reading -----------------------------------------------------------------
 
 
+MAX_NODES = 100_000
+"""Values a YAML spec may hold once its aliases are expanded (VGG-16's spec holds ~300).
+An alias bomb (`b: [*a, *a, ...]` nested) is refused before anything is built from it."""
+
+
 def _read(path: Path, label: str) -> Any:
+    text = read_text(path, label)
+    if path.suffix.lower() == ".json":
+        return load_json(text, label)
+    loader = _Loader(text)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"{label}: cannot read the spec: {exc.strerror or exc}") from exc
-    try:
-        if path.suffix.lower() == ".json":
-            return json.loads(text)
-        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"{label}:{exc.lineno}: not valid JSON: {exc.msg}") from exc
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expanded(node, label)
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{label}:{mark.line + 1}" if mark is not None else label
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(f"{where}: not valid YAML: {problem}") from exc
+    except RecursionError as exc:
+        raise too_deep(label) from exc
+    finally:
+        loader.dispose()
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _check_expanded(root: yaml.Node, label: str) -> None:
+    """The document's size with every alias expanded, and its depth, within bounds; counted
+    on the node graph (an alias is a shared node), bottom-up, without expanding it."""
+    size: dict[int, int] = {}
+    level: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in size:
+            continue
+        children = _children(node)
+        if not done:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in size)
+            continue
+        size[id(node)] = 1 + sum(size[id(c)] for c in children)
+        level[id(node)] = 1 + max((level[id(c)] for c in children), default=0)
+        if level[id(node)] > MAX_DEPTH:
+            raise too_deep(label)
+        if size[id(node)] > MAX_NODES:
+            line = node.start_mark.line + 1
+            raise SpecError(
+                f"{label}:{line}: more than {MAX_NODES:,} values once its aliases (*name) are "
+                f"expanded; a layer list needs a few hundred (an alias bomb?)"
+            )
 
 
 def _shape(value: Any, where: Where, field: str) -> tuple[int, ...]:
@@ -183,7 +227,7 @@ def _shape(value: Any, where: Where, field: str) -> tuple[int, ...]:
     ):
         raise where.error(
             field, f"expected the shape of one sample as a list of sizes >= 1, e.g. "
-            f"[3, 224, 224] or [784], got {value!r}"
+            f"[3, 224, 224] or [784], got {value!r:.80}"
         )
     return tuple(int(d) for d in value)
 
@@ -198,12 +242,12 @@ def _layer(raw: Any, index: int, label: str, names: set[str]) -> Layer:
         raise where.error("type", f"missing; expected one of: {', '.join(LAYER_FIELDS)}")
     written = raw["type"]
     if not isinstance(written, str):
-        raise where.error("type", f"expected a string, got {written!r}")
+        raise where.error("type", f"expected a string, got {written!r:.80}")
     kind = ALIASES.get(written.lower(), written.lower())
     if kind not in LAYER_FIELDS:
         known = list(LAYER_FIELDS) + list(ALIASES)
         raise where.error(
-            "type", f"unknown layer type {written!r}{_did_you_mean(written.lower(), known)} "
+            "type", f"unknown layer type {written!r:.80}{_did_you_mean(written.lower(), known)} "
             f"(known: {', '.join(LAYER_FIELDS)})"
         )
     where = Where(label, index, kind, where.line, where.key_lines)
@@ -224,21 +268,21 @@ def _layer(raw: Any, index: int, label: str, names: set[str]) -> Layer:
             continue
         try:
             fields[key] = check(raw[key])
-        except ValueError as exc:
-            raise where.error(key, f"{exc}, got {raw[key]!r}") from None
+        except (ValueError, TypeError) as exc:
+            raise where.error(key, f"{exc}, got {raw[key]!r:.80}") from None
     name = raw.get("name", str(index))
     if not isinstance(name, (str, int)) or isinstance(name, bool) or not str(name):
-        raise where.error("name", f"expected a non-empty string, got {name!r}")
+        raise where.error("name", f"expected a non-empty string, got {name!r:.80}")
     name = str(name)
     if name in names or name == INPUT_NAME:
-        raise where.error("name", f"{name!r} is already taken; names must be unique "
-                                  f"({INPUT_NAME!r} is the network input)")
+        raise where.error("name", f"{name!r:.80} is already taken; names must be unique "
+                                  f"({INPUT_NAME!r:.80} is the network input)")
     source = raw.get("input")
     if source is not None:
         try:
             source = ref(source)
-        except ValueError as exc:
-            raise where.error("input", f"{exc}, got {source!r}") from None
+        except (ValueError, TypeError) as exc:
+            raise where.error("input", f"{exc}, got {source!r:.80}") from None
     return Layer(kind, name, index, source, fields, where)
 
 
@@ -258,14 +302,14 @@ def parse_spec(data: Any, label: str) -> Spec:
     shape = _shape(data["input"], top, "input")
     batch = data.get("batch", 1)
     if not is_int(batch) or batch < 1:
-        raise top.error("batch", f"expected an integer >= 1, got {batch!r}")
+        raise top.error("batch", f"expected an integer >= 1, got {batch!r:.80}")
     dtype = data.get("dtype", "float32")
     dtype = DTYPE_ALIASES.get(dtype, dtype) if isinstance(dtype, str) else dtype
-    if dtype not in ITEMSIZE:
-        raise top.error("dtype", f"expected one of: {', '.join(ITEMSIZE)}, got {dtype!r}")
+    if not isinstance(dtype, str) or dtype not in ITEMSIZE:
+        raise top.error("dtype", f"expected one of: {', '.join(ITEMSIZE)}, got {dtype!r:.60}")
     name = data.get("name", Path(label).stem)
     if not isinstance(name, str):
-        raise top.error("name", f"expected a string, got {name!r}")
+        raise top.error("name", f"expected a string, got {name!r:.80}")
     raw_layers = data.get("layers")
     if not isinstance(raw_layers, list) or not raw_layers:
         raise top.error("layers", "expected a non-empty list of layers")

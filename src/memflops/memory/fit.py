@@ -104,6 +104,10 @@ def saturation(points: Sequence[SweepPoint]) -> int | None:
     return None if size == max(size for size, _ in rates) else size
 
 
+SEARCH_LIMIT = 2**20
+"""The largest size a fit searches: 1,048,576."""
+
+
 @dataclass(frozen=True)
 class Fit:
     """The largest size whose step fits in `capacity` bytes, with the evidence."""
@@ -122,17 +126,39 @@ class Fit:
     time_step_s: float | None = None
     """With an accelerator (`gpu=`): the step's time at the largest size."""
     samples_per_s: float | None = None
+    limit: int = SEARCH_LIMIT
+    """The largest size the search tried: `SEARCH_LIMIT` or a model's own limit (its
+    learned positions). When `largest` equals it, every size up to it fits: no limit was
+    found, and `largest` is not an answer (`reached_limit`)."""
+    limit_reason: str = "the search limit"
+
+    @property
+    def reached_limit(self) -> bool:
+        """Every size up to `limit` fits: "no limit found up to `limit`"."""
+        return self.largest > 0 and self.largest == self.limit
+
+
+GROWTH = 16
+"""How far one step of the upward search may jump: 16 x the largest size known to fit.
+A prediction from two sizes is only as good as the line through them; a peak that a
+size-independent phase dominates at small sizes (the optimizer step of a large model)
+grows by bytes from 1 to 2 and would predict a million."""
 
 
 def largest_fitting(
     peak_at: Callable[[int], int], capacity: int, *, dimension: str = "batch",
-    limit: int = 2**20,
+    limit: int = SEARCH_LIMIT,
 ) -> Fit:
     """Largest n in [1, limit] with peak_at(n) <= capacity (peak grows with n).
 
-    Memory is close to affine in n, so two analyses predict the answer; a
-    bracketing search around the prediction then proves it: peak_at(n) fits
-    and peak_at(n + 1) does not.
+    Memory is close to affine in n, so the line through two analysed sizes
+    predicts the answer. Upward, each step tries that prediction, but at most
+    `GROWTH` x the largest size known to fit, until a size does not fit (or
+    `limit` does: then no limit was found, `Fit.reached_limit`). Between the
+    largest size that fits and the smallest that does not, steps alternate
+    between the line's prediction (checked with its neighbour) and bisection,
+    so a curve that is not a line still ends in log2 steps. The answer is
+    proven: peak_at(n) fits and peak_at(n + 1) does not.
     """
     cache: dict[int, int] = {}
 
@@ -141,32 +167,48 @@ def largest_fitting(
             cache[n] = peak_at(n)
         return cache[n]
 
+    def fit(largest: int) -> Fit:
+        nxt = peak(largest + 1) if largest and largest < limit else None
+        at = peak(largest) if largest else 0
+        return Fit(dimension, capacity, largest, at, nxt, len(cache), limit=limit)
+
     if peak(1) > capacity:
-        return Fit(dimension, capacity, 0, 0, peak(1), len(cache))
-    slope = peak(2) - peak(1)
-    guess = limit if slope <= 0 else min(limit, max(1, 1 + (capacity - peak(1)) // slope))
-    # Bracket: lo fits, hi does not (or hi > limit).
-    lo, hi = 1, limit + 1
-    if peak(guess) <= capacity:
-        lo = guess
-        step = max(1, guess // 16)
-        while lo + step <= limit and peak(lo + step) <= capacity:
-            lo, step = lo + step, step * 2
-        hi = min(lo + step, limit + 1)
-    else:
-        hi = guess
-        step = max(1, guess // 16)
-        while hi - step >= 1 and peak(hi - step) > capacity:
-            hi, step = hi - step, step * 2
-        lo = max(1, hi - step)
+        return Fit(dimension, capacity, 0, 0, peak(1), len(cache), limit=limit)
+    lo, below, hi = 1, None, None  # lo fits, below < lo fits too; hi does not fit
+    while hi is None:
+        if lo >= limit:
+            return fit(limit)
+        if below is None:
+            candidate = lo + 1
+        else:
+            candidate = _predicted(below, peak(below), lo, peak(lo), capacity) or lo * GROWTH
+        candidate = min(max(candidate, lo + 1), lo * GROWTH, limit)
+        if peak(candidate) <= capacity:
+            below, lo = lo, candidate
+        else:
+            hi = candidate
+    interpolate = True
     while hi - lo > 1:
-        mid = (lo + hi) // 2
+        guess = _predicted(lo, peak(lo), hi, peak(hi), capacity) if interpolate else None
+        mid = min(max(guess or (lo + hi) // 2, lo + 1), hi - 1)
         if peak(mid) <= capacity:
             lo = mid
+            if interpolate and mid + 1 < hi and peak(mid + 1) > capacity:
+                hi = mid + 1
         else:
             hi = mid
-    nxt = peak(lo + 1) if lo + 1 <= limit else None
-    return Fit(dimension, capacity, lo, peak(lo), nxt, len(cache))
+            if interpolate and mid - 1 > lo and peak(mid - 1) <= capacity:
+                lo = mid - 1
+        interpolate = not interpolate
+    return fit(lo)
+
+
+def _predicted(x0: int, y0: int, x1: int, y1: int, capacity: int) -> int | None:
+    """The largest size the line through (x0, y0) and (x1, y1) keeps within `capacity`;
+    None when the line does not rise."""
+    if y1 <= y0 or x1 == x0:
+        return None
+    return x0 + (capacity - y0) * (x1 - x0) // (y1 - y0)
 
 
 def fewest_fitting(peak_at: Callable[[int], int], capacity: int, most: int) -> Fit:

@@ -10,12 +10,20 @@ report while the inputs here are torch's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 
-from memflops.capture.inputs import InputSpecs
-from memflops.errors import UsageError
-from memflops.memory.fit import Fit, Sweep, SweepPoint, fit_line, largest_fitting
+from memflops.capture.inputs import InputSpecs, check_sizes
+from memflops.errors import MemflopsError, UsageError
+from memflops.memory.fit import (
+    SEARCH_LIMIT,
+    Fit,
+    Sweep,
+    SweepPoint,
+    fit_line,
+    largest_fitting,
+)
 from memflops.tensor_spec import TensorSpec
 
 AXES = {"batch": 0, "seq": 1}
@@ -32,23 +40,39 @@ def sweep_batch(specs: InputSpecs, sizes: Sequence[int], measure: Measure) -> Sw
     """The peak at each batch size, and the line peak = constant + per_item x batch."""
     points = []
     for size in sizes:
-        peak, seed, reserved = measure(resized(specs, size, AXES["batch"]))
+        with _at("batch sweep", "batch", size):
+            peak, seed, reserved = measure(resized(specs, size, AXES["batch"]))
         points.append(SweepPoint(size, peak, seed, reserved))
     constant, per_item = fit_line([(p.size, p.peak) for p in points])
     return Sweep("batch", tuple(points), constant, per_item)
 
 
 def fit_size(
-    specs: InputSpecs, capacity: int, dimension: str, need: Need, against: str = "allocated"
+    specs: InputSpecs, capacity: int, dimension: str, need: Need, against: str = "allocated",
+    limits: Mapping[str, tuple[int, str]] | None = None,
 ) -> Fit:
     """The largest batch (or sequence length) whose `need` fits in `capacity` bytes;
-    `against` names what `need` measures ("allocated" or "reserved")."""
+    `against` names what `need` measures ("allocated" or "reserved"). `limits` caps a
+    dimension below the search limit, with the reason (a model's learned positions)."""
     axis = AXES[dimension]
     _check_axis(specs, axis, dimension)
-    fitted = largest_fitting(
-        lambda n: need(resized(specs, n, axis)), capacity, dimension=dimension
-    )
-    return replace(fitted, against=against)
+    limit, reason = (limits or {}).get(dimension, (SEARCH_LIMIT, "the search limit"))
+    def need_at(n: int) -> int:
+        with _at("fit", dimension, n):
+            return need(resized(specs, n, axis))
+
+    fitted = largest_fitting(need_at, capacity, dimension=dimension,
+                             limit=min(limit, SEARCH_LIMIT))
+    return replace(fitted, against=against, limit_reason=reason)
+
+
+@contextmanager
+def _at(task: str, dimension: str, size: int) -> Iterator[None]:
+    """An error of an analysis the sweep or fit ran says so: the user gave another size."""
+    try:
+        yield
+    except MemflopsError as exc:
+        raise type(exc)(f"{task}, analysing {dimension} {size:,}: {exc}") from exc
 
 
 def _check_axis(specs: InputSpecs, axis: int, dimension: str) -> None:
@@ -72,6 +96,7 @@ def resized(specs: InputSpecs, size: int, axis: int) -> InputSpecs:
             return spec
         shape = list(spec.shape)
         shape[axis] = size
+        check_sizes(shape, f"size {size:,} gives an input of shape {tuple(shape)}")
         values = None if isinstance(spec.values, (list, tuple)) else spec.values
         return replace(spec, shape=tuple(shape), values=values)
 

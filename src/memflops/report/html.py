@@ -204,8 +204,13 @@ def _cards(report: Report) -> str:
     if report.fit is not None:
         fit = report.fit
         best = "fewest" if fit.dimension == "ranks" else "largest"
-        cards.append(card(f"{best} {fit.dimension}", format_int(fit.largest),
-                           f"that fits in {format_bytes(fit.capacity)}"))
+        if fit.reached_limit:
+            cards.append(card(f"{best} {fit.dimension}", "no limit found",
+                              f"every size up to {format_int(fit.limit)} fits "
+                              f"({fit.limit_reason})"))
+        else:
+            cards.append(card(f"{best} {fit.dimension}", format_int(fit.largest),
+                              f"that fits in {format_bytes(fit.capacity)}"))
     return '<div class="cards">' + "".join(cards) + "</div>"
 
 

@@ -560,8 +560,10 @@ class Report:
             lines.append(f"  peak memory {format_bytes(memory.peak)}"
                          + (f" ({where})" if where else ""))
         if self.fit is not None:
+            answer = (f"{self.fit.largest}" if not self.fit.reached_limit
+                      else f"no limit found up to {self.fit.limit} ({self.fit.limit_reason})")
             lines.append(f"  largest {self.fit.dimension} that fits "
-                         f"{format_bytes(self.fit.capacity)}: {self.fit.largest}")
+                         f"{format_bytes(self.fit.capacity)}: {answer}")
         lines.append(f"  {len(self.modules)} module(s), {len(self.uncounted_ops)} uncounted op "
                      f"kind(s), {len(self.warnings)} warning(s)")
         return "\n".join(lines)

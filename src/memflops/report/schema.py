@@ -221,6 +221,9 @@ def _fit(fit: Fit | None) -> dict[str, Any] | None:
         "analyses": fit.analyses,
         "time_step_s": fit.time_step_s,
         "samples_per_s": fit.samples_per_s,
+        "limit": fit.limit,
+        "limit_reason": fit.limit_reason,
+        "reached_limit": fit.reached_limit,
     }
 
 

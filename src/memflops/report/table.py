@@ -32,7 +32,7 @@ from memflops.report.model import (
     Timing,
     UncountedOp,
 )
-from memflops.report.text import fit_next_size, fit_title
+from memflops.report.text import fit_next_size, fit_title, no_limit
 from memflops.tensor_spec import dtype_name
 from memflops.units import format_bytes, format_count, format_int, format_seconds
 
@@ -427,6 +427,9 @@ def _fit(fit: Fit | None) -> RenderableType | None:
     best = "fewest" if dim == "ranks" else "largest"
     if largest == 0:
         grid.add_row(f"{best} {dim}", "none")
+    elif fit.reached_limit:
+        grid.add_row(f"{best} {dim}", f"{no_limit(fit)}; {need} there "
+                                      f"{_bytes(fit.peak_at_largest)}")
     else:
         peak = _bytes(fit.peak_at_largest)
         grid.add_row(f"{best} {dim}", f"{format_int(largest)}, {need} {peak}")

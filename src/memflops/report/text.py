@@ -17,6 +17,7 @@ from memflops.units import format_bytes, format_count, format_int, format_second
 
 if TYPE_CHECKING:
     from memflops.flops.registry import OpCost
+    from memflops.memory.fit import Fit
     from memflops.report.model import ModuleRow, Report
 
 ROOT_LABEL = "(root)"
@@ -302,6 +303,11 @@ def sweep_table(report: Report) -> tuple[list[str], list[list[str]], list[str]]:
     return header, rows, notes
 
 
+def no_limit(fit: Fit) -> str:
+    """"no limit found up to N (the reason)": a fit whose every size fits."""
+    return f"no limit found up to {format_int(fit.limit)} ({fit.limit_reason})"
+
+
 def fit_rows(report: Report) -> list[tuple[str, str]]:
     """The largest size that fits: the capacity, what was held against it, the evidence and,
     when timed, the throughput there (none without a fit)."""
@@ -315,6 +321,9 @@ def fit_rows(report: Report) -> list[tuple[str, str]]:
     best = "fewest" if dim == "ranks" else "largest"
     if largest == 0:
         rows.append((f"{best} {dim}", "none"))
+    elif fit.reached_limit:
+        rows.append((f"{best} {dim}", f"{no_limit(fit)}; {need} there "
+                                      f"{exact_bytes(fit.peak_at_largest)}"))
     else:
         rows.append((f"{best} {dim}",
                      f"{format_int(largest)}, {need} {exact_bytes(fit.peak_at_largest)}"))

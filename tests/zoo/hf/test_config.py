@@ -149,3 +149,35 @@ def test_a_repository_id_nowhere_says_how_to_get_its_config(tmp_path: Path) -> N
     assert "\n" not in line
     assert "hf:acme/missing: not a shipped config" in line
     assert "hf download acme/missing config.json" in line
+
+
+def test_a_config_of_a_hundred_thousand_layers_is_refused_at_once() -> None:
+    """Building is linear in the layers (100,000 GPT-2 blocks took over 5 minutes and
+    2.5 GB): a count past MAX_REPEATS is refused before transformers builds anything."""
+    import time
+
+    from memflops.errors import SpecError
+    from memflops.zoo.hf.config import MAX_REPEATS, make_config
+
+    started = time.perf_counter()
+    with pytest.raises(SpecError, match=r"text_config\.num_hidden_layers = 100,000"):
+        make_config({"model_type": "llava", "text_config": {"num_hidden_layers": 100_000}},
+                    "hf:deep.json")
+    assert time.perf_counter() - started < 5 and MAX_REPEATS < 100_000
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"n_layer": -1}, "n_layer = -1: a count of modules is >= 0"),  # built 0 blocks before
+        ({"torch_dtype": ["float32"]}, "dtype (torch_dtype) ['float32']: expected a floating"),
+        ({"torch_dtype": "int64"}, "dtype (torch_dtype) 'int64': expected a floating"),
+    ],
+)
+def test_malformed_config_fields_are_usage_errors(fields: dict[str, object], words: str) -> None:
+    from memflops.errors import SpecError
+    from memflops.zoo.hf.config import make_config
+
+    with pytest.raises(SpecError) as info:
+        make_config({"model_type": "gpt2", "n_embd": 8, "n_head": 2, **fields}, "hf:c.json")
+    assert words in str(info.value)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from memflops.errors import SpecError, TargetNotFoundError, UsageError, did_you_mean
+from memflops.files import load_json
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 MEMFLOPS_KEYS = ("_source",)
@@ -73,10 +73,7 @@ def shipped_names() -> list[str]:
 
 
 def read_json(text: str, where: str) -> dict[str, Any]:
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"{where}: not valid JSON ({exc})") from exc
+    raw = load_json(text, where)
     if not isinstance(raw, dict) or not isinstance(raw.get("model_type"), str):
         raise SpecError(f"{where}: expected a config.json object with a 'model_type' string")
     return raw
@@ -144,6 +141,52 @@ def quiet(transformers: Any) -> Iterator[None]:
         transformers.logging.set_verbosity(level)
 
 
+MAX_REPEATS = 10_000
+"""Most layers (or experts, or blocks of a stage) a config may ask for. Building is
+linear in them (100,000 GPT-2 blocks: over 5 minutes and 2.5 GB); the deepest published
+models have under 200 layers and the widest mixtures 256 experts (DeepSeek-V3)."""
+_REPEATED = re.compile(r"layers|n_layer|experts|blocks|depths?$")
+
+
+def _check_repeats(fields: dict[str, Any], where: str) -> None:
+    """Every count of repeated modules, at any depth of the config, within `MAX_REPEATS`."""
+    stack: list[tuple[str, Any]] = list(fields.items())
+    while stack:
+        key, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((f"{key}.{k}", v) for k, v in value.items())
+            continue
+        counts = value if isinstance(value, list) else [value]
+        if not _REPEATED.search(key.rpartition(".")[2]):
+            continue
+        for count in counts:
+            name = key.rpartition(".")[2]
+            if (isinstance(count, int) and not isinstance(count, bool) and count < 0
+                    and name.startswith(("num_", "n_"))):  # a count, not a layer index (-1)
+                raise SpecError(f"{where}: {key} = {count}: a count of modules is >= 0")
+            if isinstance(count, int) and not isinstance(count, bool) and count > MAX_REPEATS:
+                raise SpecError(
+                    f"{where}: {key} = {count:,}: more repeated modules than memflops builds "
+                    f"({MAX_REPEATS:,}; published models have under 200 layers and 256 "
+                    f"experts); analyse fewer and scale"
+                )
+
+
+FLOATING_NAMES = ("float32", "float16", "bfloat16", "float64", "float", "half", "double",
+                  "auto")
+"""The `dtype` (`torch_dtype`) values a config may give: transformers builds a model only
+in a floating dtype ("auto": the checkpoint's)."""
+
+
+def _check_dtype(dtype: Any, where: str) -> None:
+    if dtype is None:
+        return
+    name = dtype.removeprefix("torch.") if isinstance(dtype, str) else None
+    if name not in FLOATING_NAMES:
+        raise SpecError(f"{where}: dtype (torch_dtype) {dtype!r:.60}: expected a floating "
+                        f"dtype name, one of: {', '.join(FLOATING_NAMES)}")
+
+
 def make_config(raw: dict[str, Any], where: str) -> Any:
     """A transformers config from a config.json dict, with `use_cache` off."""
     transformers = import_transformers()
@@ -151,6 +194,8 @@ def make_config(raw: dict[str, Any], where: str) -> Any:
     if "torch_dtype" in fields:  # the published name; transformers 5 calls it `dtype`
         fields.setdefault("dtype", fields.pop("torch_dtype"))
     model_type = fields["model_type"]
+    _check_repeats(fields, where)
+    _check_dtype(fields.get("dtype"), where)
     if model_type not in transformers.CONFIG_MAPPING:
         raise SpecError(
             f"{where}: model_type {model_type!r} is unknown to transformers "

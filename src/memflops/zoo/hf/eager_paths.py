@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from memflops.zoo.hf.offline import offline
+
 
 def _never_fake(x: Any) -> bool:
     return False
@@ -28,15 +30,17 @@ def _never_fake(x: Any) -> bool:
 
 @contextmanager
 def during_analysis() -> Iterator[None]:
-    """transformers' fake-tensor check answers False while the analysis runs."""
+    """transformers' fake-tensor check answers False while the analysis runs, and the Hub
+    is switched off (`offline`: nothing in an analysis reaches the network)."""
     from transformers.utils import import_utils
 
     original = getattr(import_utils, "is_fake_tensor", None)
-    if original is None:
-        yield
-        return
-    import_utils.is_fake_tensor = _never_fake
-    try:
-        yield
-    finally:
-        import_utils.is_fake_tensor = original
+    with offline():
+        if original is None:
+            yield
+            return
+        import_utils.is_fake_tensor = _never_fake
+        try:
+            yield
+        finally:
+            import_utils.is_fake_tensor = original

@@ -28,7 +28,8 @@ from typing import Any
 
 from torch import nn
 
-from memflops.errors import TargetNotFoundError
+from memflops.errors import SpecError, TargetNotFoundError
+from memflops.files import read_text
 from memflops.frontends.loaded import Loaded
 from memflops.zoo.hf.classes import build, model_kind
 from memflops.zoo.hf.config import (
@@ -50,6 +51,7 @@ from memflops.zoo.hf.inputs import (
 )
 from memflops.zoo.hf.inputs.tasks import image_span
 from memflops.zoo.hf.moe import make_shape_only
+from memflops.zoo.hf.offline import hub_reference, offline
 from memflops.zoo.hf.repairs import repair_defaults
 from memflops.zoo.hf.video_session import session_inputs, takes_session
 
@@ -69,12 +71,14 @@ def _inputs_for(module: nn.Module, config: Any, name: str) -> HFInputs:
 
 
 def load_hf(target: str) -> Loaded:
-    """`NAME` of a shipped config, or a path to a config.json (see the module docstring)."""
+    """`NAME` of a shipped config, or a path to a config.json (see the module docstring);
+    the model is built with the Hub switched off (`offline`): only `hf:owner/name` reads
+    the Hub, for its config.json."""
     if target.endswith(".json") or ("/" in target and Path(target).is_file()):
         path = Path(target)
         if not path.is_file():
             raise TargetNotFoundError(f"no such file: {target} (target hf:{target})")
-        name, raw = target, read_json(path.read_text(), target)
+        name, raw = target, read_json(read_text(path, target), target)
     else:
         try:
             name, raw = shipped_config(target)
@@ -82,6 +86,21 @@ def load_hf(target: str) -> Loaded:
             if not REPO_ID.match(target):
                 raise
             name, raw = hub_config(target)
+    try:
+        with offline():
+            return _built(name, raw)
+    except SpecError as exc:
+        named = hub_reference(raw)
+        if named is None:
+            raise
+        raise SpecError(
+            f"hf:{name}: its backbone {named!r} is a Hub model, and memflops never reaches "
+            f"the network to build a model: give the backbone's config as backbone_config "
+            f"(or fetch it once into your Hugging Face cache: hf download {named} config.json)"
+        ) from exc
+
+
+def _built(name: str, raw: dict[str, Any]) -> Loaded:
     config = make_config(raw, f"hf:{name}")
     repaired = repair_defaults(config)
     changed = no_random_skips(config)
@@ -99,5 +118,6 @@ def load_hf(target: str) -> Loaded:
         make_inputs=inputs,
         active_params_per_token=moe.active_params if moe else None,
         warnings=warnings,
+        max_seq=inputs.max_seq if getattr(inputs, "takes_tokens", False) else None,
         inference_only=video is not None,
     )
