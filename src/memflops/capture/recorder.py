@@ -25,7 +25,7 @@ from memflops.capture.saved_hooks import active_pack_hook, describe
 from memflops.capture.tracker import ModuleTracker, in_recomputation
 from memflops.capture.values.assumptions import Assumptions
 from memflops.capture.values.finite import FiniteChecks
-from memflops.capture.values.known import INDEX_LIMIT, KnownValues
+from memflops.capture.values.known import INDEX_LIMIT, KnownValues, readable_values
 from memflops.capture.values.python_reads import python_reads
 from memflops.errors import AnalysisError, DataDependentError
 from memflops.flops import registry
@@ -126,6 +126,7 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         """Record, and answer known values Python reads behind the dispatch mode too
         (`capture.values.python_reads`)."""
         self._reads.enter_context(python_reads(self.scalar, self.values.read_real))
+        self._reads.enter_context(readable_values(self.values))
         super().__enter__()  # type: ignore[no-untyped-call]
         return self
 

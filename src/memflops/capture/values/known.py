@@ -41,6 +41,9 @@ read or an output size.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -321,4 +324,26 @@ def _written(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[t
         if isinstance(value, torch.Tensor):
             found.append(value)
     return found
+
+
+_CURRENT: ContextVar[KnownValues | None] = ContextVar("memflops_known_values", default=None)
+"""The known values of the capture recording now (`readable_values`), for code outside
+the dispatch mode that must choose a path by whether a tensor's values can be read."""
+
+
+@contextmanager
+def readable_values(values: KnownValues) -> Iterator[None]:
+    """While recording: `value_readable` answers from `values`."""
+    token = _CURRENT.set(values)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+def value_readable(t: Any) -> bool:
+    """Whether the capture recording now can answer a read of `t`'s values (its real
+    value is known); False outside a capture."""
+    values = _CURRENT.get()
+    return values is not None and values.real(t) is not None
 

@@ -9,29 +9,37 @@ attention, so every layer also copies its keys and values to all heads (`repeat_
 The analysis would then count memory and FLOPs the real step does not have: a tiny Llama
 saved 49,152 B more for backward than a real CPU step.
 
-memflops' fake tensors are not a trace: the values those reads need are answered by the
-capture's known values (`memflops.capture.values`), or the analysis stops with a clear
-data-dependent error. So, for the length of an analysis, transformers is told that no
-tensor is a `FakeTensor`; the original check is put back afterwards.
+memflops' fake tensors are not a trace where the capture knows their values
+(`memflops.capture.values`: an input mask of ones, positions): for those, transformers is
+told the tensor is not a `FakeTensor`, and takes the eager path whose reads the known
+values answer. A tensor whose values the capture does not know (ViLT's padding mask, built
+from the image's pixel mask) is still a `FakeTensor` to transformers, which then takes
+the path that reads no value, as it would under a trace, rather than stop the analysis
+on a data-dependent read. The original check is put back afterwards.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from memflops.capture.values.known import value_readable
 from memflops.zoo.hf.offline import offline
 
 
-def _never_fake(x: Any) -> bool:
-    return False
+def _fake_unless_readable(original: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    def is_fake_tensor(x: Any) -> bool:
+        return bool(original(x)) and not value_readable(x)
+
+    return is_fake_tensor
 
 
 @contextmanager
 def during_analysis() -> Iterator[None]:
-    """transformers' fake-tensor check answers False while the analysis runs, and the Hub
-    is switched off (`offline`: nothing in an analysis reaches the network)."""
+    """transformers' fake-tensor check answers False, while the analysis runs, for the
+    tensors whose values the capture can read, and the Hub is switched off (`offline`:
+    nothing in an analysis reaches the network)."""
     from transformers.utils import import_utils
 
     original = getattr(import_utils, "is_fake_tensor", None)
@@ -39,7 +47,7 @@ def during_analysis() -> Iterator[None]:
         if original is None:
             yield
             return
-        import_utils.is_fake_tensor = _never_fake
+        import_utils.is_fake_tensor = _fake_unless_readable(original)  # type: ignore[assignment]
         try:
             yield
         finally:
