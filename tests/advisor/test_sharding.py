@@ -39,3 +39,20 @@ def test_tried_only_when_asked_for() -> None:
 
     assert "fsdp-8" not in [c.name for c in select()]
     assert [c.name for c in select(only=["fsdp-8", "bf16"])] == ["bf16", "fsdp-8"]
+
+
+def test_advice_under_a_layout_says_whose_numbers_they_are() -> None:
+    from memflops.advisor.table import render_advice
+
+    advice = memflops.advise(small_net(), INPUT, mode="train", parallel="fsdp=2",
+                             only=["bf16"])
+    report = memflops.analyze(small_net(), INPUT, mode="train", parallel="fsdp=2")
+    assert report.parallel is not None
+    assert (advice.layout, advice.layout_rank) == (report.parallel.strategy,
+                                                   report.parallel.rank) == ("fsdp=2", 0)
+    assert advice.baseline == measure(report)
+    header = " ".join(render_advice(advice).split("\n\n")[0].split())  # wrapped at 100
+    assert "layout fsdp=2: every number is rank 0's" in header
+    assert advice.to_dict()["layout"] == "fsdp=2" and advice.to_dict()["layout_rank"] == 0
+    one_gpu = memflops.advise(small_net(), INPUT, mode="train", only=["bf16"])
+    assert one_gpu.layout is None and "layout" not in render_advice(one_gpu).split("\n\n")[0]

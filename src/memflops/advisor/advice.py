@@ -149,6 +149,10 @@ class Advice:
     warnings: tuple[str, ...] = ()
     accelerator: str | None = None
     """The accelerator every step was timed on (`gpu`), None when not timed."""
+    layout: str | None = None
+    """With `parallel`: the layout every step ran under, e.g. "fsdp=4"; every number is
+    then one GPU's (the rank in `layout_rank`). None on one GPU."""
+    layout_rank: int | None = None
 
     def change(self, name: str) -> ChangeResult:
         """The result of the change called `name`."""
@@ -196,6 +200,8 @@ class Advice:
             "budget": self.budget,
             "budget_label": self.budget_label,
             "accelerator": self.accelerator,
+            "layout": self.layout,
+            "layout_rank": self.layout_rank,
             "baseline": _measured(self.baseline),
             "changes": [_change(c) for c in self.changes],
             "fit": _fit(self.fit),

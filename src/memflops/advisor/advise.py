@@ -138,6 +138,8 @@ def advise(
         changes=tuple(_ranked(results)), fit=fitted, warnings=(*target.warnings, *notes),
         accelerator=(base_report.timing.accelerator.name
                      if base_report.timing is not None else None),
+        layout=base_report.parallel.strategy if base_report.parallel is not None else None,
+        layout_rank=base_report.parallel.rank if base_report.parallel is not None else None,
     )
 
 

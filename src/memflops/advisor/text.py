@@ -38,6 +38,8 @@ def facts(advice: Advice) -> list[str]:
     out = [f"mode {advice.mode}", f"convention {advice.convention}",
            f"baseline: {format_count(b.params)} params, {format_count(b.flops_step)} FLOPs per "
            f"step, peak {format_bytes(b.peak)} ({format_int(b.peak)} B)"]
+    if advice.layout is not None:
+        out.append(f"layout {advice.layout}: every number is rank {advice.layout_rank}'s")
     if advice.accelerator is not None:
         out.append(f"timed on {advice.accelerator}")
     if advice.budget is not None:
