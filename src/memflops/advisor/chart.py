@@ -31,7 +31,7 @@ MAX_ROWS = 40
 
 
 @dataclass(frozen=True)
-class _Row:
+class Row:
     label: str
     tail: str
     measured: Measured
@@ -40,33 +40,35 @@ class _Row:
     """The fractions of the baseline's peak and step FLOPs saved (the change's delta)."""
 
 
-def _rows(advice: Advice) -> list[_Row]:
+def rows(advice: Advice) -> list[Row]:
+    """The baseline, each measured change and the budget's combination, with the colour
+    of their bars (the SVG here and the matplotlib figure of `advisor/plot.py`)."""
     base = advice.baseline
-    rows = [_Row("(baseline)", "", base, BASELINE)]
+    found = [Row("(baseline)", "", base, BASELINE)]
     for c in advice.changes:
         if c.measured is None or c.delta is None:
             continue
         d = c.delta
-        rows.append(_Row(c.name, " kept" if c.preserves_function else " changed", c.measured,
+        found.append(Row(c.name, " kept" if c.preserves_function else " changed", c.measured,
                          SAVES if d.peak < 0 else COSTS if d.peak > 0 else UNCHANGED,
                          (d.peak_saved, d.flops_step_saved)))
     fit = advice.fit
     if fit is not None and fit.measured is not None and fit.changes:
-        rows.append(_Row(" + ".join(fit.changes), " fits" if fit.fits else " closest",
+        found.append(Row(" + ".join(fit.changes), " fits" if fit.fits else " closest",
                          fit.measured, COMBINED))
-    return rows
+    return found
 
 
 def savings_chart(advice: Advice) -> str | None:
     """The chart, or None when no change was measured."""
-    rows = _rows(advice)
-    if len(rows) < 2:
+    all_rows = rows(advice)
+    if len(all_rows) < 2:
         return None
-    shown = rows[:MAX_ROWS]
+    shown = all_rows[:MAX_ROWS]
     label_w, gap, row_h, top = 270, 30, 20, 50
     panel_w = (WIDTH - label_w - gap - 20) / 2
     bar_w = panel_w - 150  # room for the value and its change beside the longest bar
-    note = len(rows) > len(shown)
+    note = len(all_rows) > len(shown)
     height = top + row_h * len(shown) + (58 if note else 40)
     svg = Svg(height, "savings", "What each change saves")
     base = advice.baseline
@@ -104,7 +106,7 @@ def savings_chart(advice: Advice) -> str | None:
         svg.text(label_w - 12, top + i * row_h + row_h - 6, _clip(row.label, 34), anchor="end",
                  size=11, tail=(row.tail, MUTED))
     if note:
-        svg.text(label_w, height - 12, f"the first {len(shown)} of {len(rows)} analyses",
+        svg.text(label_w, height - 12, f"the first {len(shown)} of {len(all_rows)} analyses",
                  fill=MUTED, size=11)
     return svg.finish()
 
