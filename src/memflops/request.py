@@ -41,7 +41,6 @@ from memflops.errors import SpecError, UsageError
 from memflops.hardware.catalog import Accelerator, accelerator, memory_of
 from memflops.hardware.time_model import TimeConstants, parse_constants
 from memflops.memory.allocator import AllocatorConfig
-from memflops.memory.fit import parse_memory
 from memflops.memory.optimizers import OptimizerSpec, check_optimizer
 from memflops.memory.sweep import DIMENSIONS
 from memflops.parallel_options import ParallelSpec, parse_parallel, read_tp_plan
@@ -357,6 +356,4 @@ def _capacity(fit: str | int) -> int:
     """Bytes from an int, a size string ("24GiB") or an accelerator name ("H200")."""
     if isinstance(fit, int):
         return fit
-    if fit.strip()[:1].isdigit():
-        return parse_memory(fit)
     return memory_of(fit, "fit")

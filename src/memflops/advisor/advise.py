@@ -38,7 +38,7 @@ from memflops.errors import AnalysisError, MemflopsError, UsageError
 from memflops.frontends.resolve import resolve_model
 from memflops.hardware.catalog import Accelerator, memory_of
 from memflops.hardware.time_model import TimeConstants
-from memflops.memory.fit import Fit, fit_line, largest_fitting, parse_memory
+from memflops.memory.fit import Fit, fit_line, largest_fitting
 from memflops.memory.optimizers import OptimizerSpec
 from memflops.memory.sweep import resized
 from memflops.progress import Progress, counting
@@ -152,8 +152,6 @@ def parse_budget(budget: str | int) -> int:
     if not isinstance(budget, str):
         raise UsageError(f"budget: expected bytes, a size such as 24GiB or a GPU name, got "
                          f"{type(budget).__name__}")
-    if budget.strip()[:1].isdigit():
-        return parse_memory(budget)
     return memory_of(budget, "budget")
 
 

@@ -214,8 +214,12 @@ def accelerator(text: str) -> Accelerator:
 
 
 def memory_of(text: str, option: str) -> int:
-    """The memory of the accelerator `text` names (as `accelerator` reads it), for the
-    options that take a GPU as a capacity (`fit`, `budget`)."""
+    """The bytes a capacity option (`fit`, `budget`) names: a size ("24GiB", "80GB"), or
+    the memory of the accelerator `text` names (as `accelerator` reads it)."""
+    if text.strip()[:1].isdigit():
+        from memflops.memory.fit import parse_memory
+
+        return parse_memory(text)
     acc = accelerator(text)
     if acc.memory_bytes <= 0:
         raise UsageError(f"{option}: {text!r} states no memory size; add mem=, e.g. "
