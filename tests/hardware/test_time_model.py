@@ -70,6 +70,27 @@ def test_fp32_matmuls_and_convolutions_follow_pytorchs_tf32_defaults() -> None:
     assert on.tensor_unit("aten.mm", "float32", integer=False) == "tf32"
 
 
+def test_a_depthwise_convolution_runs_on_the_vector_unit() -> None:
+    # 2^30 depthwise MACs in bf16 (exact FLOPs 2^31 - 2^20, no bias), 1 MiB moved: all
+    # arithmetic at the fp32 vector rate, 10 TFLOP/s x 0.5: (2^31 - 2^20) / 5e12 = 429.3 us,
+    # where the bf16 tensor rate (50 TFLOP/s usable) would give 42.9 us
+    flops = 2 * 2**30 - 2**20
+    dw = OpCost(macs=2**30, flops=flops, bytes_read=2**19, bytes_written=2**19,
+                depthwise_macs=2**30)
+    model = TimeModel(CARD, HALF)
+    t = model.op(record("aten.convolution", dw))
+    assert t is not None
+    assert t.compute_s == pytest.approx(flops / 5e12)
+    assert (t.bound, t.unit) == ("compute", "fp32 vector")
+    # its MACs still count in MFU's numerator, and no unit's share of MACs: the step's
+    # peak is that of the dense convolution beside it
+    dense = OpCost(macs=2**20, flops=2**21, bytes_read=2**10)
+    estimate = model.estimate([record("aten.convolution", dw),
+                               record("aten.convolution", dense)])
+    assert estimate.model_flops == 2 * (2**30 + 2**20)
+    assert estimate.peak_dtype == "bf16"
+
+
 def test_a_dtype_the_accelerator_has_no_peak_for_is_an_error() -> None:
     t4 = find_accelerator("T4")
     bf16_mm = record("aten.mm", OpCost(macs=8, flops=8, bytes_read=8))

@@ -341,7 +341,8 @@ def price(
     read, written, dtype = traffic(func, name, full, out)
     if cost is None:
         return None, dtype
-    return OpCost(cost.macs, cost.flops, cost.integer_macs, read, written), dtype
+    return OpCost(cost.macs, cost.flops, cost.integer_macs, read, written,
+                  cost.depthwise_macs), dtype
 
 
 def cost_of(func: Any, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> OpCost | None:

@@ -27,6 +27,20 @@ def conv_macs(x: Shape, weight: Shape, out: Shape, transposed: bool) -> int:
     return numel(x if transposed else out) * per_element
 
 
+def is_depthwise(x: Shape, weight: Shape, transposed: bool, groups: int) -> bool:
+    """One input channel per group, as PyTorch's `ConvParams::is_depthwise`
+    (aten/src/ATen/native/Convolution.cpp) decides it when it picks its own
+    depthwise kernels: not transposed, 2-D or 3-D, groups == Cin > 1 and Cout a
+    multiple of Cin."""
+    return (not transposed and len(x) in (4, 5) and groups > 1 and x[1] == groups
+            and weight[0] % x[1] == 0)
+
+
+def _depthwise(cost: OpCost, depthwise: bool) -> OpCost:
+    """`cost` with its MACs marked depthwise when the convolution is."""
+    return cost + OpCost(depthwise_macs=cost.macs) if depthwise else cost
+
+
 @register(
     "aten.convolution",
     "aten._convolution",
@@ -36,9 +50,10 @@ def conv_macs(x: Shape, weight: Shape, out: Shape, transposed: bool) -> int:
 )
 def convolution(
     x: Shape, weight: Shape, bias: Shape | None, stride: Any, padding: Any, dilation: Any,
-    transposed: bool, *_: Any, out: Shape,
+    transposed: bool, output_padding: Any = None, groups: int = 1, *_: Any, out: Shape,
 ) -> OpCost:
-    return contraction(conv_macs(x, weight, out, transposed), numel(out), bias=bias is not None)
+    cost = contraction(conv_macs(x, weight, out, transposed), numel(out), bias=bias is not None)
+    return _depthwise(cost, is_depthwise(x, weight, transposed, groups))
 
 
 @register(
@@ -63,4 +78,6 @@ def convolution_backward(
     if output_mask[2]:
         channels = grad_out[1]
         cost += OpCost(flops=numel(grad_out) - channels)
-    return cost
+    # Both gradients of a depthwise convolution are depthwise too: each
+    # channel's products involve that channel alone.
+    return _depthwise(cost, is_depthwise(x, weight, transposed, groups))

@@ -49,6 +49,12 @@ class OpCost:
     each output written once, views move nothing); the capture prices them
     from the real tensors (`memflops.capture.costing.traffic`). Rules never
     set them either.
+
+    `depthwise_macs` is the part of `macs` done by a depthwise convolution
+    (one input channel per group, as `aten/src/ATen/native/Convolution.cpp`'s
+    `is_depthwise` defines it): a hardware-free fact about the shape that the
+    time model reads, since such a product has no reduction over channels for
+    a matrix unit to tile (docs/time-model.md).
     """
 
     macs: int = 0
@@ -56,6 +62,7 @@ class OpCost:
     integer_macs: int = 0
     bytes_read: int = 0
     bytes_written: int = 0
+    depthwise_macs: int = 0
 
     def __add__(self, other: OpCost) -> OpCost:
         return OpCost(
@@ -64,6 +71,7 @@ class OpCost:
             self.integer_macs + other.integer_macs,
             self.bytes_read + other.bytes_read,
             self.bytes_written + other.bytes_written,
+            self.depthwise_macs + other.depthwise_macs,
         )
 
     @property
@@ -74,7 +82,8 @@ class OpCost:
     @property
     def arithmetic(self) -> OpCost:
         """This cost without its traffic: MACs and FLOPs alone."""
-        return OpCost(self.macs, self.flops, self.integer_macs)
+        return OpCost(self.macs, self.flops, self.integer_macs,
+                      depthwise_macs=self.depthwise_macs)
 
     def under(self, convention: Convention) -> int:
         """FLOPs of this op under a convention."""

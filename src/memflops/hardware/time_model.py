@@ -12,7 +12,11 @@ and is called compute-, memory- or overhead-bound by the largest of the
 three. Matrix work (an op with MACs: matmuls, convolutions, attention) runs
 on the tensor unit of its dtype (bf16, fp16, fp8; fp32 on TF32 where
 PyTorch's defaults enable it: convolutions yes, matmuls no; int8 MACs at the
-int8 peak); every other FLOP on the vector unit at the fp32 rate. An op that
+int8 peak); every other FLOP on the vector unit at the fp32 rate, and so are
+a depthwise convolution's (one input channel per group: no reduction over
+channels for a matrix unit to tile; PyTorch runs it with its own
+`conv_depthwise2d`/`3d` kernels, which accumulate in fp32, unless cuDNN's
+fp16 heuristics take it). An op that
 moves no byte and does no arithmetic (`empty`) launches no kernel and takes
 no time. The constants (`TimeConstants`) are global, stated with their
 sources in docs/time-model.md and in every report that uses them,
@@ -241,14 +245,15 @@ class TimeModel:
         c = self.constants
         compute = 0.0
         unit = ""
-        if cost.macs or cost.integer_macs:
+        tensor_macs = cost.macs - cost.depthwise_macs
+        if tensor_macs or cost.integer_macs:
             unit = self.tensor_unit(rec.op, rec.dtype, integer=not cost.macs)
-            matrix = 2 * (cost.macs or cost.integer_macs)
+            matrix = 2 * (tensor_macs or cost.integer_macs)
             compute = matrix / (self.peak(unit) * c.matmul_efficiency)
-            rest = max(cost.flops - 2 * cost.macs, 0)
-        else:
-            rest = cost.flops
+        rest = max(cost.flops - 2 * tensor_macs, 0)
         if rest:
+            # A depthwise convolution's products (in `rest`) run here too: PyTorch's
+            # own depthwise kernels multiply-add in fp32 on the vector unit.
             vector = self.accelerator.peak("fp32")
             if vector:  # accelerators stating no fp32 rate (TPUs): memory time only
                 compute += rest / (vector * c.vector_efficiency)
@@ -274,8 +279,8 @@ class TimeModel:
             phases[rec.phase] += total
             bounds[t.bound] += total
             model_flops += 2 * rec.cost.macs
-            if rec.cost.macs:
-                macs_by_unit[t.unit] += rec.cost.macs
+            if rec.cost.macs > rec.cost.depthwise_macs:
+                macs_by_unit[t.unit] += rec.cost.macs - rec.cost.depthwise_macs
             if rec.phase in (Phase.FORWARD, Phase.BACKWARD, Phase.DECODE):
                 slot = 1 if rec.phase is Phase.BACKWARD else 0
                 chain = chains.get(rec.module)
