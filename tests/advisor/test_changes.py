@@ -16,7 +16,7 @@ def test_select_keeps_registry_order_and_applies_only_then_skip() -> None:
 
 def test_every_change_is_selected_by_default_but_those_on_request() -> None:
     assert [c.name for c in select()] == [n for n, c in CHANGES.items() if not c.on_request]
-    assert [n for n, c in CHANGES.items() if c.on_request] == ["fsdp-8"]
+    assert [n for n, c in CHANGES.items() if c.on_request] == ["fsdp-8", "fewest-gpus"]
 
 
 def test_an_unknown_name_is_a_usage_error_with_the_close_names() -> None:

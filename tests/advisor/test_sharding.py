@@ -3,6 +3,8 @@ step under that layout, rank 0's numbers."""
 
 from __future__ import annotations
 
+import torch
+
 import memflops
 from memflops.advisor.advise import measure
 
@@ -56,3 +58,51 @@ def test_advice_under_a_layout_says_whose_numbers_they_are() -> None:
     assert advice.to_dict()["layout"] == "fsdp=2" and advice.to_dict()["layout_rank"] == 0
     one_gpu = memflops.advise(small_net(), INPUT, mode="train", only=["bf16"])
     assert one_gpu.layout is None and "layout" not in render_advice(one_gpu).split("\n\n")[0]
+
+
+def _mlp() -> torch.nn.Module:
+    # four Linear(512, 512): 4 x (512 x 512 + 512) = 1,050,624 fp32 parameters, 4.2 MB;
+    # with Adam, parameters + gradients + two moments are 16.8 MB of an ~21 MB peak
+    torch.manual_seed(0)
+    return torch.nn.Sequential(*[torch.nn.Linear(512, 512) for _ in range(4)])
+
+
+def test_fewest_gpus_is_each_layouts_fewest_and_the_least_of_them() -> None:
+    budget = 12_000_000
+    net = _mlp()
+    advice = memflops.advise(net, (2, 512), mode="train", optimizer="adam", budget=budget,
+                             only=["fewest-gpus"])
+    result = advice.change("fewest-gpus")
+
+    def peak(layout: str | None) -> int:
+        return memflops.analyze(net, (2, 512), mode="train", optimizer="adam",
+                                parallel=layout).totals.memory.peak
+
+    # the independent answer, each layout analysed by hand: ZeRO-2 and FSDP both fit at 4
+    # GPUs and not at 2; plain DDP never shards and ZeRO-1 keeps the whole parameters and
+    # gradients, so neither fits even at 64
+    assert peak(None) > budget
+    for layout in ("ddp=4,zero=2", "fsdp=4"):
+        assert peak(layout) <= budget < peak(layout.replace("=4", "=2", 1))
+    assert peak("ddp=64") > budget and peak("ddp=64,zero=1") > budget
+    # the tie at 4 goes to ZeRO-2, which communicates less than full sharding
+    assert result.applies and result.measured == measure(
+        memflops.analyze(net, (2, 512), mode="train", optimizer="adam",
+                         parallel="ddp=4,zero=2"))
+    assert result.note.startswith("4 GPU(s) with ddp=4,zero=2, the fewest of: ")
+    for answer in ("ddp: none up to 64", "zero=1: none up to 64", "zero=2: 4 (ddp=4,zero=2)",
+                   "fsdp: 4 (fsdp=4)", "fsdp,tp=2: parallel: Sequential has no built-in "
+                   "tensor-parallel plan"):
+        assert answer in result.note
+
+
+def test_fewest_gpus_needs_a_budget_that_one_gpu_does_not_meet() -> None:
+    net = _mlp()
+    without = memflops.advise(net, (2, 512), mode="train", only=["fewest-gpus"])
+    assert "it needs a budget" in without.change("fewest-gpus").reason
+    roomy = memflops.advise(net, (2, 512), mode="train", budget="1GiB", only=["fewest-gpus"])
+    assert roomy.change("fewest-gpus").reason == "the step already fits the budget on one GPU"
+    tight = memflops.advise(net, (2, 512), mode="train", optimizer="adam", budget=1_000_000,
+                            only=["fewest-gpus"])
+    assert tight.change("fewest-gpus").reason.startswith(
+        "no layout fits the budget on up to 64 GPUs (ddp: none up to 64;")

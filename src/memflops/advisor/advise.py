@@ -31,8 +31,7 @@ from memflops.advisor.batch import batch_of
 from memflops.advisor.changes import CHANGES, Applied, Change, NotApplicable, Step, select
 from memflops.advisor.checkpoint import checkpoint_block, fewest_blocks, repeated_blocks
 from memflops.advisor.search import Candidate, cheapest_fit
-from memflops.api import analyze, build_inputs
-from memflops.capture.inputs import InputSpecs
+from memflops.api import build_inputs
 from memflops.conventions import Convention
 from memflops.errors import AnalysisError, MemflopsError, UsageError
 from memflops.frontends.resolve import resolve_model
@@ -118,7 +117,7 @@ def advise(
         "name": target.label, "gpu": gpu, "time_constants": time_constants,
         "parallel": parallel, "tp_plan": tp_plan,
     }
-    base = Step(target.module, specs, options)
+    base = Step(target.module, specs, options, capacity)
     total = len(changes) + 1
     base_report = analyze_step(base, batch_sweep=batch_sweep, fit=fit,
                                fit_dimension=fit_dimension, fit_against=fit_against)
@@ -155,14 +154,9 @@ def parse_budget(budget: str | int) -> int:
     return memory_of(budget, "budget")
 
 
-def as_inputs(specs: InputSpecs) -> Any:
-    """`InputSpecs` back in a form `memflops.analyze` takes (names kept)."""
-    return dict(specs.kwargs) if specs.kwargs else list(specs.args)
-
-
 def analyze_step(step: Step, **extra: Any) -> Report:
     """`memflops.analyze` of a step (its module, inputs and options)."""
-    return analyze(step.module, as_inputs(step.inputs), **step.options, **extra)
+    return step.analyzed(**extra)
 
 
 def measure(report: Report) -> Measured:
@@ -206,7 +200,7 @@ def copy_model(module: nn.Module) -> nn.Module:
 def applied_step(chosen: Change, base: Step) -> Applied:
     """`chosen` applied to its own copy of the model (or to the options only)."""
     module = copy_model(base.module) if chosen.copies_model else base.module
-    return chosen.apply(Step(module, base.inputs, base.options))
+    return chosen.apply(Step(module, base.inputs, base.options, base.budget))
 
 
 def try_change(chosen: Change, base: Step, base_report: Report, baseline: Measured) -> ChangeResult:
@@ -424,7 +418,7 @@ def combined_step(names: Iterable[str], base: Step, *, copy: bool = False) -> St
     chosen = [c for name, c in CHANGES.items() if name in wanted]
     step = base
     if copy or any(c.copies_model for c in chosen):
-        step = Step(copy_model(base.module), base.inputs, base.options)
+        step = Step(copy_model(base.module), base.inputs, base.options, base.budget)
     for c in chosen:
         step = c.apply(step).step
     return step

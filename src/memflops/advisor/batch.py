@@ -38,7 +38,7 @@ def batch_halved(step: Step) -> Applied:
     half = batch // 2
     changed = step.with_options(**_targets_resized(step, half))
     return Applied(
-        Step(step.module, resized(step.inputs, half, BATCH), changed.options),
+        Step(step.module, resized(step.inputs, half, BATCH), changed.options, step.budget),
         note=f"batch {batch} -> {half}; the same effective batch takes 2 micro-batches of "
         f"gradient accumulation (twice the steps)",
     )
@@ -72,7 +72,7 @@ def resolution_halved(step: Step) -> Applied:
                         tuple((k, halve(s)) for k, s in step.inputs.kwargs))
     first = step.inputs.all()[0][1].shape
     return Applied(
-        Step(step.module, inputs, step.options),
+        Step(step.module, inputs, step.options, step.budget),
         note=f"inputs {first[2]}x{first[3]} -> {first[2] // 2}x{first[3] // 2}: the model "
         f"sees less detail (first-downsample-doubled shrinks the maps inside the model instead)",
     )

@@ -17,8 +17,10 @@ from typing import Any
 from torch import nn
 
 from memflops.advisor.advice import ArticleClaim
+from memflops.api import analyze
 from memflops.capture.inputs import InputSpecs
 from memflops.errors import UsageError, did_you_mean
+from memflops.report.model import Report
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,9 @@ class Step:
     module: nn.Module
     inputs: InputSpecs
     options: Mapping[str, Any]
+    budget: int | None = None
+    """The advice's budget in bytes (`advise(budget=...)`), for changes that search
+    against it; None without one."""
 
     @property
     def train(self) -> bool:
@@ -36,6 +41,15 @@ class Step:
 
     def with_options(self, **changed: Any) -> Step:
         return replace(self, options={**self.options, **changed})
+
+    def analyzed(self, **extra: Any) -> Report:
+        """`memflops.analyze` of this step (its module, inputs and options, and `extra`)."""
+        return analyze(self.module, as_inputs(self.inputs), **{**self.options, **extra})
+
+
+def as_inputs(specs: InputSpecs) -> Any:
+    """`InputSpecs` back in a form `memflops.analyze` takes (names kept)."""
+    return dict(specs.kwargs) if specs.kwargs else list(specs.args)
 
 
 @dataclass(frozen=True)
