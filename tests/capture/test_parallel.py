@@ -362,6 +362,29 @@ def test_tensor_parallel_shards_params_grads_and_adamw_state_to_a_quarter() -> N
     assert all_reduce.sent_bytes == 2 * 576 * 3 // 4  # ring: 2 (N - 1) / N of the buffer
 
 
+def test_tensor_parallel_all_reduces_are_counted_with_their_groups_size() -> None:
+    report = memflops.analyze(MLP(), (BATCH, DIM), mode="train", optimizer="adamw",
+                              parallel="tp=4", tp_plan=MLP_PLAN)
+    assert report.uncounted_ops == () and report.warnings == ()
+    # each all-reduce of a (4, 36) fp32 buffer over 4 ranks: the ring adds the other
+    # three ranks' quarter into each quarter, 144 - 144 / 4 = 108 adds; it reads and
+    # writes the buffer once, 576 B each way. Forward: one per block's rowwise `down`
+    # (3); backward: one per colwise `up` but the first's, whose input needs no gradient
+    forward = report.by_operator("forward")["_c10d_functional.all_reduce"]
+    backward = report.by_operator("backward")["_c10d_functional.all_reduce"]
+    assert (forward.count, forward.cost.flops, forward.cost.bytes_read) == (3, 3 * 108, 3 * 576)
+    assert (backward.count, backward.cost.flops) == (2, 2 * 108)
+
+
+def test_a_functional_all_reduce_outside_a_distributed_step_names_the_group() -> None:
+    from memflops.flops.collectives import functional_all_reduce
+    from memflops.flops.registry import Shape
+
+    assert functional_all_reduce(Shape((4, 36)), "sum", 4).flops == 108
+    with pytest.raises(ValueError, match="size of process group 'tp' is unknown"):
+        functional_all_reduce(Shape((4, 36)), "sum", "tp")
+
+
 @pytest.mark.parametrize(("plan", "message"), [
     ({"layers.*.up": "colwise", "head": "rowwise"}, "head (Linear) has in_features = 36"),
     ({"layers.*.upp": "colwise"}, "'layers.*.upp' names no module"),

@@ -69,6 +69,9 @@ RING_SENT = {"all_gather": 1, "reduce_scatter": 1, "all_reduce": 2}
 """Bytes each rank sends under the ring algorithm, as a multiple of (N - 1) / N of the
 size: 1 for an all-gather or a reduce-scatter, 2 for an all-reduce (a reduce-scatter, then
 an all-gather) (NCCL's tests, "bus bandwidth")."""
+FUNCTIONAL_ALL_REDUCE = "_c10d_functional.all_reduce"
+"""DTensor's all-reduce (tensor parallel's partial sums): it names its group, not the
+group's size (`ParallelRecorder.priced`)."""
 GATHER_BUFFERS = ("fsdp.all_gather_copy_in", "c10d._allgather_base_")
 REDUCE_BUFFERS = ("fsdp.chunk_cat", "c10d._reduce_scatter_base_")
 GATHERED_PARAMS = "fsdp.split_with_sizes_copy"
@@ -419,6 +422,14 @@ class ParallelRecorder(OpRecorder):  # type: ignore[no-untyped-call]
         elif name == GATHERED_PARAMS:
             self._mark(self.unsharded, kwargs.get("out"))
         return out
+
+    def priced(self, func: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+               out: Any) -> tuple[Any, Any]:
+        """A functional all-reduce names its process group (`group_name`); its rule needs
+        the group's size, which this recorder knows from the mesh it built."""
+        if name == FUNCTIONAL_ALL_REDUCE and isinstance(args[2], str) and args[2] in self.groups:
+            args = (*args[:2], self.groups[args[2]][1], *args[3:])
+        return super().priced(func, name, args, kwargs, out)
 
     def _observe_outputs(self, name: str, args: tuple[Any, ...], out: Any, module: str) -> None:
         """Storages on the meta device are no memory: DTensor makes them to work out the

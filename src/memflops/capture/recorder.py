@@ -216,7 +216,7 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
             if name in KNOWN_VALUES:  # a rule exact with known values (varlen offsets)
                 cost, dtype = price(func, name, args, kwargs, out, self.values.real)
             else:
-                cost, dtype = price(func, name, args, kwargs, out)
+                cost, dtype = self.priced(func, name, args, kwargs, out)
         except Exception as exc:  # a rule's bug must not hide the rest of the model
             self.rule_failures.setdefault(name, f"{type(exc).__name__}: {exc}")
             cost = None
@@ -226,6 +226,12 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         self.records.append(OpRecord(name, module, self.phase, cost,
                                      recompute=self.recomputing(), dtype=_dtype_name(dtype)))
         return out
+
+    def priced(self, func: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+               out: Any) -> tuple[registry.OpCost | None, torch.dtype | None]:
+        """One call's cost and dtype (`costing.price`); the recorder of a distributed step
+        names the size of a collective's process group here."""
+        return price(func, name, args, kwargs, out)
 
     def _higher_order(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """A higher-order op: priced as one op, or refused (`capture.hops`)."""

@@ -5,9 +5,10 @@ time (`memflops.capture.collectives` records its bytes), not arithmetic,
 except for the reduction a reduce-scatter does: with N ranks, the rank
 holding a shard of n elements adds the other N - 1 ranks' n partial values
 into its own, (N - 1) x n = input.numel - output.numel adds. An all-reduce
-does the same on every shard of its buffer, (N - 1) / N x numel adds, but
-DTensor's `_c10d_functional.all_reduce` names its group, not its size, so
-it has no rule and is reported uncounted. The average
+does the same on every shard of its buffer, (N - 1) / N x numel adds.
+DTensor's `_c10d_functional.all_reduce` names its group, not its size: the
+capture of a distributed step puts the size in its place before pricing it
+(`memflops.capture.parallel.ParallelRecorder.priced`). The average
 FSDP asks for (ReduceOp.AVG) divides inside the same kernel; the schema
 does not say which reduction ran, so that divide is not counted. The FSDP2
 copies into and out of the flat communication buffers (`torch.ops.fsdp`)
@@ -48,3 +49,16 @@ def reduce_scatter(output: Any, input: Any, *_: Any, out: Any = None) -> OpCost:
 def functional_reduce_scatter(input: Any, reduce_op: Any, group_size: Any, *_: Any,
                               out: Any = None) -> OpCost:
     return OpCost(flops=numel(input) - numel(input) // int(group_size))
+
+
+@register(
+    "_c10d_functional.all_reduce",
+    formula="input.numel - input.numel / N adds (N = the group's size, which the capture "
+    "of a distributed step reads from the group's name)",
+)
+def functional_all_reduce(input: Any, reduce_op: Any, group: Any, *_: Any,
+                          out: Any = None) -> OpCost:
+    if not isinstance(group, int):
+        raise ValueError(f"the size of process group {group!r} is unknown outside a "
+                         f"distributed step analysed with parallel=")
+    return OpCost(flops=numel(input) - numel(input) // group)
