@@ -7,6 +7,7 @@ import copy
 
 import pytest
 import torch
+import torch.utils.checkpoint as torch_checkpoint
 import torchvision
 from torch import nn
 
@@ -131,3 +132,82 @@ def test_one_hugging_face_layer_checkpointed_by_the_block_wrapper() -> None:
     report = memflops.analyze(changed, {"input_ids": (2, 16)}, mode="train")
     assert report.checkpointing is not None
     assert report.checkpointing.modules == ("model.layers.0",)
+
+
+aten = torch.ops.aten
+KEPT_BY_HAND = {aten.mm, aten.addmm, aten.bmm, aten.baddbmm, aten.convolution,
+                aten._scaled_dot_product_flash_attention,
+                aten._scaled_dot_product_efficient_attention}
+
+
+def keep_by_hand(ctx: object, op: torch._ops.OpOverload, *args: object,
+                 **kwargs: object) -> torch_checkpoint.CheckpointPolicy:
+    kept = op.overloadpacket in KEPT_BY_HAND
+    return (torch_checkpoint.CheckpointPolicy.MUST_SAVE if kept
+            else torch_checkpoint.CheckpointPolicy.PREFER_RECOMPUTE)
+
+
+class SelectivelyCheckpointed(nn.Module):
+    """A block under selective checkpointing written by hand: convolutions and matmuls kept."""
+
+    def __init__(self, block: nn.Module) -> None:
+        super().__init__()
+        self.block = block
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        def context() -> object:
+            return torch_checkpoint.create_selective_checkpoint_contexts(keep_by_hand)
+
+        return torch_checkpoint.checkpoint(  # type: ignore[no-any-return]
+            self.block, x, use_reentrant=False, context_fn=context)
+
+
+def test_selective_checkpointing_is_a_model_checkpointed_so_by_hand() -> None:
+    net = small_net()
+    advice = memflops.advise(net, INPUT, mode="train",
+                             only=["checkpoint-blocks", "checkpoint-selective"])
+    by_hand = copy.deepcopy(net)
+    by_hand.blocks = nn.Sequential(*(SelectivelyCheckpointed(b) for b in by_hand.blocks))
+    selective, whole = advice.change("checkpoint-selective"), advice.change("checkpoint-blocks")
+    assert selective.measured == measure(memflops.analyze(by_hand, INPUT, mode="train"))
+    assert selective.modules == ("blocks.0", "blocks.1")
+    # it keeps what checkpointing whole blocks drops (the convolutions' outputs), so it
+    # saves fewer activations, and recomputes only the cheap ops (BN, ReLU, adds)
+    assert selective.measured is not None and whole.measured is not None
+    assert whole.measured.activations < selective.measured.activations < advice.baseline.activations
+    assert 0 < selective.measured.flops_recompute < whole.measured.flops_recompute
+
+
+def test_selective_checkpointing_keeps_outputs_and_gradients() -> None:
+    net = small_net()
+    step = Step(net, normalize_inputs(INPUT), {"mode": "train"})
+    changed = applied_step(CHANGES["checkpoint-selective"], step).step.module
+    x = torch.randn(INPUT)
+    out, out_changed = net(x), changed(x)
+    torch.testing.assert_close(out_changed, out)
+    out.sum().backward()
+    out_changed.sum().backward()
+    for (name, p), q in zip(net.named_parameters(), changed.parameters(), strict=True):
+        torch.testing.assert_close(q.grad, p.grad, msg=name)
+
+
+def test_selective_checkpointing_of_a_hugging_face_model_uses_its_own_switch() -> None:
+    transformers = pytest.importorskip("transformers")
+    config = transformers.LlamaConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, vocab_size=100, use_cache=False,
+    )
+    model = transformers.LlamaForCausalLM(config)
+    inputs = {"input_ids": (2, 16)}
+    advice = memflops.advise(model, inputs, mode="train", only=["checkpoint-selective"])
+    by_hand = copy.deepcopy(model)
+    by_hand.gradient_checkpointing_enable(gradient_checkpointing_kwargs={
+        "use_reentrant": False,
+        "context_fn": lambda: torch_checkpoint.create_selective_checkpoint_contexts(
+            keep_by_hand)})
+    result = advice.change("checkpoint-selective")
+    assert result.modules == ("model.layers.0", "model.layers.1")
+    assert result.measured == measure(memflops.analyze(by_hand, inputs, mode="train"))
+    base = memflops.analyze(model, inputs, mode="train")
+    assert result.measured is not None
+    assert result.measured.activations < base.totals.memory.activations

@@ -95,3 +95,72 @@ def fewest_blocks(count: int, fits: Callable[[int], bool]) -> int:
         else:
             lo = mid
     return hi
+
+
+SAVED_OPS = frozenset({
+    "aten.mm", "aten.addmm", "aten.bmm", "aten.baddbmm", "aten.convolution",
+    "aten._scaled_dot_product_flash_attention", "aten._scaled_dot_product_efficient_attention",
+    "aten._scaled_dot_product_cudnn_attention", "aten._flash_attention_forward",
+    "aten._efficient_attention_forward",
+})
+"""The ops whose outputs selective checkpointing keeps: matrix products, convolutions and
+fused attention, the work that is costly to run again (the ops torchtitan's op-level
+selective checkpointing saves, `torchtitan/models/llama3/infra/parallelize.py`'s
+`_save_list`, less its every-other-matmul alternation and its collectives)."""
+
+
+def keep_matrix_outputs(ctx: Any, op: Any, *args: Any, **kwargs: Any) -> Any:
+    """The selective-checkpointing policy: keep `SAVED_OPS`' outputs, recompute the rest."""
+    policy = torch_checkpoint.CheckpointPolicy
+    if str(op.overloadpacket) in SAVED_OPS:
+        return policy.MUST_SAVE
+    return policy.PREFER_RECOMPUTE
+
+
+def _selective_context() -> Any:
+    return torch_checkpoint.create_selective_checkpoint_contexts(  # type: ignore[no-untyped-call]
+        keep_matrix_outputs)
+
+
+def _selectively_checkpointed_forward(block: nn.Module, *args: Any, **kwargs: Any) -> Any:
+    forward = type(block).forward.__get__(block)
+    return torch_checkpoint.checkpoint(forward, *args, use_reentrant=False,
+                                       context_fn=_selective_context, **kwargs)
+
+
+def checkpoint_block_selectively(block: nn.Module) -> None:
+    """Run `block`'s forward under selective checkpointing (`keep_matrix_outputs`)."""
+    block.forward = functools.partial(  # type: ignore[method-assign]
+        _selectively_checkpointed_forward, block)
+
+
+@change(
+    "checkpoint-selective",
+    "selective checkpointing of each repeated block: matrix products kept, the rest recomputed",
+    kind="memory", preserves_function=True, group="checkpoint-blocks",
+)
+def checkpoint_selective(step: Step) -> Applied:
+    if not step.train:
+        raise NotApplicable("inference keeps no activations for backward")
+    model = step.module
+    if getattr(model, "supports_gradient_checkpointing", False) and callable(
+        getattr(model, "gradient_checkpointing_enable", None)
+    ):
+        with warnings.catch_warnings():  # transformers 5 renames it, with a FutureWarning
+            warnings.simplefilter("ignore", FutureWarning)
+            model.gradient_checkpointing_enable(  # type: ignore[operator]
+                gradient_checkpointing_kwargs={"use_reentrant": False,
+                                               "context_fn": _selective_context}
+            )
+        return Applied(step, tuple(repeated_blocks(model)),
+                       "the model's own gradient_checkpointing_enable(use_reentrant=False), "
+                       "with a selective policy: matrix products kept, the rest recomputed")
+    blocks = repeated_blocks(model)
+    if not blocks:
+        raise NotApplicable("no nn.Sequential/ModuleList holds two or more composite blocks "
+                            "of one class")
+    for path in blocks:
+        checkpoint_block_selectively(model.get_submodule(path))
+    return Applied(step, tuple(blocks),
+                   f"{len(blocks)} blocks checkpointed selectively: outputs of matrix products, "
+                   f"convolutions and attention kept, the rest recomputed in backward")
