@@ -131,6 +131,9 @@ class FitResult:
     checkpointed: tuple[str, ...] = ()
     """With checkpoint-blocks chosen: the blocks checkpointed when fewer than all suffice
     (empty: all of them)."""
+    kept_ops: tuple[str, ...] = ()
+    """With checkpoint-blocks chosen and checkpointed selectively: the ATen ops whose
+    outputs every block keeps (empty: whole blocks recomputed)."""
 
 
 @dataclass(frozen=True)
@@ -264,5 +267,6 @@ def _fit(f: FitResult | None) -> dict[str, Any] | None:
         "measured": _measured(f.measured),
         "tried": [{"changes": list(names), "peak": peak} for names, peak in f.tried],
         "checkpointed": list(f.checkpointed),
+        "kept_ops": list(f.kept_ops),
         "note": f.note,
     }

@@ -29,8 +29,14 @@ from memflops.advisor.advice import (
 )
 from memflops.advisor.batch import batch_of
 from memflops.advisor.changes import CHANGES, Applied, Change, NotApplicable, Step, select
-from memflops.advisor.checkpoint import checkpoint_block, fewest_blocks, repeated_blocks
+from memflops.advisor.checkpoint import (
+    checkpoint_block,
+    checkpoint_block_selectively,
+    fewest_blocks,
+    repeated_blocks,
+)
 from memflops.advisor.search import Candidate, cheapest_fit
+from memflops.advisor.selective import Kept, kept_ops_fit, op_items
 from memflops.api import build_inputs
 from memflops.conventions import Convention
 from memflops.errors import AnalysisError, MemflopsError, UsageError
@@ -352,8 +358,51 @@ def _fit(capacity: int, base: Step, base_report: Report, baseline: Measured,
     fitted = cheapest_fit(baseline, capacity, candidates,
                           counting(analyse, progress, BUDGET_TASK, None))
     if fitted.fits and CHECKPOINT in fitted.changes:
-        fitted = _fewer_blocks(fitted, base, base_report, progress)
+        # two ways to recompute less than every block whole: fewer blocks, or every
+        # block keeping some ops' outputs; the cheaper, both analysed, is the answer
+        fewer = _fewer_blocks(fitted, base, base_report, progress)
+        selective = _kept_ops(fitted, base, progress)
+        if selective is None:
+            return fewer
+        tried = fewer.tried + selective.tried[len(fitted.tried):]
+        best = selective if _recompute(selective) < _recompute(fewer) else fewer
+        return dataclasses.replace(best, tried=tried)
     return fitted
+
+
+def _recompute(fitted: FitResult) -> float:
+    """What a fit's checkpointing costs: seconds per step when timed, else recomputed
+    FLOPs."""
+    measured = fitted.measured
+    assert measured is not None
+    if measured.time_step is not None:
+        return measured.time_step
+    return float(measured.flops_recompute)
+
+
+def _kept_ops(fitted: FitResult, base: Step, progress: Progress | None) -> FitResult | None:
+    """The fit with every repeated block checkpointed selectively, keeping the ops a
+    knapsack picks (`selective.kept_ops_fit`); None when that does not fit."""
+    blocks = repeated_blocks(base.module)
+    others = tuple(name for name in fitted.changes if name != CHECKPOINT)
+    if not blocks:
+        return None
+    try:
+        plain = analyze_step(combined_step(others, base))
+    except Exception:  # the combination ran with its checkpointing: keep that answer
+        return None
+
+    def analysed(kept: Kept) -> Measured | None:
+        step = combined_step(others, base, copy=True)
+        for path in blocks:
+            checkpoint_block_selectively(step.module.get_submodule(path), kept[path])
+        try:
+            return measure(analyze_step(step))
+        except Exception:
+            return None
+
+    return kept_ops_fit(fitted, op_items(plain, blocks), blocks,
+                        counting(analysed, progress, BUDGET_TASK, None))
 
 
 def _added(d: Delta, timed: bool) -> float:

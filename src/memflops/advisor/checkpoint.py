@@ -109,29 +109,33 @@ selective checkpointing saves, `torchtitan/models/llama3/infra/parallelize.py`'s
 `_save_list`, less its every-other-matmul alternation and its collectives)."""
 
 
-def keep_matrix_outputs(ctx: Any, op: Any, *args: Any, **kwargs: Any) -> Any:
-    """The selective-checkpointing policy: keep `SAVED_OPS`' outputs, recompute the rest."""
+def keep_only(kept: frozenset[str], ctx: Any, op: Any, *args: Any, **kwargs: Any) -> Any:
+    """The selective-checkpointing policy: keep the outputs of the ops named in `kept`
+    (e.g. "aten.mm"), recompute the rest."""
     policy = torch_checkpoint.CheckpointPolicy
-    if str(op.overloadpacket) in SAVED_OPS:
+    if str(op.overloadpacket) in kept:
         return policy.MUST_SAVE
     return policy.PREFER_RECOMPUTE
 
 
-def _selective_context() -> Any:
+def _selective_context(kept: frozenset[str]) -> Any:
     return torch_checkpoint.create_selective_checkpoint_contexts(  # type: ignore[no-untyped-call]
-        keep_matrix_outputs)
+        functools.partial(keep_only, kept))
 
 
-def _selectively_checkpointed_forward(block: nn.Module, *args: Any, **kwargs: Any) -> Any:
+def _selectively_checkpointed_forward(block: nn.Module, kept: frozenset[str], *args: Any,
+                                      **kwargs: Any) -> Any:
     forward = type(block).forward.__get__(block)
     return torch_checkpoint.checkpoint(forward, *args, use_reentrant=False,
-                                       context_fn=_selective_context, **kwargs)
+                                       context_fn=functools.partial(_selective_context, kept),
+                                       **kwargs)
 
 
-def checkpoint_block_selectively(block: nn.Module) -> None:
-    """Run `block`'s forward under selective checkpointing (`keep_matrix_outputs`)."""
+def checkpoint_block_selectively(block: nn.Module, kept: frozenset[str] = SAVED_OPS) -> None:
+    """Run `block`'s forward under selective checkpointing, keeping the outputs of the ops
+    named in `kept`."""
     block.forward = functools.partial(  # type: ignore[method-assign]
-        _selectively_checkpointed_forward, block)
+        _selectively_checkpointed_forward, block, kept)
 
 
 @change(
@@ -149,8 +153,9 @@ def checkpoint_selective(step: Step) -> Applied:
         with warnings.catch_warnings():  # transformers 5 renames it, with a FutureWarning
             warnings.simplefilter("ignore", FutureWarning)
             model.gradient_checkpointing_enable(  # type: ignore[operator]
-                gradient_checkpointing_kwargs={"use_reentrant": False,
-                                               "context_fn": _selective_context}
+                gradient_checkpointing_kwargs={
+                    "use_reentrant": False,
+                    "context_fn": functools.partial(_selective_context, SAVED_OPS)}
             )
         return Applied(step, tuple(repeated_blocks(model)),
                        "the model's own gradient_checkpointing_enable(use_reentrant=False), "
