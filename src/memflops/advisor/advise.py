@@ -79,6 +79,7 @@ def advise(
     time_constants: str | dict[str, object] | TimeConstants | None = None,
     parallel: str | None = None,
     tp_plan: str | dict[str, str] | None = None,
+    grad_accumulation: int | None = None,
     budget: str | int | None = None,
     only: Iterable[str] | None = None,
     skip: Iterable[str] | None = None,
@@ -104,6 +105,7 @@ def advise(
         prompt_len=prompt_len, new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
         fit_against=fit_against, allocator_conf=allocator_conf, gpu=gpu,
         time_constants=time_constants, parallel=parallel, tp_plan=tp_plan,
+        grad_accumulation=grad_accumulation,
     )
     if request.mode == "generate":
         raise UsageError("advise: mode generate is not advised; use mode train or inference")
@@ -116,7 +118,7 @@ def advise(
         "autocast": autocast, "loss": loss, "targets": targets,
         "allocator_conf": allocator_conf, "allocator_overhead": allocator_overhead,
         "name": target.label, "gpu": gpu, "time_constants": time_constants,
-        "parallel": parallel, "tp_plan": tp_plan,
+        "parallel": parallel, "tp_plan": tp_plan, "grad_accumulation": grad_accumulation,
     }
     base = Step(target.module, specs, options)
     total = len(changes) + 1
