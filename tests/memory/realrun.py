@@ -234,8 +234,8 @@ def accumulation_step(
         optimizer.step()
     first_at = next(i for i, p in enumerate(peaks) if p == peaks[-1])
     return Accumulated(
-        peak=mode.peak, baseline=sum(baseline.values()), saved=tuple(sum(d.values()) for d in saved),
-        grads=grad_bytes,
+        peak=mode.peak, baseline=sum(baseline.values()),
+        saved=tuple(sum(d.values()) for d in saved), grads=grad_bytes,
         peak_micro_batch=first_at + 1 if mode.peak == peaks[-1] else None,
         grad_storages_kept=kept,
     )

@@ -68,15 +68,15 @@ def header_facts(report: Report) -> list[str]:
 
 
 def accumulation_fact(report: Report) -> str | None:
-    """`gradient accumulation: 4 micro-batches of 8, effective batch 32 (...)`, or None
-    without accumulation."""
+    """`accumulation 4 micro-batches of 8, effective batch 32 (...)` (gradient
+    accumulation; a header fact: its name, a space, its value), or None without."""
     acc = report.grad_accumulation
     if acc is None:
         return None
     size = f" of {acc.micro_batch}" if acc.micro_batch is not None else ""
     effective = (f", effective batch {acc.effective_batch}"
                  if acc.effective_batch is not None else "")
-    return (f"gradient accumulation: {acc.micro_batches} micro-batches{size}{effective} "
+    return (f"accumulation {acc.micro_batches} micro-batches{size}{effective} "
             f"(the inputs are one micro-batch; FLOPs, calls and time per optimizer step)")
 
 
