@@ -18,6 +18,8 @@ from torch import nn
 
 from memflops import analyze_options as defaults
 from memflops.advisor import all_changes  # noqa: F401  (registers every change)
+from memflops.advisor.accumulation import NAME as ACCUMULATION
+from memflops.advisor.accumulation import split_step, splits
 from memflops.advisor.advice import (
     Advice,
     BatchTerms,
@@ -361,6 +363,8 @@ def _fit(capacity: int, base: Step, base_report: Report, baseline: Measured,
                           counting(analyse, progress, BUDGET_TASK, None))
     if fitted.fits and CHECKPOINT in fitted.changes:
         fitted = _fewer_blocks(fitted, base, base_report, progress)
+    elif fitted.fits and ACCUMULATION in fitted.changes:
+        fitted = _fewer_micro_batches(fitted, base, progress)
     return fitted
 
 
@@ -416,6 +420,45 @@ def _fewer_blocks(fitted: FitResult, base: Step, base_report: Report,
     return dataclasses.replace(
         fitted, measured=found[k], tried=tuple(tried), checkpointed=tuple(blocks[:k]),
         note=f"checkpointing {k} of the {len(blocks)} repeated blocks is enough",
+    )
+
+
+def _fewer_micro_batches(fitted: FitResult, base: Step,
+                         progress: Progress | None) -> FitResult:
+    """The fit with as few micro-batches as the budget needs: the splits of the batch
+    (2, 4, 8, ...; `accumulation.splits`), the fewest found by analyses of the whole
+    combination (a binary search: the peak does not grow as the micro-batch shrinks)."""
+    parts = splits(base)
+    others = tuple(name for name in fitted.changes if name != ACCUMULATION)
+    tried = list(fitted.tried)
+    found: dict[int, Measured] = {}
+
+    def analysed(k: int) -> Measured | None:
+        step = split_step(combined_step(others, base), parts[k - 1]).step
+        try:
+            return measure(analyze_step(step))
+        except Exception:  # the finest split fits: keep it
+            return None
+
+    counted = counting(analysed, progress, BUDGET_TASK, None)
+
+    def fits(k: int) -> bool:
+        measured = counted(k)
+        if measured is None:
+            return False
+        found[k] = measured
+        tried.append(((*others, f"{ACCUMULATION}[{parts[k - 1]}]"), measured.peak))
+        return measured.peak <= fitted.budget
+
+    if len(parts) < 2 or fitted.measured is None:
+        return fitted
+    k = fewest_blocks(len(parts), fits)
+    if k == len(parts) or k not in found:
+        return dataclasses.replace(fitted, tried=tuple(tried))
+    micro_batches = parts[k - 1] * (base.options.get("grad_accumulation") or 1)
+    return dataclasses.replace(
+        fitted, measured=found[k], tried=tuple(tried), micro_batches=micro_batches,
+        note=f"{micro_batches} micro-batches per optimizer step are enough",
     )
 
 
