@@ -443,7 +443,7 @@ def _fewer_micro_batches(fitted: FitResult, base: Step,
     counted = counting(analysed, progress, BUDGET_TASK, None)
 
     def fits(k: int) -> bool:
-        measured = counted(k)
+        measured: Measured | None = counted(k)
         if measured is None:
             return False
         found[k] = measured
