@@ -125,6 +125,32 @@ def test_json_train_mode_has_backward(capfd: pytest.CaptureFixture[str]) -> None
     assert doc["totals"]["macs"]["backward"] == 3_456 + 1_280 + 1_280  # 6,016
 
 
+def test_json_grad_accumulation(capfd: pytest.CaptureFixture[str]) -> None:
+    """Three micro-batches of 2: forward MACs 3 x 4,736, backward MACs 3 x 6,016; the
+    adds into .grad are no MACs (762 FLOPs each in micro-batches 2 and 3)."""
+    doc = run_json(capfd, TINY, *TINY_INPUT, "--mode", "train", "--grad-accumulation", "3")
+    assert doc["totals"]["macs"]["forward"] == 3 * TINY_MACS
+    assert doc["totals"]["macs"]["backward"] == 3 * 6_016
+    acc = doc["grad_accumulation"]
+    assert (acc["micro_batches"], acc["micro_batch"], acc["effective_batch"]) == (3, 2, 6)
+    assert acc["flops"]["first"]["forward"] == acc["flops"]["later"]["forward"] == TINY_FLOPS
+    first, later = acc["flops"]["first"]["backward"], acc["flops"]["later"]["backward"]
+    assert later - first == TINY_PARAMS
+    assert doc["totals"]["flops"]["backward"] == first + 2 * later
+    code, out, _ = run(capfd, "analyze", TINY, *TINY_INPUT, "--mode", "train",
+                       "--grad-accumulation", "3", "--format", "markdown")
+    assert code == 0
+    assert "accumulation **3 micro-batches of 2, effective batch 6 (the inputs are one " \
+        "micro-batch; FLOPs, calls and time per optimizer step)**" in out
+    # per op: each captured call once, with how often it runs per step
+    code, out, _ = run(capfd, "analyze", TINY, *TINY_INPUT, "--mode", "train",
+                       "--grad-accumulation", "3", "--format", "csv", "--per-op")
+    rows = [line.split(",") for line in out.splitlines()]
+    assert rows[0][-1] == "repeat"
+    flops = sum(int(r[4]) * int(r[-1]) for r in rows[1:] if r[4])
+    assert flops == doc["totals"]["flops"]["step"]
+
+
 @pytest.mark.parametrize(("optimizer", "state"), [("sgd", 0), ("adam", 2 * TINY_PARAMS * 4)])
 def test_train_memory_by_optimizer(
     capfd: pytest.CaptureFixture[str], optimizer: str, state: int

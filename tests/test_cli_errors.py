@@ -60,6 +60,12 @@ def one_line(err: str) -> str:
          "--depth: only for table and markdown output, not json"),
         ([f"{HOSTILE}:linear", "--input", "2x10", "--mode", "train", "--targets", "2:int64"],
          2, "targets: the loss 'sum' takes none"),
+        ([f"{HOSTILE}:linear", "--input", "2x10", "--mode", "train", "--grad-accumulation",
+          "0"], 2, "argument --grad-accumulation: expected a positive integer, got 0"),
+        ([f"{HOSTILE}:linear", "--input", "2x10", "--mode", "train", "--grad-accumulation",
+          "1.5"], 2, "argument --grad-accumulation: expected a positive integer, got '1.5'"),
+        ([f"{HOSTILE}:linear", "--input", "2x10", "--grad-accumulation", "2"], 2,
+         "grad_accumulation does not apply to mode 'inference' (only to 'train')"),
     ],
 )
 def test_one_line_and_exit_status(argv: list[str], code: int, words: str) -> None:

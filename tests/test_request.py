@@ -44,6 +44,19 @@ def _bad_loss(output: Any, targets: Any) -> torch.Tensor:
          "batch_sweep does not apply to mode 'generate'"),
         ({"mode": "generate", "autocast": "bf16", "prompt_len": 4, "new_tokens": 2},
          "autocast does not apply to mode 'generate'"),
+        ({"mode": "train", "grad_accumulation": 0},
+         "grad_accumulation: expected a positive int, the micro-batches per optimizer step, "
+         "got int 0"),
+        ({"mode": "train", "grad_accumulation": 2.0}, "grad_accumulation: expected a positive "
+         "int, the micro-batches per optimizer step, got float 2.0"),
+        ({"mode": "train", "grad_accumulation": True}, "grad_accumulation: expected a positive"),
+        ({"mode": "train", "grad_accumulation": "4"}, "grad_accumulation: expected a positive"),
+        ({"grad_accumulation": 4}, "grad_accumulation does not apply to mode 'inference' "
+         "(only to 'train')"),
+        ({"mode": "generate", "grad_accumulation": 4, "prompt_len": 4, "new_tokens": 2},
+         "grad_accumulation does not apply to mode 'generate'"),
+        ({"mode": "train", "grad_accumulation": 4, "parallel": "fsdp=2"},
+         "grad_accumulation=4 with parallel: accumulation is analysed on one GPU only"),
     ],
 )
 def test_malformed_arguments_are_usage_errors(arguments: dict[str, Any], words: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from memflops.capture.records import OpRecord, Phase
@@ -38,14 +39,26 @@ def phase_costs(records: Iterable[OpRecord]) -> PhaseCosts:
     totals = {phase: OpCost() for phase in Phase}
     recompute = OpCost()
     for rec in records:
-        if rec.cost is not None:
-            totals[rec.phase] += rec.cost
+        cost = rec.step_cost
+        if cost is not None:
+            totals[rec.phase] += cost
             if rec.recompute:
-                recompute += rec.cost
+                recompute += cost
     return PhaseCosts(
         totals[Phase.FORWARD], totals[Phase.LOSS], totals[Phase.BACKWARD], totals[Phase.OPTIMIZER],
         recompute=recompute,
     )
+
+
+def micro_batch_costs(cap: Capture) -> tuple[PhaseCosts, PhaseCosts] | None:
+    """Gradient accumulation: the costs of micro-batch 1 and of each later micro-batch
+    (one run of the second captured one's records, `repeat` aside); None without."""
+    split = cap.micro_batches
+    if split is None:
+        return None
+    first = cap.records[:split.second]
+    later = [replace(rec, repeat=1) for rec in cap.records[split.second:split.end]]
+    return phase_costs(first), phase_costs(later)
 
 
 def module_rows(
@@ -60,15 +73,16 @@ def module_rows(
         for path in ancestors(module_path):
             saved[path] += nbytes
     for rec in cap.records:
-        if rec.cost is None or rec.phase is Phase.LOSS:
+        cost = rec.step_cost
+        if cost is None or rec.phase is Phase.LOSS:
             continue
         chain = chains.get(rec.module)
         if chain is None:
             chain = chains[rec.module] = ancestors(rec.module)
         for path in chain:
-            inclusive[path, rec.phase] += rec.cost
+            inclusive[path, rec.phase] += cost
             if rec.recompute:
-                recomputed[path] += rec.cost
+                recomputed[path] += cost
     rows = []
     # named_modules() at the end of the step: a model may swap a submodule in as it runs
     # (BigBird picks full attention for short sequences, reusing the replaced module's
@@ -99,7 +113,7 @@ def uncounted(
     modules: dict[str, set[str]] = defaultdict(set)
     for rec in records:
         if rec.cost is None:
-            counts[rec.op] += 1
+            counts[rec.op] += rec.repeat
             modules[rec.op].add(rec.module or "<root>")
     result = []
     for op in sorted(counts, key=lambda o: (-counts[o], o)):
@@ -133,8 +147,8 @@ def integer_warnings(records: Iterable[OpRecord]) -> list[str]:
     calls: dict[str, int] = defaultdict(int)
     for rec in records:
         if rec.cost is not None and rec.cost.integer_macs:
-            macs[rec.op] += rec.cost.integer_macs
-            calls[rec.op] += 1
+            macs[rec.op] += rec.cost.integer_macs * rec.repeat
+            calls[rec.op] += rec.repeat
     if not macs:
         return []
     listed = ", ".join(f"{op} {macs[op]} in {calls[op]} call(s)"

@@ -63,6 +63,7 @@ from memflops.report.assemble import assemble_report
 from memflops.report.model import (
     Checkpointing,
     CollectiveRow,
+    GradAccumulation,
     MemoryTotals,
     Parallel,
     Report,
@@ -101,6 +102,7 @@ def analyze(
     time_constants: str | dict[str, object] | TimeConstants | None = None,
     parallel: str | None = None,
     tp_plan: str | dict[str, str] | None = None,
+    grad_accumulation: int | None = None,
     progress: Progress | None = None,
 ) -> Report:
     """Count parameters, FLOPs, MACs and memory of one step of `model`.
@@ -161,6 +163,15 @@ def analyze(
     `gpu`) their time. `tp_plan` (module name patterns to styles, or a JSON
     file of them) is the tensor-parallel plan; Hugging Face models bring
     their own.
+    `grad_accumulation` (train mode; M >= 1) accumulates gradients over M
+    micro-batches per optimizer step: the inputs are one micro-batch, the
+    loss is divided by M, and forward and backward run M times (the second
+    and later adding into the gradients) before the optimizer step. The
+    capture runs micro-batches 1 and 2 and the optimizer step; FLOPs, bytes,
+    calls and time are per optimizer step (micro-batch 1 + (M - 1) x
+    micro-batch 2 + the optimizer), memory is the step's peak with one
+    micro-batch's activations, and `report.grad_accumulation` holds the
+    micro-batches, the effective batch and each micro-batch's FLOPs.
     `progress(task, done, total)` is called after each analysis a batch
     sweep or a fit runs (`memflops.progress`; the command line draws it).
     """
@@ -171,6 +182,7 @@ def analyze(
         prompt_len=prompt_len, new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
         fit_against=fit_against, allocator_conf=allocator_conf,
         gpu=gpu, time_constants=time_constants, parallel=parallel, tp_plan=tp_plan,
+        grad_accumulation=grad_accumulation,
     )
     if progress is not None and not callable(progress):
         raise UsageError(f"progress: expected a callable progress(task, done, total), got "
@@ -260,22 +272,35 @@ def time_step(request: AnalysisRequest, cap: Capture, specs: InputSpecs) -> Timi
     if request.accelerator is None:
         return None
     model = TimeModel(request.accelerator, request.time_constants)
-    samples, tokens = _step_size(specs)
+    samples, tokens = _step_size(specs, request.grad_accumulation)
     return Timing(request.accelerator, request.time_constants, model.estimate(cap.records),
                   samples, tokens)
 
 
-def _step_size(specs: InputSpecs) -> tuple[int | None, int | None]:
+def _step_size(specs: InputSpecs, micro_batches: int = 1) -> tuple[int | None, int | None]:
     """(samples, tokens) one step processes: dimension 0 of the first input, and, when it
-    holds integer token ids of two or more dimensions, dimensions 0 x 1."""
+    holds integer token ids of two or more dimensions, dimensions 0 x 1; times the
+    micro-batches of gradient accumulation (the inputs are one)."""
     inputs = [s for _, s in specs.all()]
     if not inputs or not inputs[0].shape:
         return None, None
     first = inputs[0]
-    samples = int(first.shape[0])
+    samples = int(first.shape[0]) * micro_batches
     integer = first.dtype is not None and not first.dtype.is_floating_point
     tokens = samples * int(first.shape[1]) if integer and len(first.shape) >= 2 else None
     return samples, tokens
+
+
+def grad_accumulation(
+    cap: Capture, timeline: Timeline, specs: InputSpecs
+) -> GradAccumulation | None:
+    """The micro-batches of a step with gradient accumulation (None without)."""
+    costs = aggregate.micro_batch_costs(cap)
+    if costs is None or cap.micro_batches is None:
+        return None
+    samples, _ = _step_size(specs)
+    return GradAccumulation(cap.micro_batches.count, samples, *costs,
+                            peak_micro_batch=timeline.peak.micro_batch)
 
 
 def build_inputs(inputs: Any, target: ResolvedModel, request: AnalysisRequest) -> InputSpecs:
@@ -459,6 +484,7 @@ def _step_report(
         timing=timing,
         memory_timeline=capture_series(cap, allocator_overhead=request.allocator_overhead),
         parallel=parallel_summary(request, cap, timing),
+        grad_accumulation=grad_accumulation(cap, timeline, specs),
     )
 
 

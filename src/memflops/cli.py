@@ -46,7 +46,7 @@ ANALYZE_OPTIONS = (
     "mode", "convention", "dtype", "autocast", "optimizer", "loss", "targets",
     "batch_sweep", "fit", "fit_dimension", "fit_against", "allocator_conf", "allocator_overhead",
     "batch", "seq", "prompt_len", "new_tokens", "cache_dtype", "gpu", "time_constants",
-    "parallel", "tp_plan",
+    "parallel", "tp_plan", "grad_accumulation",
 )
 """Options passed to `memflops.analyze` under their own name when given."""
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -264,6 +264,11 @@ def _add_training_options(step: Any) -> None:
         help=f"train: sum or cross_entropy (default: {defaults.LOSS})",
     )
     step.add_argument("--targets", metavar="SHAPE", help="cross_entropy targets, e.g. 8:int64")
+    step.add_argument(
+        "--grad-accumulation", metavar="M", type=_positive,
+        help="train: accumulate gradients over M micro-batches per optimizer step; the "
+        "inputs are one micro-batch (effective batch = M x batch); default 1",
+    )
 
 
 def _add_memory_options(step: Any) -> None:

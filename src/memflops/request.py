@@ -10,7 +10,8 @@ allocator options, accelerator (`gpu`), time constants, parallel layout, and
 last whether
 each given option applies to the mode (generate mode takes no fit, sweep,
 seq, optimizer or autocast; only generate mode takes prompt_len, new_tokens,
-cache_dtype): an option that would be dropped is refused instead.
+cache_dtype; only train mode takes grad_accumulation): an option that would
+be dropped is refused instead.
 The checks that need the model come later and are
 methods here, called at the step that needs them, so an error is raised at
 the same point of the pipeline whatever else is wrong:
@@ -99,6 +100,8 @@ class AnalysisRequest:
     """The step's layout over several GPUs (None: one GPU)."""
     tp_plan: dict[str, str] | None = None
     """The tensor-parallel plan given (None: the model's library's own, for `tp`)."""
+    grad_accumulation: int = 1
+    """Micro-batches per optimizer step (the inputs are one micro-batch); 1: none."""
 
     @classmethod
     def from_arguments(
@@ -127,6 +130,7 @@ class AnalysisRequest:
         time_constants: str | dict[str, object] | TimeConstants | None = None,
         parallel: str | ParallelSpec | None = None,
         tp_plan: str | dict[str, str] | None = None,
+        grad_accumulation: int | None = None,
     ) -> AnalysisRequest:
         """`analyze`'s keyword arguments, checked in the order the module docstring gives."""
         _check_types(
@@ -136,6 +140,7 @@ class AnalysisRequest:
             seq=seq, prompt_len=prompt_len, new_tokens=new_tokens, cache_dtype=cache_dtype,
             name=name, fit_against=fit_against, allocator_conf=allocator_conf, gpu=gpu,
             time_constants=time_constants, parallel=parallel, tp_plan=tp_plan,
+            grad_accumulation=grad_accumulation,
         )
         if mode not in MODES:
             raise UsageError(f"unknown mode {mode!r}; expected one of: {', '.join(MODES)}")
@@ -184,8 +189,12 @@ class AnalysisRequest:
             mode, optimizer=optimizer, autocast=autocast, loss=loss, targets=targets,
             batch_sweep=batch_sweep, fit=fit, fit_dimension=fit_dimension,
             fit_against=fit_against, seq=seq, prompt_len=prompt_len, new_tokens=new_tokens,
-            cache_dtype=cache_dtype,
+            cache_dtype=cache_dtype, grad_accumulation=grad_accumulation,
         )
+        if grad_accumulation is not None and grad_accumulation > 1 and layout is not None:
+            raise UsageError(f"grad_accumulation={grad_accumulation} with parallel: "
+                             f"accumulation is analysed on one GPU only for now; leave out "
+                             f"one of them")
         return cls(
             mode=mode, convention=conv, cast=cast, autocast=amp, optimizer=optimizer, loss=loss,
             targets=targets, sweep_sizes=sizes, capacity=capacity, fit_dimension=fit_dimension,
@@ -193,6 +202,7 @@ class AnalysisRequest:
             batch=batch, seq=seq, prompt_len=prompt_len,
             new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
             accelerator=hardware, time_constants=constants, parallel=layout, tp_plan=plan,
+            grad_accumulation=grad_accumulation or 1,
         )
 
     @property
@@ -220,6 +230,7 @@ class AnalysisRequest:
             autocast=self.autocast,
             loss=self.loss,
             targets=targets,
+            micro_batches=self.grad_accumulation,
         )
 
     def generate_options(self) -> GenerateOptions:
@@ -272,6 +283,7 @@ _ACCEPTED: dict[str, tuple[str, Any]] = {
                  lambda v: isinstance(v, (str, ParallelSpec))),
     "tp_plan": ("a JSON file of module pattern -> style, or such a mapping",
                 lambda v: isinstance(v, (str, dict))),
+    "grad_accumulation": ("a positive int, the micro-batches per optimizer step", _POSITIVE[1]),
 }
 """What each argument of `analyze` accepts (None aside, where it is the default): the
 words of the error and the check."""
@@ -297,7 +309,8 @@ def _excerpt(value: Any) -> str:
 
 _MODE_OPTIONS: dict[str, tuple[str, ...]] = {
     "inference": ("autocast", "batch_sweep", "fit", "seq"),
-    "train": ("optimizer", "autocast", "loss", "targets", "batch_sweep", "fit", "seq"),
+    "train": ("optimizer", "autocast", "loss", "targets", "batch_sweep", "fit", "seq",
+              "grad_accumulation"),
     "generate": ("prompt_len", "new_tokens", "cache_dtype"),
 }
 """The options each mode applies; the others, given, are refused (never silently dropped).

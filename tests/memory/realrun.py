@@ -162,6 +162,85 @@ def train_step(
     return Measured(peak=mode.peak, baseline=sum(baseline.values()), saved=sum(saved.values()))
 
 
+@dataclass(frozen=True)
+class Accumulated:
+    """Bytes of one real optimizer step with gradient accumulation over M micro-batches."""
+
+    peak: int
+    baseline: int
+    saved: tuple[int, ...]
+    """Bytes saved for backward by each micro-batch."""
+    grads: int
+    """Bytes of the parameters' `.grad` storages before `optimizer.step()`."""
+    peak_micro_batch: int | None
+    """The micro-batch (1-based) in which the peak was first reached; None: in the
+    optimizer step."""
+    grad_storages_kept: bool
+    """Whether every `.grad` is the storage micro-batch 1 created (accumulated in place)."""
+
+
+def accumulation_step(
+    model: nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    make_optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer],
+    micro_batches: int,
+    untracked: frozenset[tuple[str, int]] = frozenset(),
+) -> Accumulated:
+    """Measure the second optimizer step of a gradient-accumulation loop: for each of
+    `micro_batches` micro-batches (each the same `inputs`, resident as a data loader's
+    batch is), `(loss / M).backward()`; then `optimizer.step()`. One whole warm-up
+    step first, ending in `zero_grad(set_to_none=True)`, so the optimizer state exists
+    and the gradients are None when the measured step starts."""
+    model.train()
+    optimizer = make_optimizer(model.parameters())
+
+    def scaled(loss: torch.Tensor) -> torch.Tensor:
+        return loss if micro_batches == 1 else loss / micro_batches
+
+    for _ in range(micro_batches):
+        scaled(_loss(model(*inputs))).backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+    baseline = _storages(
+        [*model.parameters(), *model.buffers(), *inputs, *_device_state(optimizer)]
+    )
+    mode = _LiveBytes(baseline, untracked)
+    saved: list[dict[int, int]] = []
+    first_grads: dict[int, int] = {}
+    peaks: list[int] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        address = t.untyped_storage().data_ptr()
+        if address not in baseline and address not in mode.ignored:
+            saved[-1][address] = t.untyped_storage().nbytes()
+        return t
+
+    with mode:
+        for i in range(micro_batches):
+            saved.append({})
+            with torch.autograd.graph.saved_tensors_hooks(pack, _same):
+                loss = scaled(_loss(model(*inputs)))
+            loss.backward()
+            del loss
+            peaks.append(mode.peak)
+            grads = {id(p): p.grad.untyped_storage().data_ptr()
+                     for p in model.parameters() if p.grad is not None}
+            if i == 0:
+                first_grads = grads
+        kept = grads == first_grads
+        grad_bytes = sum(_storages(p.grad for p in model.parameters()
+                                   if p.grad is not None).values())
+        optimizer.step()
+    first_at = next(i for i, p in enumerate(peaks) if p == peaks[-1])
+    return Accumulated(
+        peak=mode.peak, baseline=sum(baseline.values()),
+        saved=tuple(sum(d.values()) for d in saved), grads=grad_bytes,
+        peak_micro_batch=first_at + 1 if mode.peak == peaks[-1] else None,
+        grad_storages_kept=kept,
+    )
+
+
 def inference(
     model: nn.Module,
     inputs: tuple[torch.Tensor, ...],

@@ -360,3 +360,82 @@ def test_inference_peak_when_a_pool_follows_the_relu() -> None:
     assert in_place.memory_detail.peak_module == "2"
     assert real_inference(net, False) == 595_112
     assert real_inference(net, True) == 529_576
+
+
+# --- gradient accumulation ------------------------------------------------------------
+# `realrun.accumulation_step` runs the real loop: M micro-batches of (loss / M).backward(),
+# then optimizer.step(), measured in the second optimizer step. memflops captures two
+# micro-batches; micro-batches 3..M must change nothing, which M = 4 checks.
+
+ACCUMULATION_MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
+    "mlp": (nets.ResidualMLP, (16, 64)),
+    "cnn-bn": (nets.cnn, (8, 3, 32, 32)),
+    "transformer-block-sdpa": (nets.Block, (4, 32, 64)),
+    "frozen-and-shared": (nets.FrozenShared, (16, 32)),
+}
+
+
+@pytest.mark.parametrize("micro_batches", [2, 4])
+@pytest.mark.parametrize("name", list(ACCUMULATION_MODELS))
+def test_accumulation_step_matches_a_real_accumulation_loop_to_the_byte(
+    name: str, micro_batches: int
+) -> None:
+    build, shape = ACCUMULATION_MODELS[name]
+    model = realrun.seeded(build)
+    optimizer = "adam" if micro_batches == 2 else "sgd-momentum"
+    report = memflops.analyze(model, shape, mode="train", optimizer=optimizer,
+                              grad_accumulation=micro_batches)
+    real = realrun.accumulation_step(model, (torch.randn(shape),), OPTIMIZERS[optimizer],
+                                     micro_batches)
+    mem, acc, detail = report.totals.memory, report.grad_accumulation, report.memory_detail
+    assert acc is not None and detail is not None
+    assert real.grad_storages_kept  # autograd added into micro-batch 1's .grad in place
+    # every micro-batch saves the same bytes; memflops reports one micro-batch's
+    assert real.saved == (mem.activations,) * micro_batches
+    assert (detail.baseline, mem.grads, mem.peak) == (real.baseline, real.grads, real.peak)
+    assert acc.peak_micro_batch == real.peak_micro_batch
+
+
+def test_accumulation_peak_in_the_optimizer_step_matches_a_real_loop() -> None:
+    """An MLP whose Adam step outweighs its activations: the peak is in the optimizer
+    step (its foreach temporaries), the same with or without accumulation."""
+    model = realrun.seeded(nets.ResidualMLP)
+    report = memflops.analyze(model, (16, 64), mode="train", grad_accumulation=3)
+    real = realrun.accumulation_step(model, (torch.randn(16, 64),), OPTIMIZERS["adam"], 3)
+    assert report.grad_accumulation is not None
+    assert (report.totals.memory.peak, report.grad_accumulation.peak_micro_batch) == (
+        real.peak, real.peak_micro_batch) == (668_416, None)
+    assert report.memory_detail is not None and report.memory_detail.peak_phase == "optimizer"
+
+
+def test_accumulation_on_a_tiny_llama_matches_a_real_loop_to_the_byte() -> None:
+    transformers = pytest.importorskip("transformers")
+
+    def build() -> nn.Module:
+        config = transformers.LlamaConfig(
+            hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, vocab_size=500, use_cache=False,
+        )
+        return transformers.LlamaForCausalLM(config)
+
+    ids = torch.zeros((2, 32), dtype=torch.int64)
+    sgd: OptimizerFactory = lambda ps: torch.optim.SGD(ps, lr=0.1)  # noqa: E731
+    real = realrun.accumulation_step(realrun.seeded(build), (ids,), sgd, 3)
+    report = memflops.analyze(build(), [ids], mode="train", optimizer="sgd",
+                              grad_accumulation=3)
+    mem = report.totals.memory
+    assert report.grad_accumulation is not None
+    assert real.saved == (mem.activations,) * 3
+    assert (mem.peak, mem.grads, report.grad_accumulation.peak_micro_batch) == (
+        real.peak, real.grads, real.peak_micro_batch)
+
+
+def test_one_micro_batch_is_the_step_without_accumulation() -> None:
+    """grad_accumulation=1 changes nothing: the same document, records and timeline."""
+    model = realrun.seeded(nets.cnn)
+    plain = memflops.analyze(model, (8, 3, 32, 32), mode="train", gpu="H100 SXM")
+    one = memflops.analyze(model, (8, 3, 32, 32), mode="train", gpu="H100 SXM",
+                           grad_accumulation=1)
+    assert one.grad_accumulation is None
+    assert one.to_dict() == plain.to_dict()
+    assert one.records == plain.records

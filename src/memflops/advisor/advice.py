@@ -128,6 +128,9 @@ class FitResult:
     """Each combination analysed, with its peak, in the order tried
     (`checkpoint-blocks[k/n]`: k of the n repeated blocks checkpointed)."""
     note: str = ""
+    micro_batches: int | None = None
+    """With grad-accumulation chosen: the micro-batches per optimizer step it keeps when
+    fewer than its finest split suffice (None: the finest split, or not chosen)."""
     checkpointed: tuple[str, ...] = ()
     """With checkpoint-blocks chosen: the blocks checkpointed when fewer than all suffice
     (empty: all of them)."""
@@ -268,5 +271,6 @@ def _fit(f: FitResult | None) -> dict[str, Any] | None:
         "tried": [{"changes": list(names), "peak": peak} for names, peak in f.tried],
         "checkpointed": list(f.checkpointed),
         "kept_ops": list(f.kept_ops),
+        "micro_batches": f.micro_batches,
         "note": f.note,
     }

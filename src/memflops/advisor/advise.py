@@ -18,6 +18,8 @@ from torch import nn
 
 from memflops import analyze_options as defaults
 from memflops.advisor import all_changes  # noqa: F401  (registers every change)
+from memflops.advisor.accumulation import NAME as ACCUMULATION
+from memflops.advisor.accumulation import split_step, splits
 from memflops.advisor.advice import (
     Advice,
     BatchTerms,
@@ -84,6 +86,7 @@ def advise(
     time_constants: str | dict[str, object] | TimeConstants | None = None,
     parallel: str | None = None,
     tp_plan: str | dict[str, str] | None = None,
+    grad_accumulation: int | None = None,
     budget: str | int | None = None,
     only: Iterable[str] | None = None,
     skip: Iterable[str] | None = None,
@@ -109,6 +112,7 @@ def advise(
         prompt_len=prompt_len, new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
         fit_against=fit_against, allocator_conf=allocator_conf, gpu=gpu,
         time_constants=time_constants, parallel=parallel, tp_plan=tp_plan,
+        grad_accumulation=grad_accumulation,
     )
     if request.mode == "generate":
         raise UsageError("advise: mode generate is not advised; use mode train or inference")
@@ -121,7 +125,7 @@ def advise(
         "autocast": autocast, "loss": loss, "targets": targets,
         "allocator_conf": allocator_conf, "allocator_overhead": allocator_overhead,
         "name": target.label, "gpu": gpu, "time_constants": time_constants,
-        "parallel": parallel, "tp_plan": tp_plan,
+        "parallel": parallel, "tp_plan": tp_plan, "grad_accumulation": grad_accumulation,
     }
     base = Step(target.module, specs, options, capacity)
     total = len(changes) + 1
@@ -367,6 +371,8 @@ def _fit(capacity: int, base: Step, base_report: Report, baseline: Measured,
         tried = fewer.tried + selective.tried[len(fitted.tried):]
         best = selective if _recompute(selective) < _recompute(fewer) else fewer
         return dataclasses.replace(best, tried=tried)
+    if fitted.fits and ACCUMULATION in fitted.changes:
+        fitted = _fewer_micro_batches(fitted, base, progress)
     return fitted
 
 
@@ -457,6 +463,45 @@ def _fewer_blocks(fitted: FitResult, base: Step, base_report: Report,
     return dataclasses.replace(
         fitted, measured=found[k], tried=tuple(tried), checkpointed=tuple(blocks[:k]),
         note=f"checkpointing {k} of the {len(blocks)} repeated blocks is enough",
+    )
+
+
+def _fewer_micro_batches(fitted: FitResult, base: Step,
+                         progress: Progress | None) -> FitResult:
+    """The fit with as few micro-batches as the budget needs: the splits of the batch
+    (2, 4, 8, ...; `accumulation.splits`), the fewest found by analyses of the whole
+    combination (a binary search: the peak does not grow as the micro-batch shrinks)."""
+    parts = splits(base)
+    others = tuple(name for name in fitted.changes if name != ACCUMULATION)
+    tried = list(fitted.tried)
+    found: dict[int, Measured] = {}
+
+    def analysed(k: int) -> Measured | None:
+        step = split_step(combined_step(others, base), parts[k - 1]).step
+        try:
+            return measure(analyze_step(step))
+        except Exception:  # the finest split fits: keep it
+            return None
+
+    counted = counting(analysed, progress, BUDGET_TASK, None)
+
+    def fits(k: int) -> bool:
+        measured: Measured | None = counted(k)
+        if measured is None:
+            return False
+        found[k] = measured
+        tried.append(((*others, f"{ACCUMULATION}[{parts[k - 1]}]"), measured.peak))
+        return measured.peak <= fitted.budget
+
+    if len(parts) < 2 or fitted.measured is None:
+        return fitted
+    k = fewest_blocks(len(parts), fits)
+    if k == len(parts) or k not in found:
+        return dataclasses.replace(fitted, tried=tuple(tried))
+    micro_batches = parts[k - 1] * (base.options.get("grad_accumulation") or 1)
+    return dataclasses.replace(
+        fitted, measured=found[k], tried=tuple(tried), micro_batches=micro_batches,
+        note=f"{micro_batches} micro-batches per optimizer step are enough",
     )
 
 

@@ -5,6 +5,7 @@ its submodules (rewritten or not) each time it runs, and the other changes touch
 separate modules or options."""
 
 from memflops.advisor import (  # noqa: F401
+    accumulation,
     batch,
     batchnorm,
     checkpoint,

@@ -24,7 +24,7 @@ def batch_of(inputs: InputSpecs) -> int | None:
 
 
 @change(
-    "batch-halved", "batch size halved (or 2 micro-batches of gradient accumulation)",
+    "batch-halved", "batch size halved",
     kind="memory", preserves_function=True, searchable=False, copies_model=False,
     article_claim=ArticleClaim("a smaller batch: the feature maps shrink with it; params "
                                "and optimizer state do not", "peak", None),
@@ -36,15 +36,15 @@ def batch_halved(step: Step) -> Applied:
     if batch < 2:
         raise NotApplicable(f"batch {batch} cannot be halved")
     half = batch // 2
-    changed = step.with_options(**_targets_resized(step, half))
+    changed = step.with_options(**targets_resized(step, half))
     return Applied(
         Step(step.module, resized(step.inputs, half, BATCH), changed.options, step.budget),
-        note=f"batch {batch} -> {half}; the same effective batch takes 2 micro-batches of "
-        f"gradient accumulation (twice the steps)",
+        note=f"batch {batch} -> {half}: half the samples per optimizer step (to keep the "
+        f"effective batch, see grad-accumulation)",
     )
 
 
-def _targets_resized(step: Step, size: int) -> dict[str, object]:
+def targets_resized(step: Step, size: int) -> dict[str, object]:
     targets = step.options.get("targets")
     if targets is None:
         return {}

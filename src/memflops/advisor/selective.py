@@ -91,9 +91,12 @@ def op_items(report: Report, blocks: Sequence[str]) -> Items:
         weight[block, rec.op] += rec.cost.bytes_written
         if model is not None:
             timed = model.op(rec)
-            value[block, rec.op] += timed.total if timed is not None else 0.0
+            value[block, rec.op] += timed.total * rec.repeat if timed is not None else 0.0
         else:
-            value[block, rec.op] += rec.cost.flops
+            value[block, rec.op] += rec.cost.flops * rec.repeat
+    if report.grad_accumulation is not None:
+        # two micro-batches are captured, and one's outputs are live at a time
+        weight = defaultdict(int, {key: w // 2 for key, w in weight.items()})
     copies: dict[tuple[str, int, float], list[str]] = defaultdict(list)
     for block in blocks:
         for (owner, op), w in weight.items():

@@ -305,7 +305,7 @@ def borrowed_warning(records: Iterable[OpRecord]) -> list[str]:
     calls: dict[str, int] = {}
     for rec in records:
         if rec.cost is not None and (rec.cost.macs or rec.cost.flops) and lookup(rec.op) is None:
-            calls[rec.op] = calls.get(rec.op, 0) + 1
+            calls[rec.op] = calls.get(rec.op, 0) + rec.repeat
     if not calls:
         return []
     listed = ", ".join(f"{op} ({n} call(s))" for op, n in sorted(calls.items()))

@@ -4,7 +4,13 @@ Inference: `eval()` and `no_grad`, one forward that frees as it goes.
 Train: the steady state of a training loop, as in its second iteration:
 optimizer state already exists, gradients were zeroed with
 `set_to_none=True`; then `train()` forward, a scalar loss, backward and,
-when an optimizer is given, its step. Both run inside a `CaptureSession`
+when an optimizer is given, its step. With gradient accumulation over M
+micro-batches (`StepConfig.micro_batches`), the inputs are one micro-batch
+and forward, loss / M and backward run twice before the optimizer step:
+micro-batch 1 creates the gradients, micro-batch 2 adds into them (autograd's
+in-place `add_` into `.grad`) with micro-batch 1's gradients live all through
+it; micro-batches 3..M repeat micro-batch 2, so its records stand for M - 1
+micro-batches (`records.MicroBatches`). Both run inside a `CaptureSession`
 (`capture.session`), which swaps the model's weights for fake stand-ins and
 puts them back, with the train/eval flags; what is particular to a step
 (inputs with known values, the optimizer's warm-up, autocast, the tensors
@@ -16,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -32,7 +38,7 @@ from memflops.capture.inputs import (
     real_values,
 )
 from memflops.capture.recorder import OpRecorder, OptimizerScalars
-from memflops.capture.records import OpRecord, Phase
+from memflops.capture.records import MicroBatches, OpRecord, Phase
 from memflops.capture.session import CaptureSession, StepWrapper
 from memflops.capture.tracker import ROOT, ModuleTracker
 from memflops.capture.values.assumptions import Assumptions
@@ -59,6 +65,9 @@ class StepConfig:
     track_memory: bool = True
     wrapper: StepWrapper | None = None
     """Run the step on a distributed wrapping of the model (`capture.parallel`)."""
+    micro_batches: int = 1
+    """Gradient accumulation: forward and backward of this many micro-batches (the
+    inputs are one) per optimizer step; 1 for none."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,9 @@ class Capture:
     module_tree: tuple[tuple[str, nn.Module], ...] = ()
     """`named_modules()` at the end of the step: a model may swap a submodule in as it
     runs, which the session removes again afterwards (`capture.isolation`)."""
+    micro_batches: MicroBatches | None = None
+    """Gradient accumulation: where the two captured micro-batches lie in `records`;
+    `calls` then count every micro-batch of the step, `feature_map_bytes` one."""
 
 
 def default_float_dtype(model: nn.Module, dtype: torch.dtype | None) -> torch.dtype:
@@ -190,6 +202,7 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
     float_dtype = default_float_dtype(model, config.dtype)
     grads: frozenset[int] = frozenset()
     state: frozenset[int] = frozenset()
+    split: _Split | None = None
     with CaptureSession(
         model, train=config.train, dtype=config.dtype, track_memory=config.track_memory,
         wrapper=config.wrapper,
@@ -204,7 +217,7 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
         if optimizer is not None:
             _note_optimizer_state(session, optimizer)
         if config.train:
-            grads, state = _train_step(session, args, kwargs, inputs, config, optimizer)
+            grads, state, split = _train_step(session, args, kwargs, inputs, config, optimizer)
         else:
             _inference_step(session, args, kwargs, inputs, config)
         if session.storages is not None:
@@ -212,12 +225,15 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
         module_tree = tuple(model.named_modules())
     recorder, tracker = session.recorder, session.tracker
     parallel = session.wrapped_result()
+    records, calls, feature_maps = tuple(recorder.records), tracker.calls, tracker.feature_map_bytes
+    if split is not None:
+        records, calls, feature_maps = split.per_step(records, calls, feature_maps)
     cap = Capture(
-        records=tuple(recorder.records),
+        records=records,
         output_shapes=dict(tracker.output_shapes),
-        calls=dict(tracker.calls),
+        calls=dict(calls),
         rule_failures=dict(recorder.rule_failures),
-        feature_map_bytes=dict(tracker.feature_map_bytes),
+        feature_map_bytes=dict(feature_maps),
         storages=session.storages,
         grads=grads,
         optimizer_state=state,
@@ -227,6 +243,7 @@ def capture(model: nn.Module, inputs: InputSpecs, config: StepConfig) -> Capture
         parallel=parallel,
         transient=parallel.transient if parallel is not None else frozenset(),
         module_tree=module_tree,
+        micro_batches=split.micro_batches if split is not None else None,
     )
     return cap if config.wrapper is None else config.wrapper.finish(cap)
 
@@ -249,9 +266,36 @@ def _inference_step(
 def _train_step(
     session: CaptureSession, args: list[torch.Tensor], kwargs: dict[str, torch.Tensor],
     inputs: InputSpecs, config: StepConfig, optimizer: torch.optim.Optimizer | None,
-) -> tuple[frozenset[int], frozenset[int]]:
-    """Forward, loss, backward, optimizer step; the serials of the gradients and of the
-    optimizer state."""
+) -> tuple[frozenset[int], frozenset[int], _Split | None]:
+    """Forward, loss, backward (of each captured micro-batch), optimizer step; the serials
+    of the gradients and of the optimizer state, and where the micro-batches lie (None
+    without gradient accumulation)."""
+    recorder, tracker = session.recorder, session.tracker
+    state: frozenset[int] = frozenset()
+    split = None
+    with session.recording():
+        _micro_batch(session, args, kwargs, inputs, config)
+        if config.micro_batches > 1:
+            split = _Split(config.micro_batches, len(recorder.records), dict(tracker.calls),
+                           dict(tracker.feature_map_bytes))
+            _micro_batch(session, args, kwargs, inputs, config)
+            split.end = len(recorder.records)
+        grads = session.serials([p.grad for p in _unique_trainable(session.model)]
+                                + [t.grad for t in (*args, *kwargs.values()) if t.requires_grad])
+        if optimizer is not None:
+            recorder.phase = Phase.OPTIMIZER
+            optimizer.step()
+            state = session.serials(_state_tensors(optimizer))
+    return grads, state, split
+
+
+def _micro_batch(
+    session: CaptureSession, args: list[torch.Tensor], kwargs: dict[str, torch.Tensor],
+    inputs: InputSpecs, config: StepConfig,
+) -> None:
+    """Forward, loss and backward of one (micro-)batch; backward adds into the gradients
+    a previous micro-batch left. Under accumulation the loss is divided by the number of
+    micro-batches, as a training loop does to average over the effective batch."""
     recorder, tracker = session.recorder, session.tracker
     saving = contextlib.ExitStack()
     if session.storages is not None:
@@ -259,29 +303,56 @@ def _train_step(
         saving.enter_context(selective_saves_marked(recorder.pack_saved))
         recorder.saving = recorder.pack_saved
     saving.enter_context(regions_noted(tracker, session.checkpointed))
-    state: frozenset[int] = frozenset()
-    with session.recording():
-        with saving:
-            with _autocast(config):
-                output = _forward(session.model, tracker, args, kwargs, inputs)
-            recorder.phase = Phase.LOSS
-            with _autocast(config):
-                loss = _loss(output, config)
-            tracker.tag_nodes([loss], ROOT)
-        recorder.saving = None
-        if recorder.foreign_hooks is not None:
-            raise AnalysisError(recorder.foreign_hooks)
-        del output
-        recorder.phase = Phase.BACKWARD
-        _backward(loss, tracker)
-        del loss
-        grads = session.serials([p.grad for p in _unique_trainable(session.model)]
-                                + [t.grad for t in (*args, *kwargs.values()) if t.requires_grad])
-        if optimizer is not None:
-            recorder.phase = Phase.OPTIMIZER
-            optimizer.step()
-            state = session.serials(_state_tensors(optimizer))
-    return grads, state
+    recorder.phase = Phase.FORWARD
+    with saving:
+        with _autocast(config):
+            output = _forward(session.model, tracker, args, kwargs, inputs)
+        recorder.phase = Phase.LOSS
+        with _autocast(config):
+            loss = _loss(output, config)
+        if config.micro_batches > 1:
+            loss = loss / config.micro_batches
+        tracker.tag_nodes([loss], ROOT)
+    recorder.saving = None
+    if recorder.foreign_hooks is not None:
+        raise AnalysisError(recorder.foreign_hooks)
+    del output
+    recorder.phase = Phase.BACKWARD
+    _backward(loss, tracker)
+    del loss
+
+
+@dataclass
+class _Split:
+    """What the capture saw by the end of micro-batch 1 (`second` records, module calls,
+    feature maps), and where micro-batch 2 ends (`end`)."""
+
+    count: int
+    second: int
+    calls: dict[str, int]
+    feature_maps: dict[str, int]
+    end: int = 0
+
+    @property
+    def micro_batches(self) -> MicroBatches:
+        return MicroBatches(self.count, self.second, self.end)
+
+    def per_step(
+        self, records: tuple[OpRecord, ...], calls: Mapping[str, int],
+        feature_maps: Mapping[str, int],
+    ) -> tuple[tuple[OpRecord, ...], dict[str, int], dict[str, int]]:
+        """The records with micro-batch 2's repeated `count - 1` times; the module calls
+        of every micro-batch of the step (micro-batch 1's, and micro-batch 2's `count - 1`
+        times); the feature maps of one micro-batch (micro-batch 2's, the steady state)."""
+        later = self.count - 1
+        repeated = tuple(
+            replace(rec, repeat=later) if self.second <= i < self.end else rec
+            for i, rec in enumerate(records)
+        )
+        step_calls = {path: self.calls.get(path, 0) + later * (n - self.calls.get(path, 0))
+                      for path, n in calls.items()}
+        maps = {path: n - self.feature_maps.get(path, 0) for path, n in feature_maps.items()}
+        return repeated, step_calls, maps
 
 
 def _unpack(t: Any) -> Any:

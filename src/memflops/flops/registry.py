@@ -74,6 +74,20 @@ class OpCost:
             self.depthwise_macs + other.depthwise_macs,
         )
 
+    def __mul__(self, times: int) -> OpCost:
+        """The cost of `times` calls of this op (an op repeated per step,
+        `OpRecord.repeat`)."""
+        if times == 1:
+            return self
+        return OpCost(
+            self.macs * times,
+            self.flops * times,
+            self.integer_macs * times,
+            self.bytes_read * times,
+            self.bytes_written * times,
+            self.depthwise_macs * times,
+        )
+
     @property
     def bytes(self) -> int:
         """Bytes read plus bytes written."""

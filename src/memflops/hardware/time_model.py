@@ -274,13 +274,13 @@ class TimeModel:
             if t is None:
                 continue
             assert rec.cost is not None
-            kernels += 1
-            total = t.total
+            kernels += rec.repeat
+            total = t.total * rec.repeat
             phases[rec.phase] += total
             bounds[t.bound] += total
-            model_flops += 2 * rec.cost.macs
+            model_flops += 2 * rec.cost.macs * rec.repeat
             if rec.cost.macs > rec.cost.depthwise_macs:
-                macs_by_unit[t.unit] += rec.cost.macs - rec.cost.depthwise_macs
+                macs_by_unit[t.unit] += (rec.cost.macs - rec.cost.depthwise_macs) * rec.repeat
             if rec.phase in (Phase.FORWARD, Phase.BACKWARD, Phase.DECODE):
                 slot = 1 if rec.phase is Phase.BACKWARD else 0
                 chain = chains.get(rec.module)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from memflops.capture.records import OpRecord
+from memflops.capture.records import MicroBatches, OpRecord
 from memflops.memory.fit import ALLOCATION_GRANULARITY, CUDA_CONTEXT_BYTES
 from memflops.memory.kinds import Kind
 from memflops.memory.storage import StorageTracker
@@ -25,6 +25,9 @@ class Peak:
     op: str
     module: str
     by_kind: tuple[tuple[Kind, int], ...]
+    micro_batch: int | None = None
+    """Gradient accumulation: the captured micro-batch the peak falls in (1, or 2 for
+    each of 2..M); None without accumulation, before the step or in the optimizer."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,8 @@ class Timeline:
     baseline: int
     """Bytes live before the step starts (parameters, buffers, inputs, optimizer state)."""
     saved_by_module: tuple[tuple[str, int], ...]
-    """Bytes saved for backward, by the module that created them, largest first."""
+    """Bytes saved for backward, by the module that created them, largest first (under
+    gradient accumulation, and in the activations' bytes: one micro-batch's, the second's)."""
 
     def bytes_of(self, kind: Kind) -> int:
         return dict(self.kind_bytes).get(kind, 0)
@@ -82,8 +86,11 @@ def replay(
     kv_cache: frozenset[int] = frozenset(),
     granularity: int = 1,
     transient: frozenset[int] = frozenset(),
+    micro_batches: MicroBatches | None = None,
 ) -> Timeline:
-    """Replay the events; `granularity` rounds every allocation up (allocator blocks)."""
+    """Replay the events; `granularity` rounds every allocation up (allocator blocks).
+    With `micro_batches` (gradient accumulation), the activations are those one
+    micro-batch saves: the storages saved that the second captured one created."""
     kinds = classify(storages, grads, state, kv_cache, transient)
 
     def size(nbytes: int) -> int:
@@ -114,6 +121,9 @@ def replay(
     saved_by_module: dict[str, int] = defaultdict(int)
     for serial, info in storages.info.items():
         kind = kinds[serial]
+        if kind is Kind.ACTIVATIONS and micro_batches is not None \
+                and micro_batches.of(info.op_index) != 2:
+            continue
         if kind is not Kind.TEMPORARIES:
             kind_bytes[kind] += size(info.nbytes)
         if kind is Kind.ACTIVATIONS:
@@ -127,6 +137,7 @@ def replay(
             op=op,
             module=module,
             by_kind=tuple((k, peak_kinds.get(k, 0)) for k in Kind),
+            micro_batch=micro_batches.of(peak_at) if micro_batches is not None else None,
         ),
         baseline=baseline,
         saved_by_module=tuple(sorted(saved_by_module.items(), key=lambda kv: (-kv[1], kv[0]))),
@@ -148,6 +159,7 @@ def replay_capture(cap: Capture, *, allocator_overhead: bool = False) -> Timelin
         cap.optimizer_state,
         granularity=ALLOCATION_GRANULARITY if allocator_overhead else 1,
         transient=cap.transient,
+        micro_batches=cap.micro_batches,
     )
     if allocator_overhead:
         peak = timeline.peak

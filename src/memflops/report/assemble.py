@@ -23,6 +23,7 @@ from memflops.memory.fit import Fit, Sweep
 from memflops.report.model import (
     Checkpointing,
     Generation,
+    GradAccumulation,
     MemoryDetail,
     MemoryTimeline,
     MemoryTotals,
@@ -67,6 +68,7 @@ def assemble_report(
     timing: Timing | None = None,
     bytes_priced: bool = True,
     parallel: Parallel | None = None,
+    grad_accumulation: GradAccumulation | None = None,
 ) -> Report:
     """The report of one analysis.
 
@@ -110,4 +112,5 @@ def assemble_report(
         timing=timing,
         bytes_priced=bytes_priced,
         parallel=parallel,
+        grad_accumulation=grad_accumulation,
     )

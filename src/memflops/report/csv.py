@@ -63,7 +63,9 @@ def render_csv(report: Report, *, per_op: bool = False) -> str:
     conv = report.convention
     if per_op:
         priced = report.bytes_priced
-        writer.writerow(OP_COLUMNS + (("bytes",) if priced else ()))
+        repeated = report.grad_accumulation is not None
+        writer.writerow(OP_COLUMNS + (("bytes",) if priced else ())
+                        + (("repeat",) if repeated else ()))
         for i, rec in enumerate(report.records):
             cost = rec.cost
             call: list[object] = [
@@ -73,6 +75,8 @@ def render_csv(report: Report, *, per_op: bool = False) -> str:
             ]
             if priced:
                 call.append("" if cost is None else cost.bytes)
+            if repeated:
+                call.append(rec.repeat)
             writer.writerow(call)
         return buffer.getvalue()
     writer.writerow(module_columns(report))

@@ -170,6 +170,30 @@ class Generation:
 
 
 @dataclass(frozen=True)
+class GradAccumulation:
+    """Gradient accumulation: the inputs are one micro-batch, and `micro_batches` of them
+    run forward, loss and backward before each optimizer step. The report's totals,
+    module rows, calls and times are per optimizer step; its memory is the step's peak
+    over the micro-batches, and the activations one micro-batch's."""
+
+    micro_batches: int
+    micro_batch: int | None
+    """Samples per micro-batch: dimension 0 of the first input (None without one)."""
+    first: PhaseCosts
+    """Micro-batch 1 (forward, loss, backward): it starts without gradients."""
+    later: PhaseCosts
+    """Each of micro-batches 2..M: its backward also adds into the gradients."""
+    peak_micro_batch: int | None
+    """The captured micro-batch the peak falls in: 1, or 2 standing for each of 2..M;
+    None when it falls in the optimizer step."""
+
+    @property
+    def effective_batch(self) -> int | None:
+        """Samples per optimizer step."""
+        return None if self.micro_batch is None else self.micro_batch * self.micro_batches
+
+
+@dataclass(frozen=True)
 class Timing:
     """The step timed on one accelerator under the time model's constants."""
 
@@ -417,6 +441,8 @@ class Report:
     parallel: Parallel | None = None
     """With `analyze(parallel=...)`: the layout, rank and collectives; `totals.memory` is
     then that rank's."""
+    grad_accumulation: GradAccumulation | None = None
+    """With `analyze(grad_accumulation=M)`, M > 1: the micro-batches of one step."""
     bytes_priced: bool = True
     """Whether the ops' bytes were priced (a layer-list spec, which has shapes and no
     tensors, does not price them: its bytes fields are null)."""
@@ -537,7 +563,7 @@ class Report:
             if rec.cost is None or (wanted is not None and rec.phase is not wanted):
                 continue
             count, cost = acc.get(rec.op, (0, OpCost()))
-            acc[rec.op] = (count + 1, cost + rec.cost)
+            acc[rec.op] = (count + rec.repeat, cost + rec.cost * rec.repeat)
         rows = [OperatorRow(op, n, c) for op, (n, c) in acc.items()]
         rows.sort(key=lambda r: (-r.cost.under(self.convention), r.op))
         return {r.op: r for r in rows}

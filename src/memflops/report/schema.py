@@ -24,10 +24,12 @@ if TYPE_CHECKING:
     from memflops.report.model import (
         Checkpointing,
         Generation,
+        GradAccumulation,
         MemoryDetail,
         MemoryTimeline,
         ModuleRow,
         Parallel,
+        PhaseCosts,
         Report,
         Timing,
         Totals,
@@ -71,6 +73,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         "generation": _generation(report.generation, conv, report.bytes_priced),
         "checkpointing": _checkpointing(report.checkpointing),
         "parallel": _parallel(report.parallel),
+        "grad_accumulation": _grad_accumulation(report.grad_accumulation, conv),
         "shared_params": [{"name": a, "shares": b} for a, b in report.shared_params],
         "warnings": list(report.warnings),
     }
@@ -361,6 +364,27 @@ def _parallel(par: Parallel | None) -> dict[str, Any] | None:
         "time_step_serial_s": par.time_step_serial_s,
         "time_step_overlapped_s": par.time_step_overlapped_s,
         "notes": list(par.notes),
+    }
+
+
+def _grad_accumulation(acc: GradAccumulation | None, conv: Convention) -> dict[str, Any] | None:
+    if acc is None:
+        return None
+
+    def flops(c: PhaseCosts) -> dict[str, int]:
+        return {"forward": c.forward.under(conv), "loss": c.loss.under(conv),
+                "backward": c.backward.under(conv)}
+
+    def macs(c: PhaseCosts) -> dict[str, int]:
+        return {"forward": c.forward.macs, "backward": c.backward.macs}
+
+    return {
+        "micro_batches": acc.micro_batches,
+        "micro_batch": acc.micro_batch,
+        "effective_batch": acc.effective_batch,
+        "peak_micro_batch": acc.peak_micro_batch,
+        "flops": {"first": flops(acc.first), "later": flops(acc.later)},
+        "macs": {"first": macs(acc.first), "later": macs(acc.later)},
     }
 
 

@@ -32,7 +32,13 @@ from memflops.report.model import (
     Timing,
     UncountedOp,
 )
-from memflops.report.text import fit_next_size, fit_title, no_limit
+from memflops.report.text import (
+    accumulation_fact,
+    fit_next_size,
+    fit_title,
+    no_limit,
+    peak_where,
+)
 from memflops.tensor_spec import dtype_name
 from memflops.units import format_bytes, format_count, format_int, format_seconds
 
@@ -80,7 +86,7 @@ def table_parts(report: Report, tree: Table) -> list[RenderableType]:
     for section in (
         _time(report),
         _generation(report.generation, report.convention),
-        _memory(report.totals.memory, report.memory_detail),
+        _memory(report.totals.memory, report.memory_detail, peak_where(report)),
         _checkpointing(report.checkpointing, report.totals.memory),
         _parallel(report.parallel),
         _sweep(report.sweep),
@@ -108,6 +114,9 @@ def _header(report: Report) -> Text:
         f"convention {report.convention.value}",
         f"inputs {inputs or 'none'}",
     ]
+    accumulation = accumulation_fact(report)
+    if accumulation is not None:
+        facts.append(accumulation)
     text = Text()
     text.append("memflops report: ", style="bold")
     text.append(report.model, style="bold cyan")
@@ -262,7 +271,9 @@ def _ridge(timing: Timing) -> float:
     return timing.estimate.peak_flops / bandwidth if bandwidth else 0.0
 
 
-def _memory(memory: MemoryTotals, detail: MemoryDetail | None) -> RenderableType | None:
+def _memory(
+    memory: MemoryTotals, detail: MemoryDetail | None, where: str | None
+) -> RenderableType | None:
     grid = _grid()
 
     def add(label: str, value: int) -> None:
@@ -278,11 +289,8 @@ def _memory(memory: MemoryTotals, detail: MemoryDetail | None) -> RenderableType
     add("KV cache", memory.kv_cache)
     add("baseline (live before the step)", detail.baseline if detail is not None else 0)
     add("peak", memory.peak)
-    if memory.peak and detail is not None:
-        module = detail.peak_module or ROOT_LABEL
-        grid.add_row(
-            "peak reached", f"{detail.peak_phase} phase, op {detail.peak_op}, module {module}"
-        )
+    if where is not None and detail is not None:
+        grid.add_row("peak reached", where)
         grid.add_row("live at peak", _by_kind(detail.peak_by_kind))
     add("seed estimate (article's formula)", memory.seed_estimate)
     sim = detail.allocator if detail is not None else None

@@ -61,7 +61,23 @@ def header_facts(report: Report) -> list[str]:
         f"convention {report.convention.value}",
         f"inputs {inputs_text(report)}",
     ]
+    accumulation = accumulation_fact(report)
+    if accumulation is not None:
+        facts.append(accumulation)
     return facts
+
+
+def accumulation_fact(report: Report) -> str | None:
+    """`accumulation 4 micro-batches of 8, effective batch 32 (...)` (gradient
+    accumulation; a header fact: its name, a space, its value), or None without."""
+    acc = report.grad_accumulation
+    if acc is None:
+        return None
+    size = f" of {acc.micro_batch}" if acc.micro_batch is not None else ""
+    effective = (f", effective batch {acc.effective_batch}"
+                 if acc.effective_batch is not None else "")
+    return (f"accumulation {acc.micro_batches} micro-batches{size}{effective} "
+            f"(the inputs are one micro-batch; FLOPs, calls and time per optimizer step)")
 
 
 def module_label(row: ModuleRow) -> str:
@@ -393,7 +409,14 @@ def peak_where(report: Report) -> str | None:
     if detail is None or not report.totals.memory.peak:
         return None
     module = detail.peak_module or ROOT_LABEL
-    return f"{detail.peak_phase} phase, op {detail.peak_op}, module {module}"
+    acc = report.grad_accumulation
+    phase = f"{detail.peak_phase} phase"
+    if acc is not None and acc.peak_micro_batch == 1:
+        phase += f" of micro-batch 1 of {acc.micro_batches}"
+    elif acc is not None and acc.peak_micro_batch == 2:
+        later = "2" if acc.micro_batches == 2 else f"each of 2..{acc.micro_batches}"
+        phase += f" of micro-batch {later}"
+    return f"{phase}, op {detail.peak_op}, module {module}"
 
 
 def peak_by_kind(report: Report) -> list[tuple[str, int]]:
