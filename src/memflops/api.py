@@ -571,7 +571,7 @@ def pipeline_summary(
         compute = model.estimate(records).step if model is not None else None
         step = model.estimate(optimizer).step if model is not None else None
         ranks.append(PipelineStage(
-            rank=row.rank, first_block=row.blocks[0], last_block=row.blocks[-1],
+            rank=row.rank, blocks=row.blocks,
             params=row.params, buffers=row.buffers, grads=row.grads, optimizer=row.optimizer,
             activations=row.activations, in_flight=row.in_flight, peak=row.peak,
             send_forward=row.send_forward, send_backward=row.send_backward,

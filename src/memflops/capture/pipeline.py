@@ -125,7 +125,7 @@ class StageRow:
     """Bytes saved for backward by one micro-batch through its chunks (received
     activations included)."""
     in_flight: int
-    """The most micro-batches whose activations it holds at once (in stages' worth)."""
+    """The most forwards (micro-batch x chunk) whose backward has not run, at once."""
     peak: int
     send_forward: int
     """Bytes it sends the next stage per micro-batch (activations), all its chunks."""
@@ -384,11 +384,10 @@ class PipelineModel:
         for e in rank_step.storages.events:
             total += e.nbytes if e.alloc else -e.nbytes
             peak = max(peak, total)
-        v = len(mine)
         return StageRow(
             rank=rank, blocks=tuple(b for c in mine for b in self.chunks[c]),
             params=kinds[Kind.PARAMS], buffers=kinds[Kind.BUFFERS], grads=grads,
-            optimizer=optimizer, activations=act, in_flight=-(-held // v), peak=peak,
+            optimizer=optimizer, activations=act, in_flight=held, peak=peak,
             send_forward=sum(boundary[c] for c in mine if c < len(boundary)),
             send_backward=sum(boundary[c - 1] for c in mine if c > 0),
         )

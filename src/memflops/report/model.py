@@ -293,8 +293,8 @@ class PipelineStage:
     """One pipeline rank's share of a step (`parallel=pp=N`, modelled): bytes are its own."""
 
     rank: int
-    first_block: str
-    last_block: str
+    blocks: tuple[str, ...]
+    """The blocks of its model chunks, in order (interleaved: every p-th chunk)."""
     params: int
     buffers: int
     grads: int
