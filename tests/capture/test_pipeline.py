@@ -112,6 +112,8 @@ def test_pipeline_needs_one_list_of_blocks_and_train_mode() -> None:
         analyse("pp=2", model=nn.Linear(8, 4))
     with pytest.raises(UsageError, match="use mode train"):
         memflops.analyze(Stack(), (8, 8), parallel="pp=2")
+    with pytest.raises(UsageError, match="a batch sweep or fit with it is not modelled"):
+        memflops.analyze(Stack(), (8, 8), mode="train", parallel="pp=2", fit="1GiB")
     assert parse_parallel("pp=4,microbatches=8,schedule=interleaved").label == (
         "pp=4,microbatches=8,schedule=interleaved,virtual_stages=2")
 

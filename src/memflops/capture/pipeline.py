@@ -175,6 +175,7 @@ class PipelineModel:
     @contextmanager
     def wrapped(self, session: CaptureSession) -> Iterator[nn.Module]:
         model = session.model
+        self._boundary, self._outputs, self._owned, self._trainable = {}, set(), {}, {}
         self._list, self.chunks = pipeline_stages(model, self.spec)
         self._order = [n for n, _ in model.named_modules()]
         optimizers: list[torch.optim.Optimizer] = []
