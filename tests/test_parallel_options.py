@@ -24,7 +24,7 @@ def test_fsdp_with_and_without_resharding() -> None:
     ("fsdp=eight", "must be an integer"),
     ("fsdp", "is not key=value"),
     ("fdsp=8", "unknown strategy or option 'fdsp'"),
-    ("pp=2", "'pp' is not supported yet"),
+    ("pp=2,tp=2", "pp combines with no other strategy"),
     ("zero=3", "zero=S needs the data-parallel ranks"),
     ("fsdp=8,fsdp=4", "given twice"),
     ("reshard_after_forward=off", "give a strategy"),

@@ -32,6 +32,7 @@ from memflops.capture.inputs import (
     normalize_inputs,
 )
 from memflops.capture.parallel import ParallelWrapper
+from memflops.capture.pipeline import PipelineCapture, PipelineModel
 from memflops.capture.step import (
     Capture,
     LossSpec,
@@ -66,6 +67,8 @@ from memflops.report.model import (
     GradAccumulation,
     MemoryTotals,
     Parallel,
+    Pipeline,
+    PipelineStage,
     Report,
     Timing,
 )
@@ -207,9 +210,11 @@ def _analyze(
     specs = build_inputs(inputs, target, request)
     for name, spec in token_inputs(specs):
         within_positions(target, spec.shape[1], f"input {name} of shape {spec.describe()}")
-    config = replace(request.step_config(), wrapper=parallel_wrapper(target, request))
+    request, run = micro_batches(request, specs)
+    config = replace(_config_at(request.step_config(), specs, run),
+                     wrapper=parallel_wrapper(target, request))
     params = count_params(target.module, request.cast)
-    cap = capture(target.module, specs, config)
+    cap = capture(target.module, run, config)
     timeline = replay_capture(cap, allocator_overhead=request.allocator_overhead)
     reserved = simulate_capture(cap, request.allocator)
     timed: dict[tuple[tuple[int, ...], ...], Timing] = {}
@@ -232,11 +237,37 @@ def _analyze(
     if timed:
         sweep, fitted = _with_times(sweep, fitted, specs, request, timed)
     timing = time_step(request, cap, specs)
-    checkpointed = _checkpointing(target.module, specs, config, cap, request.allocator_overhead)
+    checkpointed = _checkpointing(target.module, run, config, cap, request.allocator_overhead)
     return _step_report(
         target, request, specs, params, cap, timeline, reserved, sweep, fitted, checkpointed,
         timing,
     )
+
+
+def micro_batches(
+    request: AnalysisRequest, specs: InputSpecs
+) -> tuple[AnalysisRequest, InputSpecs]:
+    """Under pipeline parallel, the request with its micro-batch count (default: the batch)
+    and the inputs of one micro-batch (dimension 0 divided by it); otherwise both as
+    given."""
+    spec = request.parallel
+    if spec is None or not spec.pipelined:
+        return request, specs
+    first_name, first = specs.all()[0]
+    if not first.shape:
+        raise UsageError(f"parallel: pp splits the batch (dimension 0 of the inputs); input "
+                         f"{first_name} is a scalar")
+    batch = int(first.shape[0])
+    count = spec.microbatches or batch
+    if batch % count:
+        raise UsageError(f"parallel: microbatches={count} does not divide the batch of "
+                         f"{batch} (dimension 0 of input {first_name}, {first.describe()})")
+    stages = spec.size("pp")
+    if spec.schedule == "interleaved" and count % stages:
+        raise UsageError(f"parallel: schedule=interleaved needs microbatches a multiple of "
+                         f"pp={stages} (as Megatron-LM requires); got {count}")
+    layout = replace(spec, microbatches=count)
+    return replace(request, parallel=layout), resized(specs, batch // count, 0)
 
 
 def token_inputs(specs: InputSpecs) -> list[tuple[str, TensorSpec]]:
@@ -483,20 +514,22 @@ def _step_report(
         checkpointing=checkpointed,
         timing=timing,
         memory_timeline=capture_series(cap, allocator_overhead=request.allocator_overhead),
-        parallel=parallel_summary(request, cap, timing),
+        parallel=parallel_summary(request, cap, timing, _micro_batch(request, specs)),
         grad_accumulation=grad_accumulation(cap, timeline, specs),
     )
 
 
 def parallel_wrapper(
     target: ResolvedModel, request: AnalysisRequest
-) -> ParallelWrapper | DataParallelModel | None:
+) -> ParallelWrapper | DataParallelModel | PipelineModel | None:
     """The distributed wrapping the step runs under (None on one GPU); tensor parallel by
     the plan given, else by the one the model's library declares; DDP and ZeRO-1 modelled
     on the one-GPU step."""
     spec = request.parallel
     if spec is None:
         return None
+    if spec.pipelined:
+        return PipelineModel(spec)
     if spec.modelled:
         return DataParallelModel(spec)
     plan = request.tp_plan
@@ -513,7 +546,7 @@ def parallel_wrapper(
 
 
 def parallel_summary(
-    request: AnalysisRequest, cap: Capture, timing: Timing | None = None
+    request: AnalysisRequest, cap: Capture, timing: Timing | None = None, micro_batch: int = 0
 ) -> Parallel | None:
     """The rank, memory by kind and collectives of a distributed step (None on one GPU)."""
     found = cap.parallel
@@ -524,11 +557,17 @@ def parallel_summary(
         for c in found.collectives
     )
     acc = request.accelerator
+    pipeline = None
+    if isinstance(found, PipelineCapture):
+        notes = found.notes
+        pipeline = pipeline_summary(request, found, micro_batch)
+    else:
+        notes = modelled_notes(request.parallel) if request.parallel.modelled else ()
     summary = Parallel(
         strategy=request.parallel.label, world_size=request.parallel.world_size,
         rank=found.rank, engine="modelled" if request.parallel.modelled else "captured",
         units=found.units, by_kind=kinds_at_peak(cap), collectives=rows,
-        notes=modelled_notes(request.parallel) if request.parallel.modelled else (),
+        notes=notes, pipeline=pipeline,
     )
     if acc is None:
         return summary
@@ -537,8 +576,53 @@ def parallel_summary(
     if comm is None or timing is None:
         return summary
     step = timing.estimate.step
+    if pipeline is not None and pipeline.time_step_s is not None:
+        step = pipeline.time_step_s
     return replace(summary, time_step_serial_s=step + comm,
                    time_step_overlapped_s=max(step, comm))
+
+
+def pipeline_summary(
+    request: AnalysisRequest, found: PipelineCapture, micro_batch: int
+) -> Pipeline:
+    """Every pipeline rank's share and, with an accelerator, the step with its bubble:
+    M x (1 + bubble) x the slowest rank's forward and backward of one micro-batch, then the
+    slowest rank's optimizer step (Narayanan et al. 2021, section 2.2: the bubble is
+    (p - 1) micro-batch slots of the slowest stage, (p - 1) / v interleaved)."""
+    acc = request.accelerator
+    model = TimeModel(acc, request.time_constants) if acc is not None else None
+    ranks = []
+    for row, records, optimizer in zip(found.stages, found.stage_records,
+                                       found.optimizer_records, strict=True):
+        compute = model.estimate(records).step if model is not None else None
+        step = model.estimate(optimizer).step if model is not None else None
+        ranks.append(PipelineStage(
+            rank=row.rank, blocks=row.blocks,
+            params=row.params, buffers=row.buffers, grads=row.grads, optimizer=row.optimizer,
+            activations=row.activations, in_flight=row.in_flight, peak=row.peak,
+            send_forward=row.send_forward, send_backward=row.send_backward,
+            time_microbatch_s=compute, time_optimizer_s=step,
+        ))
+    time_step = None
+    if model is not None:
+        slowest = max(r.time_microbatch_s or 0.0 for r in ranks)
+        optimizer_s = max(r.time_optimizer_s or 0.0 for r in ranks)
+        time_step = slowest * found.microbatches * (1 + float(found.bubble)) + optimizer_s
+    spec = found.spec
+    return Pipeline(
+        stages=spec.size("pp"), schedule=found.schedule, microbatches=found.microbatches,
+        micro_batch_size=micro_batch, virtual_stages=found.virtual_stages,
+        bubble=float(found.bubble), block_list=found.block_list, ranks=tuple(ranks),
+        time_step_s=time_step,
+    )
+
+
+def _micro_batch(request: AnalysisRequest, specs: InputSpecs) -> int:
+    """The samples of one pipeline micro-batch (0 without pipeline parallel)."""
+    spec = request.parallel
+    if spec is None or not spec.pipelined or not spec.microbatches:
+        return 0
+    return int(specs.all()[0][1].shape[0]) // spec.microbatches
 
 
 def _precision(float_dtype: torch.dtype, autocast: torch.dtype | None) -> str:

@@ -27,7 +27,14 @@ The text is a comma-separated list of `key=value` items, e.g. `fsdp=8` or
   `ddp=N,zero=3` FSDP2 full shard, exactly `fsdp=N`;
 - `mp=bf16|fp16` (with fsdp, hsdp, zero=2|3): FSDP2's mixed precision,
   parameters gathered and computed in that dtype, gradients reduced in
-  float32.
+  float32;
+- `pp=N`: pipeline parallel over N stages, modelled (`memflops.capture.pipeline`:
+  the model's repeated blocks split evenly, the step captured at the
+  micro-batch size and replayed by the schedule), with
+  `microbatches=M` (default: the batch, micro-batches of one sample, as
+  torchtitan's default), `schedule=gpipe|1f1b|interleaved` (default 1f1b)
+  and, with interleaved, `virtual_stages=V` (model chunks per rank,
+  default 2). It combines with no other strategy here.
 
 Torch-free: the command line's help reads `STRATEGIES`.
 """
@@ -42,9 +49,11 @@ from pathlib import Path
 
 from memflops.errors import UsageError
 
-STRATEGIES = ("fsdp", "hsdp", "tp", "ddp")
+STRATEGIES = ("fsdp", "hsdp", "tp", "ddp", "pp")
 """The strategies `parallel` takes, outermost mesh dimension first."""
-OPTIONS = ("reshard_after_forward", "zero", "gradient_as_bucket_view", "mp")
+OPTIONS = ("reshard_after_forward", "zero", "gradient_as_bucket_view", "mp", "microbatches",
+           "schedule", "virtual_stages")
+PIPELINE_OPTIONS = ("microbatches", "schedule", "virtual_stages")
 TP_STYLES = {
     "colwise": "ColwiseParallel: a Linear's output features split over the ranks",
     "rowwise": "RowwiseParallel: a Linear's input features split, outputs summed (all-reduce)",
@@ -56,8 +65,14 @@ MIXED_PRECISION = ("bf16", "fp16")
 """`mp=`: FSDP2's `MixedPrecisionPolicy(param_dtype=..., reduce_dtype=float32)`."""
 ZERO_STAGES = (1, 2, 3)
 _SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
-LATER = ("pp",)
-"""Strategies of the parallel issue this version does not run yet (a clear error)."""
+SCHEDULES = {
+    "gpipe": "GPipe (Huang et al. 2019): every micro-batch's forward, then every backward",
+    "1f1b": "1F1B (PipeDream-Flush, Narayanan et al. 2021): stage s (of p) runs p - s - 1 "
+            "forwards, then one forward and one backward in turn",
+    "interleaved": "interleaved 1F1B (Narayanan et al. 2021, section 2.2): each rank holds "
+                   "virtual_stages model chunks, Megatron-LM's order",
+}
+"""The pipeline schedules `schedule=` takes (`memflops.memory.pipeline`)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +90,12 @@ class ParallelSpec:
     """DDP's `gradient_as_bucket_view` (modelled: the gradients are views of its buckets)."""
     mp: str | None = None
     """FSDP2's mixed-precision parameter dtype (`MIXED_PRECISION`), None: none."""
+    microbatches: int = 0
+    """Pipeline micro-batches per step (0: the batch, micro-batches of one sample)."""
+    schedule: str = ""
+    """The pipeline schedule (`SCHEDULES`), "" without pipeline parallel."""
+    virtual_stages: int = 1
+    """Model chunks per pipeline rank (interleaved; 1 otherwise)."""
 
     @property
     def world_size(self) -> int:
@@ -98,16 +119,22 @@ class ParallelSpec:
         return "tp" in dict(self.dims)
 
     @property
+    def pipelined(self) -> bool:
+        """Whether the layout is pipeline parallel (modelled: `memflops.capture.pipeline`)."""
+        return "pp" in dict(self.dims)
+
+    @property
     def modelled(self) -> bool:
-        """Whether the layout is modelled by formulas (DDP, ZeRO-1), not captured: PyTorch's
-        DDP reducer needs real storage (see `memflops.memory.data_parallel`)."""
-        return "ddp" in dict(self.dims)
+        """Whether the layout is modelled by formulas (DDP, ZeRO-1, pipeline), not
+        captured: PyTorch's DDP reducer needs real storage (see
+        `memflops.memory.data_parallel`), its pipeline's send and receive real peers."""
+        return "ddp" in dict(self.dims) or self.pipelined
 
     @property
     def data_parallel(self) -> str:
         """The mesh dimension data parallelism runs over: "fsdp" (also HSDP's shard) or
         "ddp"; "" without one."""
-        return "fsdp" if self.fsdp else "ddp" if self.modelled else ""
+        return "fsdp" if self.fsdp else "ddp" if "ddp" in dict(self.dims) else ""
 
     def with_size(self, dim: str, ranks: int) -> ParallelSpec:
         """The same layout with `ranks` on mesh dimension `dim`."""
@@ -130,6 +157,10 @@ class ParallelSpec:
             text += ",gradient_as_bucket_view=on"
         if self.mp:
             text += f",mp={self.mp}"
+        if self.pipelined:
+            text += f",microbatches={self.microbatches}" if self.microbatches else ""
+            text += f",schedule={self.schedule}"
+            text += f",virtual_stages={self.virtual_stages}" if self.virtual_stages > 1 else ""
         return text
 
 
@@ -151,11 +182,6 @@ def parse_parallel(text: str) -> ParallelSpec:
         items[key] = value
     strategies = [k for k in items if k not in OPTIONS]
     for key in strategies:
-        if key in LATER:
-            raise UsageError(
-                f"parallel: strategy {key!r} is not supported yet; supported: "
-                f"{', '.join(STRATEGIES)}"
-            )
         if key not in STRATEGIES:
             raise UsageError(
                 f"parallel: unknown strategy or option {key!r}; expected one of: "
@@ -172,6 +198,8 @@ def parse_parallel(text: str) -> ParallelSpec:
     mp = items.get("mp")
     if mp is not None and mp not in MIXED_PRECISION:
         raise UsageError(f"parallel: mp={mp!r}; expected one of: {', '.join(MIXED_PRECISION)}")
+    if "pp" in items:
+        return _pipeline(items)
     if "hsdp" in items:
         replicate, shard = _hsdp_sizes(items["hsdp"])
         dims: tuple[tuple[str, int], ...] = (("replicate", replicate), ("fsdp", shard))
@@ -194,6 +222,14 @@ def _check_combination(items: dict[str, str]) -> None:
     if {"fsdp", "hsdp"} <= has:
         raise UsageError("parallel: give fsdp=N or hsdp=RxS, not both (hsdp is FSDP across "
                          "S ranks, replicated R times)")
+    if "pp" in has and has & {"fsdp", "hsdp", "tp", "ddp"}:
+        others = ", ".join(sorted(has & {"fsdp", "hsdp", "tp", "ddp"}))
+        raise UsageError(f"parallel: pp combines with no other strategy here ({others} "
+                         f"given): pipeline parallel is modelled on the one-GPU step, which "
+                         f"FSDP and tensor parallel are captured on")
+    if has & set(PIPELINE_OPTIONS) and "pp" not in has:
+        given = ", ".join(k for k in PIPELINE_OPTIONS if k in has)
+        raise UsageError(f"parallel: {given} applies to pipeline parallel; add pp=N")
     if "ddp" in has and has & {"fsdp", "hsdp", "tp"}:
         raise UsageError("parallel: ddp combines with no other strategy here; for data "
                          "parallel with tensor parallel use fsdp=N,tp=M or hsdp=RxS,tp=M")
@@ -205,6 +241,41 @@ def _check_combination(items: dict[str, str]) -> None:
     if "mp" in has and not (has & {"fsdp", "hsdp"} or items.get("zero") in ("2", "3")):
         raise UsageError("parallel: mp (FSDP2's mixed precision) applies to fsdp, hsdp and "
                          "ddp=N,zero=2|3")
+
+
+def _pipeline(items: dict[str, str]) -> ParallelSpec:
+    """`pp=N` with its micro-batches, schedule and virtual stages."""
+    stages = _world_size("pp", items["pp"])
+    microbatches = 0
+    if "microbatches" in items:
+        microbatches = _count("microbatches", items["microbatches"])
+    schedule = items.get("schedule", "1f1b")
+    if schedule not in SCHEDULES:
+        raise UsageError(f"parallel: schedule={schedule!r}; expected one of: "
+                         f"{', '.join(SCHEDULES)}")
+    virtual = 1
+    if "virtual_stages" in items:
+        if schedule != "interleaved":
+            raise UsageError(f"parallel: virtual_stages applies to schedule=interleaved, not "
+                             f"{schedule}")
+        virtual = _count("virtual_stages", items["virtual_stages"])
+        if virtual < 2:
+            raise UsageError(f"parallel: virtual_stages={virtual}: interleaving needs at least "
+                             f"2 model chunks per rank (1 is schedule=1f1b)")
+    elif schedule == "interleaved":
+        virtual = 2
+    return ParallelSpec((("pp", stages),), microbatches=microbatches, schedule=schedule,
+                        virtual_stages=virtual)
+
+
+def _count(key: str, value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise UsageError(f"parallel: {key}={value!r} must be an integer") from None
+    if n < 1:
+        raise UsageError(f"parallel: {key}={n} must be at least 1")
+    return n
 
 
 def _switch(items: dict[str, str], key: str, default: bool) -> bool:

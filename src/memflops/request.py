@@ -179,7 +179,13 @@ class AnalysisRequest:
         if layout is not None and mode == "generate":
             raise UsageError("parallel: generate mode runs on one GPU; use mode train or "
                              "inference with parallel")
-        if fit_dimension == "ranks" and (layout is None or not (layout.fsdp or layout.modelled)):
+        if layout is not None and layout.pipelined and mode != "train":
+            raise UsageError("parallel: pp models a training step's pipeline (forwards and "
+                             "backwards of micro-batches); use mode train")
+        if layout is not None and layout.pipelined and (batch_sweep or fit is not None):
+            raise UsageError("parallel: pp takes the batch the micro-batches split; a batch "
+                             "sweep or fit with it is not modelled: analyse each batch")
+        if fit_dimension == "ranks" and (layout is None or not layout.data_parallel):
             raise UsageError("fit_dimension=ranks: give the layout whose data-parallel ranks "
                              "to vary, with the most to try, e.g. parallel='fsdp=64'")
         plan = read_tp_plan(tp_plan) if tp_plan is not None else None

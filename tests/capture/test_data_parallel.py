@@ -184,7 +184,7 @@ def test_deepspeed_formulas_count_model_states_only() -> None:
     ("hsdp=0x4", "hsdp replicas=0: the number of ranks must be at least 1"),
     ("ddp=4,zero=1,mp=bf16", "mp (FSDP2's mixed precision) applies to"),
     ("fsdp=4,gradient_as_bucket_view=on", "gradient_as_bucket_view applies to ddp=N only"),
-    ("pp=4", "strategy 'pp' is not supported yet"),
+    ("pp=4,ddp=2", "pp combines with no other strategy here (ddp given)"),
 ])
 def test_bad_layouts_are_one_line_usage_errors(layout: str, message: str) -> None:
     with pytest.raises(UsageError, match=re.escape(message)) as found:

@@ -83,7 +83,7 @@ class Collective:
     """One collective call on rank 0."""
 
     op: str
-    """"all_gather", "reduce_scatter" or "all_reduce"."""
+    """"all_gather", "reduce_scatter" or "all_reduce" (or a pipeline's "send")."""
     bytes: int
     """The collective's size (see `COLLECTIVES`)."""
     group: str
@@ -95,7 +95,10 @@ class Collective:
 
     @property
     def sent_bytes(self) -> int:
-        """Bytes each rank sends under the ring algorithm (`RING_SENT`)."""
+        """Bytes each rank sends under the ring algorithm (`RING_SENT`); a pipeline's
+        point-to-point "send" sends its whole size."""
+        if self.op == "send":
+            return self.bytes
         n = self.group_size
         return RING_SENT[self.op] * self.bytes * (n - 1) // n
 

@@ -313,6 +313,57 @@ class CollectiveRow:
 
 
 @dataclass(frozen=True)
+class PipelineStage:
+    """One pipeline rank's share of a step (`parallel=pp=N`, modelled): bytes are its own."""
+
+    rank: int
+    blocks: tuple[str, ...]
+    """The blocks of its model chunks, in order (interleaved: every p-th chunk)."""
+    params: int
+    buffers: int
+    grads: int
+    optimizer: int
+    activations: int
+    """Saved for backward by one micro-batch through the rank's blocks (the activation it
+    receives included)."""
+    in_flight: int
+    """The most forwards (micro-batch x model chunk) whose backward it has not run yet, at
+    once: micro-batches of activations held (x `virtual_stages` chunks interleaved)."""
+    peak: int
+    send_forward: int
+    """Bytes sent to the next stage per micro-batch: the activations of its chunks' outputs."""
+    send_backward: int
+    """Bytes sent to the previous stage per micro-batch: the gradients of its chunks' inputs."""
+    time_microbatch_s: float | None = None
+    """Its forward and backward of one micro-batch on the accelerator (None without)."""
+    time_optimizer_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """Pipeline parallel, modelled: the split, the schedule and every rank's share."""
+
+    stages: int
+    schedule: str
+    microbatches: int
+    micro_batch_size: int
+    virtual_stages: int
+    bubble: float
+    """(p - 1) / M, interleaved (p - 1) / (v M): the idle time over the ideal compute
+    time (Narayanan et al. 2021)."""
+    block_list: str
+    ranks: tuple[PipelineStage, ...]
+    time_step_s: float | None = None
+    """The step with the bubble: M x (1 + bubble) x the slowest rank's micro-batch time,
+    then the slowest optimizer step (None without an accelerator)."""
+
+    @property
+    def worst(self) -> PipelineStage:
+        """The rank with the highest peak (the first of equal ones)."""
+        return max(self.ranks, key=lambda s: (s.peak, -s.rank))
+
+
+@dataclass(frozen=True)
 class Parallel:
     """A step over several GPUs (`analyze(parallel=...)`): the rank the report is for,
     its memory by the kinds of parallel training and its collectives."""
@@ -339,6 +390,8 @@ class Parallel:
     """The larger of the two: every collective hidden behind compute, or the reverse."""
     notes: tuple[str, ...] = ()
     """What a modelled layout assumed, each formula with its source (empty when captured)."""
+    pipeline: Pipeline | None = None
+    """Pipeline parallel's stages (`pp=N`); None without."""
 
     @property
     def communication_bytes(self) -> int:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         ModuleRow,
         Parallel,
         PhaseCosts,
+        Pipeline,
         Report,
         Timing,
         Totals,
@@ -364,6 +365,31 @@ def _parallel(par: Parallel | None) -> dict[str, Any] | None:
         "time_step_serial_s": par.time_step_serial_s,
         "time_step_overlapped_s": par.time_step_overlapped_s,
         "notes": list(par.notes),
+        "pipeline": _pipeline(par.pipeline),
+    }
+
+
+def _pipeline(pipe: Pipeline | None) -> dict[str, Any] | None:
+    if pipe is None:
+        return None
+    return {
+        "stages": pipe.stages,
+        "schedule": pipe.schedule,
+        "microbatches": pipe.microbatches,
+        "micro_batch_size": pipe.micro_batch_size,
+        "virtual_stages": pipe.virtual_stages,
+        "bubble": pipe.bubble,
+        "block_list": pipe.block_list,
+        "worst_rank": pipe.worst.rank,
+        "time_step_s": pipe.time_step_s,
+        "ranks": [
+            {"rank": r.rank, "blocks": list(r.blocks), "params": r.params,
+             "buffers": r.buffers, "grads": r.grads, "optimizer": r.optimizer,
+             "activations": r.activations, "in_flight": r.in_flight, "peak": r.peak,
+             "send_forward": r.send_forward, "send_backward": r.send_backward,
+             "time_microbatch_s": r.time_microbatch_s, "time_optimizer_s": r.time_optimizer_s}
+            for r in pipe.ranks
+        ],
     }
 
 

@@ -27,7 +27,6 @@ from memflops.report.model import (
     MemoryDetail,
     MemoryTotals,
     ModuleRow,
-    Parallel,
     Report,
     Timing,
     UncountedOp,
@@ -38,6 +37,7 @@ from memflops.report.text import (
     fit_title,
     no_limit,
     peak_where,
+    pipeline_rows,
 )
 from memflops.tensor_spec import dtype_name
 from memflops.units import format_bytes, format_count, format_int, format_seconds
@@ -88,7 +88,7 @@ def table_parts(report: Report, tree: Table) -> list[RenderableType]:
         _generation(report.generation, report.convention),
         _memory(report.totals.memory, report.memory_detail, peak_where(report)),
         _checkpointing(report.checkpointing, report.totals.memory),
-        _parallel(report.parallel),
+        _parallel(report),
         _sweep(report.sweep),
         _fit(report.fit),
     ):
@@ -337,7 +337,8 @@ def _checkpointing(ckpt: Checkpointing | None, memory: MemoryTotals) -> Renderab
     return _section("Activation checkpointing", grid)
 
 
-def _parallel(par: Parallel | None) -> RenderableType | None:
+def _parallel(report: Report) -> RenderableType | None:
+    par = report.parallel
     if par is None:
         return None
     grid = _grid()
@@ -357,6 +358,8 @@ def _parallel(par: Parallel | None) -> RenderableType | None:
                      "compute and communication")
     for note in par.notes:
         grid.add_row("modelled", note.removeprefix("modelled: "))
+    for label, value in pipeline_rows(report):
+        grid.add_row(label, value)
     return _section("Parallel", grid)
 
 

@@ -249,6 +249,32 @@ def parallel_rows(report: Report) -> list[tuple[str, str]]:
                                   f"{format_seconds(par.time_step_overlapped_s)} with full "
                                   "overlap of compute and communication"))
     rows += [("modelled", note.removeprefix("modelled: ")) for note in par.notes]
+    return rows + pipeline_rows(report)
+
+
+def pipeline_rows(report: Report) -> list[tuple[str, str]]:
+    """Each pipeline rank's blocks, model state, activations in flight, peak and sends, the
+    bubble and the step time with it (none without pipeline parallel)."""
+    pipe = report.parallel.pipeline if report.parallel is not None else None
+    if pipe is None:
+        return []
+    chunks = f", {pipe.virtual_stages} chunks per rank" if pipe.virtual_stages > 1 else ""
+    rows = [("pipeline", f"{pipe.stages} stages of {pipe.block_list}{chunks}, {pipe.schedule}, "
+                         f"{format_int(pipe.microbatches)} micro-batches of "
+                         f"{format_int(pipe.micro_batch_size)}; bubble {pipe.bubble:.1%}")]
+    for r in pipe.ranks:
+        worst = " (highest)" if r.rank == pipe.worst.rank else ""
+        blocks = f"{r.blocks[0]}..{r.blocks[-1]}" if len(r.blocks) > 1 else r.blocks[0]
+        rows.append((f"rank {r.rank}{worst}",
+                     f"{blocks} ({format_int(len(r.blocks))} blocks): peak "
+                     f"{format_bytes(r.peak)}; params {format_bytes(r.params)}, grads "
+                     f"{format_bytes(r.grads)}, optimizer {format_bytes(r.optimizer)}; "
+                     f"activations {format_bytes(r.activations)} per micro-batch x "
+                     f"{format_int(r.in_flight)} in flight; sends "
+                     f"{format_bytes(r.send_forward)} forward, "
+                     f"{format_bytes(r.send_backward)} backward per micro-batch"))
+    if pipe.time_step_s is not None:
+        rows.append(("step time with the bubble", f"{format_seconds(pipe.time_step_s)}"))
     return rows
 
 
