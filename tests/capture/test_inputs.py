@@ -152,3 +152,28 @@ def test_nested_and_sparse_inputs_are_refused_with_where_they_are() -> None:
         normalize_inputs((torch.randn(2, 4), jagged))
     with pytest.raises(SpecError, match=r"^inputs\['x'\]: a torch.sparse_coo tensor"):
         normalize_inputs({"x": torch.eye(3).to_sparse()})
+
+
+class Jagged(torch.nn.Module):
+    """Packs its dense input into a jagged nested tensor inside forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(8, 8)
+
+    def forward(self, values: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        packed = torch.nested.nested_tensor_from_jagged(values, offsets)
+        return self.proj(packed).values()  # type: ignore[no-any-return]
+
+
+def test_a_model_that_builds_a_jagged_tensor_says_so_and_what_to_do() -> None:
+    # fake mode asserts a shape environment deep in torch.nested: the error says what the
+    # model does instead, in one line, with the dense and variable-length alternatives
+    inputs = {"values": torch.randn(10, 8), "offsets": torch.tensor([0, 3, 10])}
+    with pytest.raises(memflops.errors.ForwardError) as info:
+        memflops.analyze(Jagged(), inputs)
+    message = str(info.value)
+    assert "\n" not in message and "shape_env" not in message
+    assert message.startswith("forward of Jagged failed given values=10x8:float32, "
+                              "offsets=3:int64: it builds a nested (jagged) tensor")
+    assert "padded dense model" in message and "variable-length attention" in message

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -150,8 +151,28 @@ def _note_input_values(
 
 
 def _first_line(exc: BaseException) -> str:
+    if _builds_jagged(exc):
+        return JAGGED
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+JAGGED = (
+    "it builds a nested (jagged) tensor, whose ragged size the analysis cannot hold: its "
+    "fake tensors have static shapes, and a jagged dimension needs symbolic ones. Analyse "
+    "the padded dense model, or pass packed sequences with their offsets to variable-length "
+    "attention, which is counted per sequence (docs/conventions.md)"
+)
+"""Why a model that makes a jagged `torch.nested` tensor cannot be analysed."""
+
+
+def _builds_jagged(exc: BaseException) -> bool:
+    """A jagged nested tensor made under fake tensors without a shape environment: fake
+    mode asserts it has one when the nested tensor asks for a symbolic ragged size."""
+    if "shape_env" not in str(exc):
+        return False
+    frames = traceback.extract_tb(exc.__traceback__)
+    return any("/nested/" in frame.filename for frame in frames)
 
 
 def _loss(output: Any, config: StepConfig) -> torch.Tensor:
