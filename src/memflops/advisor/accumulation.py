@@ -64,12 +64,13 @@ def split_step(step: Step, parts: int) -> Applied:
     changed = step.with_options(grad_accumulation=after, **targets_resized(step, micro))
     note = (f"micro-batch {batch} -> {micro}, {after} micro-batches per optimizer step: "
             f"the same effective batch of {micro * after}")
-    if has_batchnorm(step.module):
+    batchnorm = has_batchnorm(step.module)
+    if batchnorm:
         note += ("; BatchNorm normalises each micro-batch by its own statistics (and updates "
                  "its running statistics once per micro-batch): not the full batch's function")
     return Applied(Step(step.module, resized(step.inputs, micro, BATCH), changed.options,
                         step.budget),
-                   note=note)
+                   note=note, preserves_function=not batchnorm)
 
 
 @change(

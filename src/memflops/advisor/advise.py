@@ -233,6 +233,8 @@ def try_change(chosen: Change, base: Step, base_report: Report, baseline: Measur
                         reason=f"{chosen.name}: the changed model could not be analysed: "
                         f"{_first_line(exc)}")
     measured = measure(report)
+    if applied.preserves_function is not None:
+        result = _replace(result, preserves_function=applied.preserves_function)
     return _replace(
         result, modules=applied.modules, note=applied.note, measured=measured,
         delta=delta(baseline, measured),

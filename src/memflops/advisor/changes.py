@@ -59,6 +59,10 @@ class Applied:
     step: Step
     modules: tuple[str, ...] = ()
     note: str = ""
+    preserves_function: bool | None = None
+    """For this model, when it differs from the change's own `preserves_function` (None:
+    the change's): gradient accumulation keeps the function unless the model has
+    BatchNorm, which normalises each micro-batch by its own statistics."""
 
 
 class NotApplicable(Exception):
