@@ -484,6 +484,7 @@ def _step_report(
     timing: Timing | None = None,
 ) -> Report:
     float_dtype = default_float_dtype(target.module, request.cast)
+    parallel = parallel_summary(request, cap, timing, _micro_batch(request, specs))
     return assemble_report(
         model=target.label,
         mode=request.mode,
@@ -512,11 +513,23 @@ def _step_report(
             timeline, sum(cap.feature_map_bytes.values()), allocator=reserved
         ),
         checkpointing=checkpointed,
-        timing=timing,
+        timing=_with_bubble(timing, parallel),
         memory_timeline=capture_series(cap, allocator_overhead=request.allocator_overhead),
-        parallel=parallel_summary(request, cap, timing, _micro_batch(request, specs)),
+        parallel=parallel,
         grad_accumulation=grad_accumulation(cap, timeline, specs),
     )
+
+
+def _with_bubble(timing: Timing | None, parallel: Parallel | None) -> Timing | None:
+    """Under pipeline parallel, the rank's time inside the schedule's step: its wait in
+    the bubble and for slower stages is idle time, so the step, throughput and MFU are the
+    pipeline's (`pipeline_summary`)."""
+    if timing is None or parallel is None or parallel.pipeline is None:
+        return timing
+    wall = parallel.pipeline.time_step_s
+    if wall is None:
+        return timing
+    return replace(timing, estimate=timing.estimate.with_idle(wall))
 
 
 def parallel_wrapper(

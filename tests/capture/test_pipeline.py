@@ -214,3 +214,22 @@ def test_rank0_agrees_with_torch_pipelining_on_real_tensors(schedule: str) -> No
     steps, receive = 6 * 4, 2 * D * 4
     assert real_fb == fb + steps + (micro - 1) * receive
     assert real_step == step + steps + micro * receive
+
+
+def test_with_a_gpu_the_step_throughput_and_mfu_are_the_pipelines() -> None:
+    report = memflops.analyze(Stack(), (8, 8), mode="train", optimizer="adam",
+                              parallel="pp=2,microbatches=4", gpu="H100 SXM")
+    pipe, est = report.parallel.pipeline, report.timing.estimate
+    slowest = max(r.time_microbatch_s for r in pipe.ranks)
+    optimizer = max(r.time_optimizer_s for r in pipe.ranks)
+    # the pipeline's step: M x (1 + bubble) x the slowest micro-batch, then the slowest
+    # optimizer step: 4 x (1 + 1/4) = 5 micro-batch slots
+    assert pipe.time_step_s == pytest.approx(5 * slowest + optimizer)
+    # the report's step is that wall time: the rank's own work plus its idle time
+    assert est.step == pytest.approx(pipe.time_step_s)
+    work = est.step - est.phases.idle
+    assert est.phases.idle > 0 and dict(est.by_bound)["idle"] == est.phases.idle
+    assert work == pytest.approx(sum(s for name, s in est.by_bound if name != "idle"))
+    assert report.timing.samples_per_s == pytest.approx(8 / pipe.time_step_s)
+    assert est.mfu() == pytest.approx(est.model_flops / (pipe.time_step_s * est.peak_flops))
+    assert report.to_dict()["totals"]["time"]["idle"] == est.phases.idle

@@ -132,10 +132,14 @@ class PhaseTimes:
     backward: float = 0.0
     optimizer: float = 0.0
     decode: float = 0.0
+    idle: float = 0.0
+    """Pipeline parallel: the time this rank waits, in its schedule's bubble and for slower
+    stages (`with_idle`); 0 otherwise."""
 
     @property
     def step(self) -> float:
-        return self.forward + self.loss + self.backward + self.optimizer + self.decode
+        return (self.forward + self.loss + self.backward + self.optimizer + self.decode
+                + self.idle)
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,13 @@ class TimeEstimate:
     def bound(self) -> str:
         """The class that took the most time."""
         return max(self.by_bound, key=lambda kv: kv[1])[0] if self.by_bound else "compute"
+
+    def with_idle(self, wall_s: float) -> TimeEstimate:
+        """This estimate inside a step that takes `wall_s` (a pipeline schedule's): the
+        difference is idle time, a phase and a class of its own."""
+        idle = max(wall_s - self.step, 0.0)
+        return replace(self, phases=replace(self.phases, idle=idle),
+                       by_bound=(*self.by_bound, ("idle", idle)))
 
     def mfu(self) -> float | None:
         """Model FLOPs utilisation: 2mac FLOPs / (time x dense peak)."""

@@ -319,6 +319,7 @@ def _time_totals(timing: Timing | None) -> dict[str, Any]:
     return {
         "time": {
             **{name: getattr(est.phases, name) for name in _PHASES},
+            "idle": est.phases.idle,
             "step": est.step,
             "by_bound": dict(est.by_bound),
             "bound": est.bound,

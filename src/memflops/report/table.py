@@ -232,7 +232,8 @@ def _time(report: Report) -> RenderableType | None:
     phases = est.phases
     for label, seconds in (("forward", phases.forward), ("loss", phases.loss),
                            ("backward", phases.backward), ("optimizer step", phases.optimizer),
-                           ("decode (all steps)", phases.decode)):
+                           ("decode (all steps)", phases.decode),
+                           ("idle (pipeline bubble)", phases.idle)):
         if seconds:
             grid.add_row(label, format_seconds(seconds))
     grid.add_row("whole step" if report.mode != "generate" else "whole generation",

@@ -146,6 +146,7 @@ def time_rows(report: Report) -> list[tuple[str, str]]:
     rows = [(label, format_seconds(seconds)) for label, seconds in (
         ("forward", phases.forward), ("loss", phases.loss), ("backward", phases.backward),
         ("optimizer step", phases.optimizer), ("decode (all steps)", phases.decode),
+        ("idle (pipeline bubble)", phases.idle),
     ) if seconds]
     rows.append(("whole step" if report.mode != "generate" else "whole generation",
                  format_seconds(est.step)))
