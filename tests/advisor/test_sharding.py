@@ -91,8 +91,8 @@ def test_fewest_gpus_is_each_layouts_fewest_and_the_least_of_them() -> None:
                          parallel="ddp=4,zero=2"))
     assert result.note.startswith("4 GPU(s) with ddp=4,zero=2, the fewest of: ")
     for answer in ("ddp: none up to 64", "zero=1: none up to 64", "zero=2: 4 (ddp=4,zero=2)",
-                   "fsdp: 4 (fsdp=4)", "fsdp,tp=2: parallel: Sequential has no built-in "
-                   "tensor-parallel plan"):
+                   "fsdp: 4 (fsdp=4)", "fsdp,tp=2 and fsdp,tp=4 and fsdp,tp=8: Sequential "
+                   "has no built-in tensor-parallel plan"):
         assert answer in result.note
 
 

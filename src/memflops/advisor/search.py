@@ -58,7 +58,10 @@ def cheapest_fit(
     useful = sorted((c for c in candidates if c.peak_delta < 0), key=lambda c: c.peak_delta)
     useful = useful[:MAX_CANDIDATES]
     if not useful:
-        return FitResult(capacity, False, (), None, (), "no change lowers the peak")
+        return FitResult(capacity, False, (), None, (),
+                         "no change the search may combine lowers the peak (a smaller batch "
+                         "or input, and a layout over several GPUs, are reported above, never "
+                         "chosen)")
     tried: list[tuple[tuple[str, ...], int]] = []
     best: tuple[tuple[str, ...], Measured] | None = None
     analyses = 0

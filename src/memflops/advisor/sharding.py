@@ -96,12 +96,28 @@ def fewest_of(step: Step, strategy: str, dim: str, tp: int) -> Answer:
                                fit=str(step.budget), fit_dimension="ranks",
                                fit_against="allocated", batch_sweep=None)
     except MemflopsError as exc:
-        return Answer(strategy, reason=str(exc).split("\n")[0].split("; ")[0])
+        reason = str(exc).split("\n")[0].split("; ")[0].removeprefix("parallel: ")
+        return Answer(strategy, reason=reason)
     assert report.fit is not None
     ranks = report.fit.largest
     if not ranks:
         return Answer(strategy)
     return Answer(strategy, ranks * tp, layout_at(strategy, dim, tp, ranks))
+
+
+def _listed(answers: list[Answer]) -> str:
+    """Every layout's answer; consecutive layouts refused for the same reason named
+    together."""
+    groups: list[list[Answer]] = []
+    for answer in answers:
+        if groups and answer.reason and groups[-1][-1].reason == answer.reason:
+            groups[-1].append(answer)
+        else:
+            groups.append([answer])
+    return "; ".join(
+        group[0].describe() if len(group) == 1
+        else f"{' and '.join(a.strategy for a in group)}: {group[0].reason}"
+        for group in groups)
 
 
 @change(
@@ -116,7 +132,7 @@ def fewest_gpus(step: Step) -> Applied:
         raise NotApplicable("the step already fits the budget on one GPU")
     answers = [fewest_of(step, strategy, dim, tp) for strategy, dim, tp in LAYOUTS]
     found = [a for a in answers if a.gpus]
-    listed = "; ".join(a.describe() for a in answers)
+    listed = _listed(answers)
     if not found:
         raise NotApplicable(f"no layout fits the budget on up to {MOST_GPUS} GPUs ({listed})")
     best = min(found, key=lambda a: a.gpus)  # min keeps the first of equals: LAYOUTS order

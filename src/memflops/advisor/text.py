@@ -176,6 +176,8 @@ def fit(result: FitResult | None, label: str | None) -> Section | None:
     head = f"Make it fit in {label} ({format_bytes(result.budget)})"
     if result.fits and not result.changes:
         return Section(head, ("the step fits as it is",), bulleted=False)
+    if result.measured is None:
+        return Section(head, (f"NOTHING FITS: {result.note}",), bulleted=False)
     chosen = " + ".join(result.changes) or "(none)"
     peak = format_bytes(result.measured.peak) if result.measured is not None else "-"
     verdict = "fits" if result.fits else "NOTHING FITS; closest"
