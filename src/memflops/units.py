@@ -38,6 +38,15 @@ def format_int(n: int) -> str:
     return f"{n:,}"
 
 
+def format_rate(per_second: float) -> str:
+    """A rate with three significant digits down to 0.01, thousands separated above:
+    `format_rate(3398.4) == '3,398'`, `format_rate(7.17) == '7.17'`, `format_rate(0.53) ==
+    '0.53'`."""
+    if per_second >= 100:
+        return f"{per_second:,.0f}"
+    return f"{per_second:.1f}" if per_second >= 10 else f"{per_second:.2f}"
+
+
 def format_seconds(seconds: float) -> str:
     """A duration with the unit that suits it: `format_seconds(0.0123) == '12.30 ms'`."""
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):

@@ -24,7 +24,7 @@ from memflops import __version__
 from memflops.report import text
 from memflops.report.charts import charts
 from memflops.report.schema import SCHEMA
-from memflops.units import format_bytes, format_count, format_int, format_seconds
+from memflops.units import format_bytes, format_count, format_int, format_rate, format_seconds
 
 if TYPE_CHECKING:
     from memflops.report.model import ModuleRow, Report
@@ -188,9 +188,9 @@ def _cards(report: Report) -> str:
         label = "generation time" if report.mode == "generate" else "step time"
         cards.append(card(label, format_seconds(est.step), f"on {timing.accelerator.name}"))
         if timing.samples_per_s is not None:
-            tokens = (f"{timing.tokens_per_s:,.0f} tokens/s"
+            tokens = (f"{format_rate(timing.tokens_per_s)} tokens/s"
                       if timing.tokens_per_s is not None else None)
-            cards.append(card("throughput", f"{timing.samples_per_s:,.0f}/s",
+            cards.append(card("throughput", f"{format_rate(timing.samples_per_s)}/s",
                                tokens or "samples per second"))
         mfu = est.mfu()
         if mfu is not None:
