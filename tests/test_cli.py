@@ -447,7 +447,7 @@ def test_bad_parallel_exits_2(capfd: pytest.CaptureFixture[str]) -> None:
     assert "fsdp=0: the number of ranks must be at least 1" in err and "Traceback" not in err
     code, out, err = run(capfd, "analyze", TINY, *TINY_INPUT, "--parallel", "ddp=2,tp=2")
     assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1
-    assert "ddp combines with no other strategy" in err
+    assert "ddp combines with pp only" in err
 
 
 def test_modelled_ddp_says_so(capfd: pytest.CaptureFixture[str]) -> None:

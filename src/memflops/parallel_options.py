@@ -34,7 +34,9 @@ The text is a comma-separated list of `key=value` items, e.g. `fsdp=8` or
   `microbatches=M` (default: the batch, micro-batches of one sample, as
   torchtitan's default), `schedule=gpipe|1f1b|interleaved` (default 1f1b)
   and, with interleaved, `virtual_stages=V` (model chunks per rank,
-  default 2). It combines with no other strategy here.
+  default 2). `ddp=N,pp=P` runs N data-parallel replicas of the pipeline (DDP's
+  buckets over each rank's own gradients, modelled); pp combines with nothing
+  else here.
 
 Torch-free: the command line's help reads `STRATEGIES`.
 """
@@ -222,17 +224,20 @@ def _check_combination(items: dict[str, str]) -> None:
     if {"fsdp", "hsdp"} <= has:
         raise UsageError("parallel: give fsdp=N or hsdp=RxS, not both (hsdp is FSDP across "
                          "S ranks, replicated R times)")
-    if "pp" in has and has & {"fsdp", "hsdp", "tp", "ddp"}:
-        others = ", ".join(sorted(has & {"fsdp", "hsdp", "tp", "ddp"}))
-        raise UsageError(f"parallel: pp combines with no other strategy here ({others} "
-                         f"given): pipeline parallel is modelled on the one-GPU step, which "
-                         f"FSDP and tensor parallel are captured on")
+    if "pp" in has and has & {"fsdp", "hsdp", "tp"}:
+        others = ", ".join(sorted(has & {"fsdp", "hsdp", "tp"}))
+        raise UsageError(f"parallel: pp combines with ddp=N only here ({others} given): "
+                         f"pipeline parallel is modelled on the one-GPU step, which FSDP "
+                         f"and tensor parallel are captured on")
+    if "pp" in has and "zero" in has:
+        raise UsageError("parallel: pp with zero=S is not modelled; pp=P,ddp=N gives DDP "
+                         "over the pipeline's replicas")
     if has & set(PIPELINE_OPTIONS) and "pp" not in has:
         given = ", ".join(k for k in PIPELINE_OPTIONS if k in has)
         raise UsageError(f"parallel: {given} applies to pipeline parallel; add pp=N")
     if "ddp" in has and has & {"fsdp", "hsdp", "tp"}:
-        raise UsageError("parallel: ddp combines with no other strategy here; for data "
-                         "parallel with tensor parallel use fsdp=N,tp=M or hsdp=RxS,tp=M")
+        raise UsageError("parallel: ddp combines with pp only here; for data parallel with "
+                         "tensor parallel use fsdp=N,tp=M or hsdp=RxS,tp=M")
     if "reshard_after_forward" in has and not has & {"fsdp", "hsdp"}:
         raise UsageError("parallel: reshard_after_forward applies to fsdp and hsdp only "
                          "(zero=2 and zero=3 set it)")
@@ -264,8 +269,12 @@ def _pipeline(items: dict[str, str]) -> ParallelSpec:
                              f"2 model chunks per rank (1 is schedule=1f1b)")
     elif schedule == "interleaved":
         virtual = 2
-    return ParallelSpec((("pp", stages),), microbatches=microbatches, schedule=schedule,
-                        virtual_stages=virtual)
+    dims: tuple[tuple[str, int], ...] = (("pp", stages),)
+    if "ddp" in items:  # data parallel across the pipeline's replicas, outermost
+        dims = (("ddp", _world_size("ddp", items["ddp"])), *dims)
+    return ParallelSpec(dims, microbatches=microbatches, schedule=schedule,
+                        virtual_stages=virtual,
+                        gradient_as_bucket_view=_switch(items, "gradient_as_bucket_view", False))
 
 
 def _count(key: str, value: str) -> int:

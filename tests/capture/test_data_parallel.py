@@ -178,13 +178,13 @@ def test_deepspeed_formulas_count_model_states_only() -> None:
 @pytest.mark.parametrize(("layout", "message"), [
     ("zero=2", "zero=S needs the data-parallel ranks"),
     ("ddp=4,zero=4", "zero='4'; expected a ZeRO stage"),
-    ("ddp=4,tp=2", "ddp combines with no other strategy"),
+    ("ddp=4,tp=2", "ddp combines with pp only"),
     ("fsdp=4,hsdp=2x2", "give fsdp=N or hsdp=RxS, not both"),
     ("hsdp=4", "expected RxS"),
     ("hsdp=0x4", "hsdp replicas=0: the number of ranks must be at least 1"),
     ("ddp=4,zero=1,mp=bf16", "mp (FSDP2's mixed precision) applies to"),
     ("fsdp=4,gradient_as_bucket_view=on", "gradient_as_bucket_view applies to ddp=N only"),
-    ("pp=4,ddp=2", "pp combines with no other strategy here (ddp given)"),
+    ("pp=4,tp=2", "pp combines with ddp=N only here (tp given)"),
 ])
 def test_bad_layouts_are_one_line_usage_errors(layout: str, message: str) -> None:
     with pytest.raises(UsageError, match=re.escape(message)) as found:

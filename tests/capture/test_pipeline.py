@@ -99,7 +99,7 @@ def test_interleaved_chunks_go_round_robin() -> None:
      r"4 blocks, which 2 stages x 4 virtual stages = 8 chunks cannot split evenly"),
     ("pp=2,schedule=interleaved,microbatches=3", 6, r"microbatches a multiple of pp=2"),
     ("pp=2,virtual_stages=2", 8, r"virtual_stages applies to schedule=interleaved"),
-    ("pp=2,fsdp=2", 8, r"pp combines with no other strategy here \(fsdp given\)"),
+    ("pp=2,fsdp=2", 8, r"pp combines with ddp=N only here \(fsdp given\)"),
     ("fsdp=2,microbatches=4", 8, r"microbatches applies to pipeline parallel; add pp=N"),
 ])
 def test_bad_pipelines_name_the_field_and_sizes(layout: str, batch: int, message: str) -> None:
@@ -233,3 +233,27 @@ def test_with_a_gpu_the_step_throughput_and_mfu_are_the_pipelines() -> None:
     assert report.timing.samples_per_s == pytest.approx(8 / pipe.time_step_s)
     assert est.mfu() == pytest.approx(est.model_flops / (pipe.time_step_s * est.peak_flops))
     assert report.to_dict()["totals"]["time"]["idle"] == est.phases.idle
+
+
+def test_data_parallel_over_pipelines_adds_each_ranks_ddp_buckets() -> None:
+    # pp=2 alone, by hand above: stage 0's gradients are 2,752 B, stage 1's 2,448 B. DDP
+    # keeps one more copy of a rank's gradients in its buckets for the whole step (checked
+    # against a real DDP run in tests/capture/test_data_parallel.py), so each rank's peak
+    # grows by exactly its gradients, and its gradients are all-reduced across the 2
+    # replicas: one bucket (under DDP's 1 MiB first bucket) of 2,752 B on rank 0
+    alone = analyse("pp=2,microbatches=4").parallel.pipeline.ranks
+    report = analyse("ddp=2,pp=2,microbatches=4")
+    both = report.parallel
+    assert (both.world_size, both.strategy) == (4, "ddp=2,pp=2,microbatches=4,schedule=1f1b")
+    assert [r.peak for r in both.pipeline.ranks] == [alone[0].peak + 2752,
+                                                     alone[1].peak + 2448]
+    assert [r.grads for r in both.pipeline.ranks] == [2 * 2752, 2 * 2448]
+    assert report.totals.memory.peak == both.pipeline.ranks[0].peak and both.rank == 0
+    reduces = [(c.op, c.bytes, c.group, c.group_size) for c in both.collectives
+               if c.op != "send"]
+    assert reduces == [("all_reduce", 2752, "ddp", 2)]
+    assert any("DDP's gradient buckets" in note for note in both.notes)
+    # gradient_as_bucket_view: the gradients are the buckets, no second copy
+    viewed = analyse("ddp=2,pp=2,microbatches=4,gradient_as_bucket_view=on").parallel
+    assert [r.grads for r in viewed.pipeline.ranks] == [2752, 2448]
+    assert [r.peak for r in viewed.pipeline.ranks] <= [r.peak for r in both.pipeline.ranks]

@@ -124,23 +124,35 @@ class DataParallelModel:
             return cap
         n, zero = self.spec.world_size, self.spec.zero
         split = cap.optimizer_state if zero == 1 else frozenset()
-        dropped = cap.grads if self.spec.gradient_as_bucket_view else frozenset()
-        info = {k: replace(v, nbytes=math.ceil(v.nbytes / n)) if k in split else v
-                for k, v in storages.info.items() if k not in dropped}
-        events = [replace(e, nbytes=info[e.key].nbytes) for e in storages.events
-                  if e.key not in dropped]
-        bucket = max(info, default=-1) + 1
-        total = sum(self._sizes)
-        info[bucket] = StorageInfo(total, -1, "before", "")
-        events.insert(0, Event(bucket, total, True, -1))
-        kept = len([e for e in storages.events[: storages.step_end] if e.key not in dropped])
-        modelled = StorageTracker(
-            events=events, info=info, saved=set(storages.saved) - dropped,
-            preexisting={**storages.preexisting, bucket: Kind.GRADS},
-            op_count=storages.op_count,
-            step_end=None if storages.step_end is None else kept + 1,
-        )
-        return replace(cap, storages=modelled, grads=(cap.grads - dropped) | {bucket})
+        modelled, grads = with_buckets(storages, cap.grads, sum(self._sizes),
+                                       self.spec.gradient_as_bucket_view, split, n)
+        return replace(cap, storages=modelled, grads=grads)
+
+
+def with_buckets(
+    storages: StorageTracker, grads: frozenset[int] | set[int], total: int, bucket_view: bool,
+    split: frozenset[int] = frozenset(), ranks: int = 1,
+) -> tuple[StorageTracker, frozenset[int]]:
+    """`storages` with DDP's gradient buckets (`total` bytes, alive the whole step) added
+    before the step, and the gradients `grads` dropped when they are views of the buckets
+    (`bucket_view`); the storages of `split` (ZeRO-1's optimizer state) ceil(bytes / ranks).
+    The storages and the gradients' serials after it."""
+    dropped = frozenset(grads) if bucket_view else frozenset()
+    info = {k: replace(v, nbytes=math.ceil(v.nbytes / ranks)) if k in split else v
+            for k, v in storages.info.items() if k not in dropped}
+    events = [replace(e, nbytes=info[e.key].nbytes) for e in storages.events
+              if e.key not in dropped]
+    bucket = max(info, default=-1) + 1
+    info[bucket] = StorageInfo(total, -1, "before", "")
+    events.insert(0, Event(bucket, total, True, -1))
+    kept = len([e for e in storages.events[: storages.step_end] if e.key not in dropped])
+    modelled = StorageTracker(
+        events=events, info=info, saved=set(storages.saved) - dropped,
+        preexisting={**storages.preexisting, bucket: Kind.GRADS},
+        op_count=storages.op_count,
+        step_end=None if storages.step_end is None else kept + 1,
+    )
+    return modelled, (frozenset(grads) - dropped) | {bucket}
 
 
 def modelled_notes(spec: ParallelSpec) -> tuple[str, ...]:

@@ -41,6 +41,7 @@ import torch
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
+from memflops.capture.data_parallel import ddp_buckets, modelled_notes, with_buckets
 from memflops.capture.inputs import flatten_tensors
 from memflops.capture.parallel import RANK, Collective, ParallelCapture, _repeated
 from memflops.capture.recorder import OpRecorder
@@ -266,12 +267,19 @@ class PipelineModel:
                           inputs_scale=m, outputs=frozenset(self._outputs))
         trainable_total = sum(self._trainable.values())
         ranks: list[tuple[StageRow, RankStep, Fraction]] = []
+        gradients: list[list[int]] = []
+        """Each rank's gradient storages' bytes, before DDP's buckets."""
         for r in range(p):
             mine = [r + j * p for j in range(v)]
             share = Fraction(sum(n for path, n in self._trainable.items()
                                  if module_chunk(path) in mine), trainable_total or 1)
             actions = schedule_of(kind, p, r, m, v)
             rank_step = replay_rank(step, actions, mine, cap.optimizer_state, share)
+            # model order: backward makes the last parameters' gradients first
+            gradients.append([rank_step.storages.info[k].nbytes
+                              for k in sorted(rank_step.grads, reverse=True)])
+            if self.spec.size("ddp") > 1:
+                rank_step = self._with_ddp(rank_step)
             row = self._row(r, mine, step, rank_step, held_at_most(actions), owner, storages,
                             cap, boundary)
             ranks.append((row, rank_step, share))
@@ -291,13 +299,14 @@ class PipelineModel:
         bubble = bubble_fraction(kind, p, m, v)
         note = NOTE.format(schedule=kind, p=p, m=m, v=f", {v} virtual stages" if v > 1 else "",
                            vm="(v M)" if kind == "interleaved" else "M", bubble=bubble)
-        calls = self._sends(ranks[worst][0], p, m, v)
+        calls = self._sends(ranks[worst][0], p, m, v) + self._all_reduces(gradients[worst])
         result = PipelineCapture(
             spec=self.spec, rank=worst, units=(), collectives=calls, unsharded=frozenset(),
             gather_buffers=frozenset(), reduce_buffers=frozenset(), schedule=kind,
             microbatches=m, virtual_stages=v, bubble=bubble,
             stages=tuple(r for r, _, _ in ranks), stage_records=stage_records,
-            optimizer_records=optimizer_records, block_list=self._list, notes=(note,),
+            optimizer_records=optimizer_records, block_list=self._list,
+            notes=(note, *modelled_notes(self.spec)) if self.spec.size("ddp") > 1 else (note,),
         )
         self._result = result
         return replace(
@@ -392,6 +401,23 @@ class PipelineModel:
             send_forward=sum(boundary[c] for c in mine if c < len(boundary)),
             send_backward=sum(boundary[c - 1] for c in mine if c > 0),
         )
+
+    def _with_ddp(self, rank_step: RankStep) -> RankStep:
+        """The rank's step as one of `ddp` data-parallel replicas of the pipeline: DDP's
+        gradient buckets over its own gradients (`data_parallel.with_buckets`)."""
+        total = sum(rank_step.storages.info[k].nbytes for k in rank_step.grads)
+        storages, grads = with_buckets(rank_step.storages, rank_step.grads, total,
+                                       self.spec.gradient_as_bucket_view)
+        return replace(rank_step, storages=storages, grads=set(grads))
+
+    def _all_reduces(self, sizes: list[int]) -> tuple[Collective, ...]:
+        """DDP's all-reduce of each bucket of the rank's gradients across the pipeline's
+        replicas (the buckets formed from its gradients in the order backward made them)."""
+        n = self.spec.size("ddp")
+        if n < 2:
+            return ()
+        return tuple(Collective("all_reduce", b, "ddp", n, "backward", "")
+                     for b in ddp_buckets(sizes))
 
     def _sends(self, row: StageRow, p: int, m: int, v: int) -> tuple[Collective, ...]:
         """The rank's point-to-point sends of the step, one per micro-batch and direction."""
