@@ -31,6 +31,7 @@ from memflops.capture.inputs import (
     dtype_name,
     normalize_inputs,
 )
+from memflops.capture.isolation import random_state_kept
 from memflops.capture.parallel import ParallelWrapper
 from memflops.capture.pipeline import PipelineCapture, PipelineModel
 from memflops.capture.step import (
@@ -190,9 +191,10 @@ def analyze(
     if progress is not None and not callable(progress):
         raise UsageError(f"progress: expected a callable progress(task, done, total), got "
                          f"{type(progress).__name__}")
-    target = resolve_model(model, request.name)
-    with library_adjustments(target.module):
-        return _analyze(target, inputs, request, progress)
+    with random_state_kept():  # nothing drawn here changes the caller's next draw
+        target = resolve_model(model, request.name)
+        with library_adjustments(target.module):
+            return _analyze(target, inputs, request, progress)
 
 
 def _analyze(

@@ -147,3 +147,43 @@ def test_a_failing_meta_kernel_logs_nothing(capfd: pytest.CaptureFixture[str]) -
         memflops.analyze(model, (2, 7))
     assert capfd.readouterr().err == ""
     assert logger.filters == filters
+
+
+class RandomWork(nn.Module):
+    """Chooses how much work to do with real random draws, as wav2vec2-style time masking
+    chooses how many spans to mask: NumPy and Python's random decide how many matmuls
+    run (a torch draw inside the forward is a fake tensor, refused when read)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import random
+
+        import numpy
+
+        times = int(numpy.random.randint(1, 50)) + random.randint(1, 50)
+        for _ in range(times):
+            x = self.proj(x)
+        return x
+
+
+def test_random_work_costs_the_same_every_time_and_leaves_the_callers_draws() -> None:
+    import random
+
+    import numpy
+
+    model = RandomWork()
+    random.seed(7)
+    numpy.random.seed(7)
+    torch.manual_seed(7)
+    expected = (random.random(), float(numpy.random.rand()), float(torch.rand(1)))
+    random.seed(7)
+    numpy.random.seed(7)
+    torch.manual_seed(7)
+    # the generators are seeded for the analysis: the same draws, the same FLOPs
+    first = memflops.analyze(model, (2, 8)).totals.costs.forward.flops
+    assert memflops.analyze(model, (2, 8)).totals.costs.forward.flops == first
+    # and put back after it: the caller's next draws are the ones they would have been
+    assert (random.random(), float(numpy.random.rand()), float(torch.rand(1))) == expected

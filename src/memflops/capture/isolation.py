@@ -11,6 +11,11 @@ changing the analysis.
   (`with torch.device("meta")`), `inference_mode`, anomaly detection (its checks would be
   counted as FLOPs) and CPU autocast (memflops enters its own when asked); and torch's
   log of a failing meta kernel, an error memflops reports itself in one line.
+- `ambient_neutral` also seeds Python's, NumPy's and torch's random generators with 0
+  for the analysis and puts the caller's states back after: a model that draws real
+  random numbers to choose its work (wav2vec2-style time masking picks how many spans
+  to mask with NumPy) then costs the same on every analysis, and the caller's next draw
+  is the one it would have been.
 """
 
 from __future__ import annotations
@@ -84,6 +89,50 @@ def ambient_neutral() -> Iterator[None]:
         stack.enter_context(torch.autograd.set_detect_anomaly(False))
         stack.enter_context(_autocast_off())
         stack.enter_context(_fake_tensor_log_off())
+        stack.enter_context(_random_seeded())
+        yield
+
+
+SEED = 0
+"""The seed of every random generator during an analysis (`_random_seeded`)."""
+
+
+@contextmanager
+def random_state_kept() -> Iterator[None]:
+    """Python's, NumPy's (when installed) and torch's CPU generator states put back on exit:
+    whatever an analysis draws, the caller's next draw is the one it would have been."""
+    import random
+
+    try:
+        import numpy
+    except ImportError:  # numpy is optional
+        numpy = None  # type: ignore[assignment]
+    python = random.getstate()
+    numpy_state = numpy.random.get_state() if numpy is not None else None
+    torch_state = torch.random.get_rng_state()
+    try:
+        yield
+    finally:
+        random.setstate(python)
+        if numpy is not None:
+            numpy.random.set_state(numpy_state)
+        torch.random.set_rng_state(torch_state)
+
+
+@contextmanager
+def _random_seeded() -> Iterator[None]:
+    """Python's, NumPy's and torch's CPU generators seeded with `SEED`, the caller's states
+    restored after."""
+    import random
+
+    with random_state_kept():
+        random.seed(SEED)
+        try:
+            import numpy
+            numpy.random.seed(SEED)
+        except ImportError:
+            pass
+        torch.default_generator.manual_seed(SEED)  # the CPU one only: no CUDA seed queued
         yield
 
 
