@@ -108,3 +108,7 @@ def test_a_narrow_terminal_goes_without_columns_rather_than_cutting_them() -> No
     assert "input-resolution-halved" in table and "checkpoint-blocks" in table
     for line in narrow.splitlines():
         assert len(line) <= 80, line
+    # and it says what it left out, in _optional_columns' order: the empty time/step first
+    said = " ".join(narrow.split("columns left out to fit 80 characters: ")[1].split())
+    assert said.startswith("time/step, ")
+    assert "columns left out" not in wide

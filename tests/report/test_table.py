@@ -39,7 +39,26 @@ def test_natural_width_does_not_wrap(handmade_report: Report) -> None:
     """Without a width the text is as wide as the module tree needs: no cell is cut."""
     report = handmade_report
     assert "…" not in render_table(report, depth=3)
-    assert "…" in render_table(report, depth=3, width=60)  # the same tree squeezed
+
+
+def test_narrow_terminal_leaves_out_columns_not_digits(handmade_report: Report) -> None:
+    """At 60 characters the timed train tree (11 columns, 142 wide) keeps the module, its
+    forward FLOPs and times, whole, and says which columns it left out; 60 is too narrow for
+    the other seven, which go in OPTIONAL_COLUMNS' order."""
+    full = render_table(handmade_report, depth=3)
+    narrow = render_table(handmade_report, depth=3, width=60)
+    tree = narrow.split("columns left out")[0]
+    assert "…" not in tree
+    header = next(line for line in tree.splitlines() if line.startswith("module"))
+    assert header.split() == ["module", "FLOPs", "fwd", "time", "fwd", "time", "bwd"]
+    assert max(len(line) for line in tree.splitlines()) <= 60
+    assert "encoder.0.act" in tree and "6.10 M" in tree and "8.00 ms" in tree
+    assert " ".join(narrow.split("columns left out to fit 60 characters: ")[1].split()).startswith(
+        "output shape, bytes fwd, MACs fwd, type, params, saved for bwd, FLOPs bwd (")
+    assert "columns left out" not in full
+    # a width the whole tree fits in leaves nothing out
+    widest = max(len(line) for line in full.split("Totals")[0].splitlines())
+    assert "columns left out" not in render_table(handmade_report, depth=3, width=widest)
 
 
 def test_color_only_when_asked(tiny_report: Report) -> None:

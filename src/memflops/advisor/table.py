@@ -29,17 +29,21 @@ def render_advice(advice: Advice, *, width: int | None = None, color: bool = Fal
                       color_system="standard" if color else None, no_color=not color,
                       highlight=False, markup=False, emoji=False, legacy_windows=False)
     ranked = _ranked_table(advice)
+    left_out: list[str] = []
     if width is None:
         console.width = max(MIN_WIDTH, console.measure(ranked).maximum)
     else:  # a terminal narrower than the table: leave out columns rather than cut them
-        left_out: set[str] = set()
         unbounded = console.options.update_width(UNLIMITED)
         for name in _optional_columns(advice):
             if console.measure(ranked, options=unbounded).maximum <= width:
                 break
-            left_out.add(name)
-            ranked = _ranked_table(advice, left_out)
+            left_out.append(name)
+            ranked = _ranked_table(advice, frozenset(left_out))
     parts: list[RenderableType] = [_header(advice), Text(""), ranked]
+    if left_out:
+        parts.append(Text(f"columns left out to fit {width} characters: {', '.join(left_out)} "
+                          "(a wider terminal, or the output written to a file or pipe, shows "
+                          "every column)", style="dim"))
     for section in text.sections(advice):
         bullet = "- " if section.bulleted else ""
         parts += [Text(""), Text("\n".join([section.title,
@@ -70,7 +74,7 @@ def _optional_columns(advice: Advice) -> list[str]:
     return empty + [name for name in rest if name not in empty]
 
 
-def _ranked_table(advice: Advice, left_out: set[str] | frozenset[str] = frozenset()) -> Table:
+def _ranked_table(advice: Advice, left_out: frozenset[str] = frozenset()) -> Table:
     table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
     shown = [(name, numeric) for name, numeric in zip(text.COLUMNS, text.NUMERIC, strict=True)
              if name not in left_out]

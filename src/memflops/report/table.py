@@ -58,9 +58,10 @@ def render_table(
     """The report as text: the module tree down to `depth`, then the footer.
 
     `width` None: as wide as the module table needs (at least `MIN_WIDTH`),
-    so nothing is wrapped. `color` False writes no ANSI escape codes.
+    so nothing is wrapped. A narrower `width` (a terminal) leaves out whole
+    columns of the tree, in `OPTIONAL_COLUMNS`' order, and says which, rather
+    than cutting numbers. `color` False writes no ANSI escape codes.
     """
-    tree = _module_tree(report, depth)
     buffer = io.StringIO()
     console = Console(
         file=buffer,
@@ -73,16 +74,34 @@ def render_table(
         emoji=False,
         legacy_windows=False,
     )
+    unbounded = console.options.update_width(UNLIMITED)
+    left_out: list[str] = []
+    tree = _module_tree(report, depth)
     if width is None:
-        console.width = max(MIN_WIDTH, console.measure(tree).maximum)
-    console.print(Group(*table_parts(report, tree)))
+        console.width = max(MIN_WIDTH, console.measure(tree, options=unbounded).maximum)
+    else:
+        shown = set(_columns(report))
+        for name in (n for n in OPTIONAL_COLUMNS if n in shown):
+            if console.measure(tree, options=unbounded).maximum <= width:
+                break
+            left_out.append(name)
+            tree = _module_tree(report, depth, frozenset(left_out))
+    console.print(Group(*table_parts(report, tree, left_out, width)))
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
 
-def table_parts(report: Report, tree: Table) -> list[RenderableType]:
-    """Header, module tree, totals, memory, batch sweep, fit, convention, uncounted ops and
-    warnings, in that order; a section with nothing to say is left out."""
-    parts: list[RenderableType] = [_header(report), Text(""), tree, _totals(report)]
+def table_parts(
+    report: Report, tree: Table, left_out: Sequence[str] = (), width: int | None = None
+) -> list[RenderableType]:
+    """Header, module tree (and the columns it left out), totals, memory, batch sweep, fit,
+    convention, uncounted ops and warnings, in that order; a section with nothing to say is
+    left out."""
+    parts: list[RenderableType] = [_header(report), Text(""), tree]
+    if left_out:
+        parts.append(Text(f"columns left out to fit {width} characters: "
+                          f"{', '.join(left_out)} (a wider terminal, or the output written "
+                          "to a file or pipe, shows every column)", style="dim"))
+    parts.append(_totals(report))
     for section in (
         _time(report),
         _generation(report.generation, report.convention),
@@ -128,42 +147,56 @@ def _train(report: Report) -> bool:
     return report.mode == "train"
 
 
-def _module_tree(report: Report, depth: int) -> Table:
+OPTIONAL_COLUMNS = (
+    "output shape", "bytes fwd", "MACs fwd", "type", "params", "saved for bwd", "FLOPs bwd",
+    "time bwd", "time fwd",
+)
+"""The module tree's columns a terminal narrower than the tree goes without, first to last
+(the module's path and its forward FLOPs always stay)."""
+
+
+def _columns(report: Report) -> list[str]:
+    """The module tree's columns, in order, for this report."""
     train = _train(report)
-    conv = report.convention
-    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
-    table.add_column("module", no_wrap=True)
-    table.add_column("type", no_wrap=True)
-    numeric = ["params", "MACs fwd", "FLOPs fwd"]
+    names = ["module", "type", "params", "MACs fwd", "FLOPs fwd"]
     if train:
-        numeric += ["FLOPs bwd", "saved for bwd"]
+        names += ["FLOPs bwd", "saved for bwd"]
+    if report.timing is not None:
+        names += ["bytes fwd", "time fwd"] + (["time bwd"] if train else [])
+    return [*names, "output shape"]
+
+
+LEFT_ALIGNED = frozenset({"module", "type", "output shape"})
+
+
+def _module_tree(report: Report, depth: int, left_out: frozenset[str] = frozenset()) -> Table:
+    conv = report.convention
     timing = report.timing
-    if timing is not None:
-        numeric += ["bytes fwd", "time fwd"] + (["time bwd"] if train else [])
-    for name in numeric:
-        table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("output shape", no_wrap=True)
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
+    shown = [name for name in _columns(report) if name not in left_out]
+    for name in shown:
+        table.add_column(name, justify="left" if name in LEFT_ALIGNED else "right",
+                         no_wrap=True)
     for row in report.modules:
         if row.depth > depth:
             continue
-        cells = [
-            INDENT * row.depth + (row.path or ROOT_LABEL),
-            row.type,
-            format_count(row.params),
-            format_count(row.forward.macs),
-            format_count(row.forward.under(conv)),
-        ]
-        if train:
-            cells.append(format_count(row.backward.under(conv)))
-            cells.append(format_bytes(row.activation_bytes))
+        cells = {
+            "module": INDENT * row.depth + (row.path or ROOT_LABEL),
+            "type": row.type,
+            "params": format_count(row.params),
+            "MACs fwd": format_count(row.forward.macs),
+            "FLOPs fwd": format_count(row.forward.under(conv)),
+            "FLOPs bwd": format_count(row.backward.under(conv)),
+            "saved for bwd": format_bytes(row.activation_bytes),
+            "output shape": _output_shape(row),
+        }
         if timing is not None:
             forward, backward = timing.module(row.path)
-            cells.append(format_bytes(row.forward.bytes) if report.bytes_priced else "-")
-            cells.append(format_seconds(forward))
-            if train:
-                cells.append(format_seconds(backward))
-        cells.append(_output_shape(row))
-        table.add_row(*(Text(c) for c in cells), style="bold" if row.depth == 0 else None)
+            cells["bytes fwd"] = format_bytes(row.forward.bytes) if report.bytes_priced else "-"
+            cells["time fwd"] = format_seconds(forward)
+            cells["time bwd"] = format_seconds(backward)
+        table.add_row(*(Text(cells[name]) for name in shown),
+                      style="bold" if row.depth == 0 else None)
     return table
 
 
