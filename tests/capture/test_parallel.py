@@ -108,6 +108,38 @@ def _unique_bytes(tensors: Iterable[torch.Tensor]) -> int:
     return sum({t.untyped_storage()._cdata: t.untyped_storage().nbytes() for t in tensors}.values())
 
 
+def _second_step_bytes(real: nn.Module, opt: torch.optim.Optimizer) -> dict[str, int]:
+    """Rank 0's local parameter, gradient, AdamW state (its `step` scalars on the host, as on
+    a GPU) and peak bytes in the second training step of the sharded `real` (the first
+    creates the optimizer state), on a real batch of (`BATCH`, `DIM`)."""
+    x = torch.randn(BATCH, DIM)
+
+    def step() -> None:
+        real(x).sum().backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    step()
+    params = [p._local_tensor for p in real.parameters()]
+    state = [v._local_tensor for s in opt.state.values() for k, v in s.items() if k != "step"]
+    steps = [s["step"] for s in opt.state.values()]
+    live = LiveStorages([*params, *state, x], host=steps)
+    with live:
+        real(x).sum().backward()
+        grads = _unique_bytes(p.grad._local_tensor for p in real.parameters())
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return {"params": _unique_bytes(params), "grads": grads,
+            "optimizer": _unique_bytes(state), "peak": live.peak}
+
+
+def _reported(report: memflops.Report) -> dict[str, int]:
+    """The report's rank-0 bytes under `_second_step_bytes`' keys."""
+    memory = report.totals.memory
+    return {"params": memory.params, "grads": memory.grads, "optimizer": memory.optimizer,
+            "peak": memory.peak}
+
+
 def real_rank0(model: nn.Module, world: int, reshard: bool, replicas: int = 1,
                param_dtype: torch.dtype | None = None) -> dict[str, int]:
     """Rank 0's bytes in the second step of `fully_shard` training of a copy of `model` on
@@ -130,25 +162,7 @@ def real_rank0(model: nn.Module, world: int, reshard: bool, replicas: int = 1,
                         reshard_after_forward=reshard and i < len(blocks) - 1)
         fully_shard(real, mesh=mesh, reshard_after_forward=False, mp_policy=policy)
         opt = torch.optim.AdamW(real.parameters())
-        x = torch.randn(BATCH, DIM)
-
-        def step() -> None:
-            real(x).sum().backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-
-        step()
-        params = [p._local_tensor for p in real.parameters()]
-        state = [v._local_tensor for s in opt.state.values() for k, v in s.items() if k != "step"]
-        steps = [s["step"] for s in opt.state.values()]
-        live = LiveStorages([*params, *state, x], host=steps)
-        with live:
-            real(x).sum().backward()
-            grads = _unique_bytes(p.grad._local_tensor for p in real.parameters())
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-        return {"params": _unique_bytes(params), "grads": grads,
-                "optimizer": _unique_bytes(state), "peak": live.peak}
+        return _second_step_bytes(real, opt)
 
 
 @pytest.mark.parametrize(("world", "reshard"), [(8, True), (4, False)])
@@ -159,10 +173,7 @@ def test_rank0_matches_a_real_cpu_run_to_the_byte(world: int, reshard: bool) -> 
     report = memflops.analyze(model, (BATCH, DIM), mode="train", optimizer="adamw",
                               parallel=layout)
     real = real_rank0(model, world, reshard)
-    memory = report.totals.memory
-    found = {"params": memory.params, "grads": memory.grads, "optimizer": memory.optimizer,
-             "peak": memory.peak}
-    assert found == real
+    assert _reported(report) == real
 
 
 def padded_shard_elements(model: nn.Module, world: int) -> int:
@@ -306,25 +317,7 @@ def real_tp_rank0(model: nn.Module, world: int, plan: dict[str, str],
                             reshard_after_forward=i < len(real.layers) - 1)
             fully_shard(real, mesh=across, reshard_after_forward=False)
         opt = torch.optim.AdamW(real.parameters(), foreach=True)
-        x = torch.randn(BATCH, DIM)
-
-        def step() -> None:
-            real(x).sum().backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-
-        step()
-        params = [p._local_tensor for p in real.parameters()]
-        state = [v._local_tensor for s in opt.state.values() for k, v in s.items() if k != "step"]
-        steps = [s["step"] for s in opt.state.values()]
-        live = LiveStorages([*params, *state, x], host=steps)
-        with live:
-            real(x).sum().backward()
-            grads = _unique_bytes(p.grad._local_tensor for p in real.parameters())
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-        return {"params": _unique_bytes(params), "grads": grads,
-                "optimizer": _unique_bytes(state), "peak": live.peak}
+        return _second_step_bytes(real, opt)
 
 
 def test_tensor_parallel_rank0_matches_a_real_cpu_run_to_the_byte() -> None:
@@ -332,10 +325,7 @@ def test_tensor_parallel_rank0_matches_a_real_cpu_run_to_the_byte() -> None:
     model = MLP()
     report = memflops.analyze(model, (BATCH, DIM), mode="train", optimizer="adamw",
                               parallel="tp=4", tp_plan=MLP_PLAN)
-    memory = report.totals.memory
-    found = {"params": memory.params, "grads": memory.grads, "optimizer": memory.optimizer,
-             "peak": memory.peak}
-    assert found == real_tp_rank0(model, 4, MLP_PLAN)
+    assert _reported(report) == real_tp_rank0(model, 4, MLP_PLAN)
 
 
 def test_tensor_parallel_shards_params_grads_and_adamw_state_to_a_quarter() -> None:
@@ -411,10 +401,7 @@ def test_fsdp_with_tensor_parallel_matches_a_real_2d_run_to_the_byte() -> None:
     model = MLP()
     report = memflops.analyze(model, (BATCH, DIM), mode="train", optimizer="adamw",
                               parallel="fsdp=2,tp=2", tp_plan=MLP_PLAN)
-    memory = report.totals.memory
-    found = {"params": memory.params, "grads": memory.grads, "optimizer": memory.optimizer,
-             "peak": memory.peak}
-    assert found == real_tp_rank0(model, 2, MLP_PLAN, fsdp=2)
+    assert _reported(report) == real_tp_rank0(model, 2, MLP_PLAN, fsdp=2)
     par = report.parallel
     assert par is not None
     assert {(c.op, c.group, c.group_size) for c in par.collectives} == {
@@ -480,9 +467,7 @@ def test_hsdp_rank0_matches_a_real_cpu_run_to_the_byte() -> None:
     report = memflops.analyze(model, (BATCH, DIM), mode="train", optimizer="adamw",
                               parallel="hsdp=2x4")
     memory = report.totals.memory
-    found = {"params": memory.params, "grads": memory.grads, "optimizer": memory.optimizer,
-             "peak": memory.peak}
-    assert found == real_rank0(model, 4, True, replicas=2)
+    assert _reported(report) == real_rank0(model, 4, True, replicas=2)
     par = report.parallel
     assert par is not None and (par.strategy, par.world_size) == ("hsdp=2x4", 8)
     # the shard at world 4: a block 36*36 + 36 + 9*144 + 9 = 2637 elements (up rows
@@ -503,10 +488,7 @@ def test_mixed_precision_rank0_matches_a_real_cpu_run_to_the_byte() -> None:
     model = MLP()
     report = memflops.analyze(model, (BATCH, DIM), mode="train", optimizer="adamw",
                               parallel="fsdp=4,mp=bf16")
-    memory = report.totals.memory
-    found = {"params": memory.params, "grads": memory.grads, "optimizer": memory.optimizer,
-             "peak": memory.peak}
-    assert found == real_rank0(model, 4, True, param_dtype=torch.bfloat16)
+    assert _reported(report) == real_rank0(model, 4, True, param_dtype=torch.bfloat16)
     par = report.parallel
     assert par is not None and par.strategy == "fsdp=4,mp=bf16"
     # a block's all-gather: 4 ranks x 2637 elements x 2 bytes (bfloat16) = 21,096 B; its
@@ -543,10 +525,7 @@ def test_hsdp_with_tensor_parallel_matches_a_real_3d_run_to_the_byte() -> None:
     model = MLP()
     report = memflops.analyze(model, (BATCH, DIM), mode="train", optimizer="adamw",
                               parallel="hsdp=2x2,tp=2", tp_plan=MLP_PLAN)
-    memory = report.totals.memory
-    found = {"params": memory.params, "grads": memory.grads, "optimizer": memory.optimizer,
-             "peak": memory.peak}
-    assert found == real_tp_rank0(model, 2, MLP_PLAN, fsdp=2, replicas=2)
+    assert _reported(report) == real_tp_rank0(model, 2, MLP_PLAN, fsdp=2, replicas=2)
     par = report.parallel
     assert par is not None and (par.world_size, par.strategy) == (8, "hsdp=2x2,tp=2")
     assert {(c.op, c.group) for c in par.collectives} == {
