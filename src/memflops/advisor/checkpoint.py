@@ -62,6 +62,14 @@ def checkpoint_block(block: nn.Module) -> None:
     kind="memory", preserves_function=True,
 )
 def checkpoint_blocks(step: Step) -> Applied:
+    return _checkpoint_each_block(step, checkpoint_block, {}, "", "")
+
+
+def _checkpoint_each_block(step: Step, checkpoint: Callable[[nn.Module], None],
+                           model_kwargs: dict[str, Any], model_note: str, note: str) -> Applied:
+    """Both checkpointing changes: the model's own `gradient_checkpointing_enable`
+    (non-reentrant, with `model_kwargs`) when it has one, else `checkpoint` on each repeated
+    block; `model_note` and `note` end the change's note in those two cases."""
     if not step.train:
         raise NotApplicable("inference keeps no activations for backward")
     model = step.module
@@ -71,17 +79,18 @@ def checkpoint_blocks(step: Step) -> Applied:
         with warnings.catch_warnings():  # transformers 5 renames it, with a FutureWarning
             warnings.simplefilter("ignore", FutureWarning)
             model.gradient_checkpointing_enable(  # type: ignore[operator]
-                gradient_checkpointing_kwargs={"use_reentrant": False}
+                gradient_checkpointing_kwargs={"use_reentrant": False, **model_kwargs}
             )
         return Applied(step, tuple(repeated_blocks(model)),
-                       "the model's own gradient_checkpointing_enable(use_reentrant=False)")
+                       "the model's own gradient_checkpointing_enable(use_reentrant=False)"
+                       + model_note)
     blocks = repeated_blocks(model)
     if not blocks:
         raise NotApplicable("no nn.Sequential/ModuleList holds two or more composite blocks "
                             "of one class")
     for path in blocks:
-        checkpoint_block(model.get_submodule(path))
-    return Applied(step, tuple(blocks), f"{len(blocks)} blocks checkpointed")
+        checkpoint(model.get_submodule(path))
+    return Applied(step, tuple(blocks), f"{len(blocks)} blocks checkpointed{note}")
 
 
 def fewest_blocks(count: int, fits: Callable[[int], bool]) -> int:
@@ -144,28 +153,9 @@ def checkpoint_block_selectively(block: nn.Module, kept: frozenset[str] = SAVED_
     kind="memory", preserves_function=True, group="checkpoint-blocks",
 )
 def checkpoint_selective(step: Step) -> Applied:
-    if not step.train:
-        raise NotApplicable("inference keeps no activations for backward")
-    model = step.module
-    if getattr(model, "supports_gradient_checkpointing", False) and callable(
-        getattr(model, "gradient_checkpointing_enable", None)
-    ):
-        with warnings.catch_warnings():  # transformers 5 renames it, with a FutureWarning
-            warnings.simplefilter("ignore", FutureWarning)
-            model.gradient_checkpointing_enable(  # type: ignore[operator]
-                gradient_checkpointing_kwargs={
-                    "use_reentrant": False,
-                    "context_fn": functools.partial(_selective_context, SAVED_OPS)}
-            )
-        return Applied(step, tuple(repeated_blocks(model)),
-                       "the model's own gradient_checkpointing_enable(use_reentrant=False), "
-                       "with a selective policy: matrix products kept, the rest recomputed")
-    blocks = repeated_blocks(model)
-    if not blocks:
-        raise NotApplicable("no nn.Sequential/ModuleList holds two or more composite blocks "
-                            "of one class")
-    for path in blocks:
-        checkpoint_block_selectively(model.get_submodule(path))
-    return Applied(step, tuple(blocks),
-                   f"{len(blocks)} blocks checkpointed selectively: outputs of matrix products, "
-                   f"convolutions and attention kept, the rest recomputed in backward")
+    return _checkpoint_each_block(
+        step, checkpoint_block_selectively,
+        {"context_fn": functools.partial(_selective_context, SAVED_OPS)},
+        ", with a selective policy: matrix products kept, the rest recomputed",
+        " selectively: outputs of matrix products, convolutions and attention kept, the rest "
+        "recomputed in backward")
