@@ -10,7 +10,7 @@ units (1 GiB = 2^30 bytes), as the footer says.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from rich import box
 from rich.columns import Columns
@@ -18,28 +18,34 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from memflops.conventions import Convention
-from memflops.flops.registry import OpCost
 from memflops.memory.fit import Fit, Sweep
 from memflops.report.model import (
     Checkpointing,
-    Generation,
     MemoryDetail,
     MemoryTotals,
-    ModuleRow,
     Report,
     Timing,
     UncountedOp,
 )
 from memflops.report.text import (
-    accumulation_fact,
+    RECOMPUTE_LABEL,
+    cost_line,
+    exact_bytes,
+    exact_count,
     fit_next_size,
     fit_title,
+    generation_rows,
+    header_facts,
+    is_train,
+    module_label,
+    module_time_cells,
+    module_time_header,
     no_limit,
+    output_shape_text,
     peak_where,
+    phases,
     pipeline_rows,
 )
-from memflops.tensor_spec import dtype_name
 from memflops.units import format_bytes, format_count, format_int, format_seconds
 
 DEFAULT_DEPTH = 2
@@ -104,7 +110,7 @@ def table_parts(
     parts.append(_totals(report))
     for section in (
         _time(report),
-        _generation(report.generation, report.convention),
+        _generation(report),
         _memory(report.totals.memory, report.memory_detail, peak_where(report)),
         _checkpointing(report.checkpointing, report.totals.memory),
         _parallel(report),
@@ -122,29 +128,12 @@ def table_parts(
 
 
 def _header(report: Report) -> Text:
-    inputs = ", ".join(
-        f"{name}={_shape(spec.shape)}:{dtype_name(spec.dtype)}" for name, spec in report.inputs
-    )
-    facts = [f"mode {report.mode}"]
-    if _train(report):
-        facts.append(f"optimizer {report.optimizer or 'none'}")
-    facts += [
-        f"precision {report.precision}",
-        f"convention {report.convention.value}",
-        f"inputs {inputs or 'none'}",
-    ]
-    accumulation = accumulation_fact(report)
-    if accumulation is not None:
-        facts.append(accumulation)
+    facts = header_facts(report)
     text = Text()
     text.append("memflops report: ", style="bold")
     text.append(report.model, style="bold cyan")
     text.append("\n" + " · ".join(facts))
     return text
-
-
-def _train(report: Report) -> bool:
-    return report.mode == "train"
 
 
 OPTIONAL_COLUMNS = (
@@ -157,13 +146,10 @@ OPTIONAL_COLUMNS = (
 
 def _columns(report: Report) -> list[str]:
     """The module tree's columns, in order, for this report."""
-    train = _train(report)
     names = ["module", "type", "params", "MACs fwd", "FLOPs fwd"]
-    if train:
+    if is_train(report):
         names += ["FLOPs bwd", "saved for bwd"]
-    if report.timing is not None:
-        names += ["bytes fwd", "time fwd"] + (["time bwd"] if train else [])
-    return [*names, "output shape"]
+    return [*names, *module_time_header(report), "output shape"]
 
 
 LEFT_ALIGNED = frozenset({"module", "type", "output shape"})
@@ -171,7 +157,6 @@ LEFT_ALIGNED = frozenset({"module", "type", "output shape"})
 
 def _module_tree(report: Report, depth: int, left_out: frozenset[str] = frozenset()) -> Table:
     conv = report.convention
-    timing = report.timing
     table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
     shown = [name for name in _columns(report) if name not in left_out]
     for name in shown:
@@ -181,42 +166,20 @@ def _module_tree(report: Report, depth: int, left_out: frozenset[str] = frozense
         if row.depth > depth:
             continue
         cells = {
-            "module": INDENT * row.depth + (row.path or ROOT_LABEL),
+            "module": INDENT * row.depth + module_label(row),
             "type": row.type,
             "params": format_count(row.params),
             "MACs fwd": format_count(row.forward.macs),
             "FLOPs fwd": format_count(row.forward.under(conv)),
             "FLOPs bwd": format_count(row.backward.under(conv)),
             "saved for bwd": format_bytes(row.activation_bytes),
-            "output shape": _output_shape(row),
+            "output shape": output_shape_text(row),
         }
-        if timing is not None:
-            forward, backward = timing.module(row.path)
-            cells["bytes fwd"] = format_bytes(row.forward.bytes) if report.bytes_priced else "-"
-            cells["time fwd"] = format_seconds(forward)
-            cells["time bwd"] = format_seconds(backward)
+        cells.update(zip(module_time_header(report), module_time_cells(report, row),
+                         strict=True))
         table.add_row(*(Text(cells[name]) for name in shown),
                       style="bold" if row.depth == 0 else None)
     return table
-
-
-def _output_shape(row: ModuleRow) -> str:
-    """`8x10`; `8x10, 8` for several output tensors; `-` for none."""
-    if row.calls == 0:
-        return "(not called)"
-    if not row.output_shape:
-        return "-"
-    return ", ".join(_shape(s) for s in row.output_shape)
-
-
-def _shape(shape: Sequence[int]) -> str:
-    return "x".join(str(d) for d in shape) or "scalar"
-
-
-def _exact(n: int) -> str:
-    """`9,472 (9.47 K)`: the exact count, then its decimal-prefixed form when shorter."""
-    short = format_count(n)
-    return format_int(n) if short == str(n) else f"{format_int(n)} ({short})"
 
 
 def _totals(report: Report) -> RenderableType:
@@ -224,35 +187,15 @@ def _totals(report: Report) -> RenderableType:
     grid = _grid()
     grid.add_row(
         "params",
-        f"{_exact(totals.params)}: {format_int(totals.trainable_params)} trainable, "
+        f"{exact_count(totals.params)}: {format_int(totals.trainable_params)} trainable, "
         f"{format_int(totals.frozen_params)} frozen",
     )
-    grid.add_row("buffers", _exact(totals.buffers) + " elements")
-    for label, cost, with_macs in _phases(report):
-        line = f"{_exact(cost.under(report.convention))} FLOPs"
-        if with_macs:
-            line += f", {_exact(cost.macs)} MACs"
-        if report.bytes_priced:
-            line += f", {format_bytes(cost.bytes)} moved"
-        grid.add_row(label, line)
+    grid.add_row("buffers", exact_count(totals.buffers) + " elements")
+    for label, cost, with_macs in phases(report):
+        # the recomputed forward is a part of the backward line above it
+        grid.add_row(INDENT + label if label == RECOMPUTE_LABEL else label,
+                     cost_line(report, cost, with_macs))
     return _section("Totals (FLOPs and MACs: K = 10^3, M = 10^6, G = 10^9)", grid)
-
-
-def _phases(report: Report) -> Iterator[tuple[str, OpCost, bool]]:
-    """Label, cost and whether its MACs are shown: for forward, backward and the whole step,
-    the phases whose MACs the schema states (`totals.macs`)."""
-    costs = report.totals.costs
-    yield "forward", costs.forward, True
-    if not _train(report):
-        return
-    if costs.loss.under(report.convention):
-        yield "loss", costs.loss, False
-    yield "backward", costs.backward, True
-    if costs.recompute.under(report.convention):
-        yield f"{INDENT}of which recomputed forward", costs.recompute, False
-    if costs.optimizer.under(report.convention):
-        yield "optimizer step", costs.optimizer, False
-    yield "whole step", costs.step, True
 
 
 def _time(report: Report) -> RenderableType | None:
@@ -312,7 +255,7 @@ def _memory(
 
     def add(label: str, value: int) -> None:
         if value:
-            grid.add_row(label, _bytes(value))
+            grid.add_row(label, exact_bytes(value))
 
     add("params", memory.params)
     add("buffers", memory.buffers)
@@ -329,17 +272,17 @@ def _memory(
     add("seed estimate (article's formula)", memory.seed_estimate)
     sim = detail.allocator if detail is not None else None
     if sim is not None:
-        grid.add_row("reserved (caching allocator)", _bytes(sim.reserved))
+        grid.add_row("reserved (caching allocator)", exact_bytes(sim.reserved))
         if sim.config.text:
             grid.add_row("  allocator options", sim.config.text)
         grid.add_row(
             "  at the reserved peak",
-            f"{_bytes(sim.allocated_at_reserved_peak)} in use, "
+            f"{exact_bytes(sim.allocated_at_reserved_peak)} in use, "
             f"{format_bytes(sim.fragmentation)} free in {format_int(sim.segments)} segments",
         )
         grid.add_row(
             "device total (nvidia-smi)",
-            f"{_bytes(sim.device_total)}: reserved + CUDA context "
+            f"{exact_bytes(sim.device_total)}: reserved + CUDA context "
             f"{format_bytes(sim.cuda_context)}",
         )
     if not grid.row_count:
@@ -362,10 +305,11 @@ def _checkpointing(ckpt: Checkpointing | None, memory: MemoryTotals) -> Renderab
         "regions", f"{format_int(len(ckpt.modules))}: {shown}" + (f", ... ({more} more)"
                                                                   if more > 0 else "")
     )
-    grid.add_row("activations saved", f"{_bytes(memory.activations)} with checkpointing")
+    grid.add_row("activations saved", f"{exact_bytes(memory.activations)} with checkpointing")
     if ckpt.activations_without is not None and ckpt.peak_without is not None:
-        grid.add_row("", f"{_bytes(ckpt.activations_without)} without")
-        grid.add_row("peak", f"{_bytes(memory.peak)} with, {_bytes(ckpt.peak_without)} without")
+        grid.add_row("", f"{exact_bytes(ckpt.activations_without)} without")
+        grid.add_row("peak", f"{exact_bytes(memory.peak)} with, "
+                             f"{exact_bytes(ckpt.peak_without)} without")
     if ckpt.note:
         grid.add_row("without checkpointing", f"not analysed: {ckpt.note}")
     return _section("Activation checkpointing", grid)
@@ -381,9 +325,9 @@ def _parallel(report: Report) -> RenderableType | None:
     if par.units:
         grid.add_row("units", format_int(len(par.units)))
     grid.add_row("at the peak", _by_kind(par.by_kind))
-    calls = ", ".join(f"{op} x{count} ({_bytes(size)})" for op, count, size in par.by_op())
+    calls = ", ".join(f"{op} x{count} ({exact_bytes(size)})" for op, count, size in par.by_op())
     grid.add_row("collectives", calls or "none")
-    grid.add_row("communication", f"{_bytes(par.communication_bytes)} sent per step")
+    grid.add_row("communication", f"{exact_bytes(par.communication_bytes)} sent per step")
     if par.time_comm_s is not None:
         grid.add_row("", f"{format_seconds(par.time_comm_s)} on {par.interconnect}")
     if par.time_step_serial_s is not None and par.time_step_overlapped_s is not None:
@@ -422,7 +366,8 @@ def _sweep(sweep: Sweep | None) -> RenderableType | None:
         if timed:
             cells += [format_seconds(point.time_step_s or 0.0), f"{point.samples_per_s or 0:,.1f}"]
         table.add_row(*cells)
-    lines = [f"fitted: peak = {_bytes(sweep.constant)} + {_bytes(sweep.per_item)} x {dim}"]
+    lines = [f"fitted: peak = {exact_bytes(sweep.constant)} + "
+             f"{exact_bytes(sweep.per_item)} x {dim}"]
     if sweep.saturated_at is not None:
         lines.append(f"throughput saturates at {dim} {format_int(sweep.saturated_at)}: within "
                      f"5% of the best of the sweep; a bigger {dim} is no faster per sample")
@@ -431,33 +376,12 @@ def _sweep(sweep: Sweep | None) -> RenderableType | None:
     return _section(f"Peak memory by {dim} size", Group(table, *(Text(x) for x in lines)))
 
 
-def _generation(gen: Generation | None, conv: Convention) -> RenderableType | None:
-    if gen is None:
+def _generation(report: Report) -> RenderableType | None:
+    if report.generation is None:
         return None
-    prompt, new = gen.prompt_len, gen.new_tokens
     grid = _grid()
-    grid.add_row(
-        "tokens", f"batch {gen.batch}, prompt {format_int(prompt)}, {format_int(new)} new"
-    )
-    for label, cost in (
-        (f"prefill ({format_int(prompt)} tokens)", gen.prefill),
-        (f"first decode step (cache {format_int(prompt)})", gen.decode_first),
-        (f"last decode step (cache {format_int(prompt + new - 1)})", gen.decode_last),
-        (f"all {format_int(new)} decode steps", gen.decode_total),
-    ):
-        grid.add_row(label, f"{_exact(cost.under(conv))} FLOPs, {_exact(cost.macs)} MACs, "
-                            f"{format_bytes(cost.bytes)} moved")
-    grid.add_row(f"KV cache ({gen.cache_dtype})", _bytes(gen.kv_cache))
-    if gen.time is not None:
-        t = gen.time
-        grid.add_row("time to first token", f"{format_seconds(t.prefill_s)} "
-                     f"(prefill, {t.prefill_bound}-bound)")
-        grid.add_row("decode step", f"{format_seconds(t.decode_step_first_s)} first, "
-                     f"{format_seconds(t.decode_step_last_s)} last ({t.decode_bound}-bound)")
-        grid.add_row("decode", f"{t.decode_tokens_per_s:,.1f} tokens/s "
-                     f"({format_seconds(t.decode_total_s)} for all steps)")
-    grid.add_row("peak of prefill", _bytes(gen.prefill_peak))
-    grid.add_row("peak of last decode step", _bytes(gen.decode_peak))
+    for label, value in generation_rows(report):
+        grid.add_row(label, value)
     return _section("Generation (prefill, then one token at a time with a KV cache)", grid)
 
 
@@ -466,7 +390,7 @@ def _fit(fit: Fit | None) -> RenderableType | None:
         return None
     dim, largest, after = fit.dimension, fit.largest, fit.peak_at_next
     grid = _grid()
-    grid.add_row("capacity", _bytes(fit.capacity))
+    grid.add_row("capacity", exact_bytes(fit.capacity))
     need = "peak" if fit.against == "allocated" else "device total"
     grid.add_row("held against it", f"the {need} ({fit.against})")
     best = "fewest" if dim == "ranks" else "largest"
@@ -474,24 +398,18 @@ def _fit(fit: Fit | None) -> RenderableType | None:
         grid.add_row(f"{best} {dim}", "none")
     elif fit.reached_limit:
         grid.add_row(f"{best} {dim}", f"{no_limit(fit)}; {need} there "
-                                      f"{_bytes(fit.peak_at_largest)}")
+                                      f"{exact_bytes(fit.peak_at_largest)}")
     else:
-        peak = _bytes(fit.peak_at_largest)
+        peak = exact_bytes(fit.peak_at_largest)
         grid.add_row(f"{best} {dim}", f"{format_int(largest)}, {need} {peak}")
     if after is not None:
         grid.add_row(f"{dim} {format_int(fit_next_size(dim, largest))}",
-                     f"does not fit, {need} {_bytes(after)}")
+                     f"does not fit, {need} {exact_bytes(after)}")
     if fit.samples_per_s is not None and fit.time_step_s is not None:
         grid.add_row(f"at {dim} {format_int(largest)}",
                      f"step {format_seconds(fit.time_step_s)}, {fit.samples_per_s:,.1f} samples/s")
     grid.add_row("analyses run", str(fit.analyses))
     return _section(fit_title(dim), grid)
-
-
-def _bytes(value: int) -> str:
-    """`2.35 MiB (2,469,134 B)`; under 1 KiB just `512 B`."""
-    human, exact = format_bytes(value), f"{format_int(value)} B"
-    return exact if human == f"{value} B" else f"{human} ({exact})"
 
 
 def _grid() -> Table:

@@ -96,6 +96,10 @@ def exact_bytes(n: int) -> str:
     return exact if human == f"{n} B" else f"{human} ({exact})"
 
 
+RECOMPUTE_LABEL = "of which recomputed forward"
+"""`phases`' label of the forward run again in backward (a part of the backward)."""
+
+
 def phases(report: Report) -> Iterator[tuple[str, OpCost, bool]]:
     """Label, cost and whether its MACs are stated (those the schema's `totals.macs` has):
     forward, then in training loss, backward, optimizer step and the whole step (as the
@@ -108,7 +112,7 @@ def phases(report: Report) -> Iterator[tuple[str, OpCost, bool]]:
         yield "loss", costs.loss, False
     yield "backward", costs.backward, True
     if costs.recompute.under(report.convention):
-        yield "of which recomputed forward", costs.recompute, False
+        yield RECOMPUTE_LABEL, costs.recompute, False
     if costs.optimizer.under(report.convention):
         yield "optimizer step", costs.optimizer, False
     yield "whole step", costs.step, True
