@@ -17,6 +17,7 @@ from rich.text import Text
 
 from memflops.advisor import text
 from memflops.advisor.advice import Advice
+from memflops.report.text import columns_left_out
 
 MIN_WIDTH = 100
 UNLIMITED = 10_000
@@ -41,9 +42,7 @@ def render_advice(advice: Advice, *, width: int | None = None, color: bool = Fal
             ranked = _ranked_table(advice, frozenset(left_out))
     parts: list[RenderableType] = [_header(advice), Text(""), ranked]
     if left_out:
-        parts.append(Text(f"columns left out to fit {width} characters: {', '.join(left_out)} "
-                          "(a wider terminal, or the output written to a file or pipe, shows "
-                          "every column)", style="dim"))
+        parts.append(Text(columns_left_out(width, left_out), style="dim"))
     for section in text.sections(advice):
         bullet = "- " if section.bulleted else ""
         parts += [Text(""), Text("\n".join([section.title,

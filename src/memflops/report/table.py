@@ -29,6 +29,7 @@ from memflops.report.model import (
 )
 from memflops.report.text import (
     RECOMPUTE_LABEL,
+    columns_left_out,
     cost_line,
     exact_bytes,
     exact_count,
@@ -104,9 +105,7 @@ def table_parts(
     left out."""
     parts: list[RenderableType] = [_header(report), Text(""), tree]
     if left_out:
-        parts.append(Text(f"columns left out to fit {width} characters: "
-                          f"{', '.join(left_out)} (a wider terminal, or the output written "
-                          "to a file or pipe, shows every column)", style="dim"))
+        parts.append(Text(columns_left_out(width, left_out), style="dim"))
     parts.append(_totals(report))
     for section in (
         _time(report),

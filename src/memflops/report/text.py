@@ -463,3 +463,9 @@ def kind_label(kind: str) -> str:
     return {"kv_cache": "KV cache", "grads": "gradients", "optimizer": "optimizer state"}.get(
         kind, kind
     )
+
+
+def columns_left_out(width: int | None, names: Sequence[str]) -> str:
+    """The line under a table that a terminal `width` wide made go without `names`."""
+    return (f"columns left out to fit {width} characters: {', '.join(names)} (a wider "
+            "terminal, or the output written to a file or pipe, shows every column)")
