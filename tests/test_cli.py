@@ -90,7 +90,7 @@ def test_json_of_tiny_model(capfd: pytest.CaptureFixture[str]) -> None:
     assert doc["schema"] == "memflops.report/1"
     assert (doc["mode"], doc["convention"], doc["precision"]) == ("inference", "exact", "float32")
     assert doc["inputs"] == [{"name": "input[0]", "shape": [2, 3, 4, 4], "dtype": "float32",
-                             "requires_grad": False}]
+                             "requires_grad": False, "lengths": None}]
     totals = doc["totals"]
     assert totals["params"] == TINY_PARAMS
     assert totals["flops"]["forward"] == TINY_FLOPS
@@ -171,10 +171,25 @@ def test_batch_sweep_table(capfd: pytest.CaptureFixture[str]) -> None:
     assert "Peak memory by batch size" in out and "fitted: peak = " in out
 
 
+def test_jagged_input(capfd: pytest.CaptureFixture[str]) -> None:
+    # examples/jagged_transformer.py: sequences of 128, 512, 300 and 80 tokens of width 512,
+    # 8 heads of 64. Linear layers per position: 512*1,536 + 512*512 + 2 * 512*2,048
+    # = 3,145,728 MACs. Attention: 8 * (128^2 + 512^2 + 300^2 + 80^2) * (64 + 64)
+    # = 8 * 374,928 * 128 = 383,926,272 MACs; padded to 512: 4 * 8 * 512^2 * 128
+    # = 1,073,741,824
+    example = f"{ROOT / 'examples' / 'jagged_transformer.py'}:model"
+    jagged = run_json(capfd, example, "--input", "[128,512,300,80]x512")
+    assert jagged["inputs"] == [{"name": "input[0]", "shape": [1020, 512], "dtype": "float32",
+                                 "requires_grad": False, "lengths": [128, 512, 300, 80]}]
+    assert jagged["totals"]["macs"]["forward"] == 1_020 * 3_145_728 + 383_926_272
+    padded = run_json(capfd, example, "--input", "4x512x512")
+    assert padded["totals"]["macs"]["forward"] == 2_048 * 3_145_728 + 1_073_741_824
+
+
 def test_keyword_input_with_dtype(capfd: pytest.CaptureFixture[str]) -> None:
     doc = run_json(capfd, f"{FIXTURE}:embed", "--input", "ids=2x5:int64")
     assert doc["inputs"] == [{"name": "ids", "shape": [2, 5], "dtype": "int64",
-                              "requires_grad": False}]
+                              "requires_grad": False, "lengths": None}]
     # embedding (2, 5) -> (2, 5, 8); linear 8 -> 2 with bias on 10 rows: 2 * 10 * 8 * 2 = 320
     rows = {m["path"]: m for m in doc["modules"]}
     assert rows["fc"]["flops"]["forward"] == 320

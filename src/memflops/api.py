@@ -210,6 +210,7 @@ def _analyze(
                          f"prompt_len {options.prompt_len} + new_tokens {options.new_tokens}")
         return analyze_generate(target, request)
     specs = build_inputs(inputs, target, request)
+    _jagged_kept(specs, request)
     for name, spec in token_inputs(specs):
         within_positions(target, spec.shape[1], f"input {name} of shape {spec.describe()}")
     request, run = micro_batches(request, specs)
@@ -312,12 +313,15 @@ def time_step(request: AnalysisRequest, cap: Capture, specs: InputSpecs) -> Timi
 
 def _step_size(specs: InputSpecs, micro_batches: int = 1) -> tuple[int | None, int | None]:
     """(samples, tokens) one step processes: dimension 0 of the first input, and, when it
-    holds integer token ids of two or more dimensions, dimensions 0 x 1; times the
-    micro-batches of gradient accumulation (the inputs are one)."""
+    holds integer token ids of two or more dimensions, dimensions 0 x 1 (a jagged input:
+    its sequences, and their positions, whatever its dtype); times the micro-batches of
+    gradient accumulation (the inputs are one)."""
     inputs = [s for _, s in specs.all()]
     if not inputs or not inputs[0].shape:
         return None, None
     first = inputs[0]
+    if first.lengths is not None:
+        return len(first.lengths) * micro_batches, first.shape[0] * micro_batches
     samples = int(first.shape[0]) * micro_batches
     integer = first.dtype is not None and not first.dtype.is_floating_point
     tokens = samples * int(first.shape[1]) if integer and len(first.shape) >= 2 else None
@@ -334,6 +338,24 @@ def grad_accumulation(
     samples, _ = _step_size(specs)
     return GradAccumulation(cap.micro_batches.count, samples, *costs,
                             peak_micro_batch=timeline.peak.micro_batch)
+
+
+def _jagged_kept(specs: InputSpecs, request: AnalysisRequest) -> None:
+    """Refuse the options that resize the inputs when one is a jagged tensor: its
+    sequences have lengths of their own, which memflops does not invent."""
+    jagged = [(name, spec) for name, spec in specs.all() if spec.lengths is not None]
+    if not jagged:
+        return
+    parallel = request.parallel
+    option = ("batch_sweep" if request.sweep_sizes else "fit" if request.capacity is not None
+              else "parallel" if parallel is not None and parallel.pipelined else None)
+    if option is not None:
+        name, spec = jagged[0]
+        raise UsageError(
+            f"{option}: input {name} ({spec.describe()}) is a jagged tensor, whose sequences "
+            f"have lengths of their own; {option} resizes the batch of every input, which "
+            f"memflops does not do for jagged ones: analyse each set of lengths you want"
+        )
 
 
 def build_inputs(inputs: Any, target: ResolvedModel, request: AnalysisRequest) -> InputSpecs:
@@ -494,7 +516,7 @@ def _step_report(
         precision=_precision(float_dtype, request.autocast),
         inputs=[
             (n, TensorSpec(s.shape, input_dtype(s, float_dtype, request.cast),
-                           requires_grad=s.requires_grad))
+                           requires_grad=s.requires_grad, lengths=s.lengths))
             for n, s in specs.all()
         ],
         params=params.total,

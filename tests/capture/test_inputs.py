@@ -76,6 +76,18 @@ def test_parse_shape() -> None:
     assert parse_shape("1x3x8x8:bf16:grad").describe() == "1x3x8x8:bfloat16:grad"
 
 
+def test_parse_jagged_shape() -> None:
+    # a jagged tensor: its sequences' lengths in brackets, then each position's size; its
+    # shape is its packed values' (3 + 7 positions)
+    assert parse_shape("[3,7]x16") == TensorSpec((10, 16), None, lengths=(3, 7))
+    assert parse_shape(" [3, 7] X 4x2:bf16:grad") == TensorSpec(
+        (10, 4, 2), torch.bfloat16, requires_grad=True, lengths=(3, 7))
+    assert parse_shape("[5]") == TensorSpec((5,), None, lengths=(5,))
+    assert parse_shape("[3,7]x16:fp16").describe() == "[3,7]x16:float16"
+    many = TensorSpec((45, 8), None, lengths=tuple(range(1, 10)))
+    assert many.describe() == "[1,2,3,...,9; 9 sequences]x8" and many.batch == 9
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -88,6 +100,12 @@ def test_parse_shape() -> None:
         ("2x3:", "a dtype or 'grad' must follow ':'"),
         ("2x3:grad:grad", "':grad' given twice"),
         ("2x3:fp16:bf16", "two dtypes"),
+        ("[3,7x16", "a jagged tensor is its sequence lengths in brackets"),
+        ("[]x16", "a jagged tensor is its sequence lengths in brackets"),
+        ("[3,a]x16", "a jagged tensor is its sequence lengths in brackets"),
+        ("[3,7]16", "a jagged tensor is its sequence lengths in brackets"),
+        ("[3,0]x16", "sequence lengths: size 1 is 0; sizes must be >= 1"),
+        ("[3,7]x0", "size 1 is 0; sizes must be >= 1"),
     ],
 )
 def test_parse_shape_errors(text: str, message: str) -> None:
@@ -143,37 +161,20 @@ def test_input_errors(inputs: Any, message: str) -> None:
         normalize_inputs(inputs)
 
 
-def test_nested_and_sparse_inputs_are_refused_with_where_they_are() -> None:
-    """A jagged nested tensor has no size along its ragged dimension and a sparse one no
-    dense storage: both are named by their place in the inputs, not failed on deep inside."""
-    jagged = torch.nested.nested_tensor([torch.randn(3, 4), torch.randn(5, 4)],
-                                        layout=torch.jagged)
-    with pytest.raises(SpecError, match=r"^inputs\[1\]: a nested \(jagged\) tensor"):
-        normalize_inputs((torch.randn(2, 4), jagged))
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors is in prototype")
+def test_jagged_tensors_are_taken_and_others_refused_with_where_they_are() -> None:
+    """A jagged nested tensor is taken as its lengths; a strided-layout nested tensor, a
+    jagged one with holes or ragged elsewhere, and a sparse tensor are named by their place
+    in the inputs, not failed on deep inside."""
+    parts = [torch.randn(3, 4), torch.randn(5, 4)]
+    jagged = torch.nested.nested_tensor(parts, layout=torch.jagged, dtype=torch.bfloat16)
+    assert normalize_inputs((torch.randn(2, 4), jagged)).args[1] == TensorSpec(
+        (8, 4), torch.bfloat16, lengths=(3, 5))
+    with pytest.raises(SpecError, match=r"^inputs\[0\]: a strided-layout nested tensor"):
+        normalize_inputs((torch.nested.nested_tensor(parts),))
+    holes = torch.nested.narrow(torch.randn(2, 6, 4), 1, torch.tensor([0, 1]),
+                                torch.tensor([3, 5]), layout=torch.jagged)
+    with pytest.raises(SpecError, match=r"^inputs: a jagged nested tensor with holes"):
+        normalize_inputs(holes)
     with pytest.raises(SpecError, match=r"^inputs\['x'\]: a torch.sparse_coo tensor"):
         normalize_inputs({"x": torch.eye(3).to_sparse()})
-
-
-class Jagged(torch.nn.Module):
-    """Packs its dense input into a jagged nested tensor inside forward."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.proj = torch.nn.Linear(8, 8)
-
-    def forward(self, values: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-        packed = torch.nested.nested_tensor_from_jagged(values, offsets)
-        return self.proj(packed).values()  # type: ignore[no-any-return]
-
-
-def test_a_model_that_builds_a_jagged_tensor_says_so_and_what_to_do() -> None:
-    # fake mode asserts a shape environment deep in torch.nested: the error says what the
-    # model does instead, in one line, with the dense and variable-length alternatives
-    inputs = {"values": torch.randn(10, 8), "offsets": torch.tensor([0, 3, 10])}
-    with pytest.raises(memflops.errors.ForwardError) as info:
-        memflops.analyze(Jagged(), inputs)
-    message = str(info.value)
-    assert "\n" not in message and "shape_env" not in message
-    assert message.startswith("forward of Jagged failed given values=10x8:float32, "
-                              "offsets=3:int64: it builds a nested (jagged) tensor")
-    assert "padded dense model" in message and "variable-length attention" in message

@@ -121,7 +121,7 @@ def test_vgg16_article_numbers() -> None:
     assert report.totals.params == 138_357_544
     assert report.to_dict()["inputs"] == [
         {"name": "input[0]", "shape": [1, 3, 224, 224], "dtype": "float32",
-         "requires_grad": False}
+         "requires_grad": False, "lengths": None}
     ]
     assert rows["classifier"].params == 123_642_856  # FC layers hold 89% of the parameters
     assert rows["features.0"].forward.flops == 173_408_256  # 224*224*64 * 2*3*9

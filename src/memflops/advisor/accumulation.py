@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from memflops.advisor.batch import BATCH, batch_of, targets_resized
+from memflops.advisor.batch import BATCH, NO_BATCH, batch_of, targets_resized
 from memflops.advisor.changes import Applied, NotApplicable, Step, change
 from memflops.memory.sweep import resized
 
@@ -32,7 +32,7 @@ def splits(step: Step) -> list[int]:
         raise NotApplicable("inference has no gradients to accumulate")
     batch = batch_of(step.inputs)
     if batch is None:
-        raise NotApplicable("the inputs have no common batch dimension (dimension 0)")
+        raise NotApplicable(NO_BATCH)
     smallest = 2 if has_batchnorm(step.module) else 1
     parts = [p for p in _powers_of_two(batch) if batch // p >= smallest]
     if not parts:

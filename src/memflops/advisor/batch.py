@@ -16,9 +16,16 @@ from memflops.tensor_spec import TensorSpec
 
 BATCH = 0
 
+NO_BATCH = ("the inputs have no common batch dimension (dimension 0) to resize (a jagged "
+            "input's sequences keep their lengths)")
+"""Why a change that resizes the batch does not apply (`batch_of` is None)."""
+
 
 def batch_of(inputs: InputSpecs) -> int | None:
-    """The batch size: dimension 0 of the inputs, when every input has it and agrees."""
+    """The batch size: dimension 0 of the inputs, when every input has it and agrees; None
+    with a jagged input, whose sequences have lengths memflops does not resize."""
+    if any(spec.lengths is not None for _, spec in inputs.all()):
+        return None
     sizes = {spec.shape[BATCH] for _, spec in inputs.all() if spec.shape}
     return sizes.pop() if len(sizes) == 1 else None
 
@@ -32,7 +39,7 @@ def batch_of(inputs: InputSpecs) -> int | None:
 def batch_halved(step: Step) -> Applied:
     batch = batch_of(step.inputs)
     if batch is None:
-        raise NotApplicable("the inputs have no common batch dimension (dimension 0)")
+        raise NotApplicable(NO_BATCH)
     if batch < 2:
         raise NotApplicable(f"batch {batch} cannot be halved")
     half = batch // 2

@@ -263,10 +263,16 @@ KNOWN_VALUES = {
     "torch_attn._varlen_attn": ("cu_seq_q", "cu_seq_k"),
     "torch_attn._varlen_attn_out": ("cu_seq_q", "cu_seq_k"),
     "torch_attn._varlen_attn_backward": ("cu_seq_q", "cu_seq_k"),
+    "aten._flash_attention_forward": ("cum_seq_q", "cum_seq_k"),
+    "aten._flash_attention_backward": ("cum_seq_q", "cum_seq_k"),
+    "aten._efficient_attention_forward": ("cu_seqlens_q", "cu_seqlens_k"),
+    "aten._efficient_attention_backward": ("cu_seqlens_q", "cu_seqlens_k"),
+    "aten._cudnn_attention_forward": ("cum_seq_q", "cum_seq_k"),
+    "aten._cudnn_attention_backward": ("cum_seq_q", "cum_seq_k"),
 }
 """Ops whose rule counts exactly when it knows these arguments' values (a varlen kernel's
-cumulative sequence offsets): `price` passes them as lists of ints when the capture
-knows them, their shapes otherwise."""
+cumulative sequence offsets, as jagged nested tensors pass them too): `price` passes
+them as lists of ints when the capture knows them, their shapes otherwise."""
 
 
 def _with_values(func: Any, name: str, full: Sequence[Any], shaped: list[Any],

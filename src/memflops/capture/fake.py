@@ -17,6 +17,10 @@ While the stand-ins are in place, `swap_tensors` first drops the two
 tensors' entries from that memo (it maps fresh meta tensors to their fakes,
 and a swapped tensor is never looked up again). The parameter keeps its
 identity; converted to the dtype it has, it keeps its storage too.
+
+`capture_fake_mode` makes the fake mode of a capture: PyTorch's, except that a
+jagged nested tensor made from fake offsets gets the plain nested int eager
+mode gives real offsets, not a symbol of a shape environment it has not got.
 """
 
 from __future__ import annotations
@@ -30,6 +34,34 @@ import torch
 import torch.utils
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.nested._internal.nested_int import NestedIntNode
+
+
+def capture_fake_mode() -> FakeTensorMode:
+    """The capture's fake mode: static shapes, and jagged nested tensors allowed.
+
+    A jagged nested tensor (`torch.nested`, layout `torch.jagged`) names its ragged size
+    by a nested int tied to its offsets. For fake offsets PyTorch's fake mode makes it a
+    symbol of its shape environment, which only a tracing compiler gives it; without
+    one it fails an assertion. The capture keeps static shapes (no shape environment:
+    data-dependent ops stay refused or answered from known values), so here a fake
+    offsets tensor gets what a real one gets in eager mode: a plain nested int, one per
+    offsets tensor, which every jagged op of PyTorch's accepts. The tensors the jagged
+    ops run on (its values, its offsets) keep their static shapes.
+
+    The mode is PyTorch's own class, its method replaced on this instance only: the
+    rules of higher-order ops (flex attention) are registered by the mode's exact type.
+    """
+    mode = FakeTensorMode(allow_non_fake_inputs=True)
+
+    def plain_nested_int(*, nt_tensor_id: int | None = None) -> torch.SymInt:
+        if nt_tensor_id is None:
+            nt_tensor_id = mode.nt_tensor_id_counter
+            mode.nt_tensor_id_counter += 1
+        return torch.SymInt(NestedIntNode(nt_tensor_id, 1))
+
+    mode.create_symbolic_nested_int = plain_nested_int  # type: ignore[method-assign]
+    return mode
 
 
 def fake_like(

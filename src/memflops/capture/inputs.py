@@ -13,11 +13,13 @@ and with `:grad` for an input whose gradient the train step computes:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
+from torch.nested._internal.nested_tensor import NestedTensor
 
 from memflops.errors import SpecError
 from memflops.tensor_spec import TensorSpec as TensorSpec
@@ -124,9 +126,12 @@ def _suffixes(text: str, parts: list[str]) -> tuple[str, bool]:
 
 
 def parse_shape(text: str) -> TensorSpec:
-    """`'8x3x224x224'`, `'2x128:int64'` or `'1x3x224x224:bf16:grad'` -> TensorSpec."""
+    """`'8x3x224x224'`, `'2x128:int64'`, `'1x3x224x224:bf16:grad'` or a jagged tensor's
+    `'[3,7]x16'` -> TensorSpec."""
     body, *suffixes = text.strip().split(":")
     dtype_text, grad = _suffixes(text, suffixes)
+    if body.lstrip().startswith("["):
+        return _jagged_shape(text, body, dtype_text, grad)
     parts = body.lower().replace(",", "x").replace("*", "x").split("x")
     try:
         dims = tuple(int(p) for p in parts)
@@ -138,6 +143,37 @@ def parse_shape(text: str) -> TensorSpec:
     check_sizes(dims, f"bad shape {text!r}")
     dtype = parse_dtype(dtype_text, field=f"shape {text!r}") if dtype_text else None
     return TensorSpec(dims, dtype, requires_grad=grad)
+
+
+def _jagged_shape(text: str, body: str, dtype_text: str, grad: bool) -> TensorSpec:
+    """`[3,7]x16`: a jagged nested tensor of sequences of 3 and 7 positions of 16 each."""
+    inside, bracket, rest = body.strip()[1:].partition("]")
+    try:
+        lengths = tuple(int(p) for p in inside.split(","))
+        rest = rest.strip().lower()
+        if rest and not rest.startswith("x"):
+            raise ValueError(rest)
+        inner = tuple(int(p) for p in rest[1:].split("x")) if rest else ()
+    except ValueError:
+        lengths, inner = (), ()
+    if not bracket or not lengths:
+        raise SpecError(
+            f"bad shape {text!r}: a jagged tensor is its sequence lengths in brackets, then "
+            f"the size of each position, e.g. [3,7]x16"
+        )
+    return jagged_spec(lengths, inner, f"bad shape {text!r}",
+                       parse_dtype(dtype_text, field=f"shape {text!r}") if dtype_text else None,
+                       requires_grad=grad)
+
+
+def jagged_spec(lengths: Sequence[int], inner: Sequence[int], where: str, dtype: Any,
+                *, requires_grad: bool = False) -> TensorSpec:
+    """The spec of a jagged nested tensor of sequences of `lengths` positions of `inner`
+    shape each, its sizes checked (`where` names it in an error)."""
+    check_sizes(list(lengths), f"{where}: sequence lengths")
+    shape = (sum(lengths), *inner)
+    check_sizes(shape, where)
+    return TensorSpec(shape, dtype, requires_grad=requires_grad, lengths=tuple(lengths))
 
 
 MAX_ELEMENTS = (2**63 - 1) // 8
@@ -179,14 +215,15 @@ def _one(value: Any, where: str, default_dtype: torch.dtype | None) -> TensorSpe
         if value.dtype is not None and not isinstance(value.dtype, torch.dtype):
             return replace(value, dtype=parse_dtype(value.dtype, field=f"{where}: dtype"))
         return value
+    if isinstance(value, NestedTensor):
+        return _jagged_tensor(value, where)
     if isinstance(value, torch.Tensor):
         if value.is_nested or value.layout is not torch.strided:
-            kind = "a nested (jagged)" if value.is_nested else f"a {value.layout}"
+            kind = "a strided-layout nested" if value.is_nested else f"a {value.layout}"
             raise SpecError(
-                f"{where}: {kind} tensor; memflops analyses dense (strided) inputs only: pass "
-                "the padded dense tensor or its shape (packed sequences with known offsets, "
-                "as variable-length attention takes them, are counted per sequence: "
-                "docs/conventions.md)"
+                f"{where}: {kind} tensor; memflops analyses dense (strided) tensors and "
+                "jagged nested tensors (torch.nested, layout=torch.jagged): pass one of them "
+                "or its shape"
             )
         return TensorSpec(tuple(int(d) for d in value.shape), value.dtype,
                           requires_grad=value.requires_grad)
@@ -200,6 +237,23 @@ def _one(value: Any, where: str, default_dtype: torch.dtype | None) -> TensorSpe
         f"{where}: expected a shape tuple such as (8, 3, 224, 224), a tensor or a TensorSpec, "
         f"got {type(value).__name__} {value!r:.60}"
     )
+
+
+def _jagged_tensor(value: NestedTensor, where: str) -> TensorSpec:
+    """A real jagged nested tensor's spec: its lengths read from its offsets."""
+    why = ("holes (lengths beside its offsets)" if value._lengths is not None
+           else f"its ragged dimension at {value._ragged_idx}" if value._ragged_idx != 1
+           else None)
+    if why is not None:
+        raise SpecError(
+            f"{where}: a jagged nested tensor with {why}; memflops takes contiguous ones "
+            f"ragged in dimension 1, as torch.nested.nested_tensor(..., layout=torch.jagged) "
+            f"makes them"
+        )
+    offsets = value._offsets.tolist()
+    lengths = [end - start for start, end in itertools.pairwise(offsets)]
+    return jagged_spec(lengths, tuple(value._values.shape[1:]), where, value.dtype,
+                       requires_grad=value.requires_grad)
 
 
 def normalize_inputs(inputs: Any) -> InputSpecs:
@@ -241,6 +295,25 @@ def flatten_tensors(value: Any) -> list[torch.Tensor]:
         elif hasattr(item, "__dataclass_fields__"):
             stack.extend(reversed([getattr(item, f) for f in item.__dataclass_fields__]))
     return found
+
+
+def stored(t: torch.Tensor) -> torch.Tensor:
+    """The dense tensor holding `t`'s elements: a jagged nested tensor's packed values (its
+    ragged size is no number), `t` itself otherwise."""
+    return t._values if isinstance(t, NestedTensor) else t
+
+
+def dense_view(t: torch.Tensor) -> torch.Tensor:
+    """`t`, or a jagged nested tensor's packed values as a view autograd follows back."""
+    return t.values() if isinstance(t, NestedTensor) else t  # type: ignore[no-untyped-call]
+
+
+def held_tensors(t: torch.Tensor) -> list[torch.Tensor]:
+    """The dense tensors whose storages `t` keeps alive: a jagged nested tensor's values,
+    offsets and lengths (when it has them), else `t` itself."""
+    if isinstance(t, NestedTensor):
+        return [x for x in (t._values, t._offsets, t._lengths) if x is not None]
+    return [t]
 
 
 def shape_sequence(value: Sequence[int]) -> list[int]:

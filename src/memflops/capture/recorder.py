@@ -11,12 +11,14 @@ from torch._subclasses.fake_tensor import (
     DynamicOutputShapeException,
     UnsupportedOperatorException,
 )
+from torch.nested._internal.nested_tensor import NestedTensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from memflops.capture import hops
 from memflops.capture.costing import KNOWN_VALUES, plain_traffic, price, to_shapes
-from memflops.capture.inputs import flatten_tensors
+from memflops.capture.inputs import flatten_tensors, held_tensors
 from memflops.capture.kernels.dtype_checks import check_dtypes
+from memflops.capture.kernels.jagged_sdpa import in_jagged_code
 from memflops.capture.kernels.meta_gaps import RULES as GAP_RULES
 from memflops.capture.kernels.meta_gaps import output_for
 from memflops.capture.kernels.sizes import real_output_bytes, separate_outputs
@@ -79,6 +81,12 @@ def lacks_fake_kernel(func: Any, exc: Exception) -> bool:
     if namespace in ("aten", "prims", "prim"):
         return False
     return isinstance(exc, UnsupportedOperatorException) or "no fake impl" in str(exc)
+
+
+_COMPOSITE: set[Any] = set()
+"""Ops the recorder has seen that are composites without a rule of memflops' own."""
+_KERNELS: set[Any] = set()
+"""Ops the recorder has seen that are not (`OpRecorder._composite`)."""
 
 
 class OptimizerScalars(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
@@ -173,6 +181,8 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         kwargs: dict[str, Any] | None = None,
     ) -> Any:
         kwargs = kwargs or {}
+        if any(issubclass(t, NestedTensor) for t in types):
+            return NotImplemented  # its own dispatch runs the dense ops on its values, here
         if hops.is_hop(func):
             return self._higher_order(func, args, kwargs)
         tracking = self.phase is not Phase.OPTIMIZER
@@ -187,6 +197,8 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         name = _OP_NAMES.get(func)
         if name is None:
             name = _OP_NAMES[func] = registry.op_name(func)
+        if func in _COMPOSITE or (func not in _KERNELS and self._composite(func, name)):
+            return self._decomposed(func, args, kwargs)
         shaped = False
         try:
             check_dtypes(func, args)
@@ -226,6 +238,29 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         self.records.append(OpRecord(name, module, self.phase, cost,
                                      recompute=self.recomputing(), dtype=_dtype_name(dtype)))
         return out
+
+    @staticmethod
+    def _composite(func: Any, name: str) -> bool:
+        """Whether `func` is a composite op memflops has no rule for (`_decomposed`)."""
+        composite = (
+            getattr(func, "namespace", None) == "aten" and not func.is_view
+            and registry.lookup(name) is None
+            and torch._C._dispatch_has_kernel_for_dispatch_key(
+                func.name(), torch._C.DispatchKey.CompositeImplicitAutograd)
+        )
+        (_COMPOSITE if composite else _KERNELS).add(func)
+        return composite
+
+    def _decomposed(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A composite op (`aten.linear`, `aten.matmul`) run as the ops it is made of, each
+        recorded here. Autograd decomposes such ops before any dispatch mode sees them; only
+        a tensor subclass's own dispatch (a jagged nested tensor's, on its values) calls one
+        below autograd, and it must cost what the same op costs on a dense tensor."""
+        TorchDispatchMode.__enter__(self)  # type: ignore[no-untyped-call]  # not the reads
+        try:
+            return func.decompose(*args, **kwargs)
+        finally:
+            TorchDispatchMode.__exit__(self, None, None, None)  # type: ignore[no-untyped-call]
 
     def priced(self, func: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
                out: Any) -> tuple[registry.OpCost | None, torch.dtype | None]:
@@ -295,6 +330,14 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
 
     def _data_dependent(self, func: Any) -> DataDependentError:
         path = self.module_path() or "<root>"
+        if in_jagged_code():
+            return DataDependentError(
+                f"a jagged nested tensor in module `{path}` needs its sequence lengths "
+                f"(op {registry.op_name(func)} reads its offsets), which memflops does not "
+                f"know: pass the jagged tensor itself as the input (`--input [3,7]x64`, or "
+                f"the tensor in Python), or give the offsets' values "
+                f"(TensorSpec(shape, torch.int64, values=[0, 3, 10]))"
+            )
         if self.unknown_inputs:
             return DataDependentError(
                 f"op {registry.op_name(func)} in module `{path}` reads the values of an "
@@ -312,5 +355,9 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
     def pack_saved(self, t: Any) -> Any:
         """saved_tensors_hooks pack: note the storage autograd keeps for backward."""
         if self.storages is not None and hasattr(t, "untyped_storage"):
-            self.storages.mark_saved(t, self.phase.value, self.module_path(), len(self.records) - 1)
+            # a jagged nested tensor autograd saves keeps its values and offsets, the
+            # storages its ops made; its own wrapper holds no memory
+            for held in held_tensors(t):
+                self.storages.mark_saved(held, self.phase.value, self.module_path(),
+                                         len(self.records) - 1)
         return t

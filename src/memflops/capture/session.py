@@ -28,11 +28,13 @@ from typing import Any, Protocol
 
 import torch
 from torch import nn
-from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+from torch._subclasses.fake_tensor import FakeTensor
 
-from memflops.capture.fake import fake_weights
+from memflops.capture.fake import capture_fake_mode, fake_weights
+from memflops.capture.inputs import held_tensors, stored
 from memflops.capture.isolation import ambient_neutral, module_state_kept
 from memflops.capture.kernels.flex import eager_flex_attention
+from memflops.capture.kernels.jagged_sdpa import gpu_jagged_attention
 from memflops.capture.recorder import OpRecorder
 from memflops.capture.tracker import ModuleTracker
 from memflops.capture.values.known import small_enough
@@ -88,7 +90,7 @@ class CaptureSession:
         self.wrapper = wrapper
         self.train = train
         self.dtype = dtype
-        self.fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+        self.fake_mode = capture_fake_mode()
         self.tracker = ModuleTracker(model, tag_backward=train)
         self.storages = StorageTracker() if track_memory else None
         self.recorder = OpRecorder(self.tracker, self.storages)
@@ -113,6 +115,7 @@ class CaptureSession:
             stack.enter_context(self.tracker)
             stack.enter_context(torch.set_grad_enabled(self.train))
             stack.enter_context(eager_flex_attention())
+            stack.enter_context(gpu_jagged_attention())
             self._constants = [(c, stand_ins[id(c)]) for c in constants]
             self.note_constants(self.recorder)
             self._restore = stack.pop_all()
@@ -142,7 +145,8 @@ class CaptureSession:
         first kind it is noted with: note them in `Kind`'s order of precedence)."""
         if self.storages is not None:
             for t in tensors:
-                self.storages.preexisting_tensor(self.local(t), kind)
+                for held in held_tensors(t):  # a jagged input: its values and offsets
+                    self.storages.preexisting_tensor(self.local(held), kind)
 
     def note_weights_and_inputs(self, inputs: Sequence[torch.Tensor]) -> None:
         """The storages every mode has before its step: parameters, buffers, inputs."""
@@ -154,7 +158,8 @@ class CaptureSession:
         """The serials of the tracked storages of `tensors` (None entries skipped)."""
         if self.storages is None:
             return frozenset()
-        found = (self.storages.serial_of(self.local(t)) for t in tensors if t is not None)
+        found = (self.storages.serial_of(self.local(stored(t))) for t in tensors
+                 if t is not None)
         return frozenset(s for s in found if s is not None)
 
     def local(self, t: torch.Tensor) -> torch.Tensor:

@@ -20,8 +20,8 @@ saved for backward, loss, backward, optimizer step) is here.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,11 +29,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nested._internal.nested_tensor import nested_view_from_values_offsets
 
 from memflops.capture.checkpointing import regions_noted, selective_saves_marked
 from memflops.capture.inputs import (
     InputSpecs,
     TensorSpec,
+    dense_view,
     flatten_tensors,
     input_values,
     real_values,
@@ -129,7 +131,21 @@ def _make_input(
             f"not {str(dtype).removeprefix('torch.')}; drop ':grad' or give a float dtype"
         )
     tensor = torch.empty(spec.shape, dtype=dtype, device="cpu")
+    if spec.lengths is not None:
+        tensor = _jagged(tensor, spec.lengths)
     return tensor.requires_grad_() if spec.requires_grad else tensor
+
+
+def _jagged(values: torch.Tensor, lengths: tuple[int, ...]) -> torch.Tensor:
+    """A jagged nested tensor of `values` packed in sequences of `lengths`: its offsets'
+    values known to the capture (`_note_input_values`), its shortest and longest lengths
+    given, as `torch.nested.nested_tensor` gives them, so that no kernel reads them."""
+    offsets = torch.tensor([0, *itertools.accumulate(lengths)], dtype=torch.int64)
+    # what `torch.nested.nested_tensor_from_jagged` returns, without its check for fx
+    # tracing, which logs a deprecation warning the user did not cause
+    packed: torch.Tensor = nested_view_from_values_offsets(  # type: ignore[no-untyped-call]
+        values, offsets, min_seqlen=min(lengths), max_seqlen=max(lengths))
+    return packed.detach()  # a leaf, as the tensor a user makes is
 
 
 def _note_input_values(
@@ -143,36 +159,22 @@ def _note_input_values(
                                                                    strict=True))]
     named += [(name, s, kwargs[name]) for name, s in inputs.kwargs]
     for name, spec, tensor in named:
+        if spec.lengths is not None:
+            offsets = [0, *itertools.accumulate(spec.lengths)]
+            recorder.values.note(tensor._offsets,  # type: ignore[attr-defined]  # jagged
+                                 torch.tensor(offsets, dtype=torch.int64))
+            continue
         values = input_values(name, spec)
         if values is not None and small_enough(tensor):
-            recorder.values.note(tensor, real_values(spec, values, tensor.dtype), filled=True)
+            recorder.values.note(tensor, real_values(spec, values, tensor.dtype),
+                                 filled=spec.values is None)
         elif values is not None:
             recorder.unknown_inputs.append(f"{name} ({spec.describe()})")
 
 
 def _first_line(exc: BaseException) -> str:
-    if _builds_jagged(exc):
-        return JAGGED
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
-JAGGED = (
-    "it builds a nested (jagged) tensor, whose ragged size the analysis cannot hold: its "
-    "fake tensors have static shapes, and a jagged dimension needs symbolic ones. Analyse "
-    "the padded dense model, or pass packed sequences with their offsets to variable-length "
-    "attention, which is counted per sequence (docs/conventions.md)"
-)
-"""Why a model that makes a jagged `torch.nested` tensor cannot be analysed."""
-
-
-def _builds_jagged(exc: BaseException) -> bool:
-    """A jagged nested tensor made under fake tensors without a shape environment: fake
-    mode asserts it has one when the nested tensor asks for a symbolic ragged size."""
-    if "shape_env" not in str(exc):
-        return False
-    frames = traceback.extract_tb(exc.__traceback__)
-    return any("/nested/" in frame.filename for frame in frames)
 
 
 def _loss(output: Any, config: StepConfig) -> torch.Tensor:
@@ -195,7 +197,7 @@ def _loss(output: Any, config: StepConfig) -> torch.Tensor:
             raise AnalysisError("the loss function must return a scalar tensor")
         return loss
     if config.loss == "cross_entropy":
-        logits = floating[0]
+        logits = dense_view(floating[0])  # a jagged output: its packed positions
         rows = tuple(logits.shape[:-1])
         shape = config.targets.shape if config.targets else rows
         if math.prod(shape) != math.prod(rows):

@@ -25,7 +25,7 @@ from torch import nn
 from torch._C._autograd import _get_sequence_nr
 from torch.utils.hooks import RemovableHandle
 
-from memflops.capture.inputs import flatten_tensors
+from memflops.capture.inputs import flatten_tensors, stored
 
 ROOT = ""
 FAILED_IN = "_memflops_failed_in"
@@ -165,17 +165,18 @@ class ModuleTracker:
                 self.tag_nodes(tensors, frame.path, frame.first_node)
             return
         self.calls[frame.path] = self.calls.get(frame.path, 0) + 1
+        dense = [stored(t) for t in tensors]  # a jagged output: its packed values
         if not module._modules:
-            self._note_feature_maps(frame.path, args, kwargs, tensors)
+            self._note_feature_maps(frame.path, args, kwargs, dense)
         if frame.path not in self.output_shapes:
-            self.output_shapes[frame.path] = [tuple(int(d) for d in t.shape) for t in tensors]
+            self.output_shapes[frame.path] = [tuple(int(d) for d in t.shape) for t in dense]
         if self.tag_backward:
             self.tag_nodes(tensors, frame.path, frame.first_node)
 
     def _note_feature_maps(
         self, path: str, args: Any, kwargs: Any, outputs: list[torch.Tensor]
     ) -> None:
-        inputs = {t.untyped_storage()._cdata for t in flatten_tensors((args, kwargs))}
+        inputs = {stored(t).untyped_storage()._cdata for t in flatten_tensors((args, kwargs))}
         fresh = sum(
             t.numel() * t.element_size()
             for t in outputs

@@ -3,10 +3,13 @@ and backward.
 
 Shapes: query (B, H, L, E), key (B, Hkv, S, E), value (B, Hkv, S, Ev). Kernels
 `_flash_attention_*` and `_efficient_attention_*` take (B, L, H, E) instead,
-and their varlen forms take packed sequences with cumulative offsets; the
-lengths are data, so each of the N sequences counts at the maximum lengths
-(max_q, max_k), an upper bound (FlopCounterMode does the same on fake
-tensors). Grouped-query
+and their varlen forms take packed sequences with cumulative offsets. When
+the capture knows the offsets' values (`capture.costing.KNOWN_VALUES`) each
+sequence counts at its own lengths, exactly; otherwise the lengths are data,
+so each of the N sequences counts at the maximum lengths (max_q, max_k), an
+upper bound (FlopCounterMode does the same on fake tensors). Jagged nested
+tensors reach these kernels with their offsets (`capture.kernels.jagged_sdpa`).
+Grouped-query
 attention (Hkv < H) costs as H heads: each query head meets a whole key.
 
 MACs, forward: B*H*L*S*E (scores Q K^T) + B*H*L*S*Ev (probabilities times V).
@@ -111,11 +114,21 @@ def packed(q: Shape, k: Shape, v: Shape, offsets: Shape, max_q: int | None,
     return Geometry(n, q3[1], k3[1], max_q or q3[0], max_k or k3[0], q3[2], v3[2])
 
 
-def _layout(q: Shape, k: Shape, v: Shape, offsets: Shape | None, max_q: Any,
-            max_k: Any) -> Geometry:
+def _layouts(q: Shape, k: Shape, v: Shape, offsets: Any, offsets_k: Any, max_q: Any,
+             max_k: Any) -> list[Geometry]:
+    """(B, L, H, E), or packed varlen sequences: each at its own lengths when the capture
+    knows the offsets (`varlen_geometries`), else at the maximum lengths."""
     if offsets is not None:
-        return packed(q, k, v, offsets, max_q, max_k)
-    return blhe(q, k, v)
+        return varlen_geometries(q, k, v, offsets, offsets_k, max_q, max_k)
+    return [blhe(q, k, v)]
+
+
+def _forward_sum(geometries: list[Geometry], **kwargs: Any) -> OpCost:
+    return sum((forward_cost(g, **kwargs) for g in geometries), OpCost())
+
+
+def _backward_sum(geometries: list[Geometry], **kwargs: Any) -> OpCost:
+    return sum((backward_cost(g, **kwargs) for g in geometries), OpCost())
 
 
 def _softmax(rows: int, entries: int) -> int:
@@ -172,10 +185,12 @@ _FORWARD = "MACs = B*H*L*S*(E + Ev) (full L x S matrix, causal not subtracted); 
 _BACKWARD = "MACs = B*H*L*S*(3E + 2Ev) (5 products: scores recomputed, dV, dP, dQ, dK); " \
     "FLOPs = the 5 contractions + scale/mask/exp of the recomputed scores + softmax " \
     "backward + 4LS dropout"
-_FORWARD_BLHE = _FORWARD + "; (B, L, H, E) or varlen"
-_BACKWARD_BLHE = _BACKWARD + "; (B, L, H, E) or varlen"
-_FORWARD_PACKED = _FORWARD + "; (B, H, L, E) or varlen"
-_BACKWARD_PACKED = _BACKWARD + "; (B, H, L, E) or varlen"
+_OR_VARLEN = " or packed varlen sequences (jagged tensors' too), each at its own length when " \
+    "the offsets are known, else every one at (max_q, max_k), an upper bound"
+_FORWARD_BLHE = _FORWARD + "; (B, L, H, E)" + _OR_VARLEN
+_BACKWARD_BLHE = _BACKWARD + "; (B, L, H, E)" + _OR_VARLEN
+_FORWARD_PACKED = _FORWARD + "; (B, H, L, E)" + _OR_VARLEN
+_BACKWARD_PACKED = _BACKWARD + "; (B, H, L, E)" + _OR_VARLEN
 
 
 # --- (B, H, L, E) kernels behind F.scaled_dot_product_attention -------------
@@ -258,23 +273,24 @@ def flash_forward(q: Shape, k: Shape, v: Shape, cum_seq_q: Shape | None, cum_seq
     # rest[6] is alibi_slopes in the default overload (17 arguments), rest[9]
     # in `.quantized` (three descale tensors come first).
     alibi = rest[9] if len(rest) == 10 else rest[6] if len(rest) > 6 else None
-    g = _layout(q, k, v, cum_seq_q, max_q, max_k)
-    return forward_cost(g, alibi=_mask(alibi), dropout=dropout_p)
+    g = _layouts(q, k, v, cum_seq_q, cum_seq_k, max_q, max_k)
+    return _forward_sum(g, alibi=_mask(alibi), dropout=dropout_p)
 
 
 @register("aten._flash_attention_backward", formula=_BACKWARD_BLHE)
 def flash_backward(grad_out: Shape, q: Shape, k: Shape, v: Shape, o: Shape, lse: Shape,
                    cum_seq_q: Shape | None, cum_seq_k: Any, max_q: int, max_k: int,
                    dropout_p: float, *_: Any, out: Any) -> OpCost:
-    return backward_cost(_layout(q, k, v, cum_seq_q, max_q, max_k), dropout=dropout_p)
+    return _backward_sum(_layouts(q, k, v, cum_seq_q, cum_seq_k, max_q, max_k),
+                         dropout=dropout_p)
 
 
 @register("aten._efficient_attention_forward", formula=_FORWARD_BLHE)
 def efficient_forward(q: Shape, k: Shape, v: Shape, bias: Shape | None,
                       cu_seqlens_q: Shape | None, cu_seqlens_k: Any, max_seqlen_q: int | None,
                       max_seqlen_k: int | None, dropout_p: float, *_: Any, out: Any) -> OpCost:
-    g = _layout(q, k, v, cu_seqlens_q, max_seqlen_q, max_seqlen_k)
-    return forward_cost(g, mask=_mask(bias), dropout=dropout_p)
+    g = _layouts(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k)
+    return _forward_sum(g, mask=_mask(bias), dropout=dropout_p)
 
 
 @register("aten._efficient_attention_backward", formula=_BACKWARD_BLHE)
@@ -282,24 +298,24 @@ def efficient_backward(grad_out: Shape, q: Shape, k: Shape, v: Shape, bias: Shap
                        o: Shape, cu_seqlens_q: Shape | None, cu_seqlens_k: Any,
                        max_seqlen_q: int, max_seqlen_k: int, lse: Shape, dropout_p: float,
                        *_: Any, out: Any) -> OpCost:
-    g = _layout(q, k, v, cu_seqlens_q, max_seqlen_q, max_seqlen_k)
-    return backward_cost(g, mask=_mask(bias), dropout=dropout_p)
+    g = _layouts(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k)
+    return _backward_sum(g, mask=_mask(bias), dropout=dropout_p)
 
 
-def _cudnn_layout(q: Shape, k: Shape, v: Shape, cum_seq_q: Shape | None, max_q: int,
-                  max_k: int) -> Geometry:
-    """(B, H, L, E), or packed (total, H, E) with offsets."""
+def _cudnn_layouts(q: Shape, k: Shape, v: Shape, cum_seq_q: Any, cum_seq_k: Any,
+                   max_q: int, max_k: int) -> list[Geometry]:
+    """(B, H, L, E), or packed (total, H, E) with offsets (`varlen_geometries`)."""
     if cum_seq_q is not None and len(q) == 3:
-        return packed(q, k, v, cum_seq_q, max_q, max_k)
-    return bhle(q, k, v)
+        return varlen_geometries(q, k, v, cum_seq_q, cum_seq_k, max_q, max_k)
+    return [bhle(q, k, v)]
 
 
 @register("aten._cudnn_attention_forward", formula=_FORWARD_PACKED)
 def cudnn_forward(q: Shape, k: Shape, v: Shape, attn_bias: Shape | None,
                   cum_seq_q: Shape | None, cum_seq_k: Any, max_q: int, max_k: int,
                   compute_log_sumexp: bool, dropout_p: float, *_: Any, out: Any) -> OpCost:
-    g = _cudnn_layout(q, k, v, cum_seq_q, max_q, max_k)
-    return forward_cost(g, mask=_mask(attn_bias), dropout=dropout_p)
+    g = _cudnn_layouts(q, k, v, cum_seq_q, cum_seq_k, max_q, max_k)
+    return _forward_sum(g, mask=_mask(attn_bias), dropout=dropout_p)
 
 
 @register("aten._cudnn_attention_backward", formula=_BACKWARD_PACKED)
@@ -307,8 +323,8 @@ def cudnn_backward(grad_out: Shape, q: Shape, k: Shape, v: Shape, o: Shape, lse:
                    seed: Any, offset: Any, attn_bias: Shape | None,
                    cum_seq_q: Shape | None, cum_seq_k: Any, max_q: int, max_k: int,
                    dropout_p: float, *_: Any, out: Any) -> OpCost:
-    g = _cudnn_layout(q, k, v, cum_seq_q, max_q, max_k)
-    return backward_cost(g, mask=_mask(attn_bias), dropout=dropout_p)
+    g = _cudnn_layouts(q, k, v, cum_seq_q, cum_seq_k, max_q, max_k)
+    return _backward_sum(g, mask=_mask(attn_bias), dropout=dropout_p)
 
 
 @register("aten._scaled_dot_product_attention_math_for_mps", formula=_FORWARD)
@@ -400,8 +416,7 @@ _VARLEN = "; packed (total, H, E) sequences: each at its own length when the off
 @register("torch_attn._varlen_attn", formula=_FORWARD + _VARLEN)
 def varlen_attn(q: Shape, k: Shape, v: Shape, cu_q: Any, cu_k: Any, max_q: int, max_k: int,
                 *_: Any, out: Any) -> OpCost:
-    return sum((forward_cost(g) for g in varlen_geometries(q, k, v, cu_q, cu_k, max_q, max_k)),
-               OpCost())
+    return _forward_sum(varlen_geometries(q, k, v, cu_q, cu_k, max_q, max_k))
 
 
 @register("torch_attn._varlen_attn_out", formula=_FORWARD + _VARLEN + "; into `out`")
@@ -414,5 +429,4 @@ def varlen_attn_out(into: Shape, q: Shape, k: Shape, v: Shape, cu_q: Any, cu_k: 
 def varlen_attn_backward(grad_out: Shape, q: Shape, k: Shape, v: Shape, o: Shape, lse: Shape,
                          cu_q: Any, cu_k: Any, max_q: int, max_k: int, *_: Any,
                          out: Any) -> OpCost:
-    return sum((backward_cost(g) for g in varlen_geometries(q, k, v, cu_q, cu_k, max_q, max_k)),
-               OpCost())
+    return _backward_sum(varlen_geometries(q, k, v, cu_q, cu_k, max_q, max_k))

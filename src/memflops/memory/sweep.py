@@ -92,6 +92,13 @@ def resized(specs: InputSpecs, size: int, axis: int) -> InputSpecs:
     and are dropped."""
 
     def resize(spec: TensorSpec) -> TensorSpec:
+        if spec.lengths is not None:
+            raise UsageError(
+                f"input {spec.describe()} is a jagged tensor: its sequences have lengths of "
+                f"their own, which memflops does not invent; a batch or sequence sweep, a fit "
+                f"and pipeline micro-batches resize every input, so analyse the jagged "
+                f"tensors you want one by one"
+            )
         if len(spec.shape) <= axis:
             return spec
         shape = list(spec.shape)

@@ -51,7 +51,8 @@ def report_dict(report: Report) -> dict[str, Any]:
         "convention": conv.value,
         "inputs": [
             {"name": name, "shape": list(spec.shape), "dtype": dtype_name(spec.dtype),
-             "requires_grad": spec.requires_grad}
+             "requires_grad": spec.requires_grad,
+             "lengths": None if spec.lengths is None else list(spec.lengths)}
             for name, spec in report.inputs
         ],
         "hardware": _hardware(report.timing),

@@ -46,7 +46,7 @@ def output_shape_text(row: ModuleRow) -> str:
 def inputs_text(report: Report) -> str:
     """`input[0]=8x3x224x224:float32, ...` or `none`."""
     listed = ", ".join(
-        f"{name}={shape_text(spec.shape)}:{dtype_name(spec.dtype)}" for name, spec in report.inputs
+        f"{name}={spec.dims()}:{dtype_name(spec.dtype)}" for name, spec in report.inputs
     )
     return listed or "none"
 
