@@ -16,6 +16,8 @@ OPTIMIZER: Final = "adam"
 LOSS: Final = "sum"
 FIT_DIMENSION: Final = "batch"
 FIT_AGAINST_CHOICES: Final = ("allocated", "reserved")
+ATTENTIONS: Final = ("sdpa", "eager", "flex_attention")
+"""`attention=`: the attention implementation a Hugging Face target is built with."""
 FIT_AGAINST: Final = "allocated"
 """What `fit` holds against the capacity: the step's allocated peak, or the device total
 with the caching allocator simulated (`memory.reserved`)."""

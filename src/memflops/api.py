@@ -107,6 +107,7 @@ def analyze(
     parallel: str | None = None,
     tp_plan: str | dict[str, str] | None = None,
     grad_accumulation: int | None = None,
+    attention: str | None = None,
     progress: Progress | None = None,
 ) -> Report:
     """Count parameters, FLOPs, MACs and memory of one step of `model`.
@@ -176,6 +177,9 @@ def analyze(
     micro-batch 2 + the optimizer), memory is the step's peak with one
     micro-batch's activations, and `report.grad_accumulation` holds the
     micro-batches, the effective batch and each micro-batch's FLOPs.
+    `attention` ("sdpa", "eager" or "flex_attention") builds a Hugging Face
+    target (`hf:NAME`) with that attention implementation (default: SDPA
+    where the model supports it); the label says which.
     `progress(task, done, total)` is called after each analysis a batch
     sweep or a fit runs (`memflops.progress`; the command line draws it).
     """
@@ -186,13 +190,13 @@ def analyze(
         prompt_len=prompt_len, new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
         fit_against=fit_against, allocator_conf=allocator_conf,
         gpu=gpu, time_constants=time_constants, parallel=parallel, tp_plan=tp_plan,
-        grad_accumulation=grad_accumulation,
+        grad_accumulation=grad_accumulation, attention=attention,
     )
     if progress is not None and not callable(progress):
         raise UsageError(f"progress: expected a callable progress(task, done, total), got "
                          f"{type(progress).__name__}")
     with random_state_kept():  # nothing drawn here changes the caller's next draw
-        target = resolve_model(model, request.name)
+        target = resolve_model(model, request.name, request.attention)
         with library_adjustments(target.module):
             return _analyze(target, inputs, request, progress)
 

@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 
 from memflops import __version__
 from memflops import analyze_options as defaults
-from memflops.analyze_options import MODES, TARGET_FORMS
+from memflops.analyze_options import ATTENTIONS, MODES, TARGET_FORMS
 from memflops.conventions import Convention
 from memflops.errors import MemflopsError, SpecError, UsageError
 from memflops.parallel_options import STRATEGIES, TP_STYLES
@@ -46,7 +46,7 @@ ANALYZE_OPTIONS = (
     "mode", "convention", "dtype", "autocast", "optimizer", "loss", "targets",
     "batch_sweep", "fit", "fit_dimension", "fit_against", "allocator_conf", "allocator_overhead",
     "batch", "seq", "prompt_len", "new_tokens", "cache_dtype", "gpu", "time_constants",
-    "parallel", "tp_plan", "grad_accumulation",
+    "parallel", "tp_plan", "grad_accumulation", "attention",
 )
 """Options passed to `memflops.analyze` under their own name when given."""
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -250,6 +250,11 @@ def _add_input_options(step: Any) -> None:
     )
     step.add_argument("--dtype", help="cast floating parameters and inputs: fp32, fp16, bf16, ...")
     step.add_argument("--autocast", help="train under automatic mixed precision: fp16 or bf16")
+    step.add_argument(
+        "--attention", choices=ATTENTIONS,
+        help="hf: targets: the attention implementation to build the model with "
+        "(default: sdpa where the model supports it)",
+    )
 
 
 def _add_training_options(step: Any) -> None:

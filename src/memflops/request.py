@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from memflops.analyze_options import (
+    ATTENTIONS,
     FIT_AGAINST,
     FIT_AGAINST_CHOICES,
     FIT_DIMENSION,
@@ -102,6 +103,8 @@ class AnalysisRequest:
     """The tensor-parallel plan given (None: the model's library's own, for `tp`)."""
     grad_accumulation: int = 1
     """Micro-batches per optimizer step (the inputs are one micro-batch); 1: none."""
+    attention: str | None = None
+    """The attention implementation a Hugging Face target is built with (None: its own)."""
 
     @classmethod
     def from_arguments(
@@ -131,6 +134,7 @@ class AnalysisRequest:
         parallel: str | ParallelSpec | None = None,
         tp_plan: str | dict[str, str] | None = None,
         grad_accumulation: int | None = None,
+        attention: str | None = None,
     ) -> AnalysisRequest:
         """`analyze`'s keyword arguments, checked in the order the module docstring gives."""
         _check_types(
@@ -140,7 +144,7 @@ class AnalysisRequest:
             seq=seq, prompt_len=prompt_len, new_tokens=new_tokens, cache_dtype=cache_dtype,
             name=name, fit_against=fit_against, allocator_conf=allocator_conf, gpu=gpu,
             time_constants=time_constants, parallel=parallel, tp_plan=tp_plan,
-            grad_accumulation=grad_accumulation,
+            grad_accumulation=grad_accumulation, attention=attention,
         )
         if mode not in MODES:
             raise UsageError(f"unknown mode {mode!r}; expected one of: {', '.join(MODES)}")
@@ -163,6 +167,9 @@ class AnalysisRequest:
                 f"unknown fit_dimension {fit_dimension!r}; expected one of: "
                 f"{', '.join(DIMENSIONS)}, ranks"
             )
+        if attention is not None and attention not in ATTENTIONS:
+            raise UsageError(f"unknown attention {attention!r}; expected one of: "
+                             f"{', '.join(ATTENTIONS)}")
         if fit_against not in FIT_AGAINST_CHOICES:
             raise UsageError(
                 f"unknown fit_against {fit_against!r}; expected one of: "
@@ -208,7 +215,7 @@ class AnalysisRequest:
             batch=batch, seq=seq, prompt_len=prompt_len,
             new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
             accelerator=hardware, time_constants=constants, parallel=layout, tp_plan=plan,
-            grad_accumulation=grad_accumulation or 1,
+            grad_accumulation=grad_accumulation or 1, attention=attention,
         )
 
     @property
@@ -290,6 +297,7 @@ _ACCEPTED: dict[str, tuple[str, Any]] = {
     "tp_plan": ("a JSON file of module pattern -> style, or such a mapping",
                 lambda v: isinstance(v, (str, dict))),
     "grad_accumulation": ("a positive int, the micro-batches per optimizer step", _POSITIVE[1]),
+    "attention": _TEXT,
 }
 """What each argument of `analyze` accepts (None aside, where it is the default): the
 words of the error and the check."""

@@ -87,6 +87,7 @@ def advise(
     parallel: str | None = None,
     tp_plan: str | dict[str, str] | None = None,
     grad_accumulation: int | None = None,
+    attention: str | None = None,
     budget: str | int | None = None,
     only: Iterable[str] | None = None,
     skip: Iterable[str] | None = None,
@@ -112,13 +113,13 @@ def advise(
         prompt_len=prompt_len, new_tokens=new_tokens, cache_dtype=cache_dtype, name=name,
         fit_against=fit_against, allocator_conf=allocator_conf, gpu=gpu,
         time_constants=time_constants, parallel=parallel, tp_plan=tp_plan,
-        grad_accumulation=grad_accumulation,
+        grad_accumulation=grad_accumulation, attention=attention,
     )
     if request.mode == "generate":
         raise UsageError("advise: mode generate is not advised; use mode train or inference")
     changes = select(only, skip)
     capacity = parse_budget(budget) if budget is not None else None
-    target = resolve_model(model, name)
+    target = resolve_model(model, name, request.attention)
     specs = build_inputs(inputs, target, request)
     options = {
         "mode": mode, "convention": request.convention, "dtype": dtype, "optimizer": optimizer,

@@ -32,10 +32,12 @@ class ResolvedModel:
     """Longest token sequence the model's learned positions allow; None: no known limit."""
 
 
-def resolve_model(model: nn.Module | str, name: str | None = None) -> ResolvedModel:
-    """A module as it is, or a target string loaded by its frontend (`load_target`); its
-    parameters must be initialised (`check_initialised`)."""
-    resolved = _resolve(model, name)
+def resolve_model(model: nn.Module | str, name: str | None = None,
+                  attention: str | None = None) -> ResolvedModel:
+    """A module as it is, or a target string loaded by its frontend (`load_target`, with
+    `attention` for a Hugging Face target); its parameters must be initialised
+    (`check_initialised`)."""
+    resolved = _resolve(model, name, attention)
     check_initialised(resolved.module)
     return resolved
 
@@ -54,12 +56,12 @@ def check_initialised(model: nn.Module) -> None:
             )
 
 
-def _resolve(model: nn.Module | str, name: str | None) -> ResolvedModel:
+def _resolve(model: nn.Module | str, name: str | None, attention: str | None) -> ResolvedModel:
     if isinstance(model, str):
-        loaded = load_target(model)
+        loaded = load_target(model, attention)
         return ResolvedModel(
             loaded.module,
-            name or model,
+            name or (model if attention is None else f"{model} (attention {attention})"),
             loaded.default_input,
             loaded.make_inputs,
             loaded.warnings,
@@ -67,6 +69,11 @@ def _resolve(model: nn.Module | str, name: str | None) -> ResolvedModel:
             loaded.max_seq,
         )
     if isinstance(model, nn.Module):
+        if attention is not None:
+            raise UsageError(
+                "attention: it chooses how memflops builds a Hugging Face model (hf: "
+                "targets); a module you pass keeps the attention you built it with"
+            )
         return ResolvedModel(model, name or type(model).__name__)
     raise UsageError(
         f"model: expected a torch.nn.Module or a target string, got {type(model).__name__}"

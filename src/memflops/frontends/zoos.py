@@ -1,8 +1,9 @@
 """The target prefixes of the model zoos, torch-free.
 
 Each zoo is a module of `memflops.zoo` with two functions, `load(name) ->
-Loaded` and `names() -> list[str]`; the engine reaches it only through this
-table, by module name, so no engine package imports a zoo.
+Loaded` (and the keyword options its row lists) and `names() -> list[str]`;
+the engine reaches it only through this table, by module name, so no engine
+package imports a zoo.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class Zoo:
     """The `memflops.zoo` module that loads and lists its models."""
     install: str
     """What to install when the zoo's library is missing."""
+    options: tuple[str, ...] = ()
+    """The options its `load` takes besides the name (`analyze(attention=...)`)."""
 
 
 ZOOS: dict[str, Zoo] = {
@@ -31,7 +34,7 @@ ZOOS: dict[str, Zoo] = {
     for zoo in (
         Zoo("torchvision", "memflops.zoo.torchvision", "pip install 'memflops[vision]'"),
         Zoo("timm", "memflops.zoo.timm", "pip install 'memflops[vision]'"),
-        Zoo("hf", "memflops.zoo.hf", "pip install 'memflops[hf]'"),
+        Zoo("hf", "memflops.zoo.hf", "pip install 'memflops[hf]'", options=("attention",)),
     )
 }
 

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from memflops.errors import FactoryError, SpecError
+from memflops.errors import FactoryError, SpecError, UsageError
 from memflops.frontends.meta_init import small_constants_on_cpu
 from memflops.zoo.hf.config import import_transformers, quiet
 
@@ -117,27 +117,40 @@ def _pick_class(entry: Any, config: Any) -> type[nn.Module]:
     return chosen  # type: ignore[no-any-return]
 
 
-def build(config: Any) -> nn.Module:
-    """The model for `config` on the meta device, in the config's dtype."""
+def build(config: Any, attention: str | None = None) -> nn.Module:
+    """The model for `config` on the meta device, in the config's dtype; with `attention`
+    (`sdpa`, `eager`, `flex_attention`) as given, else SDPA where the model supports it."""
     transformers = import_transformers()
     auto_class, cls = model_class(config)
     if getattr(config, "architectures", None) is None:
         # The Auto class reads it to choose among a tuple of classes, and fails on None.
         config.architectures = [cls.__name__]
+    if attention is not None:
+        return _built_with(transformers, auto_class, cls, config, attention)
     attention = "sdpa" if getattr(cls, "_supports_sdpa", False) else "eager"
     if getattr(config, "attn_logit_softcapping", None) is not None:
         attention = "eager"  # SDPA cannot soft-cap the logits (Gemma 2)
     if _major(transformers.__version__) < 5 and model_kind(config) == "encoder":
         attention = "eager"  # 4.x encoders read the mask's values before SDPA
+    return _built_with(transformers, auto_class, cls, config, attention, fallback=True)
+
+
+def _built_with(transformers: Any, auto_class: Any, cls: Any, config: Any, attention: str,
+                *, fallback: bool = False) -> nn.Module:
+    """Built with `attention`; with `fallback`, eager where a sub-model (a backbone) has no
+    SDPA; a requested implementation the model refuses is a `UsageError` naming it."""
     fields = vars(config)  # not getattr: transformers 5 warns on reading `torch_dtype`
     dtype = _dtype(fields.get("dtype") or fields.get("torch_dtype"))
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
         with torch.device("meta"), small_constants_on_cpu(), quiet(transformers):
-            module: nn.Module = _from_config(auto_class, config, attention)
+            module: nn.Module = _from_config(auto_class, config, attention, fallback)
     except Exception as exc:
         text = str(exc).strip().splitlines()
+        if not fallback and isinstance(exc, (ValueError, ImportError)):
+            raise UsageError(f"attention: {cls.__name__} cannot be built with "
+                             f"{attention!r}: {text[0] if text else type(exc).__name__}") from exc
         raise FactoryError(
             f"building {cls.__name__} from its config raised {type(exc).__name__}: "
             f"{text[0] if text else ''}"
@@ -147,12 +160,14 @@ def build(config: Any) -> nn.Module:
     return module
 
 
-def _from_config(auto_class: Any, config: Any, attention: str) -> nn.Module:
-    """Built with `attention`; with `eager` where a sub-model (a backbone) has no SDPA."""
+def _from_config(auto_class: Any, config: Any, attention: str, fallback: bool) -> nn.Module:
+    """Built with `attention`; with `fallback`, with `eager` where a sub-model (a backbone)
+    has no SDPA."""
     try:
         module: nn.Module = auto_class.from_config(config, attn_implementation=attention)
     except ValueError as exc:
-        if attention == "eager" or "does not support an attention implementation" not in str(exc):
+        if (not fallback or attention == "eager"
+                or "does not support an attention implementation" not in str(exc)):
             raise
         module = auto_class.from_config(config, attn_implementation="eager")
     return module

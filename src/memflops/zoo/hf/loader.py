@@ -70,10 +70,11 @@ def _inputs_for(module: nn.Module, config: Any, name: str) -> HFInputs:
     )
 
 
-def load_hf(target: str) -> Loaded:
+def load_hf(target: str, attention: str | None = None) -> Loaded:
     """`NAME` of a shipped config, or a path to a config.json (see the module docstring);
     the model is built with the Hub switched off (`offline`): only `hf:owner/name` reads
-    the Hub, for its config.json."""
+    the Hub, for its config.json. `attention`: its attention implementation (`sdpa`,
+    `eager`, `flex_attention`; None: SDPA where the model supports it)."""
     if target.endswith(".json") or ("/" in target and Path(target).is_file()):
         path = Path(target)
         if not path.is_file():
@@ -88,7 +89,7 @@ def load_hf(target: str) -> Loaded:
             name, raw = hub_config(target)
     try:
         with offline():
-            return _built(name, raw)
+            return _built(name, raw, attention)
     except SpecError as exc:
         named = hub_reference(raw)
         if named is None:
@@ -100,11 +101,11 @@ def load_hf(target: str) -> Loaded:
         ) from exc
 
 
-def _built(name: str, raw: dict[str, Any]) -> Loaded:
+def _built(name: str, raw: dict[str, Any], attention: str | None) -> Loaded:
     config = make_config(raw, f"hf:{name}")
     repaired = repair_defaults(config)
     changed = no_random_skips(config)
-    module = build(config)
+    module = build(config, attention)
     moe = make_shape_only(module)
     # a video segmenter's forward takes a session (`memflops.zoo.hf.video_session`)
     video = session_inputs(module, config, f"hf:{name}") if takes_session(config) else None
