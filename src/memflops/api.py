@@ -324,9 +324,9 @@ def _step_size(specs: InputSpecs, micro_batches: int = 1) -> tuple[int | None, i
     if not inputs or not inputs[0].shape:
         return None, None
     first = inputs[0]
+    samples = int(first.batch or 0) * micro_batches
     if first.lengths is not None:
-        return len(first.lengths) * micro_batches, first.shape[0] * micro_batches
-    samples = int(first.shape[0]) * micro_batches
+        return samples, first.shape[0] * micro_batches
     integer = first.dtype is not None and not first.dtype.is_floating_point
     tokens = samples * int(first.shape[1]) if integer and len(first.shape) >= 2 else None
     return samples, tokens

@@ -7,6 +7,7 @@ loaded, its name ("float32").
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,11 @@ class TensorSpec:
     of its sequences, its ragged dimension 1. `shape` is then its packed values' shape,
     (sum(lengths), ...): the tensor is `lengths` sequences of `shape[1:]` each. None: a
     dense tensor."""
+
+    @property
+    def offsets(self) -> list[int]:
+        """A jagged tensor's cumulative offsets, `[0, l0, l0 + l1, ...]` (empty if dense)."""
+        return [0, *itertools.accumulate(self.lengths)] if self.lengths is not None else []
 
     @property
     def batch(self) -> int | None:

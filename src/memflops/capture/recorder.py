@@ -83,10 +83,22 @@ def lacks_fake_kernel(func: Any, exc: Exception) -> bool:
     return isinstance(exc, UnsupportedOperatorException) or "no fake impl" in str(exc)
 
 
-_COMPOSITE: set[Any] = set()
-"""Ops the recorder has seen that are composites without a rule of memflops' own."""
-_KERNELS: set[Any] = set()
-"""Ops the recorder has seen that are not (`OpRecorder._composite`)."""
+_COMPOSITE: dict[Any, bool] = {}
+"""Whether each op the recorder has seen is a composite without a rule of memflops' own
+(`_composite`)."""
+
+
+def _composite(func: Any, name: str) -> bool:
+    """Whether `func` is a composite op memflops has no rule for (`OpRecorder._decomposed`)."""
+    found = _COMPOSITE.get(func)
+    if found is None:
+        found = _COMPOSITE[func] = bool(
+            getattr(func, "namespace", None) == "aten" and not func.is_view
+            and registry.lookup(name) is None
+            and torch._C._dispatch_has_kernel_for_dispatch_key(
+                func.name(), torch._C.DispatchKey.CompositeImplicitAutograd)
+        )
+    return found
 
 
 class OptimizerScalars(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
@@ -197,7 +209,7 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         name = _OP_NAMES.get(func)
         if name is None:
             name = _OP_NAMES[func] = registry.op_name(func)
-        if func in _COMPOSITE or (func not in _KERNELS and self._composite(func, name)):
+        if _composite(func, name):
             return self._decomposed(func, args, kwargs)
         shaped = False
         try:
@@ -238,18 +250,6 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call,misc]
         self.records.append(OpRecord(name, module, self.phase, cost,
                                      recompute=self.recomputing(), dtype=_dtype_name(dtype)))
         return out
-
-    @staticmethod
-    def _composite(func: Any, name: str) -> bool:
-        """Whether `func` is a composite op memflops has no rule for (`_decomposed`)."""
-        composite = (
-            getattr(func, "namespace", None) == "aten" and not func.is_view
-            and registry.lookup(name) is None
-            and torch._C._dispatch_has_kernel_for_dispatch_key(
-                func.name(), torch._C.DispatchKey.CompositeImplicitAutograd)
-        )
-        (_COMPOSITE if composite else _KERNELS).add(func)
-        return composite
 
     def _decomposed(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """A composite op (`aten.linear`, `aten.matmul`) run as the ops it is made of, each

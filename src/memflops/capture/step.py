@@ -20,7 +20,6 @@ saved for backward, loss, backward, optimizer step) is here.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -132,19 +131,21 @@ def _make_input(
         )
     tensor = torch.empty(spec.shape, dtype=dtype, device="cpu")
     if spec.lengths is not None:
-        tensor = _jagged(tensor, spec.lengths)
+        tensor = _jagged(tensor, spec)
     return tensor.requires_grad_() if spec.requires_grad else tensor
 
 
-def _jagged(values: torch.Tensor, lengths: tuple[int, ...]) -> torch.Tensor:
-    """A jagged nested tensor of `values` packed in sequences of `lengths`: its offsets'
-    values known to the capture (`_note_input_values`), its shortest and longest lengths
-    given, as `torch.nested.nested_tensor` gives them, so that no kernel reads them."""
-    offsets = torch.tensor([0, *itertools.accumulate(lengths)], dtype=torch.int64)
+def _jagged(values: torch.Tensor, spec: TensorSpec) -> torch.Tensor:
+    """A jagged nested tensor of `values` packed in sequences of `spec.lengths`: its
+    offsets' values known to the capture (`_note_input_values`), its shortest and longest
+    lengths given, as `torch.nested.nested_tensor` gives them, so that no kernel reads
+    them."""
+    assert spec.lengths is not None
+    offsets = torch.tensor(spec.offsets, dtype=torch.int64)
     # what `torch.nested.nested_tensor_from_jagged` returns, without its check for fx
     # tracing, which logs a deprecation warning the user did not cause
     packed: torch.Tensor = nested_view_from_values_offsets(  # type: ignore[no-untyped-call]
-        values, offsets, min_seqlen=min(lengths), max_seqlen=max(lengths))
+        values, offsets, min_seqlen=min(spec.lengths), max_seqlen=max(spec.lengths))
     return packed.detach()  # a leaf, as the tensor a user makes is
 
 
@@ -160,9 +161,8 @@ def _note_input_values(
     named += [(name, s, kwargs[name]) for name, s in inputs.kwargs]
     for name, spec, tensor in named:
         if spec.lengths is not None:
-            offsets = [0, *itertools.accumulate(spec.lengths)]
             recorder.values.note(tensor._offsets,  # type: ignore[attr-defined]  # jagged
-                                 torch.tensor(offsets, dtype=torch.int64))
+                                 torch.tensor(spec.offsets, dtype=torch.int64))
             continue
         values = input_values(name, spec)
         if values is not None and small_enough(tensor):

@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn.parameter import UninitializedTensorMixin  # type: ignore[attr-defined]
 
 from memflops.errors import UsageError
-from memflops.frontends.targets import load_target
+from memflops.frontends.targets import ATTENTION_APPLIES, load_target
 
 
 @dataclass(frozen=True)
@@ -70,10 +70,8 @@ def _resolve(model: nn.Module | str, name: str | None, attention: str | None) ->
         )
     if isinstance(model, nn.Module):
         if attention is not None:
-            raise UsageError(
-                "attention: it chooses how memflops builds a Hugging Face model (hf: "
-                "targets); a module you pass keeps the attention you built it with"
-            )
+            raise UsageError(f"{ATTENTION_APPLIES}; a module you pass keeps the attention you "
+                             f"built it with")
         return ResolvedModel(model, name or type(model).__name__)
     raise UsageError(
         f"model: expected a torch.nn.Module or a target string, got {type(model).__name__}"

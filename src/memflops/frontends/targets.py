@@ -14,6 +14,10 @@ from memflops.frontends.factory import load_factory
 from memflops.frontends.loaded import Loaded
 from memflops.frontends.zoos import ZOOS, zoo_module
 
+ATTENTION_APPLIES = ("attention: it chooses how memflops builds a Hugging Face model (hf: "
+                     "targets)")
+"""The start of every refusal of `attention=` for a model memflops does not build."""
+
 
 def load_target(target: str, attention: str | None = None) -> Loaded:
     """Resolve a target string to a module (see the module docstring for the forms);
@@ -25,10 +29,8 @@ def load_target(target: str, attention: str | None = None) -> Loaded:
     options = {"attention": attention} if attention is not None else {}
     zoo = ZOOS.get(prefix)
     if options and (zoo is None or "attention" not in zoo.options):
-        raise UsageError(
-            f"attention: it chooses how memflops builds a Hugging Face model (hf: targets); "
-            f"{target} builds its own, so give your model the attention you want"
-        )
+        raise UsageError(f"{ATTENTION_APPLIES}; {target} builds its own, so give your model "
+                         f"the attention you want")
     if zoo is not None:
         loaded: Loaded = zoo_module(prefix).load(rest, **options)
         return loaded
