@@ -59,13 +59,19 @@ def test_numbers_are_those_of_a_model_checkpointed_by_hand() -> None:
     assert result.modules == ("blocks.0", "blocks.1")
 
 
-def test_a_hugging_face_model_checkpoints_itself_non_reentrant() -> None:
+def tiny_llama() -> nn.Module:
+    """A 2-layer Hugging Face Llama (hidden 32, 4 heads, 2 key/value heads), without cache."""
     transformers = pytest.importorskip("transformers")
     config = transformers.LlamaConfig(
         hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, vocab_size=100, use_cache=False,
     )
-    model = transformers.LlamaForCausalLM(config)
+    model: nn.Module = transformers.LlamaForCausalLM(config)
+    return model
+
+
+def test_a_hugging_face_model_checkpoints_itself_non_reentrant() -> None:
+    model = tiny_llama()
     advice = memflops.advise(model, {"input_ids": (2, 16)}, mode="train",
                              only=["checkpoint-blocks"])
     by_hand = copy.deepcopy(model)
@@ -180,12 +186,7 @@ def test_selective_checkpointing_is_a_model_checkpointed_so_by_hand() -> None:
 
 
 def test_selective_checkpointing_of_a_hugging_face_model_uses_its_own_switch() -> None:
-    transformers = pytest.importorskip("transformers")
-    config = transformers.LlamaConfig(
-        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, vocab_size=100, use_cache=False,
-    )
-    model = transformers.LlamaForCausalLM(config)
+    model = tiny_llama()
     inputs = {"input_ids": (2, 16)}
     advice = memflops.advise(model, inputs, mode="train", only=["checkpoint-selective"])
     by_hand = copy.deepcopy(model)
